@@ -1,0 +1,185 @@
+"""The pipeline without the CLI: `check(...)` loads, probes, runs every check and returns a Report."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import threading
+
+from .errors import GradcheckError
+from .options import Options, build_inputs, check_size, parse_init
+from .report import InputInfo, Report, sort_findings
+
+
+def check(
+    target,
+    *,
+    input_shape=None,
+    input_dtype=(),
+    input_range=(),
+    init=None,
+    seed: int = 0,
+    training=None,
+    **settings,
+) -> Report:
+    """Check one layer and return its Report; nothing is printed.
+
+    Use it in a test or a notebook; the `gradcheck` command is a thin client of it.
+
+    Args:
+        target: "module:Name" or "path/to/file.py:Name" (as on the command line), or a Keras
+            layer instance, Layer class, or a callable that returns a layer.
+        input_shape: the full input shape with batch dimension, e.g. (100, 5) or "100,5"; a list
+            of them for a layer with several inputs (passed to call() as a list).
+        input_dtype: one dtype name per input (default float32).
+        input_range: one (low, high) per input (default -1,1 for floats, 0,10 for integers).
+        init: constructor keywords (a dict, or "KEY=VALUE" strings as on the command line).
+        seed: seeds every sample; the same seed gives the same report.
+        training: True or False to check one mode; None (default) checks both when call()
+            accepts `training`.
+        **settings: any other field of `gradcheck.options.Options` (vanishing_threshold,
+            exploding_threshold, numeric, exhaustive, rtol, atol, eps, max_elements, timeout).
+
+    Returns:
+        A Report: `report.ok`, `report.findings`, `report.variables`, `report.inputs`.
+
+    Raises:
+        GradcheckError: the check could not run (bad target or options, the layer raised).
+    """
+    options = make_options(
+        input_shape=input_shape, input_dtype=input_dtype, input_range=input_range, init=init,
+        seed=seed, training=training, **settings,
+    )
+    with _time_limit(options.timeout):
+        return run(target, options)
+
+
+def make_options(*, input_shape, input_dtype=(), input_range=(), init=None, **settings) -> Options:
+    if input_shape is None:
+        shapes = []
+    elif isinstance(input_shape, str) or (input_shape and isinstance(input_shape[0], int)):
+        shapes = [input_shape]
+    else:
+        shapes = list(input_shape)
+    dtypes = [input_dtype] if isinstance(input_dtype, str) else list(input_dtype or ())
+    if input_range and isinstance(input_range, str):
+        ranges = [input_range]
+    elif input_range and not isinstance(input_range[0], (str, list, tuple)):
+        ranges = [tuple(input_range)]
+    else:
+        ranges = list(input_range or ())
+    if isinstance(init, dict):
+        keywords = dict(init)
+    else:
+        keywords = parse_init(init or ())
+    unknown = set(settings) - {f.name for f in dataclasses.fields(Options)}
+    if unknown:
+        raise TypeError(f"check() got unexpected keyword(s): {', '.join(sorted(unknown))}")
+    options = Options(inputs=build_inputs(shapes, dtypes, ranges), init=keywords, **settings)
+    check_size(options.inputs, options.max_elements)
+    return options
+
+
+def run(target, options: Options) -> Report:
+    """Load, probe and check `target` under `options` (no time limit of its own)."""
+    # TensorFlow is imported here, not at module import, so the CLI's --help stays instant.
+    from .gradients import check_gradients
+    from .inventory import check_inventory
+    from .loading import Loaded, load
+    from .numeric import check_numeric
+    from .probe import VariableLog, make_probe
+    from .report import finding
+    from .runtime import tensorflow, versions
+
+    tf, keras = tensorflow()
+    log = VariableLog()
+    with log.recording():
+        if isinstance(target, str):
+            loaded = load(target, options.init)
+            label = target
+        else:
+            from .loading import _construct
+
+            label = getattr(target, "__name__", None) or type(target).__name__
+            layer, make = _construct(target, label, options.init, label)
+            loaded = Loaded(target=label, layer=layer, make=make, source_file=None)
+    probe = make_probe(loaded, options, log)
+
+    tensors, findings = check_inventory(probe)
+    inputs = [
+        InputInfo(
+            name=f"input {i}" if len(options.inputs) > 1 else "input",
+            shape=spec.shape,
+            dtype=spec.dtype,
+            value_range=spec.resolved_range,
+            differentiable=spec.is_float,
+        )
+        for i, spec in enumerate(options.inputs)
+    ]
+    if probe.trace_error:
+        findings.append(
+            finding(
+                "trace-failed",
+                None,
+                f"call() could not be traced with tf.function ({probe.trace_error}). Keras's fit() "
+                "traces call(), so it will fail there too unless the model is compiled with "
+                "run_eagerly=True. Graph-based checks (which op cuts a path, constants) were skipped.",
+                None,
+            )
+        )
+    if probe.stochastic:
+        findings.append(
+            finding(
+                "stochastic-output",
+                None,
+                "Two calls with the same input gave different outputs (dropout or noise); the gradient "
+                "checks fix the random state so their results repeat.",
+                None,
+            )
+        )
+    for check_step in (check_gradients, check_numeric):
+        tensor_updates, input_updates, new_findings = check_step(probe, tensors, inputs)
+        tensors = _merge(tensors, tensor_updates)
+        inputs = _merge(inputs, input_updates)
+        findings += new_findings
+
+    return Report(
+        target=loaded.target,
+        variables=tuple(tensors),
+        inputs=tuple(inputs),
+        findings=sort_findings(findings),
+        training_modes=tuple(t.mode for t in probe.traces) or ("n/a",),
+        stochastic=probe.stochastic,
+        seed=options.seed,
+        versions=versions(),
+    )
+
+
+def _merge(items, updates: dict):
+    """Apply {name: {field: value}} from a check to the matching TensorInfo/InputInfo."""
+    return [dataclasses.replace(item, **updates.get(item.name, {})) for item in items]
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Stop a layer that hangs. SIGALRM interrupts Python code (a loop in call()); it works only in
+    the main thread, so elsewhere (a pytest-xdist worker thread, a notebook thread) no limit is set."""
+    usable = seconds and hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise GradcheckError(
+            f"The check did not finish within {seconds:g} s (the layer may hang in build() or call()). "
+            "Check the layer for an endless loop, or allow more time with --timeout SECONDS."
+        )
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,181 @@
+"""The `gradcheck` command: parse options, call the library, pick a renderer, exit.
+
+It does no checking of its own. TensorFlow is imported only once a check runs, so `--help` and
+usage errors are instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import GradcheckError
+from .options import DEFAULT_EXPLODING, DEFAULT_MAX_ELEMENTS, DEFAULT_TIMEOUT, DEFAULT_VANISHING, DTYPES
+from .report import TargetFailure, exit_status
+
+FORMATS = ("text", "json", "github", "junit")
+
+
+class UsageProblem(click.ClickException):
+    """A GradcheckError on its way out: one paragraph on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"gradcheck: {self.format_message()}", err=True)
+
+
+def _validated(parser):
+    def callback(ctx, param, value):
+        try:
+            if isinstance(value, tuple):
+                return tuple(parser(v) for v in value)
+            return parser(value) if value is not None else None
+        except GradcheckError as error:
+            raise click.BadParameter(str(error)) from None
+
+    return callback
+
+
+def _positive(ctx, param, value):
+    if value is not None and value <= 0:
+        raise click.BadParameter(f"must be above 0, got {value}.")
+    return value
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("target", required=False)
+@click.option("--input-shape", multiple=True, metavar="N,N,...",
+              help="Full input shape, batch dimension first. Repeat once per input (given to call() as a list).")
+@click.option("--input-dtype", multiple=True, metavar="DTYPE",
+              help=f"Input dtype, once per input in the same order (default float32). One of: {', '.join(DTYPES)}.")
+@click.option("--input-range", multiple=True, metavar="LOW,HIGH",
+              help="Range of sampled values, once per input (default -1,1; integers: [0,10)).")
+@click.option("--init", multiple=True, metavar="KEY=VALUE",
+              help="Constructor keyword; VALUE is read as a Python literal, else as a string. Repeatable.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds every sample: the same seed, the same report.")
+@click.option("--training/--no-training", default=None,
+              help="Check call(training=True) or False only. Default: both, when call() takes `training`.")
+@click.option("--vanishing-threshold", type=float, default=DEFAULT_VANISHING, show_default=True, callback=_positive,
+              help="Warn when a gradient's RMS is below this fraction of its tensor's scale.")
+@click.option("--exploding-threshold", type=float, default=DEFAULT_EXPLODING, show_default=True, callback=_positive,
+              help="Warn when a gradient's RMS is above this multiple of its tensor's scale.")
+@click.option("--numeric/--no-numeric", default=True, show_default=True,
+              help="Compare gradients with finite differences.")
+@click.option("--exhaustive", is_flag=True, help="Check every entry of every tensor by finite differences, not only small ones.")
+@click.option("--rtol", type=float, default=None, callback=_positive, help="Relative tolerance of the finite-difference check.")
+@click.option("--atol", type=float, default=None, callback=_positive, help="Absolute tolerance of the finite-difference check.")
+@click.option("--eps", type=float, default=None, callback=_positive, help="Finite-difference step, relative to each tensor's scale.")
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
+              help="Output format (default text).")
+@click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json: one JSON document on stdout.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the report to FILE instead of stdout.")
+@click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
+              help="Lowest finding severity that makes the exit status 1.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the findings.")
+@click.option("--max-elements", type=int, default=DEFAULT_MAX_ELEMENTS, show_default=True, callback=_positive,
+              help="Refuse an input with more numbers than this, before allocating it.")
+@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True, callback=_positive,
+              help="Give up on a target after this many seconds (a layer that hangs).")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+def main(target, input_shape, input_dtype, input_range, init, seed, training, vanishing_threshold,
+         exploding_threshold, numeric, exhaustive, rtol, atol, eps, output_format, as_json, output,
+         fail_on, quiet, max_elements, timeout, debug):
+    """Check that every weight of a Keras layer is tracked and gets a sound gradient.
+
+    TARGET is MODULE:NAME or path/to/file.py:NAME, where NAME is a Layer class, a layer instance,
+    a Model, or a function that returns one. Without TARGET, the targets listed under
+    [tool.gradcheck] in ./pyproject.toml are checked.
+
+    Exit status: 0 no error finding, 1 at least one, 2 the check could not run.
+
+    Example:
+
+        gradcheck sample_layers/classic.py:DenseWithActivation --init units=10 --input-shape 100,5
+    """
+    if as_json:
+        if output_format not in (None, "json"):
+            raise click.BadParameter("--json is --format json; give one of them.", param_hint="--json")
+        output_format = "json"
+    output_format = output_format or "text"
+    settings = dict(
+        seed=seed, training=training, vanishing_threshold=vanishing_threshold,
+        exploding_threshold=exploding_threshold, numeric=numeric, exhaustive=exhaustive, rtol=rtol,
+        atol=atol, eps=eps, max_elements=max_elements, timeout=timeout,
+        progress=output_format == "text" and sys.stderr.isatty(),
+    )
+    try:
+        jobs = _jobs(target, input_shape, input_dtype, input_range, init, settings)
+    except GradcheckError as error:
+        raise UsageProblem(str(error)) from None
+    results = [_run(label, options_or_error, debug) for label, options_or_error in jobs]
+    _emit(results, output_format, output, quiet)
+    sys.exit(exit_status(results, fail_on))
+
+
+def _jobs(target, input_shape, input_dtype, input_range, init, settings):
+    """(target, Options) pairs: the one on the command line, or each one in pyproject.toml."""
+    from .api import make_options
+
+    if target is not None:
+        options = make_options(input_shape=list(input_shape), input_dtype=list(input_dtype),
+                               input_range=list(input_range), init=list(init), **settings)
+        return [(target, options)]
+    from .config import targets_from_pyproject
+
+    return targets_from_pyproject(settings)
+
+
+def _run(target: str, options, debug: bool):
+    """Check one target; a problem the user must fix becomes a TargetFailure (exit 2)."""
+    from .api import _time_limit, run
+
+    if isinstance(options, GradcheckError):  # a config entry that did not parse
+        click.echo(f"gradcheck: {target}: {options}", err=True)
+        return TargetFailure(target, str(options))
+    try:
+        with _time_limit(options.timeout):
+            return run(target, options)
+    except GradcheckError as error:
+        if debug:
+            raise
+        click.echo(f"gradcheck: {error}", err=True)
+        return TargetFailure(target, str(error))
+    except Exception as error:
+        if debug:
+            raise
+        message = (
+            f"gradcheck failed on {target} with {type(error).__name__}: {error}. This is a bug in "
+            "gradcheck, not in your layer; run again with --debug and report the traceback."
+        )
+        click.echo(f"gradcheck: {message}", err=True)
+        return TargetFailure(target, message)
+
+
+def _emit(results, output_format: str, output, quiet: bool) -> None:
+    from . import render_json, render_text
+
+    if output_format == "text":
+        if output:
+            with open(output, "w", encoding="utf-8") as stream:
+                render_text.render(results, stream, quiet=quiet)
+        else:
+            render_text.render(results, sys.stdout, quiet=quiet)
+        return
+    if output_format == "json":
+        text = render_json.render(results)
+    elif output_format == "github":
+        from . import render_github
+
+        text = render_github.render(results)
+    else:
+        from . import render_junit
+
+        text = render_junit.render(results)
+    if output:
+        with open(output, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,245 @@
+"""Which tensors does call() use, and is each one a tracked, trainable variable?
+
+The answer comes from the traced graph (NOTES.md 2): a captured resource handle is a variable that
+call() reads; a captured eager tensor or an embedded float constant equal to an attribute is a
+constant posing as a weight. Comparing those with `layer.weights` finds what Keras does not track.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .probe import Probe, backing, location_of_variable
+from .report import TensorInfo, finding
+from .runtime import tensorflow
+
+_LIBRARY_MODULES = ("keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv")
+
+
+def check_inventory(probe: Probe):
+    """Return (tensor infos, findings) for every variable the layer holds or call() reads."""
+    tf, keras = tensorflow()
+    layer = probe.layer
+    read = _read_handles(probe)
+    seed_states = _seed_generator_states(layer, keras)
+    tensors, findings = [], []
+    tracked_ids = set()
+
+    for variable in layer.weights:
+        tf_variable = backing(variable, keras)
+        tracked_ids.add(id(tf_variable))
+        if id(tf_variable) in seed_states:
+            continue  # a dropout/noise layer's RNG state: Keras's bookkeeping, not a weight
+        name = tensor_name(probe, variable)
+        owner = probe.names.owner_layer(variable)
+        is_read = id(tf_variable.handle) in read
+        location = location_of_variable(probe, variable)
+        tensors.append(
+            TensorInfo(
+                name=name,
+                kind="trainable" if variable.trainable else "non-trainable",
+                shape=tuple(variable.shape),
+                dtype=str(variable.dtype),
+                layer=owner.name if owner is not None and owner is not layer else None,
+                created_at=location,
+                read_by_call=is_read,
+            )
+        )
+        if variable.trainable and not is_read and probe.traces:
+            findings.append(
+                finding(
+                    "unused-variable",
+                    name,
+                    f"`{name}` is a trainable weight that call() never reads{_modes(probe)}, so it "
+                    "cannot learn and only adds parameters. Use it in call(), or remove it from build()"
+                    " (if call() replaces the attribute, e.g. `self.kernel = self.kernel / n`, assign "
+                    "the result to a local name instead).",
+                    location,
+                )
+            )
+        elif not variable.trainable and is_read:
+            findings.append(
+                finding(
+                    "non-trainable-variable",
+                    name,
+                    f"`{name}` is read by call() but has trainable=False, so fit() does not update it "
+                    "with gradients (fine for statistics such as a moving mean).",
+                    location,
+                )
+            )
+
+    for tf_variable, name in _untracked_variables(probe, tracked_ids, seed_states):
+        location = location_of_variable(probe, tf_variable)
+        is_read = id(tf_variable.handle) in read
+        tensors.append(
+            TensorInfo(
+                name=name,
+                kind="untracked",
+                shape=tuple(tf_variable.shape),
+                dtype=tf_variable.dtype.name,
+                created_at=location,
+                read_by_call=is_read,
+            )
+        )
+        if is_read:
+            findings.append(
+                finding(
+                    "untracked-variable",
+                    name,
+                    f"`{name}` is a raw tf.Variable{' made at ' + location if location else ''}. Keras 3 "
+                    "does not track it: it is missing from layer.trainable_weights, so fit() never "
+                    "trains it and saving drops it. Make it with `self.add_weight(...)` in `build()`.",
+                    location,
+                )
+            )
+
+    constants, constant_findings = _constants(probe)
+    tensors += constants
+    findings += constant_findings
+    findings += _created_in_call(probe)
+    return tensors, findings
+
+
+def tensor_name(probe: Probe, variable) -> str:
+    return probe.names.variable_name(variable, probe.layer)
+
+
+def _modes(probe: Probe) -> str:
+    modes = [t.mode for t in probe.traces if t.mode != "n/a"]
+    return f" (with training={' or '.join(m.capitalize() for m in modes)})" if modes else ""
+
+
+def _read_handles(probe: Probe) -> set[int]:
+    """ids of the variable handles call() reads, from the traces; from the tape if tracing failed."""
+    if probe.traces:
+        return {handle for trace in probe.traces for handle in trace.handle_placeholders}
+    tf, keras = tensorflow()
+    from .probe import call_layer
+
+    with tf.GradientTape(persistent=True) as tape:
+        call_layer(probe.layer, probe.input_tensors(), None, probe.accepts_training)
+    # The tape misses variables read only under stop_gradient (NOTES.md 7): a best effort only.
+    return {id(v.handle) for v in tape.watched_variables()}
+
+
+def _seed_generator_states(layer, keras) -> set[int]:
+    states = set()
+    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(sublayer, "_seed_generators", []) or []:
+            state = getattr(generator, "state", None)
+            if state is not None:
+                states.add(id(backing(state, keras)))
+    return states
+
+
+def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[int]):
+    """Raw tf.Variables the layer holds (or call() reads) that no layer's weights include."""
+    tf, keras = tensorflow()
+    found = {}
+    for key, obj in probe.names.objects.items():
+        if isinstance(obj, tf.Variable) and id(obj) not in tracked_ids and id(obj) not in seed_states:
+            found[id(obj)] = (obj, tensor_name(probe, obj))
+    read = _read_handles(probe)
+    # A variable call() reads that the walk could not reach (a helper's global): named by TF's name.
+    for variable, _ in probe.log.created.values():
+        if id(variable) in found or id(variable) in tracked_ids or id(variable) in seed_states:
+            continue
+        if id(variable.handle) in read and not _is_keras_internal(variable):
+            found[id(variable)] = (variable, variable.name.split(":")[0])
+    return sorted(found.values(), key=lambda pair: pair[1])
+
+
+def _is_keras_internal(variable) -> bool:
+    # Optimizer slots, metric accumulators and RNG states made by Keras while we watched.
+    return any(part in variable.name for part in ("seed_generator", "iteration", "optimizer"))
+
+
+def _constants(probe: Probe):
+    """Float tensors and numpy arrays that call() uses as if they were weights."""
+    tf, keras = tensorflow()
+    tensors, findings, seen = [], [], set()
+    for trace in probe.traces:
+        for external, placeholder in trace.tensor_captures:
+            if id(external) in seen or not external.dtype.is_floating:
+                continue
+            seen.add(id(external))
+            _add_constant(probe, external, external.numpy(), placeholder, trace, tensors, findings)
+        for array_id, array in probe.names.objects.items():
+            if array_id in seen or not isinstance(array, np.ndarray):
+                continue
+            if array.dtype.kind != "f" or array.size < 2:
+                continue
+            op = _embedded_constant(trace.graph, array)
+            if op is not None:
+                seen.add(array_id)
+                _add_constant(probe, array, array, op.outputs[0], trace, tensors, findings)
+    return tensors, findings
+
+
+def _embedded_constant(graph, array):
+    """The Const op holding `array`'s values (a numpy array used in call() is embedded, NOTES.md 2)."""
+    from tensorflow.python.framework import tensor_util
+
+    for op in graph.get_operations():
+        if op.type != "Const" or tuple(op.outputs[0].shape) != array.shape:
+            continue
+        if np.array_equal(tensor_util.MakeNdarray(op.get_attr("value")), array):
+            return op
+    return None
+
+
+def _add_constant(probe: Probe, obj, values, placeholder, trace, tensors, findings):
+    place = probe.names.places.get(id(obj))
+    name = place.path if place is not None else None
+    if values.size < 2:
+        return  # a scalar such as an epsilon is a hyperparameter, not a weight
+    owner_module = type(place.owner).__module__.split(".")[0] if place is not None and place.owner is not None else ""
+    location = probe.names.assignment_location(obj) or trace.consumers_location(placeholder)
+    if place is None and location is None:
+        return  # made inside Keras or TensorFlow (a mask, a shape table): not the user's weight
+    shown = name or f"constant of shape {'x'.join(map(str, values.shape))}"
+    is_mask = values.dtype.kind == "f" and set(np.unique(values)).issubset({0.0, 1.0}) and len(np.unique(values)) == 2
+    tensors.append(
+        TensorInfo(
+            name=shown,
+            kind="constant",
+            shape=tuple(values.shape),
+            dtype=str(values.dtype),
+            created_at=location,
+            read_by_call=True,
+        )
+    )
+    if owner_module in _LIBRARY_MODULES or is_mask:
+        return  # a library's own fixed tensor, or a 0/1 mask: constant by design
+    kind = "numpy array" if isinstance(obj, np.ndarray) else "tensor"
+    findings.append(
+        finding(
+            "constant-tensor",
+            shown,
+            f"`{shown}` is a float {kind} of shape {tuple(values.shape)} that call() uses, but it is not "
+            "a variable, so no gradient or optimizer step can change it. If it should learn, create it "
+            "with `self.add_weight(...)` in `build()`; if it is meant to stay fixed, make it "
+            "`self.add_weight(..., trainable=False)` so it is saved with the layer.",
+            location,
+        )
+    )
+
+
+def _created_in_call(probe: Probe):
+    findings, seen = [], set()
+    for variable, location in probe.created_in_call:
+        if location in seen:
+            continue
+        seen.add(location)
+        name = variable.name.split(":")[0].rsplit("/", 1)[-1]
+        findings.append(
+            finding(
+                "variable-created-in-call",
+                name,
+                f"call() creates a new variable `{name}`{' at ' + location if location else ''} every time "
+                "it runs, so nothing it learns survives the call and fit() (which traces call()) "
+                "raises. Create it once with `self.add_weight(...)` in `build()` and only read it in call().",
+                location,
+            )
+        )
+    return findings

@@ -1,0 +1,210 @@
+"""Name every tensor a layer holds by the attribute path a user would type (`proj.kernel`, `ws[1]`).
+
+The walk goes through attributes, lists, tuples, dicts, sublayers, plain Python objects that hold
+sublayers, the closures of call() and the module globals it names: Keras 3 tracks only some of
+these (NOTES.md 7), which is exactly where untracked tensors hide. Public paths are preferred over
+private ones (`kernel` rather than `_kernel`), shallow over deep.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from .source import format_location, is_user_file
+
+# Keras bookkeeping that refers back to things already reachable (or to the whole model graph).
+_SKIP_ATTRIBUTES = frozenset(
+    {
+        "_tracker", "_inbound_nodes", "_outbound_nodes", "_metrics", "_losses", "_loss_tracker",
+        "_compile_loss", "_compile_metrics", "_call_signature", "_saved_model_inputs_spec",
+        "_saved_model_arg_spec", "_distribute_strategy", "optimizer", "_optimizer", "train_function",
+        "test_function", "predict_function", "_dtype_policy", "_input_spec", "_functional",
+        "_operations", "_nodes_by_depth", "_self_unconditional_checkpoint_dependencies",
+        "_self_unconditional_dependency_names", "_self_unconditional_deferred_dependencies",
+        "_self_saveable_object_factories", "_self_name_based_restores", "_parent_path",
+        "_trainable_variables", "_non_trainable_variables", "_seed_generators", "_layers",
+    }
+)
+_MAX_DEPTH = 8
+_MAX_NODES = 20_000
+
+
+@dataclass
+class Place:
+    path: str
+    owner: Any  # the object whose attribute (or container) holds the value
+    attribute: str | None  # the attribute name on `owner`, when held directly as an attribute
+    private: int  # how many path segments start with "_"
+
+    @property
+    def rank(self):
+        return (self.private, self.path.count(".") + self.path.count("["), len(self.path))
+
+
+class Names:
+    """Where each object reachable from the layer lives: id(object) -> best Place."""
+
+    def __init__(self, root, tf, keras):
+        self._tf, self._keras = tf, keras
+        self.places: dict[int, Place] = {}
+        self.objects: dict[int, Any] = {}
+        self.layers: dict[int, Place] = {}  # sublayers (and the root, at path "")
+        self._walk(root)
+
+    def is_leaf(self, value) -> bool:
+        tf, keras = self._tf, self._keras
+        import numpy as np
+
+        return isinstance(value, (tf.Variable, keras.Variable, np.ndarray)) or tf.is_tensor(value)
+
+    def _walk(self, root):
+        keras = self._keras
+        queue = deque([(root, Place("", None, None, 0), 0)])
+        seen: set[int] = set()
+        while queue and len(seen) < _MAX_NODES:
+            value, place, depth = queue.popleft()
+            if self.is_leaf(value):
+                known = self.places.get(id(value))
+                if known is None or place.rank < known.rank:
+                    self.places[id(value)] = place
+                    self.objects[id(value)] = value
+                continue
+            if id(value) in seen or depth > _MAX_DEPTH:
+                continue
+            seen.add(id(value))
+            if isinstance(value, keras.layers.Layer):
+                self.layers.setdefault(id(value), place)
+                self.objects[id(value)] = value
+                # The weights Keras tracks, reached also when their attribute was reassigned.
+                for variable in value._trainable_variables + value._non_trainable_variables:
+                    queue.append((variable, _child(place, value, f"<{variable.name}>", "."), depth + 1))
+                for sublayer in getattr(value, "_layers", []):
+                    queue.append((sublayer, _child(place, value, f"<{sublayer.name}>", "."), depth + 1))
+                self._queue_call_references(type(value), place, depth, queue)
+            for name, child in _children(value):
+                queue.append((child, _child(place, value, name, name[0]), depth + 1))
+
+    def _queue_call_references(self, cls, place: Place, depth: int, queue):
+        """Tensors call() reaches by closure or module global rather than through `self`."""
+        call = getattr(cls, "call", None)
+        code = getattr(call, "__code__", None)
+        if code is None or not is_user_file(code.co_filename):
+            return
+        for name, cell in zip(code.co_freevars, call.__closure__ or ()):
+            try:
+                queue.append((cell.cell_contents, Place(name, None, None, 1), depth + 1))
+            except ValueError:  # an empty cell
+                continue
+        module = inspect.getmodule(call)
+        module_name = module.__name__.rpartition(".")[2] if module else "global"
+        for name in code.co_names:
+            if name in call.__globals__:
+                queue.append((call.__globals__[name], Place(f"{module_name}.{name}", None, None, 1), depth + 1))
+
+    def name_of(self, value) -> str | None:
+        place = self.places.get(id(value))
+        return place.path if place else None
+
+    def owner_layer(self, variable):
+        """The (inner) layer whose weights include `variable`, or None."""
+        for layer_id, _ in self.layers.items():
+            layer = self.objects[layer_id]
+            if any(v is variable for v in layer._trainable_variables + layer._non_trainable_variables):
+                return layer
+        return None
+
+    def layer_path(self, layer) -> str:
+        """A sublayer's public attribute path, or its Keras name when it is reachable only privately."""
+        place = self.layers.get(id(layer))
+        if place is None or place.private or "<" in place.path:
+            return layer.name
+        return place.path
+
+    def variable_name(self, variable, root) -> str:
+        """`proj.kernel` for a tracked weight; the attribute path for anything else."""
+        place = self.places.get(id(variable))
+        if place is not None and not place.private and "<" not in place.path:
+            return place.path
+        owner = self.owner_layer(variable)
+        if owner is not None:
+            prefix = "" if owner is root else self.layer_path(owner) + "."
+            return prefix + variable.name
+        if place is not None:
+            return place.path.replace("<", "").replace(">", "")
+        return getattr(variable, "name", "variable").split(":")[0]
+
+    def assignment_location(self, value) -> str | None:
+        """Where the user's code assigns the attribute that holds `value` (`self.w = ...`)."""
+        place = self.places.get(id(value))
+        if place is None or place.owner is None or place.attribute is None:
+            return None
+        for cls in type(place.owner).__mro__:
+            found = _find_assignment(cls, place.attribute)
+            if found:
+                return found
+        return None
+
+
+def _child(place: Place, owner, name: str, kind: str) -> Place:
+    if kind == "[":
+        path = f"{place.path}{name}"
+        attribute = None
+    else:
+        path = f"{place.path}.{name}" if place.path else name
+        attribute = name
+    private = place.private + (1 if name.startswith("_") or name.startswith("<") else 0)
+    return Place(path, owner, attribute, private)
+
+
+def _children(value):
+    """(name, child) pairs of a container or plain object; `[i]` / `['k']` names for items."""
+    if isinstance(value, (list, tuple)):
+        return [(f"[{i}]", item) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return [(f"[{k!r}]", item) for k, item in value.items()]
+    if inspect.ismodule(value) or inspect.isclass(value) or inspect.isroutine(value):
+        return []
+    attributes = getattr(value, "__dict__", None)
+    if not isinstance(attributes, dict):
+        return []
+    module = type(value).__module__ or ""
+    is_library = module.split(".")[0] in ("tensorflow", "keras", "numpy", "tf_keras")
+    from_keras_layer = hasattr(value, "_trainable_variables")
+    if is_library and not from_keras_layer:
+        return []  # library internals (optimizers, initializers, dtype policies) hold no user tensors
+    pairs = [(k, v) for k, v in attributes.items() if k not in _SKIP_ATTRIBUTES and not k.startswith("__")]
+    return sorted(pairs, key=lambda kv: kv[0].startswith("_"))
+
+
+def _find_assignment(cls, attribute: str) -> str | None:
+    try:
+        filename = inspect.getsourcefile(cls)
+        lines, start = inspect.getsourcelines(cls)
+    except (TypeError, OSError):
+        return None
+    if not filename or not is_user_file(filename):
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets = [node.target]
+        for target in targets:
+            if (
+                isinstance(target, ast.Attribute)
+                and target.attr == attribute
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+            ):
+                return format_location(filename, start + node.lineno - 1)
+    return None

@@ -1,0 +1,140 @@
+"""The report: plain, frozen data that every check fills and every renderer reads.
+
+Nothing here imports TensorFlow, so renderers and their tests run without it. The vocabulary of
+finding codes lives in `CODES` and nowhere else; `finding()` is the one way to make a Finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
+
+# code -> (severity, one-line meaning). The README's table is tested against this one.
+CODES: dict[str, tuple[str, str]] = {
+    "untracked-variable": (ERROR, "a variable used by call() that Keras does not track (absent from layer.weights)"),
+    "constant-tensor": (ERROR, "a float tensor or numpy array used by call() as a weight but not a variable"),
+    "variable-created-in-call": (ERROR, "call() makes a new variable on every call"),
+    "unused-variable": (ERROR, "a trainable weight that call() never reads"),
+    "non-trainable-variable": (INFO, "a tracked variable with trainable=False that call() reads"),
+    "none-gradient": (ERROR, "a trainable weight read by call() whose gradient is None; location = the op that cuts the path"),
+    "input-gradient-none": (ERROR, "the gradient w.r.t. a float input is None: layers before it cannot train"),
+    "nonfinite-gradient": (ERROR, "NaN/Inf in a gradient or in the output"),
+    "gradient-mismatch": (ERROR, "analytic gradient disagrees with a finite-difference estimate"),
+    "zero-gradient": (WARNING, "gradient exactly zero on the probe batch (dead ReLU, ...)"),
+    "vanishing-gradient": (WARNING, "gradient tiny relative to the tensor's scale"),
+    "exploding-gradient": (WARNING, "gradient huge relative to the tensor's scale"),
+    "non-differentiable-point": (INFO, "finite differences disagree because an input sits on a kink (ReLU, abs, max), not because the gradient is wrong"),
+    "float32-fallback": (INFO, "the float64 comparison was not possible for a tensor; float32 steps and tolerances were used"),
+    "stochastic-output": (INFO, "two calls with the same input give different outputs (dropout, noise); gradient checks use fixed seeds"),
+    "trace-failed": (WARNING, "call() cannot be traced by tf.function, so fit() fails unless run_eagerly=True; graph checks were skipped"),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str
+    tensor: Optional[str]
+    message: str
+    location: Optional[str]  # "path/to/file.py:LINE", relative to the working folder when inside it
+
+
+def finding(code: str, tensor: Optional[str], message: str, location: Optional[str] = None) -> Finding:
+    """Make a Finding whose severity comes from the code table (so no check can disagree with it)."""
+    severity, _ = CODES[code]
+    return Finding(code=code, severity=severity, tensor=tensor, message=message, location=location)
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor that call() uses or that the layer holds: a variable, or a constant posing as one."""
+
+    name: str  # attribute path on the layer ("proj.kernel", "blocks[1].w") or the variable's name
+    kind: str  # trainable | non-trainable | untracked | constant
+    shape: tuple[int, ...]
+    dtype: str
+    layer: Optional[str] = None  # the (inner) layer that owns it, for Models and nested layers
+    created_at: Optional[str] = None
+    read_by_call: bool = True
+    gradient_norm: Optional[float] = None
+    gradient_status: Optional[str] = None  # ok | none | zero | vanishing | exploding | nonfinite
+    trains_under_fit: Optional[bool] = None  # did one optimizer step over trainable_weights change it?
+    numeric_error: Optional[float] = None  # worst relative error against finite differences
+    numeric_verdict: Optional[str] = None  # ok | mismatch | kink | skipped | float32-fallback
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    name: str  # "input 0", or the dict key / argument name
+    shape: tuple[int, ...]
+    dtype: str
+    value_range: tuple[float, float]
+    differentiable: bool
+    gradient_norm: Optional[float] = None
+    gradient_status: Optional[str] = None
+    numeric_error: Optional[float] = None
+    numeric_verdict: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Report:
+    target: str
+    variables: tuple[TensorInfo, ...] = ()  # every tensor found: variables, and constants posing as weights
+    inputs: tuple[InputInfo, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    training_modes: tuple[str, ...] = ()  # which values of `training` were checked: "true", "false", "n/a"
+    stochastic: bool = False
+    seed: int = 0
+    versions: dict = field(default_factory=dict)  # tensorflow, keras, python
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == ERROR for f in self.findings)
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    def to_dict(self) -> dict:
+        """The JSON contract: the dataclasses as they are, plus the derived `ok`."""
+        document = {"target": self.target, "ok": self.ok}
+        document.update(asdict(self))
+        return document
+
+
+def sort_findings(findings) -> tuple[Finding, ...]:
+    """Errors first, then by tensor and code, so output is stable from run to run."""
+    return tuple(
+        sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.tensor or "", f.code, f.location or ""))
+    )
+
+
+@dataclass(frozen=True)
+class TargetFailure:
+    """A target that could not be checked (bad input, the layer raised): exit status 2."""
+
+    target: str
+    message: str
+
+    ok = False
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "ok": False, "error": self.message}
+
+
+def exit_status(results, fail_on: str = ERROR) -> int:
+    """The one exit-status policy: 0 clean, 1 a finding at or above `fail_on`, 2 a check that could not run.
+
+    `results` holds a Report or a TargetFailure per target; "could not run" wins over "found
+    problems", so CI can tell a broken setup from a broken layer.
+    """
+    if any(isinstance(result, TargetFailure) for result in results):
+        return 2
+    limit = SEVERITY_ORDER[fail_on]
+    if any(SEVERITY_ORDER[f.severity] <= limit for report in results for f in report.findings):
+        return 1
+    return 0

@@ -1,0 +1,71 @@
+"""Importing TensorFlow quietly, once, only by the stages that need it.
+
+TensorFlow prints C++ log lines at import ("oneDNN custom operations are on", absl's banner) that
+TF_CPP_MIN_LOG_LEVEL does not fully stop in 2.21, so file descriptor 2 is pointed at a temporary
+file for the duration of the import and the text is shown only if the import fails.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from .errors import GradcheckError
+
+_modules = None
+
+
+def tensorflow():
+    """Return (tf, keras), importing them silently the first time."""
+    global _modules
+    if _modules is None:
+        _modules = _quiet_import()
+    return _modules
+
+
+def _quiet_import():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+            import keras
+        except ImportError as error:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            detail = captured.read().decode(errors="replace").strip()
+            raise GradcheckError(
+                f"TensorFlow could not be imported ({error}). gradcheck needs tensorflow>=2.16 with "
+                "Keras 3 in the same environment: pip install 'tensorflow>=2.16'."
+                + (f"\n{detail}" if detail else "")
+            ) from None
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+    if keras.backend.backend() != "tensorflow":
+        raise GradcheckError(
+            f"Keras is set to the {keras.backend.backend()!r} backend; gradcheck traces TensorFlow "
+            "graphs. Run it with KERAS_BACKEND=tensorflow."
+        )
+    tf.get_logger().setLevel("ERROR")
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+    return tf, keras
+
+
+def versions() -> dict:
+    tf, keras = tensorflow()
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": ".".join(map(str, sys.version_info[:3])),
+    }

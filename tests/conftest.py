@@ -1,0 +1,101 @@
+"""Shared helpers: run the real CLI in-process and read the expectations written in sample layers."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_layers"
+_EXPECT = re.compile(r"expect(-anywhere)?:\s*([a-z0-9-]+)\s+(\S+)")
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+    args: list
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+    def __str__(self):  # shown by pytest when an assertion about the result fails
+        return f"gradcheck {shlex.join(self.args)}\nexit {self.exit_code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+def run_cli(args, cwd: Path = ROOT) -> Result:
+    """Run `gradcheck ARGS` in-process (click's runner), from `cwd`, as a user would."""
+    from gradcheck.cli import main
+
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        outcome = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    finally:
+        os.chdir(previous)
+    return Result(outcome.exit_code, outcome.stdout, outcome.stderr, [str(a) for a in args])
+
+
+@dataclass
+class Case:
+    """One sample layer class and the findings its comments say it must produce."""
+
+    file: str  # relative to the repository root
+    name: str
+    args: list
+    expected: set  # (code, tensor, line or None)
+
+    @property
+    def id(self):
+        return f"{Path(self.file).stem}:{self.name}"
+
+
+def sample_cases() -> list[Case]:
+    cases = []
+    for path in sorted(SAMPLES.glob("*.py")):
+        lines = path.read_text().splitlines()
+        classes = [node for node in ast.parse("\n".join(lines)).body if isinstance(node, ast.ClassDef)]
+        pending = set()
+        for node in classes:
+            header = lines[node.lineno - 1]
+            for number in range(node.lineno, node.end_lineno + 1):
+                for anywhere, code, tensor in _EXPECT.findall(lines[number - 1]):
+                    pending.add((code, None if tensor == "-" else tensor, None if anywhere else number))
+            if "# args:" not in header:
+                continue  # a helper class: its expectations belong to the next layer below it
+            args = shlex.split(re.split(r"expect(?:-anywhere)?:", header.split("# args:", 1)[1])[0])
+            relative = path.relative_to(ROOT).as_posix()
+            cases.append(Case(relative, node.name, args, pending))
+            pending = set()
+    return cases
+
+
+def observed(case: Case, document: dict) -> set:
+    """The findings to compare with a case: every error and warning, and infos the case names."""
+    expected_codes = {code for code, _, _ in case.expected}
+    found = set()
+    for item in document["findings"]:
+        if item["severity"] == "info" and item["code"] not in expected_codes:
+            continue
+        line = None
+        if item["location"] and item["location"].startswith(case.file + ":"):
+            line = int(item["location"].rsplit(":", 1)[1])
+        anywhere = (item["code"], item["tensor"], None) in case.expected
+        found.add((item["code"], item["tensor"], None if anywhere else (line if line else item["location"])))
+    return found
+
+
+@pytest.fixture
+def cli():
+    return run_cli
