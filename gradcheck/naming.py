@@ -9,9 +9,10 @@ private ones (`kernel` rather than `_kernel`), shallow over deep.
 from __future__ import annotations
 
 import ast
+import heapq
 import inspect
+import itertools
 import textwrap
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,14 +64,19 @@ class Names:
         return isinstance(value, (tf.Variable, keras.Variable, np.ndarray)) or tf.is_tensor(value)
 
     def _walk(self, root):
+        """Best-first over paths, public and shallow first, so each container is reached by the
+        path a user would type before any private one (`blocks[0].proj`, not `<dense>`)."""
         keras = self._keras
-        queue = deque([(root, Place("", None, None, 0), 0)])
+        counter = itertools.count()  # ties keep insertion order, so the walk is deterministic
+        heap = [(Place("", None, None, 0).rank, next(counter), root, Place("", None, None, 0), 0)]
         seen: set[int] = set()
-        while queue and len(seen) < _MAX_NODES:
-            value, place, depth = queue.popleft()
+        while heap and len(seen) < _MAX_NODES:
+            _, _, value, place, depth = heapq.heappop(heap)
+            push = lambda child, child_place: heapq.heappush(  # noqa: E731
+                heap, (child_place.rank, next(counter), child, child_place, depth + 1)
+            )
             if self.is_leaf(value):
-                known = self.places.get(id(value))
-                if known is None or place.rank < known.rank:
+                if id(value) not in self.places:  # the first path popped is the best
                     self.places[id(value)] = place
                     self.objects[id(value)] = value
                 continue
@@ -82,14 +88,14 @@ class Names:
                 self.objects[id(value)] = value
                 # The weights Keras tracks, reached also when their attribute was reassigned.
                 for variable in value._trainable_variables + value._non_trainable_variables:
-                    queue.append((variable, _child(place, value, f"<{variable.name}>", "."), depth + 1))
+                    push(variable, _child(place, value, f"<{variable.name}>", "."))
                 for sublayer in getattr(value, "_layers", []):
-                    queue.append((sublayer, _child(place, value, f"<{sublayer.name}>", "."), depth + 1))
-                self._queue_call_references(type(value), place, depth, queue)
+                    push(sublayer, _child(place, value, f"<{sublayer.name}>", "."))
+                self._queue_call_references(type(value), place, push)
             for name, child in _children(value):
-                queue.append((child, _child(place, value, name, name[0]), depth + 1))
+                push(child, _child(place, value, name, name[0]))
 
-    def _queue_call_references(self, cls, place: Place, depth: int, queue):
+    def _queue_call_references(self, cls, place: Place, push):
         """Tensors call() reaches by closure or module global rather than through `self`."""
         call = getattr(cls, "call", None)
         code = getattr(call, "__code__", None)
@@ -97,14 +103,14 @@ class Names:
             return
         for name, cell in zip(code.co_freevars, call.__closure__ or ()):
             try:
-                queue.append((cell.cell_contents, Place(name, None, None, 1), depth + 1))
+                push(cell.cell_contents, Place(name, None, None, 1))
             except ValueError:  # an empty cell
                 continue
         module = inspect.getmodule(call)
         module_name = module.__name__.rpartition(".")[2] if module else "global"
         for name in code.co_names:
             if name in call.__globals__:
-                queue.append((call.__globals__[name], Place(f"{module_name}.{name}", None, None, 1), depth + 1))
+                push(call.__globals__[name], Place(f"{module_name}.{name}", None, None, 1))
 
     def name_of(self, value) -> str | None:
         place = self.places.get(id(value))
@@ -143,8 +149,9 @@ class Names:
         place = self.places.get(id(value))
         if place is None or place.owner is None or place.attribute is None:
             return None
+        is_variable = isinstance(value, (self._tf.Variable, self._keras.Variable))
         for cls in type(place.owner).__mro__:
-            found = _find_assignment(cls, place.attribute)
+            found = _find_assignment(cls, place.attribute, is_variable)
             if found:
                 return found
         return None
@@ -181,7 +188,21 @@ def _children(value):
     return sorted(pairs, key=lambda kv: kv[0].startswith("_"))
 
 
-def _find_assignment(cls, attribute: str) -> str | None:
+_VARIABLE_MAKERS = ("add_weight", "Variable", "add_variable")
+
+
+def _makes_variable(node) -> bool:
+    call = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+    if not isinstance(call, ast.Call):
+        return False
+    function = call.func
+    name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+    return name in _VARIABLE_MAKERS
+
+
+def _find_assignment(cls, attribute: str, is_variable: bool) -> str | None:
+    """The line of `self.<attribute> = ...` that made this kind of value: a variable maker's line
+    for a variable, any other assignment for a tensor (`self.kernel = self.kernel / n` in call())."""
     try:
         filename = inspect.getsourcefile(cls)
         lines, start = inspect.getsourcelines(cls)
@@ -193,6 +214,7 @@ def _find_assignment(cls, attribute: str) -> str | None:
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except SyntaxError:
         return None
+    preferred, other = [], []
     for node in ast.walk(tree):
         targets = []
         if isinstance(node, ast.Assign):
@@ -206,5 +228,6 @@ def _find_assignment(cls, attribute: str) -> str | None:
                 and isinstance(target.value, ast.Name)
                 and target.value.id == "self"
             ):
-                return format_location(filename, start + node.lineno - 1)
-    return None
+                (preferred if _makes_variable(node) == is_variable else other).append(node.lineno)
+    lines_found = sorted(preferred) or sorted(other)
+    return format_location(filename, start + lines_found[0] - 1) if lines_found else None

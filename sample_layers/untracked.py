@@ -99,3 +99,77 @@ class FrozenStatistic(keras.layers.Layer):  # args: --input-shape 16,5
 
     def call(self, inputs):
         return tf.matmul(inputs, self.kernel) - self.offset
+
+
+GLOBAL_SCALE = tf.Variable(tf.ones((3,)))  # expect: untracked-variable untracked.GLOBAL_SCALE
+
+
+class UsesModuleGlobal(keras.layers.Layer):  # args: --input-shape 16,5
+    """A module-level tf.Variable read by call(): no layer tracks it."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
+
+    def call(self, inputs):
+        return tf.matmul(inputs, self.kernel) * GLOBAL_SCALE
+
+
+class VariablesInADict(keras.layers.Layer):  # args: --input-shape 16,5
+    """In a dict, a keras weight is tracked and a raw tf.Variable is not."""
+
+    def build(self, input_shape):
+        self.params = {
+            "kernel": tf.Variable(tf.ones((input_shape[-1], 2))),  # expect: untracked-variable params['kernel']
+            "bias": self.add_weight(shape=(2,), initializer="zeros", name="bias"),
+        }
+
+    def call(self, inputs):
+        return tf.matmul(inputs, self.params["kernel"]) + self.params["bias"]
+
+
+class ScaledBlock(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.proj = keras.layers.Dense(4)
+
+    def build(self, input_shape):
+        self.scale = tf.Variable(1.0)  # expect: untracked-variable blocks[0].scale  expect: untracked-variable blocks[1].scale
+
+    def call(self, inputs):
+        return self.proj(inputs) * self.scale
+
+
+class NestedBlocksModel(keras.Model):  # args: --input-shape 16,5
+    """A subclassed Model whose blocks hide a raw tf.Variable each; named by attribute path."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.blocks = [ScaledBlock(), ScaledBlock()]
+        self.head = keras.layers.Dense(2)
+
+    def call(self, inputs):
+        for block in self.blocks:
+            inputs = block(inputs)
+        return self.head(inputs)
+
+
+class ReplacesItsKernel(keras.layers.Layer):  # args: --input-shape 16,5
+    """`self.kernel = self.kernel / norm` in call(): the attribute becomes a tensor (NOTES.md 7)."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")  # expect: unused-variable kernel
+
+    def call(self, inputs):
+        self.kernel = self.kernel / tf.norm(self.kernel)  # expect: constant-tensor kernel
+        return tf.matmul(inputs, self.kernel)
+
+
+class CausalMask(keras.layers.Layer):  # args: --input-shape 16,5
+    """Correct: a fixed 0/1 mask beside a trainable kernel is a mask, not a weight."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], input_shape[-1]), name="kernel")
+        self.mask = np.tril(np.ones((input_shape[-1], input_shape[-1]), "float32"))
+
+    def call(self, inputs):
+        return tf.matmul(inputs, self.kernel * self.mask)

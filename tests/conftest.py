@@ -66,18 +66,19 @@ def sample_cases() -> list[Case]:
     for path in sorted(SAMPLES.glob("*.py")):
         lines = path.read_text().splitlines()
         classes = [node for node in ast.parse("\n".join(lines)).body if isinstance(node, ast.ClassDef)]
-        pending = set()
+        start = 1  # expectations above a layer class (a helper class, a module global) belong to it
         for node in classes:
             header = lines[node.lineno - 1]
-            for number in range(node.lineno, node.end_lineno + 1):
-                for anywhere, code, tensor in _EXPECT.findall(lines[number - 1]):
-                    pending.add((code, None if tensor == "-" else tensor, None if anywhere else number))
             if "# args:" not in header:
-                continue  # a helper class: its expectations belong to the next layer below it
+                continue
+            expected = set()
+            for number in range(start, node.end_lineno + 1):
+                for anywhere, code, tensor in _EXPECT.findall(lines[number - 1]):
+                    expected.add((code, None if tensor == "-" else tensor, None if anywhere else number))
+            start = node.end_lineno + 1
             args = shlex.split(re.split(r"expect(?:-anywhere)?:", header.split("# args:", 1)[1])[0])
             relative = path.relative_to(ROOT).as_posix()
-            cases.append(Case(relative, node.name, args, pending))
-            pending = set()
+            cases.append(Case(relative, node.name, args, expected))
     return cases
 
 

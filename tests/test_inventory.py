@@ -1,0 +1,92 @@
+"""Inventory cases the sample-file harness cannot express: factories, Models, instances, the API."""
+
+import textwrap
+
+import pytest
+
+from conftest import run_cli
+
+FACTORIES = textwrap.dedent(
+    '''
+    import tensorflow as tf
+    import keras
+
+
+    def closure_layer():
+        scale = tf.Variable(tf.ones((3,)))
+
+        class ClosureLayer(keras.layers.Layer):
+            def call(self, inputs):
+                return inputs[:, :3] * scale
+
+        return ClosureLayer()
+
+
+    def functional_model():
+        inputs = keras.Input((5,))
+        hidden = keras.layers.Dense(4, activation="tanh", name="hidden")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(2, name="head")(hidden))
+
+
+    INSTANCE = keras.layers.Dense(3, name="ready_made")
+
+
+    def not_a_layer():
+        return 42
+    '''
+)
+
+
+@pytest.fixture
+def factories(tmp_path):
+    path = tmp_path / "factories.py"
+    path.write_text(FACTORIES)
+    return tmp_path
+
+
+def test_closure_variable_of_a_factory_is_untracked(factories):
+    result = run_cli(["factories.py:closure_layer", "--input-shape", "4,5", "--json"], cwd=factories)
+    assert result.exit_code == 1, result
+    findings = [(f["code"], f["tensor"], f["location"]) for f in result.json()["findings"]]
+    assert ("untracked-variable", "scale", "factories.py:7") in findings, result
+
+
+def test_functional_model_names_weights_by_inner_layer(factories):
+    result = run_cli(["factories.py:functional_model", "--input-shape", "4,5", "--json"], cwd=factories)
+    assert result.exit_code == 0, result
+    rows = {(v["name"], v["layer"], v["kind"]) for v in result.json()["variables"]}
+    assert rows == {
+        ("hidden.kernel", "hidden", "trainable"), ("hidden.bias", "hidden", "trainable"),
+        ("head.kernel", "head", "trainable"), ("head.bias", "head", "trainable"),
+    }, result
+
+
+def test_layer_instance_target(factories):
+    result = run_cli(["factories.py:INSTANCE", "--input-shape", "4,5", "--json"], cwd=factories)
+    assert result.exit_code == 0, result
+    assert {v["name"] for v in result.json()["variables"]} == {"kernel", "bias"}, result
+
+
+def test_factory_returning_something_else_is_refused(factories):
+    result = run_cli(["factories.py:not_a_layer", "--input-shape", "4,5"], cwd=factories)
+    assert result.exit_code == 2, result
+    assert "returned int, not a Keras Layer or Model" in result.stderr, result
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_nested_model_weights_are_named_by_attribute_path():
+    result = run_cli(["sample_layers/untracked.py:NestedBlocksModel", "--input-shape", "4,5", "--json"])
+    names = {v["name"]: v["kind"] for v in result.json()["variables"]}
+    assert names["blocks[0].proj.kernel"] == "trainable", result
+    assert names["blocks[1].scale"] == "untracked", result
+    assert names["head.kernel"] == "trainable", result
+
+
+def test_api_returns_the_same_findings_as_the_cli():
+    from gradcheck import check
+
+    report = check("sample_layers/untracked.py:RawVariable", input_shape=(16, 5))
+    assert not report.ok
+    assert [(f.code, f.tensor, f.location) for f in report.findings if f.severity == "error"] == [
+        ("untracked-variable", "w", "sample_layers/untracked.py:18")
+    ]
