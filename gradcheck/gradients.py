@@ -1,5 +1,461 @@
-"""Gradient diagnosis (issue 3): placeholder until the check lands."""
+"""Gradient diagnosis: does every trainable weight and float input get a usable gradient?
+
+The probe (probe.py) already traced call() per `training` mode together with the probe loss
+sum(r * y) / batch and its gradients. Here each gradient is classified — none, nonfinite, zero,
+vanishing, exploding or ok — and the worst mode is reported. Only on failure is the graph read in
+detail: which op cuts a None gradient (cuts.py), which op made the first non-finite value.
+
+The scale measure for vanishing/exploding is
+
+    ratio = RMS(gradient) / max(RMS(tensor), SCALE_FLOOR)
+
+the size of one SGD step (learning rate 1) relative to the tensor it moves. The probe loss has unit
+scale (Gaussian projections, averaged over the batch), so a tensor smaller than SCALE_FLOOR = 1 (a
+zero-initialised bias) is measured against 1: any O(1) update moves it, and its own near-zero RMS
+must not make a healthy gradient look huge. For an input the gradient is multiplied by the batch
+size first: the loss averages over the batch, a 1/batch factor that says nothing about the layer.
+The thresholds (options.py) say when one step cannot move a float32 value (1e-7, its relative
+rounding step) or moves it far more than its own size at any usual learning rate (1e4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .cuts import eager_cut_location, find_cuts, graph_source
+from .inventory import tensor_name
+from .probe import backing, call_layer, loss_of, run_trace
+from .report import finding
+from .runtime import tensorflow
+
+SCALE_FLOOR = 1.0
+# Worst first: the status a tensor shows is the worst over the traced modes.
+_ORDER = ("none", "nonfinite", "zero", "exploding", "vanishing", "ok")
+_FIT_LEARNING_RATE = 0.01  # SGD's default: the one step only has to show whether anything moves
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    mode: str
+    status: str
+    norm: float | None
+    ratio: float | None
+
+
+@dataclasses.dataclass
+class Run:
+    """One forward+backward pass of the probe for one mode, as numpy."""
+
+    mode: str
+    trace: object  # the Trace, or None for the eager fallback
+    result: dict
 
 
 def check_gradients(probe, tensors, inputs):
-    return {}, {}, []
+    """Return ({tensor: facts}, {input: facts}, findings) for every gradient the probe takes."""
+    runs = _runs(probe)
+    variable_rows = {t.name: t for t in tensors}
+    tensor_updates, input_updates, findings = {}, {}, []
+    sources = _sources(probe, inputs)
+
+    for index, (name, variable, input_index) in enumerate(sources):
+        row = variable_rows.get(name) if variable is not None else None
+        if variable is not None and (row is None or not row.read_by_call):
+            continue  # an unread weight is already reported as unused-variable
+        outcomes = []
+        for run in runs:
+            if variable is not None and run.trace is not None and _source_placeholder(probe, run, variable, None) is None:
+                continue  # not read in this mode (e.g. a branch taken only when training)
+            value = _value(probe, variable, input_index)
+            scale = probe.options.inputs[0].shape[0] if variable is None else 1
+            outcomes.append(_classify(probe, run.mode, run.result["grads"][index], value, scale))
+        if not outcomes:
+            continue
+        worst = min(outcomes, key=lambda o: _ORDER.index(o.status))
+        facts = {"gradient_norm": worst.norm, "gradient_status": worst.status}
+        (tensor_updates if variable is not None else input_updates)[name] = facts
+        made = _finding(probe, runs, name, variable, input_index, index, worst, outcomes, row)
+        if made is not None:
+            findings.append(made)
+
+    findings += _nonfinite_outputs(probe, runs, findings)
+    for name, trains in _trains_under_fit(probe, runs, tensors).items():
+        tensor_updates.setdefault(name, {})["trains_under_fit"] = trains
+    return tensor_updates, input_updates, findings
+
+
+# --- running the probe -----------------------------------------------------------------------------
+
+
+def _runs(probe) -> list[Run]:
+    """One Run per traced mode, each from the same random state so stochastic layers repeat."""
+    seeds = _seed_states(probe)
+    runs = []
+    for trace in probe.traces:
+        _restore(seeds)
+        runs.append(Run(trace.mode, trace, run_trace(probe, trace)))
+    if not probe.traces:
+        _restore(seeds)
+        runs.append(Run("n/a", None, _eager_result(probe)))
+    _restore(seeds)
+    return runs
+
+
+def _seed_states(probe):
+    """(state variable, saved value) of every Keras SeedGenerator in the layer (dropout, noise)."""
+    saved = []
+    for sublayer in probe.layer._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(sublayer, "_seed_generators", None) or []:
+            state = getattr(generator, "state", None)
+            if state is not None:
+                saved.append((state, np.array(state.numpy())))
+    return saved
+
+
+def _restore(saved) -> None:
+    for variable, value in saved:
+        variable.assign(value)
+
+
+def _eager_result(probe) -> dict:
+    """call() could not be traced: take the gradients with an eager tape. A `.numpy()` round trip
+    then shows as a None gradient, though no graph says where the path broke."""
+    tf, _ = tensorflow()
+    xs = probe.input_tensors()
+    floats = [xs[i] for i in probe.float_input_indexes]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(floats)
+        training = True if probe.accepts_training else None
+        result = call_layer(probe.layer, xs, training, probe.accepts_training)
+        outputs = [t for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
+        loss = loss_of(tf, outputs, [tf.constant(r) for r in probe.projections], probe.options.inputs[0].shape[0])
+    grads = []
+    for source in probe.gradient_variables + floats:
+        try:
+            grad = tape.gradient(loss, source, unconnected_gradients=tf.UnconnectedGradients.NONE)
+        except Exception:
+            grad = None  # a py_function whose body left TensorFlow crashes its backward (NOTES.md 7)
+        grads.append(None if grad is None else tf.convert_to_tensor(grad).numpy())
+    del tape
+    return {"loss": float(loss.numpy()), "outputs": [o.numpy() for o in outputs], "grads": grads}
+
+
+def _sources(probe, inputs):
+    """(name, variable or None, input index or None), in the order of the probe's gradients."""
+    names = [tensor_name(probe, v) for v in probe.gradient_variables]
+    sources = [(name, v, None) for name, v in zip(names, probe.gradient_variables)]
+    sources += [(inputs[i].name, None, i) for i in probe.float_input_indexes]
+    return sources
+
+
+def _value(probe, variable, input_index):
+    if variable is None:
+        return probe.inputs[input_index]
+    return np.asarray(variable.numpy())
+
+
+def _source_placeholder(probe, run, variable, input_index):
+    return graph_source(probe, run.trace, variable=variable, input_index=input_index)
+
+
+# --- classification --------------------------------------------------------------------------------
+
+
+def _rms(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.sqrt(np.mean(np.square(values)))) if values.size else 0.0
+
+
+def _classify(probe, mode, grad, value, scale) -> Outcome:
+    if grad is None:
+        return Outcome(mode, "none", None, None)
+    grad = np.asarray(grad, dtype=np.float64)
+    norm = float(np.linalg.norm(grad.ravel()))
+    if not np.all(np.isfinite(grad)):
+        return Outcome(mode, "nonfinite", norm, None)
+    if not np.any(grad):
+        return Outcome(mode, "zero", 0.0, 0.0)
+    ratio = _rms(grad) * scale / max(_rms(value), SCALE_FLOOR)
+    if ratio < probe.options.vanishing_threshold:
+        return Outcome(mode, "vanishing", norm, ratio)
+    if ratio > probe.options.exploding_threshold:
+        return Outcome(mode, "exploding", norm, ratio)
+    return Outcome(mode, "ok", norm, ratio)
+
+
+def _in_modes(worst: Outcome, outcomes) -> str:
+    """' with training=True (with training=False it is ok)' when the modes disagree."""
+    if worst.mode == "n/a":
+        return ""
+    others = [o for o in outcomes if o.mode != worst.mode]
+    text = f" with training={worst.mode.capitalize()}"
+    if others and any(o.status != worst.status for o in others):
+        text += "".join(f" (with training={o.mode.capitalize()} it is {o.status})" for o in others)
+    return text
+
+
+# --- findings ---------------------------------------------------------------------------------------
+
+
+def _finding(probe, runs, name, variable, input_index, index, worst, outcomes, row):
+    is_input = variable is None
+    where = _in_modes(worst, outcomes)
+    subject = f"The gradient with respect to `{name}`" if is_input else f"`{name}`'s gradient"
+    created = row.created_at if row is not None else None
+    run = next(r for r in runs if r.mode == worst.mode)
+    if worst.status == "none":
+        return _none_finding(probe, run, name, variable, input_index, where, created)
+    if worst.status == "nonfinite":
+        return _nonfinite_finding(probe, run, name, variable, index, where, created, subject)
+    if worst.status == "zero":
+        cause = ("a ReLU whose inputs are all negative (a large negative bias), a mask, or a multiplication by zero"
+                 " are the usual causes")
+        return finding(
+            "zero-gradient",
+            name,
+            f"{subject} is exactly zero on the probe batch{where}, so "
+            f"{'layers before this one get no signal through it' if is_input else 'an optimizer step leaves it unchanged'}; "
+            f"{cause}. Check the pre-activations feeding any ReLU/clip/mask (e.g. a bias initialised far below zero).",
+            created,
+        )
+    if worst.status in ("vanishing", "exploding"):
+        threshold = probe.options.vanishing_threshold if worst.status == "vanishing" else probe.options.exploding_threshold
+        side = "below" if worst.status == "vanishing" else "above"
+        advice = (
+            "A saturated sigmoid/tanh, a tiny scale or a long chain of small factors shrinks it: keep "
+            "pre-activations near zero (normalise, rescale the initialiser) or use a non-saturating activation."
+            if worst.status == "vanishing"
+            else "An exp, a large scale or a division by a small number blows it up: rescale the inputs or the "
+                 "initialiser, clip the argument, or normalise."
+        )
+        flag = "--vanishing-threshold" if worst.status == "vanishing" else "--exploding-threshold"
+        return finding(
+            f"{worst.status}-gradient",
+            name,
+            f"{subject} is {worst.status}{where}: RMS(gradient) / max(RMS(tensor), 1) = {worst.ratio:.1e}, "
+            f"{side} the threshold {threshold:g} ({flag}), so "
+            f"{'one optimizer step cannot move it' if worst.status == 'vanishing' else 'one optimizer step moves it far beyond its own size'}. "
+            f"{advice}",
+            created,
+        )
+    return None
+
+
+def _none_finding(probe, run, name, variable, input_index, where, created):
+    code = "input-gradient-none" if variable is None else "none-gradient"
+    consequence = (
+        "so layers before this one get no gradient from it and cannot train"
+        if variable is None
+        else "so fit() never changes it (Keras only says \"Gradients do not exist for variables\")"
+    )
+    if run.trace is None:
+        location = eager_cut_location(probe.layer)
+        place = f" (probably at {location})" if location else ""
+        return finding(
+            code,
+            name,
+            f"`{name}` gets a None gradient{where}: the path from it to the output leaves TensorFlow{place}, "
+            f"{consequence}. call() could not be traced, so the op that cuts the path cannot be named; "
+            "a `.numpy()` or numpy call on a tensor is the usual cause. Keep the computation in TensorFlow ops.",
+            location or created,
+        )
+    source = graph_source(probe, run.trace, variable=variable, input_index=input_index)
+    cuts = find_cuts(run.trace, source) if source is not None else []
+    if not cuts:
+        return finding(
+            code,
+            name,
+            f"`{name}` is used by call() but its gradient is None{where}: no path from it reaches the output, "
+            f"{consequence}. Check that its result is used in what call() returns.",
+            created,
+        )
+    first = cuts[0]
+    others = "".join(f" and {c.describe()}" for c in cuts[1:])
+    return finding(
+        code,
+        name,
+        f"`{name}` reaches the output only through {first.describe()}{others}{where}; "
+        f"{first.written_as} passes no gradient ({first.why}), {consequence}. {first.advice}",
+        first.location or created,
+    )
+
+
+def _nonfinite_finding(probe, run, name, variable, index, where, created, subject):
+    grad = np.asarray(run.result["grads"][index], dtype=np.float64)
+    kind = "NaN" if np.isnan(grad).any() else "Inf"
+    origin = _nonfinite_origin(probe, run, ("grads", index))
+    harm = (
+        "so every layer before this one receives a non-finite gradient"
+        if variable is None
+        else "so one optimizer step turns it into NaN"
+    )
+    return finding(
+        "nonfinite-gradient",
+        name,
+        f"{subject} contains {kind}{where}{_origin_text(origin)}, {harm}. {_nonfinite_advice(origin)}",
+        (origin[1] if origin else None) or created,
+    )
+
+
+def _nonfinite_outputs(probe, runs, findings):
+    """An output with NaN/Inf whose gradients still look finite gets its own finding."""
+    if any(f.code == "nonfinite-gradient" for f in findings):
+        return []
+    made = []
+    for run in runs:
+        for position, output in enumerate(run.result["outputs"]):
+            if np.all(np.isfinite(output)):
+                continue
+            name = probe.output_names[position] if position < len(probe.output_names) else f"output[{position}]"
+            origin = _nonfinite_origin(probe, run, ("outputs", position))
+            where = f" with training={run.mode.capitalize()}" if run.mode != "n/a" else ""
+            made.append(
+                finding(
+                    "nonfinite-gradient",
+                    name,
+                    f"The layer's {name} contains NaN or Inf on the probe batch{where}{_origin_text(origin)}; "
+                    f"any loss on it, and its gradients, will be NaN. {_nonfinite_advice(origin)}",
+                    origin[1] if origin else None,
+                )
+            )
+        if made:
+            break
+    return made
+
+
+_NONFINITE_ADVICE = {
+    "Sqrt": "tf.sqrt has an infinite slope at 0: add a small epsilon inside (`tf.sqrt(x + 1e-12)`) or keep x away from 0.",
+    "Rsqrt": "tf.math.rsqrt is infinite at 0: add a small epsilon inside.",
+    "Log": "log(0) is -inf: add a small epsilon or clip (`tf.math.log(tf.maximum(x, 1e-12))`); inside tf.where the "
+           "branch not taken still gets a gradient, so make its input safe too (the double-where trick).",
+    "Pow": "pow at 0 with a fractional or negative exponent has an infinite slope; inside tf.where the branch not "
+           "taken still gets a gradient, so make its input safe too (the double-where trick).",
+    "RealDiv": "A division by zero (e.g. v / norm(v) at v = 0): add an epsilon to the divisor or use "
+               "tf.math.l2_normalize.",
+    "Div": "A division by zero: add an epsilon to the divisor.",
+    "Exp": "exp overflows float32 above about 88: clip its argument, rescale, or use a stable form (softplus, "
+           "log-sum-exp).",
+}
+
+
+def _origin_text(origin) -> str:
+    if origin is None:
+        return ""
+    op_type, location, produced = origin
+    return f"; the first non-finite value comes from {op_type}{' at ' + location if location else ''}{produced}"
+
+
+def _nonfinite_advice(origin) -> str:
+    if origin is not None and origin[0] in _NONFINITE_ADVICE:
+        return _NONFINITE_ADVICE[origin[0]]
+    return "Guard the op that produces it (an epsilon, a clip, or a safe input for tf.where's other branch)."
+
+
+def _nonfinite_origin(probe, run, target):
+    """(forward op type, user's file:line, note) of the op that made the first non-finite value
+    feeding `target`; None when the graph cannot show it. Runs only on failure: every float tensor of
+    the trace graph is evaluated once on the probe inputs (a pruned copy of the traced function)."""
+    if run.trace is None:
+        return None
+    try:
+        values = _graph_values(probe, run)
+    except Exception:
+        return None  # the graph could not be pruned or run: report without the op
+    kind, position = target
+    outputs = run.trace.function.structured_outputs[kind]
+    tensor = outputs[position]
+    ancestors = _ancestor_ops(tensor.op)
+    for op in run.trace.graph.get_operations():
+        if op not in ancestors:
+            continue
+        made = [t for t in op.outputs if not values.get(t.ref(), True)]
+        if made and all(values.get(t.ref(), True) for t in op.inputs):
+            return _forward_origin(op)
+    return None
+
+
+def _graph_values(probe, run) -> dict:
+    """{graph tensor ref: all finite?} for every float tensor in the trace graph; cached per run."""
+    if "finite" in run.result:
+        return run.result["finite"]
+    tf, _ = tensorflow()
+    from tensorflow.python.eager import wrap_function
+
+    graph = run.trace.graph
+    count = len(probe.inputs) + len(probe.projections)
+    fetches = [
+        t for op in graph.get_operations() if op.type != "Placeholder" for t in op.outputs if t.dtype.is_floating
+    ]
+    wrapped = wrap_function.WrappedFunction(graph, variable_holder=wrap_function.VariableHolder(share_variables=True))
+    pruned = wrapped.prune(feeds=graph.inputs[:count], fetches=fetches)
+    seeds = _seed_states(probe)
+    values = pruned(*probe.input_tensors(), *[tf.constant(r) for r in probe.projections])
+    _restore(seeds)
+    run.result["finite"] = {t.ref(): bool(np.all(np.isfinite(v.numpy()))) for t, v in zip(fetches, values)}
+    return run.result["finite"]
+
+
+def _ancestor_ops(op) -> set:
+    found, stack = {op}, [op]
+    while stack:
+        for tensor in stack.pop().inputs:
+            if tensor.op not in found:
+                found.add(tensor.op)
+                stack.append(tensor.op)
+    return found
+
+
+def _forward_origin(op):
+    """A backward op (`gradient_tape/<forward name>/...`) is named by the forward op it differentiates."""
+    from .source import user_location
+
+    if not op.name.startswith("gradient_tape/"):
+        return (op.type, user_location(op.traceback), "")
+    # A backward op's traceback ends at the tape.gradient call, not at the user's line.
+    scope = op.name[len("gradient_tape/"):].rsplit("/", 1)[0]
+    candidates = [t.op for t in op.inputs if not t.op.name.startswith("gradient_tape/")]
+    try:
+        candidates.insert(0, op.graph.get_operation_by_name(scope))
+    except (KeyError, ValueError):
+        pass
+    for forward in candidates:
+        forward_location = user_location(forward.traceback)
+        if forward_location and forward.type not in ("ReadVariableOp", "Placeholder", "Const"):
+            return (forward.type, forward_location, f" (in its gradient, {op.type})")
+    return (op.type, None, "")
+
+
+# --- does one optimizer step change it? -------------------------------------------------------------
+
+
+def _trains_under_fit(probe, runs, tensors) -> dict:
+    """{tensor name: changed by one SGD step over layer.trainable_weights}, the path fit() uses.
+
+    The step runs on the real variables, so every value is saved first and restored exactly after.
+    Untracked and non-trainable variables are not in trainable_weights: False without a step.
+    """
+    tf, keras = tensorflow()
+    run = runs[0]  # fit() calls with training=True, the first mode traced
+    grads = {id(backing(v, keras)): g for v, g in zip(probe.gradient_variables, run.result["grads"])}
+    weights = list(probe.layer.trainable_weights)
+    pairs = [(grads.get(id(backing(v, keras))), v) for v in weights]
+    pairs = [(tf.constant(g, dtype=v.dtype), v) for g, v in pairs if g is not None]
+    everything = list(probe.layer.weights) + [v for v in probe.gradient_variables if not isinstance(v, keras.Variable)]
+    saved = [(v, np.array(v.numpy())) for v in everything]
+    changed = set()
+    if pairs:
+        optimizer = keras.optimizers.SGD(learning_rate=_FIT_LEARNING_RATE)
+        try:
+            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+            for variable, before in saved:
+                if not np.array_equal(np.asarray(variable.numpy()), before, equal_nan=True):
+                    changed.add(id(backing(variable, keras)))
+        finally:
+            for variable, before in saved:
+                variable.assign(before)
+    by_name = {}
+    for variable in everything:
+        by_name[tensor_name(probe, variable)] = id(backing(variable, keras)) in changed
+    return {t.name: by_name[t.name] for t in tensors if t.kind != "constant" and t.name in by_name}

@@ -187,7 +187,7 @@ def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:
             "dict of them); check what call() returns."
         )
     stochastic = any(
-        not np.array_equal(a.numpy(), b.numpy())
+        not np.array_equal(a.numpy(), b.numpy(), equal_nan=True)  # a NaN output is not noise
         for a, b in zip(_float_outputs(tf, second)[0], _float_outputs(tf, third)[0])
     )
     names = Names(layer, tf, keras)
