@@ -90,28 +90,36 @@ def check_gradients(probe, tensors, inputs):
 
 
 def _runs(probe) -> list[Run]:
-    """One Run per traced mode, each from the same random state so stochastic layers repeat."""
-    seeds = _seed_states(probe)
+    """One Run per traced mode, each from the same fixed random state so stochastic layers repeat."""
+    saved, fixed = _seed_states(probe)
     runs = []
     for trace in probe.traces:
-        _restore(seeds)
+        _restore(fixed)
         runs.append(Run(trace.mode, trace, run_trace(probe, trace)))
     if not probe.traces:
-        _restore(seeds)
+        _restore(fixed)
         runs.append(Run("n/a", None, _eager_result(probe)))
-    _restore(seeds)
+    _restore(saved)
     return runs
 
 
 def _seed_states(probe):
-    """(state variable, saved value) of every Keras SeedGenerator in the layer (dropout, noise)."""
-    saved = []
+    """([(state, saved value)], [(state, fixed value)]) for every Keras SeedGenerator in the layer.
+
+    A dropout or noise layer draws from its SeedGenerator's state, which moves on every call and
+    starts from an unseeded value; setting it from --seed makes the masks, and so the gradients,
+    the same on every run. The saved values put the layer back as it was.
+    """
+    saved, fixed = [], []
     for sublayer in probe.layer._flatten_layers(include_self=True, recursive=True):
         for generator in getattr(sublayer, "_seed_generators", None) or []:
             state = getattr(generator, "state", None)
             if state is not None:
-                saved.append((state, np.array(state.numpy())))
-    return saved
+                value = np.array(state.numpy())
+                saved.append((state, value))
+                derived = np.arange(value.size).reshape(value.shape) + probe.options.seed * 7919 + len(fixed)
+                fixed.append((state, derived.astype(value.dtype)))
+    return saved, fixed
 
 
 def _restore(saved) -> None:
@@ -187,13 +195,12 @@ def _classify(probe, mode, grad, value, scale) -> Outcome:
 
 def _in_modes(worst: Outcome, outcomes) -> str:
     """' with training=True (with training=False it is ok)' when the modes disagree."""
-    if worst.mode == "n/a":
-        return ""
     others = [o for o in outcomes if o.mode != worst.mode]
-    text = f" with training={worst.mode.capitalize()}"
-    if others and any(o.status != worst.status for o in others):
-        text += "".join(f" (with training={o.mode.capitalize()} it is {o.status})" for o in others)
-    return text
+    if worst.mode == "n/a" or all(o.status == worst.status for o in others):
+        return ""
+    return f" with training={worst.mode.capitalize()}" + "".join(
+        f" (with training={o.mode.capitalize()} it is {o.status})" for o in others
+    )
 
 
 # --- findings ---------------------------------------------------------------------------------------
@@ -390,9 +397,10 @@ def _graph_values(probe, run) -> dict:
     ]
     wrapped = wrap_function.WrappedFunction(graph, variable_holder=wrap_function.VariableHolder(share_variables=True))
     pruned = wrapped.prune(feeds=graph.inputs[:count], fetches=fetches)
-    seeds = _seed_states(probe)
+    saved, fixed = _seed_states(probe)
+    _restore(fixed)  # the same masks as the run being explained
     values = pruned(*probe.input_tensors(), *[tf.constant(r) for r in probe.projections])
-    _restore(seeds)
+    _restore(saved)
     run.result["finite"] = {t.ref(): bool(np.all(np.isfinite(v.numpy()))) for t, v in zip(fetches, values)}
     return run.result["finite"]
 

@@ -63,6 +63,18 @@ class NumpyFunctionScale(keras.layers.Layer):  # args: --input-shape 16,5
         return tf.matmul(inputs, self.kernel) * tf.reshape(scale, (3,))
 
 
+class NumpyRoundTrip(keras.layers.Layer):  # args: --input-shape 16,5  expect-anywhere: trace-failed -
+    """A `.numpy()` round trip in call(): eager code runs, but the path leaves TensorFlow, so neither
+    the kernel nor the input gets a gradient, and fit() (which traces call()) fails."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
+
+    def call(self, inputs):
+        hidden = tf.matmul(inputs, self.kernel)
+        return tf.constant(np.tanh(hidden.numpy()))  # expect: none-gradient kernel  expect: input-gradient-none input
+
+
 # --- a zero, vanishing or non-finite gradient ---------------------------------------------------
 
 
