@@ -466,4 +466,7 @@ def _trains_under_fit(probe, runs, tensors) -> dict:
     by_name = {}
     for variable in everything:
         by_name[tensor_name(probe, variable)] = id(backing(variable, keras)) in changed
-    return {t.name: by_name[t.name] for t in tensors if t.kind != "constant" and t.name in by_name}
+    facts = {t.name: by_name[t.name] for t in tensors if t.kind != "constant" and t.name in by_name}
+    # An untracked variable found only by TF's name (a helper's global) is outside both lists above.
+    facts.update({t.name: False for t in tensors if t.kind == "untracked"})
+    return facts
