@@ -93,6 +93,9 @@ def run(target, options: Options) -> Report:
     from .runtime import tensorflow, versions
 
     tf, keras = tensorflow()
+    # Keras initialisers draw from the global seed: without this, two runs of the same command
+    # would build different weights and report different gradient norms.
+    keras.utils.set_random_seed(options.seed)
     log = VariableLog()
     with log.recording():
         if isinstance(target, str):

@@ -110,7 +110,7 @@ class Names:
         module_name = module.__name__.rpartition(".")[2] if module else "global"
         for name in code.co_names:
             if name in call.__globals__:
-                push(call.__globals__[name], Place(f"{module_name}.{name}", None, None, 1))
+                push(call.__globals__[name], Place(f"{module_name}.{name}", module, name, 1))
 
     def name_of(self, value) -> str | None:
         place = self.places.get(id(value))
@@ -149,6 +149,8 @@ class Names:
         place = self.places.get(id(value))
         if place is None or place.owner is None or place.attribute is None:
             return None
+        if inspect.ismodule(place.owner):
+            return _find_global_assignment(place.owner, place.attribute)
         is_variable = isinstance(value, (self._tf.Variable, self._keras.Variable))
         for cls in type(place.owner).__mro__:
             found = _find_assignment(cls, place.attribute, is_variable)
@@ -186,6 +188,23 @@ def _children(value):
         return []  # library internals (optimizers, initializers, dtype policies) hold no user tensors
     pairs = [(k, v) for k, v in attributes.items() if k not in _SKIP_ATTRIBUTES and not k.startswith("__")]
     return sorted(pairs, key=lambda kv: kv[0].startswith("_"))
+
+
+def _find_global_assignment(module, name: str) -> str | None:
+    """The line of `NAME = ...` at the top level of a user's module."""
+    try:
+        filename = inspect.getsourcefile(module)
+        tree = ast.parse(inspect.getsource(module))
+    except (TypeError, OSError, SyntaxError):
+        return None
+    if not filename or not is_user_file(filename):
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return format_location(filename, node.lineno)
+    return None
 
 
 _VARIABLE_MAKERS = ("add_weight", "Variable", "add_variable")
