@@ -1,5 +1,506 @@
-"""Finite-difference checks (issue 4): placeholder until the check lands."""
+"""Finite-difference checks: does the gradient the tape gives agree with the loss it differentiates?
+
+A wrong `tf.custom_gradient` or hand-written backward gives a gradient that exists and is finite,
+and is wrong; only a comparison with finite differences shows it. For each trainable weight call()
+reads and each float input, on a float64 twin of the layer (twin.py):
+
+1. Directional check (every tensor, any size): the tape's r·J·u (the gradient of the probe loss
+   dotted with a seeded random unit direction u) against the central difference
+   (L(θ + h·u) − L(θ − h·u)) / 2h. Two forward passes per direction, whatever the tensor's size.
+2. Per-entry check (tensors of at most SMALL_TENSOR entries, or all with --exhaustive): the same
+   with u = each unit vector, which finds an error confined to a few entries and names them.
+3. Only a comparison that fails is looked at again (the cheap check first, detail on failure):
+   with steps 10x and 100x smaller, and with one-sided differences. A smooth function with a wrong
+   gradient keeps the same disagreement as h shrinks, and its one-sided slopes agree with each
+   other; at a kink (ReLU, abs, max within h of the point) the one-sided slopes differ by the jump
+   in slope, so it is reported as a non-differentiable point (info), not a mismatch.
+
+The forward pass is compiled once per training mode (tf.function); weights are perturbed by
+assign and inputs passed as arguments, so nothing retraces. Layers with randomness get their
+Keras SeedGenerator states restored before every pass, so both sides see the same draws.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .inventory import tensor_name
+from .probe import backing, call_layer
+from .report import finding
+from .runtime import tensorflow
+from .sampling import DIRECTION_STREAM, generator
+from .source import user_location
+
+DIRECTIONS = 3  # random directions per tensor and mode: one suffices for a gross error; three for margin
+SMALL_TENSOR = 64  # tensors up to this many entries are also checked entry by entry (2 passes per entry)
+_REFINED_ENTRIES = 8  # failing entries looked at again with smaller steps (the worst first)
+_SHOWN_ENTRIES = 3  # worst entries named in a message
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    eps: float  # step, as a fraction of the tensor's scale max(RMS(θ), 1)
+    rtol: float  # allowed |tape − numeric| as a fraction of the larger of the two
+    atol: float  # floor of the allowed |tape − numeric|, as a fraction of the largest gradient norm
+
+
+# Keyed by the dtype the arithmetic runs in. A central difference with step h is off by
+# h²·|f'''|/6 (truncation) plus about ε·|L|/h (the loss's rounding, ε the dtype's machine epsilon).
+# Balancing the two gives h ≈ ε^(1/3) and an error ≈ ε^(2/3) of the function's scale:
+#   float64: ε = 1.1e-16 -> h ≈ 5e-6 (eps 1e-5), error ≈ 2e-11; rtol 1e-5 leaves a factor 1e5 for
+#            curvature and for rounding summed over many outputs, and is 100x below the 1e-3
+#            relative errors the check must catch.
+#   float32: ε = 6e-8 -> h ≈ 4e-3 (eps 1e-3, where NOTES.md 8 measured agreement), error ≈ 1.5e-5;
+#            with the same margins that gives rtol 1e-2: a float32 comparison sees gross errors only.
+# The absolute floor: rounding noise in the numeric estimate is ≈ ε·sqrt(n)·|L|/h for n summed
+# outputs, i.e. ≈ ε·sqrt(n)/eps of the gradient scale: 1e-8 for float64 at n = 1e6, 6e-3 for
+# float32 at n = 1e4. A gradient that is rounding noise (MultiHeadAttention's key bias, which truly
+# gets none) sits below that floor and is not held to a relative tolerance.
+TOLERANCES = {
+    "float64": Tolerance(eps=1e-5, rtol=1e-5, atol=1e-7),
+    "float32": Tolerance(eps=1e-3, rtol=1e-2, atol=1e-2),
+}
+_SHRINK = {"float64": (10.0, 100.0), "float32": (10.0,)}  # below h/10, float32 rounding dominates
+_LOW_PRECISION = ("float32", "float16", "bfloat16", "complex64")
+
+
+@dataclass
+class Target:
+    """A tensor whose gradient is checked: a variable (by its original tf.Variable) or an input."""
+
+    name: str
+    variable: object = None  # the original tf.Variable, for a weight
+    input_index: int | None = None
+    location: str | None = None  # where its findings point
+    verdict: str = "ok"
+    error: float = 0.0
+    dtype: str = "float64"
+    fallback_location: str | None = None
+    gradient_location: str | None = None  # the user's line applying a custom gradient on its path
+    messages: list = field(default_factory=list)  # (verdict, text) per failing comparison
+
+
+@dataclass
+class Comparison:
+    label: str  # "a random direction" or "entry [2, 1]"
+    tape: float
+    numeric: float
+    error: float  # |tape − numeric| / max(|tape|, |numeric|, floor / rtol)
+    step: float
+    verdict: str = "ok"  # ok | mismatch | kink
 
 
 def check_numeric(probe, tensors, inputs):
-    return {}, {}, []
+    """Return ({tensor: facts}, {input: facts}, findings) from the finite-difference comparison."""
+    if not probe.options.numeric:
+        return {}, {}, []
+    targets = _targets(probe, tensors, inputs)
+    if not targets:
+        return {}, {}, []
+    if not probe.traces:  # call() cannot be compiled; trace-failed already says so
+        return _skipped(targets, tensors)
+    from .twin import make_twin
+
+    tf, keras = tensorflow()
+    twin = make_twin(probe, [t.variable for t in targets if t.variable is not None])
+    progress = _Progress(probe.options.progress, _total_steps(probe, twin, targets))
+    try:
+        for trace in probe.traces:
+            _check_mode(probe, twin, trace.mode, targets, progress)
+    finally:
+        progress.close()
+        if twin.layer is probe.layer:
+            twin.reset_seeds()
+    return _results(probe, twin, targets)
+
+
+def _targets(probe, tensors, inputs) -> list[Target]:
+    _, keras = tensorflow()
+    rows = {t.name: t for t in tensors}
+    targets = []
+    for variable in probe.gradient_variables:
+        name = tensor_name(probe, variable)
+        row = rows.get(name)
+        tf_variable = backing(variable, keras)
+        if row is None or not row.read_by_call or not tf_variable.dtype.is_floating:
+            continue
+        targets.append(Target(name=name, variable=tf_variable, location=row.created_at))
+    for index, item in enumerate(inputs):
+        if item.differentiable:
+            targets.append(Target(name=item.name, input_index=index))
+    return targets
+
+
+def _skipped(targets, tensors):
+    variables = {t.name: {"numeric_verdict": "skipped"} for t in targets if t.variable is not None}
+    inputs = {t.name: {"numeric_verdict": "skipped"} for t in targets if t.variable is None}
+    return variables, inputs, []
+
+
+def _size(probe, twin, target) -> int:
+    if target.variable is not None:
+        return int(np.prod(target.variable.shape))
+    return int(twin.inputs[target.input_index].size)
+
+
+def _total_steps(probe, twin, targets) -> int:
+    per_mode = 0
+    for target in targets:
+        size = _size(probe, twin, target)
+        per_mode += DIRECTIONS + (size if size <= SMALL_TENSOR or probe.options.exhaustive else 0)
+    return per_mode * len(probe.traces)
+
+
+class _Forward:
+    """The twin's probe loss and its gradients, each compiled once for one training mode."""
+
+    def __init__(self, probe, twin, mode: str, targets):
+        tf, keras = tensorflow()
+        self.twin = twin
+        training = {"true": True, "false": False}.get(mode)
+        count = len(twin.inputs)
+        batch = probe.options.inputs[0].shape[0]
+        float_indexes = [t.input_index for t in targets if t.variable is None]
+        sources = [twin.variables[id(t.variable)] for t in targets if t.variable is not None]
+
+        def loss_of(xs, rs):
+            result = call_layer(twin.layer, xs, training, probe.accepts_training)
+            flat = [t for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
+            # float64 projections even for a float32 layer: the sum itself adds no rounding.
+            terms = [tf.reduce_sum(tf.cast(y, tf.float64) * r) for y, r in zip(flat, rs)]
+            return tf.add_n(terms) / batch
+
+        def loss(*arguments):
+            return loss_of(list(arguments[:count]), list(arguments[count:]))
+
+        def gradients(*arguments):
+            xs, rs = list(arguments[:count]), list(arguments[count:])
+            with tf.GradientTape() as tape:
+                for i in float_indexes:
+                    tape.watch(xs[i])
+                value = loss_of(xs, rs)
+            grads = tape.gradient(value, sources + [xs[i] for i in float_indexes])
+            return value, [None if g is None else tf.convert_to_tensor(g) for g in grads]
+
+        specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in twin.inputs]
+        specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]
+        self.projections = [tf.constant(r) for r in probe.projections]
+        twin.reset_seeds()
+        self.loss_function = tf.function(loss).get_concrete_function(*specs)
+        twin.reset_seeds()
+        self.gradient_function = tf.function(gradients).get_concrete_function(*specs)
+        self.graph = self.loss_function.graph
+        self.count = count
+
+    def loss(self, xs) -> float:
+        tf, _ = tensorflow()
+        self.twin.reset_seeds()
+        return float(self.loss_function(*[tf.constant(x) for x in xs], *self.projections).numpy())
+
+    def gradients(self, xs):
+        tf, _ = tensorflow()
+        self.twin.reset_seeds()
+        value, grads = self.gradient_function(*[tf.constant(x) for x in xs], *self.projections)
+        return float(value.numpy()), [None if g is None else np.asarray(g.numpy(), "float64") for g in grads]
+
+    def placeholder(self, target):
+        """The graph tensor a target enters the loss through (an input, or a variable's handle)."""
+        if target.variable is None:
+            return self.graph.inputs[target.input_index]
+        handle = self.twin.variables[id(target.variable)].handle
+        for external, internal in self.graph.captures:
+            if external is handle:
+                return internal
+        return None
+
+
+def _check_mode(probe, twin, mode, targets, progress) -> None:
+    tf, _ = tensorflow()
+    forward = _Forward(probe, twin, mode, targets)
+    base = [np.array(x) for x in twin.inputs]
+    loss0, grads = forward.gradients(base)
+    if not np.isfinite(loss0) or forward.loss(base) != forward.loss(base):
+        for target in targets:  # NaN output, or randomness outside Keras's seed generators
+            _worsen(target, "skipped", 0.0, None)
+        return
+    finite = [g for g in grads if g is not None and np.all(np.isfinite(g))]
+    scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
+    rng = generator(probe.options.seed, DIRECTION_STREAM)
+    for target, grad in zip(_ordered(targets), grads):
+        if grad is None or not np.all(np.isfinite(grad)):
+            _worsen(target, "skipped", 0.0, None)  # gradients.py reports a None or NaN gradient
+            continue
+        dtype = twin.dtype
+        low = _downstream_op(forward, target, _is_low_precision) if dtype == "float64" else None
+        if low is not None:
+            dtype, target.fallback_location = "float32", low or target.fallback_location
+        if dtype == "float32":
+            target.dtype = "float32"
+        tolerance = _tolerance(probe.options, dtype)
+        evaluate = _evaluator(forward, twin, target, base, probe.projections)
+        theta = evaluate.value()
+        step = tolerance.eps * max(float(np.sqrt(np.mean(theta**2))) if theta.size else 0.0, 1.0)
+        floor = tolerance.atol * scale
+        comparisons = []
+        shape = grad.shape
+        for _ in range(DIRECTIONS):
+            direction = rng.standard_normal(shape)
+            direction /= max(float(np.linalg.norm(direction)), 1e-300)
+            comparisons.append(_compare("a random direction", float(np.sum(grad * direction)), evaluate, direction,
+                                        step, loss0, tolerance, floor, dtype))
+            progress.advance()
+        if grad.size <= SMALL_TENSOR or probe.options.exhaustive:
+            comparisons += _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress)
+        evaluate.restore()
+        if any(c.verdict == "mismatch" for c in comparisons):
+            target.gradient_location = target.gradient_location or _downstream_op(forward, target, _is_custom_gradient)
+        _record(target, comparisons, mode, dtype, step, probe)
+
+
+def _ordered(targets):
+    """Targets in the order the gradient function returns them: variables, then inputs."""
+    return [t for t in targets if t.variable is not None] + [t for t in targets if t.variable is None]
+
+
+def _tolerance(options, dtype: str) -> Tolerance:
+    table = TOLERANCES[dtype]
+    return Tolerance(
+        eps=options.eps if options.eps is not None else table.eps,
+        rtol=options.rtol if options.rtol is not None else table.rtol,
+        atol=options.atol if options.atol is not None else table.atol,
+    )
+
+
+class _evaluator:
+    """L(θ + d) for a displacement d of one target: assign for a variable, an argument for an input."""
+
+    def __init__(self, forward, twin, target, base, projections):
+        self.forward, self.target, self.base = forward, target, base
+        self.variable = twin.variables[id(target.variable)] if target.variable is not None else None
+        self.original = self.variable.numpy() if self.variable is not None else None
+
+    def value(self) -> np.ndarray:
+        if self.variable is not None:
+            return np.asarray(self.original, "float64")
+        return np.asarray(self.base[self.target.input_index], "float64")
+
+    def __call__(self, displacement) -> float:
+        if self.variable is not None:
+            self.variable.assign((self.original + displacement).astype(self.original.dtype))
+            return self.forward.loss(self.base)
+        xs = list(self.base)
+        x = xs[self.target.input_index]
+        xs[self.target.input_index] = (x + displacement).astype(x.dtype)
+        return self.forward.loss(xs)
+
+    def restore(self) -> None:
+        if self.variable is not None:
+            self.variable.assign(self.original)
+
+
+def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
+    """The per-entry check; only failing entries are looked at again, the worst first."""
+    rough = []
+    flat = grad.reshape(-1)
+    for index in range(flat.size):
+        unit = np.zeros(flat.size)
+        unit[index] = 1.0
+        unit = unit.reshape(grad.shape)
+        numeric = (evaluate(step * unit) - evaluate(-step * unit)) / (2 * step)
+        rough.append((index, unit, float(flat[index]), numeric))
+        progress.advance()
+    comparisons = []
+    failing = []
+    for index, unit, tape, numeric in rough:
+        label = f"entry {[int(i) for i in np.unravel_index(index, grad.shape)]}" if grad.ndim else "the entry"
+        error = _error(tape, numeric, tolerance, floor)
+        if error <= tolerance.rtol:
+            comparisons.append(Comparison(label, tape, numeric, error, step))
+        else:
+            failing.append((error, label, unit, tape))
+    failing.sort(key=lambda item: -item[0])
+    for rank, (error, label, unit, tape) in enumerate(failing):
+        if rank < _REFINED_ENTRIES:
+            comparisons.append(_compare(label, tape, evaluate, unit, step, loss0, tolerance, floor, dtype))
+        else:  # judged like the worst refined one: the same cause, most likely
+            verdict = next((c.verdict for c in reversed(comparisons) if c.verdict != "ok"), "mismatch")
+            comparisons.append(Comparison(label, tape, float("nan"), error, step, verdict))
+    return comparisons
+
+
+def _error(tape: float, numeric: float, tolerance: Tolerance, floor: float) -> float:
+    """Relative error with its denominator floored, so error <= rtol exactly when they agree."""
+    denominator = max(abs(tape), abs(numeric), floor / tolerance.rtol, 1e-300)
+    return abs(tape - numeric) / denominator
+
+
+def _compare(label, tape, evaluate, direction, step, loss0, tolerance, floor, dtype) -> Comparison:
+    plus, minus = evaluate(step * direction), evaluate(-step * direction)
+    numeric = (plus - minus) / (2 * step)
+    error = _error(tape, numeric, tolerance, floor)
+    if error <= tolerance.rtol:
+        return Comparison(label, tape, numeric, error, step)
+    # Look again with smaller steps. A smooth function's disagreement shrinks like h² once h is
+    # small enough; if it drops under the tolerance the first step was simply too coarse.
+    for factor in _SHRINK[dtype]:
+        small = step / factor
+        plus, minus = evaluate(small * direction), evaluate(-small * direction)
+        numeric_small = (plus - minus) / (2 * small)
+        error_small = _error(tape, numeric_small, tolerance, floor)
+        if error_small <= tolerance.rtol:
+            return Comparison(label, tape, numeric_small, error_small, small)
+    # Still apart at the smallest step. One-sided slopes tell a kink from a wrong gradient: for a
+    # smooth function they differ by h·|f''| (tiny here); at a kink by the jump in slope, which is
+    # at least the disagreement itself (twice it when the tape takes one side's slope).
+    jump = abs((plus - loss0) - (loss0 - minus)) / small
+    verdict = "kink" if jump >= abs(tape - numeric_small) else "mismatch"
+    return Comparison(label, tape, numeric_small, error_small, small, verdict)
+
+
+def _downstream_op(forward, target, wanted):
+    """The user's line of the first op on the target's path to the loss that `wanted(op)` picks
+    ("" when that op is not in the user's code), or None when there is none.
+
+    Only float-valued edges are followed: a shape or a count cast to float32 carries no gradient.
+    """
+    start = forward.placeholder(target)
+    if start is None:
+        return None
+    seen, frontier = set(), list(start.consumers())
+    while frontier:
+        op = frontier.pop(0)
+        if id(op) in seen:
+            continue
+        seen.add(id(op))
+        if wanted(op):
+            return user_location(op.traceback) or ""
+        for output in op.outputs:
+            if output.dtype.is_floating or output.dtype.is_complex:
+                frontier.extend(output.consumers())
+    return None
+
+
+def _is_low_precision(op) -> bool:
+    return any(output.dtype.name in _LOW_PRECISION for output in op.outputs)
+
+
+def _is_custom_gradient(op) -> bool:
+    """tf.custom_gradient marks its output with an IdentityN whose gradient is overridden."""
+    if op.type != "IdentityN":
+        return False
+    try:
+        return op.get_attr("_gradient_op_type").startswith(b"CustomGradient")
+    except ValueError:
+        return False
+
+
+_RANK = {"mismatch": 0, "kink": 1, "skipped": 2, "ok": 3}
+
+
+def _worsen(target, verdict, error, message) -> None:
+    if _RANK[verdict] < _RANK[target.verdict]:
+        target.verdict = verdict
+    if np.isfinite(error):
+        target.error = max(target.error, error)
+    if message:
+        target.messages.append((verdict, message))
+
+
+def _record(target, comparisons, mode, dtype, step, probe) -> None:
+    worst = max(comparisons, key=lambda c: (_RANK["ok"] - _RANK[c.verdict], c.error))
+    verdict = worst.verdict
+    context = f"{'float64 twin' if dtype == 'float64' else 'float32'}" + (
+        f", training={mode.capitalize()}" if mode in ("true", "false") else "")
+    message = None
+    if verdict != "ok":
+        message = _message(target, comparisons, worst, context)
+    _worsen(target, verdict, max(c.error for c in comparisons if np.isfinite(c.error)), message)
+
+
+def _message(target, comparisons, worst, context) -> str:
+    failing = sorted((c for c in comparisons if c.verdict == worst.verdict), key=lambda c: -c.error)
+    entries = [c for c in failing if c.label.startswith("entry") and np.isfinite(c.numeric)][:_SHOWN_ENTRIES]
+    direction = next((c for c in failing if not c.label.startswith("entry")), None)
+    parts = []
+    if direction is not None:
+        parts.append(f"along a random unit direction u the tape gives r·J·u = {direction.tape:.6g}, finite "
+                     f"differences {direction.numeric:.6g} (relative error {direction.error:.1e}, step {direction.step:.0e})")
+    if entries:
+        shown = "; ".join(f"{c.label[6:]} tape {c.tape:.6g} vs numeric {c.numeric:.6g}" for c in entries)
+        count = sum(1 for c in comparisons if c.label.startswith("entry") and c.verdict == worst.verdict)
+        parts.append(f"{count} entr{'y' if count == 1 else 'ies'} disagree, worst: {shown}")
+    detail = "; ".join(parts)
+    if worst.verdict == "kink":
+        return (f"`{target.name}`: finite differences disagree with the gradient ({context}): {detail}. The "
+                "one-sided slopes differ as much, so the loss has a kink (ReLU, abs, max) within the step of "
+                "this point: a non-differentiable point, not a wrong gradient. Sample inputs away from the kink "
+                "(--input-range, --seed) to check this tensor exactly.")
+    return (f"The gradient of `{target.name}` disagrees with finite differences ({context}): {detail}. The "
+            "disagreement stays at 10x and 100x smaller steps and the loss is smooth there, so the gradient is "
+            "wrong, not the estimate. Check the custom gradient (tf.custom_gradient) or hand-written backward "
+            "this tensor flows through.")
+
+
+def _results(probe, twin, targets):
+    tensor_updates, input_updates, findings = {}, {}, []
+    fallback_all = twin.reason is not None
+    for target in targets:
+        verdict = target.verdict
+        if verdict == "ok" and target.dtype == "float32":
+            verdict = "float32-fallback"
+        facts = {"numeric_verdict": verdict, "numeric_error": float(target.error) if verdict != "skipped" else None}
+        (tensor_updates if target.variable is not None else input_updates)[target.name] = facts
+        location = target.location
+        if target.dtype == "float32" and verdict != "skipped":
+            if fallback_all:
+                why = f"no float64 copy of the layer could be used: {twin.reason}"
+                where = twin.location
+            else:
+                why = "the layer computes in float32 (or lower) on its path, even in a float64 copy"
+                where = target.fallback_location or None
+            findings.append(finding(
+                "float32-fallback", target.name,
+                f"`{target.name}` was compared with finite differences in float32 ({why}" +
+                (f", at {where}" if where else "") + "). float32 steps and tolerances (rtol "
+                f"{_tolerance(probe.options, 'float32').rtol:g}) catch gross errors only; a relative error "
+                "of 1e-3 can pass unseen. Compute in the input's dtype to get the float64 check.",
+                where,
+            ))
+        mismatch = next((m for v, m in target.messages if v == "mismatch"), None)
+        kink = next((m for v, m in target.messages if v == "kink"), None)
+        if mismatch:
+            findings.append(finding("gradient-mismatch", target.name, mismatch, target.gradient_location or location))
+        elif kink:
+            findings.append(finding("non-differentiable-point", target.name, kink, location))
+    return tensor_updates, input_updates, findings
+
+
+class _Progress:
+    """A rich progress bar on stderr, shown only once the check has taken more than a second."""
+
+    def __init__(self, wanted: bool, total: int):
+        self.wanted, self.total, self.done = wanted, total, 0
+        self.start = time.monotonic()
+        self.bar = None
+        self.task = None
+
+    def advance(self) -> None:
+        self.done += 1
+        if not self.wanted:
+            return
+        if self.bar is None and time.monotonic() - self.start > 1.0:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("finite differences", total=self.total, completed=self.done)
+        elif self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
