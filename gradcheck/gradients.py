@@ -31,6 +31,8 @@ from .report import finding
 from .runtime import tensorflow
 
 SCALE_FLOOR = 1.0
+# Ops that read a tensor's shape, not its values: a path through them carries no value to cut.
+_SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike"})
 # Worst first: the status a tensor shows is the worst over the traced modes.
 _ORDER = ("none", "nonfinite", "zero", "exploding", "vanishing", "ok")
 _FIT_LEARNING_RATE = 0.01  # SGD's default: the one step only has to show whether anything moves
@@ -270,6 +272,18 @@ def _none_finding(probe, run, name, variable, input_index, where, created):
         )
     source = graph_source(probe, run.trace, variable=variable, input_index=input_index)
     cuts = find_cuts(run.trace, source) if source is not None else []
+    if variable is None and all(cut.op_type in _SHAPE_OPS for cut in cuts):
+        # The output depends on the input's shape only (a position embedding, keras-hub's
+        # SinePositionEncoding): by design, and the layers before it train through the sum the
+        # caller makes. Say so, without failing the check.
+        return finding(
+            "input-unused",
+            name,
+            f"The output of call() does not depend on the values of `{name}`{where}, only on its shape, "
+            "so no gradient flows back through this layer to it. That is right for a position "
+            "embedding whose result is added to its input outside the layer; otherwise use the input in call().",
+            None,
+        )
     if not cuts:
         return finding(
             code,

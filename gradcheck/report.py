@@ -31,6 +31,7 @@ CODES: dict[str, tuple[str, str]] = {
     "non-differentiable-point": (INFO, "finite differences disagree because an input sits on a kink (ReLU, abs, max), not because the gradient is wrong"),
     "float32-fallback": (INFO, "the float64 comparison was not possible for a tensor; float32 steps and tolerances were used"),
     "stochastic-output": (INFO, "two calls with the same input give different outputs (dropout, noise); gradient checks use fixed seeds"),
+    "input-unused": (INFO, "the output depends on a float input's shape only, not its values (a position embedding)"),
     "trace-failed": (WARNING, "call() cannot be traced by tf.function, so fit() fails unless run_eagerly=True; graph checks were skipped"),
 }
 

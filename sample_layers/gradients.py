@@ -208,3 +208,15 @@ class TokenAndScale(keras.layers.Layer):  # args: --input-shape 8,5 --input-shap
         tokens, weights = inputs
         vectors = tf.gather(self.embeddings, tokens)
         return vectors * self.scale * weights[..., None]
+
+
+class LearnedPositions(keras.layers.Layer):  # args: --input-shape 4,6,8  expect-anywhere: input-unused input
+    """Correct: a learned position table sized from the input's shape; the caller adds it to the
+    input, so the input's values are not needed here (keras-hub's PositionEmbedding does this)."""
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(shape=(input_shape[1], input_shape[2]), name="positions")
+
+    def call(self, inputs):
+        length = tf.shape(inputs)[1]
+        return tf.broadcast_to(self.positions[:length], tf.shape(inputs))
