@@ -1,0 +1,91 @@
+"""The finite-difference check: verdicts on correct layers, the float32 fallback, and its messages.
+
+Wrong custom gradients, the stable softplus and the ReLU kink are sample layers
+(sample_layers/custom_gradients.py); tests/test_samples.py checks their exact findings.
+"""
+
+import pytest
+
+from conftest import run_cli
+
+from gradcheck import check
+
+BUILTINS = {
+    "Dense": dict(init={"units": 3}, input_shape=(8, 5)),
+    "Conv2D": dict(init={"filters": 2, "kernel_size": 3}, input_shape=(2, 6, 6, 3)),
+    "LSTM": dict(init={"units": 3}, input_shape=(4, 5, 3)),
+    "LayerNormalization": dict(input_shape=(8, 5)),
+    "MultiHeadAttention": dict(init={"num_heads": 2, "key_dim": 4}, input_shape=[(2, 5, 8), (2, 5, 8)]),
+}
+
+
+def verdicts(report) -> dict:
+    rows = [*report.variables, *report.inputs]
+    return {row.name: row.numeric_verdict for row in rows if row.numeric_verdict is not None}
+
+
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+def test_keras_layers_agree_with_finite_differences_in_float64(name):
+    report = check(f"keras.layers:{name}", **BUILTINS[name])
+    assert [f for f in report.findings if f.code in ("gradient-mismatch", "float32-fallback")] == [], report
+    found = verdicts(report)
+    trainable = {t.name for t in report.variables if t.kind == "trainable"}
+    assert set(found) == trainable | {i.name for i in report.inputs}, report
+    assert set(found.values()) == {"ok"}, report
+    # MultiHeadAttention's key bias truly gets no gradient: its rounding noise must sit under the floor.
+    assert all(t.numeric_error < 1e-5 for t in report.variables if t.numeric_error is not None), report
+
+
+def test_float32_inside_falls_back_only_on_that_path():
+    report = check("sample_layers/custom_gradients.py:Float32Inside", input_shape=(16, 5))
+    assert verdicts(report) == {"kernel": "float32-fallback", "bias": "ok", "input": "float32-fallback"}
+    assert report.ok
+
+
+def test_layer_that_cannot_run_in_float64_is_checked_in_float32_and_says_why():
+    # A raw float32 tf.Variable stays float32 in the twin, so the float64 call fails on mixed dtypes.
+    report = check("sample_layers/untracked.py:RawVariable", input_shape=(16, 5))
+    fallback = {f.tensor: f.message for f in report.findings if f.code == "float32-fallback"}
+    assert set(fallback) == {"kernel", "w", "input"}, report
+    assert "could not run in float64" in fallback["kernel"]
+    assert set(verdicts(report).values()) == {"float32-fallback"}
+    assert not [f for f in report.findings if f.code == "gradient-mismatch"]
+
+
+def test_relative_error_of_1e3_is_caught_with_tape_and_numeric_values():
+    result = run_cli(["sample_layers/custom_gradients.py:SlightlyOffGradient", "--input-shape", "16,5", "--json"])
+    assert result.exit_code == 1, result
+    [mismatch] = [f for f in result.json()["findings"] if f["code"] == "gradient-mismatch"]
+    assert mismatch["tensor"] == "bias"
+    assert "relative error 1.0e-03" in mismatch["message"], mismatch
+    assert "4 entries disagree" in mismatch["message"], mismatch
+    bias = next(v for v in result.json()["variables"] if v["name"] == "bias")
+    assert bias["numeric_verdict"] == "mismatch" and 9e-4 < bias["numeric_error"] < 1.1e-3
+
+
+def test_exhaustive_checks_every_entry_and_names_the_worst():
+    args = ["sample_layers/custom_gradients.py:FlippedGradient", "--input-shape", "16,5", "--json"]
+    default = run_cli(args).json()
+    exhaustive = run_cli([*args, "--exhaustive"]).json()
+    message = lambda doc: next(f["message"] for f in doc["findings"] if f["code"] == "gradient-mismatch")  # noqa: E731
+    assert "entries disagree" not in message(default)  # 80 entries: above the per-entry size
+    assert "80 entries disagree, worst: [" in message(exhaustive)
+
+
+def test_tolerance_options_are_applied():
+    # An rtol of 1e-2 lets the planted 1e-3 error through: the tolerance is the user's to set.
+    report = check("sample_layers/custom_gradients.py:SlightlyOffGradient", input_shape=(16, 5), rtol=1e-2)
+    assert verdicts(report)["bias"] == "ok"
+    assert report.ok
+
+
+def test_no_numeric_skips_the_check():
+    report = check("sample_layers/custom_gradients.py:DoubledGradient", input_shape=(16, 5), numeric=False)
+    assert verdicts(report) == {}
+    assert report.ok
+
+
+def test_dropout_in_training_sees_the_same_mask_on_both_sides():
+    report = check("keras.layers:Dropout", init={"rate": 0.5}, input_shape=(8, 5), training=True)
+    assert report.stochastic
+    assert verdicts(report) == {"input": "ok"}, report
