@@ -233,7 +233,8 @@ def _finding(probe, runs, name, variable, input_index, index, worst, outcomes, r
         threshold = probe.options.vanishing_threshold if worst.status == "vanishing" else probe.options.exploding_threshold
         side = "below" if worst.status == "vanishing" else "above"
         advice = (
-            "A saturated sigmoid/tanh, a tiny scale or a long chain of small factors shrinks it: keep "
+            _rounding_noise_advice(runs, worst, index)
+            or "A saturated sigmoid/tanh, a tiny scale or a long chain of small factors shrinks it: keep "
             "pre-activations near zero (normalise, rescale the initialiser) or use a non-saturating activation."
             if worst.status == "vanishing"
             else "An exp, a large scale or a division by a small number blows it up: rescale the inputs or the "
@@ -250,6 +251,29 @@ def _finding(probe, runs, name, variable, input_index, index, worst, outcomes, r
             created,
         )
     return None
+
+
+# float32 keeps ~7 digits: a gradient this far below the largest one in the same backward pass is
+# what rounding leaves of a gradient that is mathematically zero.
+_ROUNDING_LEVEL = 1e-6
+
+
+def _rounding_noise_advice(runs, worst, index) -> str | None:
+    """Say so when a vanishing gradient is float32 rounding noise of an exact zero, e.g. the key
+    bias of attention: softmax ignores a shift shared by all scores of a query."""
+    run = next((r for r in runs if r.mode == worst.mode), None)
+    if run is None or worst.norm is None:
+        return None
+    norms = [float(np.linalg.norm(g)) for g in run.result["grads"] if g is not None and np.isfinite(g).all()]
+    peak = max(norms, default=0.0)
+    if peak == 0 or worst.norm > _ROUNDING_LEVEL * peak:
+        return None
+    return (
+        f"Its norm is {worst.norm / peak:.0e} of the largest gradient in the same pass: float32 rounding "
+        "noise, so the math most likely gives it no gradient at all. A bias added before a softmax is "
+        "the usual case (attention's key bias: softmax ignores a shift shared by all scores). It is "
+        "harmless but never learns; in your own layer, leave that bias out."
+    )
 
 
 def _none_finding(probe, run, name, variable, input_index, where, created):

@@ -32,7 +32,13 @@ def test_multi_head_attention_has_no_error():
     result = run_cli(["keras.layers:MultiHeadAttention", "--init", "num_heads=2", "--init", "key_dim=4",
                       "--input-shape", "2,5,8", "--input-shape", "2,5,8", "--json"])
     assert result.exit_code == 0, result
-    assert [f for f in result.json()["findings"] if f["severity"] == "error"] == [], result
+    findings = result.json()["findings"]
+    assert [f for f in findings if f["severity"] == "error"] == [], result
+    # Its key bias truly gets no gradient (softmax ignores a shared shift); float32 leaves rounding
+    # noise, which is named as such rather than blamed on saturation.
+    warnings = [f for f in findings if f["severity"] == "warning"]
+    assert [(f["code"], f["tensor"]) for f in warnings] in ([], [("vanishing-gradient", "key.bias")]), result
+    assert all("float32 rounding noise" in f["message"] for f in warnings), result
 
 
 def test_batch_normalization_statistics_are_reported_as_non_trainable():
