@@ -81,8 +81,13 @@ def make_options(*, input_shape, input_dtype=(), input_range=(), init=None, **se
     return options
 
 
-def run(target, options: Options) -> Report:
-    """Load, probe and check `target` under `options` (no time limit of its own)."""
+def run(target, options: Options, *, fresh_session: bool = False) -> Report:
+    """Load, probe and check `target` under `options` (no time limit of its own).
+
+    `fresh_session=True` clears Keras's global state first, so a target checked after others in
+    one process gets the layer names it would get alone (`dense`, not `dense_4`). The CLI sets it;
+    check() does not, since clearing would renumber names in the caller's own session.
+    """
     # TensorFlow is imported here, not at module import, so the CLI's --help stays instant.
     from .gradients import check_gradients
     from .inventory import check_inventory
@@ -93,6 +98,8 @@ def run(target, options: Options) -> Report:
     from .runtime import tensorflow, versions
 
     tf, keras = tensorflow()
+    if fresh_session:
+        keras.backend.clear_session()
     # Keras initialisers draw from the global seed: without this, two runs of the same command
     # would build different weights and report different gradient norms.
     keras.utils.set_random_seed(options.seed)

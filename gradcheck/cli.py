@@ -137,7 +137,7 @@ def _run(target: str, options, debug: bool):
         return TargetFailure(target, str(options))
     try:
         with _time_limit(options.timeout):
-            return run(target, options)
+            return run(target, options, fresh_session=True)
     except GradcheckError as error:
         if debug:
             raise

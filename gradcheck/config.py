@@ -1,7 +1,136 @@
-"""Targets listed in pyproject.toml (issue 5): placeholder until it lands."""
+"""Targets listed in ./pyproject.toml under `[[tool.gradcheck.targets]]`, for a CI run over many layers.
+
+Each entry becomes the Options the command line would have built, so one bad entry fails alone:
+it is returned as a GradcheckError in place of its Options, reported as a target that could not
+run (exit 2), and the other entries are still checked. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
 
 from .errors import GradcheckError
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 has no tomllib; tomli is the same parser (pyproject.toml depends on it there)
+    import tomli as tomllib
 
-def targets_from_pyproject(settings):
-    raise GradcheckError("No TARGET given. Name the layer to check, e.g. gradcheck layers.py:MyLayer --input-shape 100,5.")
+PYPROJECT = "pyproject.toml"
+
+EXAMPLE = """[[tool.gradcheck.targets]]
+target = "mypackage/layers.py:MyLayer"
+input-shape = ["16,5"]
+init = {units = 4}"""
+
+# key in pyproject.toml -> (keyword of make_options, what the value must be, a check of the value)
+_KEYS = {
+    "target": ("target", "a string such as \"layers.py:MyLayer\"", lambda v: isinstance(v, str)),
+    "input-shape": ("input_shape", "a list of strings, one per input, e.g. [\"16,5\"]", lambda v: _strings(v) and v),
+    "input-dtype": ("input_dtype", "a list of dtype names, one per input, e.g. [\"float32\"]", lambda v: _strings(v)),
+    "input-range": ("input_range", "a list of \"LOW,HIGH\" strings, one per input, e.g. [\"-1,1\"]", lambda v: _strings(v)),
+    "init": ("init", "a table of constructor keywords, e.g. {units = 4}", lambda v: isinstance(v, dict)),
+    "seed": ("seed", "an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "training": ("training", "true or false", lambda v: isinstance(v, bool)),
+    "numeric": ("numeric", "true or false", lambda v: isinstance(v, bool)),
+    "exhaustive": ("exhaustive", "true or false", lambda v: isinstance(v, bool)),
+    "max-elements": ("max_elements", "a positive integer", lambda v: _positive_number(v) and isinstance(v, int)),
+    "timeout": ("timeout", "a number of seconds above 0", lambda v: _positive_number(v)),
+}
+
+
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _positive_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def targets_from_pyproject(settings: dict, path: str = PYPROJECT) -> list:
+    """[(target, Options or GradcheckError)] for every entry of `[[tool.gradcheck.targets]]`.
+
+    Args:
+        settings: the command line's options for every target (seed, thresholds, timeout...);
+            a key set in an entry overrides them for that entry.
+        path: the pyproject.toml to read (default: the one in the current folder). File targets
+            are relative to its folder.
+
+    Raises:
+        GradcheckError: no such file, it is not valid TOML, or it lists no targets. A problem
+            inside one entry is returned in that entry's place instead.
+    """
+    entries = _read_entries(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    jobs = []
+    for number, entry in enumerate(entries, start=1):
+        label = entry.get("target") if isinstance(entry, dict) and isinstance(entry.get("target"), str) else f"targets[{number}]"
+        try:
+            jobs.append(_job(entry, number, path, folder, settings))
+        except GradcheckError as error:
+            jobs.append((label, error))
+    return jobs
+
+
+def _read_entries(path: str) -> list:
+    missing = (
+        f"No TARGET given and ./{PYPROJECT} lists no [[tool.gradcheck.targets]]. Name the layer to check "
+        "(gradcheck layers.py:MyLayer --input-shape 16,5), or list the layers in pyproject.toml:\n"
+        f"{EXAMPLE}"
+    )
+    if not os.path.isfile(path):
+        raise GradcheckError(missing.replace(f"./{PYPROJECT} lists", f"there is no ./{PYPROJECT} listing", 1))
+    try:
+        with open(path, "rb") as stream:
+            document = tomllib.load(stream)
+    except tomllib.TOMLDecodeError as error:
+        raise GradcheckError(f"{path} is not valid TOML ({error}). Fix the file, then run gradcheck again.") from None
+    tool = document.get("tool", {}).get("gradcheck", {})
+    entries = tool.get("targets") if isinstance(tool, dict) else None
+    if not entries:
+        raise GradcheckError(missing)
+    if not isinstance(entries, list):
+        raise GradcheckError(
+            f"{path}: tool.gradcheck.targets is a {type(entries).__name__}; write each layer as its own "
+            f"[[tool.gradcheck.targets]] table:\n{EXAMPLE}"
+        )
+    return entries
+
+
+def _job(entry, number: int, path: str, folder: str, settings: dict):
+    from .api import make_options
+
+    where = f"{path}, [[tool.gradcheck.targets]] entry {number}"
+    if not isinstance(entry, dict):
+        raise GradcheckError(f"{where} is not a table. Write each layer as:\n{EXAMPLE}")
+    unknown = sorted(set(entry) - set(_KEYS))
+    if unknown:
+        raise GradcheckError(
+            f"{where} has the unknown key {', '.join(repr(k) for k in unknown)}. "
+            f"The keys are: {', '.join(_KEYS)}. Check the spelling (keys use dashes, e.g. input-shape)."
+        )
+    for key in ("target", "input-shape"):
+        if key not in entry:
+            raise GradcheckError(f"{where} has no {key!r}; every entry needs target and input-shape:\n{EXAMPLE}")
+    keywords = dict(settings)
+    for key, value in entry.items():
+        name, expected, valid = _KEYS[key]
+        if not valid(value):
+            raise GradcheckError(f"{where}: {key} = {value!r} is not {expected}.")
+        keywords[name] = value
+    target = _relative_to(folder, keywords.pop("target"))
+    try:
+        return target, make_options(**keywords)
+    except GradcheckError as error:
+        raise GradcheckError(f"{where}: {error}") from None
+
+
+def _relative_to(folder: str, target: str) -> str:
+    """A file target is relative to the pyproject's folder; shown relative to the working folder."""
+    module_ref, sep, name = target.rpartition(":")
+    if not sep or not (module_ref.endswith(".py") or "/" in module_ref or os.sep in module_ref):
+        return target  # a module path, found on the import path as on the command line
+    if os.path.isabs(module_ref):
+        return target
+    return f"{os.path.relpath(os.path.join(folder, module_ref))}{sep}{name}"
