@@ -1,0 +1,34 @@
+"""Layers gradcheck has never been tuned on: keras-hub's. They are correct, so no error and no
+warning other than the honest one about attention's key bias (see test_keras_builtins.py)."""
+
+import pytest
+
+from conftest import run_cli
+
+pytest.importorskip("keras_hub")
+
+PEERS = {
+    "TransformerEncoder": ["--init", "intermediate_dim=8", "--init", "num_heads=2", "--input-shape", "2,5,8"],
+    "TransformerDecoder": ["--init", "intermediate_dim=8", "--init", "num_heads=2", "--input-shape", "2,5,8"],
+    "RotaryEmbedding": ["--input-shape", "2,5,8"],
+    "PositionEmbedding": ["--init", "sequence_length=5", "--input-shape", "2,5,8"],
+    "SinePositionEncoding": ["--input-shape", "2,5,8"],
+    "ReversibleEmbedding": ["--init", "input_dim=20", "--init", "output_dim=8", "--input-shape", "2,5", "--input-dtype", "int32"],
+    "TokenAndPositionEmbedding": ["--init", "vocabulary_size=20", "--init", "sequence_length=5", "--init", "embedding_dim=8",
+                                  "--input-shape", "2,5", "--input-dtype", "int32"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PEERS))
+def test_keras_hub_layer_is_not_flagged(name):
+    result = run_cli([f"keras_hub.layers:{name}", *PEERS[name], "--json"])
+    assert result.exit_code == 0, result
+    flagged = [(f["code"], f["tensor"]) for f in result.json()["findings"] if f["severity"] != "info"]
+    assert set(flagged) <= {("vanishing-gradient", "key.bias")}, result
+
+
+@pytest.mark.parametrize("name", ["PositionEmbedding", "SinePositionEncoding"])
+def test_position_layers_report_an_input_used_for_its_shape_only(name):
+    result = run_cli([f"keras_hub.layers:{name}", *PEERS[name], "--json"])
+    codes = {(f["code"], f["tensor"]) for f in result.json()["findings"]}
+    assert ("input-unused", "input") in codes, result
