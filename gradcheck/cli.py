@@ -86,8 +86,8 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
     """Check that every weight of a Keras layer is tracked and gets a sound gradient.
 
     TARGET is MODULE:NAME or path/to/file.py:NAME, where NAME is a Layer class, a layer instance,
-    a Model, or a function that returns one. Without TARGET, the targets listed under
-    [tool.gradcheck] in ./pyproject.toml are checked.
+    a Model, or a function that returns one. Without TARGET, every [[tool.gradcheck.targets]]
+    entry of ./pyproject.toml is checked, in one process.
 
     Exit status: 0 no error finding, 1 at least one, 2 the check could not run.
 
@@ -111,7 +111,10 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
     except GradcheckError as error:
         raise UsageProblem(str(error)) from None
     results = [_run(label, options_or_error, debug) for label, options_or_error in jobs]
-    _emit(results, output_format, output, quiet)
+    # When no target could run there is no report: the messages on stderr are the whole answer,
+    # and stdout or --output stays empty rather than holding a document about nothing.
+    if not all(isinstance(result, TargetFailure) for result in results):
+        _emit(results, output_format, output, quiet)
     sys.exit(exit_status(results, fail_on))
 
 
@@ -123,6 +126,12 @@ def _jobs(target, input_shape, input_dtype, input_range, init, settings):
         options = make_options(input_shape=list(input_shape), input_dtype=list(input_dtype),
                                input_range=list(input_range), init=list(init), **settings)
         return [(target, options)]
+    if input_shape or input_dtype or input_range or init:
+        raise GradcheckError(
+            "--input-shape, --input-dtype, --input-range and --init describe a TARGET named on the command "
+            "line, and none was given. Name the TARGET, or set input-shape, input-dtype, input-range and "
+            "init in each [[tool.gradcheck.targets]] entry of ./pyproject.toml."
+        )
     from .config import targets_from_pyproject
 
     return targets_from_pyproject(settings)
@@ -140,6 +149,9 @@ def _run(target: str, options, debug: bool):
             return run(target, options, fresh_session=True)
     except GradcheckError as error:
         if debug:
+            # Messages are raised `from None` to keep them one paragraph; --debug promises the
+            # user's own traceback, which is the suppressed context.
+            error.__suppress_context__ = False
             raise
         click.echo(f"gradcheck: {error}", err=True)
         return TargetFailure(target, str(error))

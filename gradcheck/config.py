@@ -17,7 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10 has no tomllib; tomli is the same parser (pyproject.toml depends on it there)
     import tomli as tomllib
 
-PYPROJECT = "pyproject.toml"
+PYPROJECT = "./pyproject.toml"
 
 EXAMPLE = """[[tool.gradcheck.targets]]
 target = "mypackage/layers.py:MyLayer"
@@ -74,13 +74,13 @@ def targets_from_pyproject(settings: dict, path: str = PYPROJECT) -> list:
 
 
 def _read_entries(path: str) -> list:
-    missing = (
-        f"No TARGET given and ./{PYPROJECT} lists no [[tool.gradcheck.targets]]. Name the layer to check "
-        "(gradcheck layers.py:MyLayer --input-shape 16,5), or list the layers in pyproject.toml:\n"
-        f"{EXAMPLE}"
+    advice = (
+        "Name the layer to check (gradcheck layers.py:MyLayer --input-shape 16,5), or list the layers "
+        f"in pyproject.toml:\n{EXAMPLE}"
     )
+    missing = f"No TARGET given and {path} lists no [[tool.gradcheck.targets]]. {advice}"
     if not os.path.isfile(path):
-        raise GradcheckError(missing.replace(f"./{PYPROJECT} lists", f"there is no ./{PYPROJECT} listing", 1))
+        raise GradcheckError(f"No TARGET given and there is no {path} in {os.getcwd()}. {advice}")
     try:
         with open(path, "rb") as stream:
             document = tomllib.load(stream)

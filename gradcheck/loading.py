@@ -142,6 +142,10 @@ def error_text(error: BaseException, limit: int = 400) -> str:
         # TensorFlow lists the user's frames, then "    ErrorType: reason" as the last entry.
         reasons = [line.strip() for line in text.splitlines() if re.match(r"\s*\w+(Error|Exception): ", line)]
         text = reasons[-1] if reasons else text.strip().splitlines()[-1]
+    # TensorFlow's op errors carry the kernel's internal name and an empty op name:
+    # "{{function_node __wrapped__MatMul_device_/job:localhost/...}} Matrix size-incompatible ... [Op:MatMul] name: "
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"(\[Op:\w+\])\s*name:\s*$", r"\1", text.strip())
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -200,7 +204,8 @@ def _construct(obj, name: str, init: dict, target: str):
             return made
 
         return make(), make
-    raise GradcheckError(_not_a_layer(name, f"a {type(obj).__name__}"))
+    kind = type(obj).__name__
+    raise GradcheckError(_not_a_layer(name, f"{'an' if kind[0].lower() in 'aeiou' else 'a'} {kind} ({obj!r:.60})"))
 
 
 def _not_a_layer(name: str, what: str) -> str:
@@ -230,9 +235,15 @@ def _call_user(constructor, init: dict, name: str):
         place = f" at {where}" if where else ""
         sig = f" Its signature is {name}{signature}." if signature is not None else ""
         raise GradcheckError(
-            f"{shown} raised {type(error).__name__}{place}: {error_text(error)}.{sig} "
-            "Fix the constructor arguments with --init KEY=VALUE (run with --debug for the traceback)."
+            f"{shown} raised {type(error).__name__}{place}: {_sentence(error_text(error))}{sig} "
+            "Fix the code there, or give other arguments with --init KEY=VALUE (run with --debug for "
+            "the traceback)."
         ) from None
+
+
+def _sentence(text: str) -> str:
+    """End a quoted reason with a full stop, so the advice after it reads as its own sentence."""
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _signature_message(name: str, signature, init: dict, problem: TypeError) -> str:
@@ -250,8 +261,11 @@ def _signature_message(name: str, signature, init: dict, problem: TypeError) -> 
         )
     if required:
         first = required[0]
+        # With **kwargs in the signature a misspelt keyword binds fine; name it, since it is the likely cause.
+        stray = [k for k in init if k not in signature.parameters]
+        also = f" (--init {', '.join(stray)} is not one of its named parameters)" if stray else ""
         return (
-            f"`{name}` needs the argument {', '.join(repr(r) for r in required)} to be constructed. "
+            f"`{name}` needs the argument {', '.join(repr(r) for r in required)} to be constructed{also}. "
             f"Give it with --init {first}=... (its signature is {name}{signature})."
         )
     return f"`{name}` cannot be called with {init}: {problem}. Its signature is {name}{signature}."

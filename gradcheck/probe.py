@@ -148,6 +148,7 @@ def _user_failure(error: Exception, doing: str, options: Options) -> GradcheckEr
     where = user_frame_of(error)
     place = f" at {where}" if where else ""
     text = error_text(error)
+    text = text if text.endswith((".", "!", "?")) else text + "."
     shapes = " and ".join(",".join(map(str, s.shape)) for s in options.inputs)
     hint = "Fix the layer, or check that --input-shape/--input-dtype describe what it expects"
     return GradcheckError(
@@ -181,8 +182,9 @@ def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:
 
     outputs, output_names = _float_outputs(tf, first)
     if not outputs:
+        returned = f"a tensor of dtype {first.dtype.name}" if tf.is_tensor(first) else type(first).__name__
         raise GradcheckError(
-            f"call() returned {type(first).__name__} with no floating-point tensor in it, so there is "
+            f"call() returned {returned} with no floating-point tensor in it, so there is "
             "nothing a gradient can flow from. A layer must return a float tensor (or a tuple, list or "
             "dict of them); check what call() returns."
         )

@@ -1,6 +1,6 @@
 """The terminal report: a table of tensors, then the findings, then a one-line verdict.
 
-rich decides colour: none when NO_COLOR is set or stdout is not a terminal.
+rich decides colour: none when stdout is not a terminal; NO_COLOR turns off every style.
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ def console(stream):
 
     # Off a terminal (CI logs, pipes) rich would wrap at 80 columns; a wider page keeps rows whole.
     width = None if stream.isatty() else int(os.environ.get("COLUMNS", 120))
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+    # rich's own NO_COLOR handling drops colours but keeps bold and dim; no-color.org asks for
+    # plain text, and a log scraper wants no escape codes at all.
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False,
+                   color_system=None if plain else "auto")
 
 
 def gradient_bar(norm) -> str:
@@ -61,7 +65,7 @@ def render(results, stream, quiet: bool = False) -> None:
         _findings(out, result, quiet)
         if not quiet:
             _verdict(out, result)
-    if len(results) > 1:
+    if len(results) > 1 and not quiet:
         _summary(out, results)
 
 
