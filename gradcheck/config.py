@@ -133,4 +133,7 @@ def _relative_to(folder: str, target: str) -> str:
         return target  # a module path, found on the import path as on the command line
     if os.path.isabs(module_ref):
         return target
-    return f"{os.path.relpath(os.path.join(folder, module_ref))}{sep}{name}"
+    path = os.path.normpath(os.path.join(folder, module_ref))
+    cwd = os.getcwd() + os.sep
+    shown = path[len(cwd):] if path.startswith(cwd) else path  # as source.format_location shows files
+    return f"{shown}{sep}{name}"

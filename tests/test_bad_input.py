@@ -1,0 +1,90 @@
+"""Every bad input of issue 5 exits 2 with one clear paragraph on stderr, no traceback, nothing on stdout.
+
+The layers these need live in tests/data/ (not sample_layers/, whose every class must be checkable).
+"""
+
+import pytest
+
+from conftest import run_cli
+
+BAD = "tests/data/bad_layers.py"
+
+CASES = {
+    "module missing": (["no_such_module_xyz:Layer", "--input-shape", "4,5"], "No module named 'no_such_module_xyz'"),
+    "file missing": (["no/such/file.py:Layer", "--input-shape", "4,5"], "There is no file 'no/such/file.py'"),
+    "syntax error": (["tests/data/syntax_error.py:Broken", "--input-shape", "4,5"], "tests/data/syntax_error.py:5: syntax error"),
+    "name missing": ([f"{BAD}:Nope", "--input-shape", "4,5"], "`bad_layers.py` has no `Nope`. It defines the Layer classes `BuildRaises`, `CallRaises`"),
+    "not a layer": ([f"{BAD}:NOT_A_LAYER", "--input-shape", "4,5"], "`NOT_A_LAYER` is an int (42). gradcheck checks a Keras Layer or Model"),
+    "class not a layer": ([f"{BAD}:PlainClass", "--input-shape", "4,5"], "`PlainClass` is a class that is not a keras.layers.Layer subclass"),
+    "factory returns no layer": ([f"{BAD}:factory_returns_string", "--input-shape", "4,5"], "returned str, not a Keras Layer or Model"),
+    "factory raises": ([f"{BAD}:factory_raises", "--input-shape", "4,5"], f"factory_raises() raised KeyError at {BAD}:78: 'no such config'"),
+    "shape empty": ([f"{BAD}:FixedWidth", "--input-shape", ""], "--input-shape is empty"),
+    "shape not integer": ([f"{BAD}:FixedWidth", "--input-shape", "4,x"], "has 'x', which is not an integer"),
+    "shape zero": ([f"{BAD}:FixedWidth", "--input-shape", "4,0"], "has 0; every dimension must be at least 1"),
+    "shape negative": ([f"{BAD}:FixedWidth", "--input-shape", "4,-5"], "has -5; every dimension must be at least 1"),
+    "no shape": ([f"{BAD}:FixedWidth"], "No input shape given"),
+    "dtype count": ([f"{BAD}:FixedWidth", "--input-shape", "4,5", "--input-dtype", "float32", "--input-dtype", "int32"],
+                    "2 --input-dtype value(s) for 1 input(s)"),
+    "range count": ([f"{BAD}:FixedWidth", "--input-shape", "4,5", "--input-range", "0,1", "--input-range", "0,1"],
+                    "2 --input-range value(s) for 1 input(s)"),
+    "unknown dtype": ([f"{BAD}:FixedWidth", "--input-shape", "4,5", "--input-dtype", "float17"], "'float17' is not a dtype gradcheck can sample"),
+    "init rejected": ([f"{BAD}:NeedsUnits", "--input-shape", "4,5", "--init", "units=-1"],
+                      f"NeedsUnits(units=-1) raised ValueError at {BAD}:25: units must be positive, got -1. Its signature is NeedsUnits(units, **kwargs)."),
+    "init misspelt": ([f"{BAD}:NeedsUnits", "--input-shape", "4,5", "--init", "unitz=3"],
+                      "needs the argument 'units' to be constructed (--init unitz is not one of its named parameters)"),
+    "init not key=value": ([f"{BAD}:NeedsUnits", "--input-shape", "4,5", "--init", "units"], "--init 'units' is not KEY=VALUE"),
+    "build raises": ([f"{BAD}:BuildRaises", "--input-shape", "4,5"], f"ValueError raised at {BAD}:13 while building and calling the layer on input shape 4,5: build needs a rank-3 input."),
+    "call raises": ([f"{BAD}:CallRaises", "--input-shape", "4,5"], f"RuntimeError raised at {BAD}:18 while building and calling the layer on input shape 4,5: call is broken."),
+    "shape mismatch": ([f"{BAD}:FixedWidth", "--input-shape", "4,7"],
+                       f"InvalidArgumentError raised at {BAD}:42 while building and calling the layer on input shape 4,7: Matrix size-incompatible: In[0]: [4,7], In[1]: [5,3] [Op:MatMul]. Fix the layer"),
+    "returns None": ([f"{BAD}:ReturnsNone", "--input-shape", "4,5"], "call() returned NoneType with no floating-point tensor in it"),
+    "returns integers": ([f"{BAD}:ReturnsInt", "--input-shape", "4,5"], "call() returned a tensor of dtype int32 with no floating-point tensor"),
+    "too large": ([f"{BAD}:FixedWidth", "--input-shape", "100000,100000"],
+                  "has 10,000,000,000 numbers, above the limit of 50,000,000; sampling and checking it would need about 80,000 MB"),
+    "hangs": ([f"{BAD}:Hangs", "--input-shape", "4,5", "--timeout", "2"], "The check did not finish within 2 s"),
+    "bad format": ([f"{BAD}:FixedWidth", "--input-shape", "4,5", "--format", "xml"], "'xml' is not one of"),
+    "json and format": ([f"{BAD}:FixedWidth", "--input-shape", "4,5", "--json", "--format", "text"], "--json is --format json"),
+    "bad target": (["layers.py", "--input-shape", "4,5"], "TARGET 'layers.py' is not MODULE:NAME"),
+}
+
+
+@pytest.mark.parametrize("args, phrase", list(CASES.values()), ids=list(CASES))
+def test_bad_input_exits_2_with_one_clear_message(args, phrase, tmp_path):
+    output = tmp_path / "report.json"
+    result = run_cli([*args, "--output", output])
+    assert result.exit_code == 2, result
+    assert phrase in result.stderr, result
+    assert "Traceback" not in result.stderr + result.stdout, result
+    assert result.stdout == "", result
+    assert not output.exists(), result
+
+
+def test_too_large_mentions_the_option_to_raise_the_limit():
+    result = run_cli([f"{BAD}:FixedWidth", "--input-shape", "100000,100000"])
+    assert "--max-elements" in result.stderr, result
+    assert result.stderr.count("\n") == 1, result  # one paragraph
+
+
+def test_messages_are_one_paragraph():
+    for name in ("factory raises", "call raises", "shape mismatch", "name missing"):
+        result = run_cli(CASES[name][0])
+        assert result.stderr.startswith("gradcheck: ") and result.stderr.count("\n") == 1, result
+
+
+def test_debug_shows_the_users_traceback():
+    from gradcheck.errors import GradcheckError
+
+    with pytest.raises(GradcheckError) as raised:
+        run_cli([f"{BAD}:CallRaises", "--input-shape", "4,5", "--debug"])
+    assert isinstance(raised.value.__context__, RuntimeError)
+    assert raised.value.__suppress_context__ is False
+
+
+@pytest.mark.parametrize("name", ["ReturnsDict", "ReturnsTuple"])
+def test_dict_or_tuple_output_is_checked(name):
+    result = run_cli([f"{BAD}:{name}", "--input-shape", "4,5", "--json"])
+    assert result.exit_code == 0, result
+    document = result.json()
+    assert document["ok"] is True
+    assert [v["name"] for v in document["variables"]] == ["kernel"]
+    assert document["variables"][0]["gradient_status"] == "ok"
