@@ -286,7 +286,7 @@ def _trace(probe: Probe, mode: str) -> Trace:
 
     specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in probe.inputs]
     specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]
-    function = tf.function(forward, autograph=True).get_concrete_function(*specs)
+    function = trace_layer_function(layer, forward, specs)
     graph = function.graph
     handles, tensors = {}, []
     for external, internal in graph.captures:
@@ -303,6 +303,23 @@ def _trace(probe: Probe, mode: str) -> Trace:
         handle_placeholders=handles,
         tensor_captures=tensors,
     )
+
+
+def trace_layer_function(layer, python_function, specs):
+    """tf.function(python_function).get_concrete_function(*specs), leaving `layer` as it was.
+
+    A call() that assigns an attribute (`self.kernel = self.kernel / n`) leaves a tensor of the
+    trace's graph on the layer; any later eager call would then fail. Such attributes are put back.
+    """
+    tf, _ = tensorflow()
+    before = {id(sub): (sub, dict(vars(sub))) for sub in layer._flatten_layers(include_self=True, recursive=True)}
+    function = tf.function(python_function, autograph=True).get_concrete_function(*specs)
+    for sub, attributes in before.values():
+        for key, value in list(vars(sub).items()):
+            is_graph_tensor = tf.is_tensor(value) and not isinstance(value, tf.Variable) and not hasattr(value, "numpy")
+            if is_graph_tensor and key in attributes:
+                vars(sub)[key] = attributes[key]
+    return function
 
 
 def run_trace(probe: Probe, trace: Trace) -> dict:
