@@ -158,8 +158,13 @@ def _run(target: str, options, debug: bool):
     except Exception as error:
         if debug:
             raise
+        from .loading import error_text
+
+        # TensorFlow's messages run to pages of frames and object ids; the short reason keeps the
+        # paragraph (and the JSON holding it) the same from run to run.
+        reason = error_text(error, 300).rstrip(".")
         message = (
-            f"gradcheck failed on {target} with {type(error).__name__}: {error}. This is a bug in "
+            f"gradcheck failed on {target} with {type(error).__name__}: {reason}. This is a bug in "
             "gradcheck, not in your layer; run again with --debug and report the traceback."
         )
         click.echo(f"gradcheck: {message}", err=True)

@@ -1,0 +1,118 @@
+"""The Python API and pytest helper, determinism, and the comforts of the command (help, logs, colour)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+SCRIPT = Path(sys.executable).parent / "gradcheck"
+
+
+def run_script(args, cwd=ROOT, env=None):
+    """The installed console script in a fresh process: what a user's shell or CI runs."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "NO_COLOR", "FORCE_COLOR")}
+    environment.update(env or {})
+    return subprocess.run([str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, env=environment, timeout=300)
+
+
+def test_check_in_a_plain_python_session():
+    code = (
+        "from gradcheck import check\n"
+        "report = check('sample_layers/untracked.py:RawVariable', input_shape=(16, 5))\n"
+        "print(report.ok, [(f.code, f.tensor, f.location) for f in report.findings if f.severity == 'error'])\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed
+    assert completed.stdout == "False [('untracked-variable', 'w', 'sample_layers/untracked.py:18')]\n", completed
+
+
+def test_check_in_a_pytest_test():
+    from gradcheck import check
+
+    report = check("sample_layers/classic.py:SimpleDense", input_shape="16,5", init={"units": 4})
+    assert report.ok
+    assert [(v.name, v.kind, v.gradient_status) for v in report.variables] == [("kernel", "trainable", "ok")]
+
+
+def test_check_takes_a_layer_instance():
+    import keras
+
+    from gradcheck import check
+
+    report = check(keras.layers.Dense(3), input_shape=(8, 5))
+    assert report.ok and {v.name for v in report.variables} == {"kernel", "bias"}
+
+
+def test_assert_trainable_passes_a_clean_layer_and_returns_the_report():
+    from gradcheck.testing import assert_trainable
+
+    report = assert_trainable("sample_layers/classic.py:DenseWithBias", input_shape=(16, 5), init={"units": 4})
+    assert report.ok
+
+
+def test_assert_trainable_lists_the_findings_as_the_cli_does(cli):
+    from gradcheck.testing import assert_trainable
+
+    with pytest.raises(AssertionError) as raised:
+        assert_trainable("sample_layers/untracked.py:RawVariable", input_shape=(16, 5))
+    message = str(raised.value)
+    assert message.startswith("gradcheck found 1 problem(s) in sample_layers/untracked.py:RawVariable:\n")
+    quiet = cli(["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--quiet"])
+    assert message.split("\n", 1)[1] == quiet.stdout.rstrip(), quiet
+
+
+def test_quiet_prints_only_findings(cli):
+    clean = cli(["sample_layers/classic.py:SimpleDense", "--init", "units=4", "--input-shape", "16,5", "--quiet"])
+    assert (clean.exit_code, clean.stdout) == (0, ""), clean
+    broken = cli(["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--quiet"])
+    assert broken.exit_code == 1
+    assert broken.stdout.splitlines()[0].split() == ["ERROR", "untracked-variable", "w", "sample_layers/untracked.py:18"]
+    assert "FAILED" not in broken.stdout and "gradient norm" not in broken.stdout
+
+
+def test_same_command_and_seed_give_byte_identical_json():
+    args = ["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--seed", "7", "--json"]
+    first, second = run_script(args), run_script(args)
+    assert first.returncode == second.returncode == 1, first
+    assert first.stdout.encode() == second.stdout.encode()
+    assert '"seed": 7' in first.stdout
+
+
+def test_help_and_usage_errors_do_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from gradcheck.cli import main\n"
+        "codes = [CliRunner().invoke(main, args).exit_code for args in "
+        "(['--help'], ['x.py:Y', '--input-shape', '4,0'], ['--format', 'xml'], ['x.py:Y'])]\n"
+        "print(codes, 'tensorflow' in sys.modules, 'keras' in sys.modules, 'rich' in sys.modules)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert completed.stdout == "[0, 2, 2, 2] False False False\n", completed
+
+
+def test_a_clean_run_writes_nothing_to_stderr():
+    """TensorFlow's C++ log lines (oneDNN, absl, cuda) must not reach the terminal."""
+    completed = run_script(["sample_layers/classic.py:SimpleDense", "--init", "units=4", "--input-shape", "16,5"])
+    assert completed.returncode == 0, completed
+    assert completed.stderr == "", completed
+    assert "OK sample_layers/classic.py:SimpleDense" in completed.stdout
+
+
+def test_no_color_gives_plain_text_even_when_colour_is_forced():
+    args = ["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--quiet"]
+    forced = run_script(args, env={"FORCE_COLOR": "1"})
+    assert "\x1b[" in forced.stdout, forced  # the control: this path can colour
+    plain = run_script(args, env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert plain.returncode == 1 and "untracked-variable" in plain.stdout
+    assert "\x1b[" not in plain.stdout, plain
+
+
+def test_pre_commit_hook_definition():
+    text = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    for line in ("- id: gradcheck", "entry: gradcheck", "language: python", "pass_filenames: false"):
+        assert line in text
