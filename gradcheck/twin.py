@@ -39,10 +39,12 @@ class Twin:
     inputs: list  # numpy inputs in the twin's float dtype (integer inputs unchanged)
     reason: str | None = None  # why the twin could not be used (float32 fallback), else None
     location: str | None = None  # the user's line the reason points at
-    seed_states: list = field(default_factory=list)  # (tf.Variable, value): RNG states to restore
+    # (tf.Variable, value) restored before every pass: RNG states and non-trainable weights.
+    seed_states: list = field(default_factory=list)
 
     def reset_seeds(self) -> None:
-        """Give every forward pass the same random draws (dropout masks, noise)."""
+        """Give every forward pass the same random draws (dropout masks, noise) and the same state
+        (BatchNormalization's moving statistics, which a training-mode pass moves)."""
         for variable, value in self.seed_states:
             variable.assign(value)
 
@@ -146,15 +148,16 @@ def _pair_variables(probe, twin, tf, keras):
 
 
 def seed_states(layer, keras) -> list:
-    """The RNG state variables of Keras SeedGenerators in the layer, with their current values."""
-    states = []
+    """The RNG states of Keras SeedGenerators and the non-trainable weights, with their values."""
+    variables = {}
     for sublayer in layer._flatten_layers(include_self=True, recursive=True):
         for generator in getattr(sublayer, "_seed_generators", []) or []:
             state = getattr(generator, "state", None)
             if state is not None:
-                variable = backing(state, keras)
-                states.append((variable, variable.numpy()))
-    return states
+                variables[id(backing(state, keras))] = backing(state, keras)
+    for weight in layer.non_trainable_weights:
+        variables[id(backing(weight, keras))] = backing(weight, keras)
+    return [(variable, variable.numpy()) for variable in variables.values()]
 
 
 def _output_difference(probe, twin: Twin, tf):

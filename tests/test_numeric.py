@@ -89,3 +89,24 @@ def test_dropout_in_training_sees_the_same_mask_on_both_sides():
     report = check("keras.layers:Dropout", init={"rate": 0.5}, input_shape=(8, 5), training=True)
     assert report.stochastic
     assert verdicts(report) == {"input": "ok"}, report
+
+
+def test_a_layer_instance_checked_in_float32_is_left_exactly_as_it_was():
+    # The fallback perturbs the user's own layer; every value must be restored bit for bit.
+    import numpy as np
+    import tensorflow as tf
+
+    from gradcheck.loading import load
+
+    layer = load("sample_layers/untracked.py:RawVariable", {}).layer
+    layer(tf.zeros((16, 5)))
+    before = [v.numpy().copy() for v in [*layer.weights, layer.w]]
+    report = check(layer, input_shape=(16, 5))
+    assert "float32-fallback" in verdicts(report).values()
+    after = [v.numpy() for v in [*layer.weights, layer.w]]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_batch_normalization_in_training_mode_is_checked_in_float64():
+    report = check("keras.layers:BatchNormalization", input_shape=(8, 5))
+    assert verdicts(report) == {"gamma": "ok", "beta": "ok", "input": "ok"}, report
