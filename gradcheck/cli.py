@@ -110,7 +110,8 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
         jobs = _jobs(target, input_shape, input_dtype, input_range, init, settings)
     except GradcheckError as error:
         raise UsageProblem(str(error)) from None
-    results = [_run(label, options_or_error, debug) for label, options_or_error in jobs]
+    several = len(jobs) > 1
+    results = [_run(label, options_or_error, debug, several) for label, options_or_error in jobs]
     # When no target could run there is no report: the messages on stderr are the whole answer,
     # and stdout or --output stays empty rather than holding a document about nothing.
     if not all(isinstance(result, TargetFailure) for result in results):
@@ -137,8 +138,12 @@ def _jobs(target, input_shape, input_dtype, input_range, init, settings):
     return targets_from_pyproject(settings)
 
 
-def _run(target: str, options, debug: bool):
-    """Check one target; a problem the user must fix becomes a TargetFailure (exit 2)."""
+def _run(target: str, options, debug: bool, several: bool = False):
+    """Check one target; a problem the user must fix becomes a TargetFailure (exit 2).
+
+    With several targets each message on stderr starts with its target, so a reader of the CI log
+    knows which entry it is about.
+    """
     from .api import _time_limit, run
 
     if isinstance(options, GradcheckError):  # a config entry that did not parse
@@ -153,7 +158,7 @@ def _run(target: str, options, debug: bool):
             # user's own traceback, which is the suppressed context.
             error.__suppress_context__ = False
             raise
-        click.echo(f"gradcheck: {error}", err=True)
+        click.echo(f"gradcheck: {target + ': ' if several else ''}{error}", err=True)
         return TargetFailure(target, str(error))
     except Exception as error:
         if debug:

@@ -198,7 +198,7 @@ def test_a_target_that_cannot_run_exits_2_and_the_others_are_still_checked(proje
     document = result.json()
     assert [t["ok"] for t in document["targets"]] == [True, False, True, False]
     assert "has no `Nope`" in document["targets"][3]["error"]
-    assert "gradcheck: `classic.py` has no `Nope`" in result.stderr
+    assert "gradcheck: layers/classic.py:Nope: `classic.py` has no `Nope`" in result.stderr
 
 
 def test_text_output_file_has_no_escape_codes(project):
@@ -217,3 +217,15 @@ def test_installed_command_runs_a_pyproject_in_one_process(project):
     assert completed.returncode == 1, completed
     assert "::error file=layers/untracked.py,line=18,title=untracked-variable::" in completed.stdout, completed
     assert completed.stderr == "", completed
+
+
+def test_a_hanging_target_times_out_and_the_next_is_still_checked(project):
+    shutil.copy(ROOT / "tests" / "data" / "bad_layers.py", project / "layers" / "bad_layers.py")
+    (project / "pyproject.toml").write_text(
+        '[[tool.gradcheck.targets]]\ntarget = "layers/bad_layers.py:Hangs"\ninput-shape = ["4,5"]\ntimeout = 2\n\n'
+        '[[tool.gradcheck.targets]]\ntarget = "layers/classic.py:SimpleDense"\ninput-shape = ["4,5"]\ninit = {units = 3}\n'
+    )
+    result = run_cli(["--json"], cwd=project)
+    assert result.exit_code == 2, result
+    assert [t["ok"] for t in result.json()["targets"]] == [False, True]
+    assert "gradcheck: layers/bad_layers.py:Hangs: The check did not finish within 2 s" in result.stderr, result
