@@ -108,7 +108,6 @@ def check_numeric(probe, tensors, inputs):
         return _skipped(targets, tensors)
     from .twin import make_twin
 
-    tf, keras = tensorflow()
     twin = make_twin(probe, [t.variable for t in targets if t.variable is not None])
     progress = _Progress(probe.options.progress, _total_steps(probe, twin, targets))
     try:
