@@ -180,16 +180,26 @@ def _time_limit(seconds):
         yield
         return
 
+    message = (
+        f"The check did not finish within {seconds:g} s (the layer may hang in build() or call()). "
+        "Check the layer for an endless loop, or allow more time with --timeout SECONDS."
+    )
+    expired = []
+
     def expire(signum, frame):
-        raise GradcheckError(
-            f"The check did not finish within {seconds:g} s (the layer may hang in build() or call()). "
-            "Check the layer for an endless loop, or allow more time with --timeout SECONDS."
-        )
+        expired.append(True)
+        raise GradcheckError(message)
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    except Exception:
+        # Keras rewrites an exception raised inside Layer.__call__ ("Exception encountered when
+        # calling ..."), so the one raised above may come back wrapped: give the plain message.
+        if expired:
+            raise GradcheckError(message) from None
+        raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -66,7 +66,7 @@ def test_too_large_mentions_the_option_to_raise_the_limit():
 
 
 def test_messages_are_one_paragraph():
-    for name in ("factory raises", "call raises", "shape mismatch", "name missing"):
+    for name in ("factory raises", "call raises", "shape mismatch", "name missing", "hangs"):
         result = run_cli(CASES[name][0])
         assert result.stderr.startswith("gradcheck: ") and result.stderr.count("\n") == 1, result
 
