@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .inventory import tensor_name
+from .loading import error_text, user_frame_of
 from .probe import backing, call_layer
 from .report import finding
 from .runtime import tensorflow
@@ -106,9 +107,27 @@ def check_numeric(probe, tensors, inputs):
         return {}, {}, []
     if not probe.traces:  # call() cannot be compiled; trace-failed already says so
         return _skipped(targets, tensors)
-    from .twin import make_twin
+    from .twin import make_twin, original_layer
 
-    twin = make_twin(probe, [t.variable for t in targets if t.variable is not None])
+    variables = [t.variable for t in targets if t.variable is not None]
+    twin = make_twin(probe, variables)
+    try:
+        _run(probe, twin, targets)
+    except Exception as error:  # raised by the layer in a pass the probe did not make
+        reason = f"{type(error).__name__}: {error_text(error, 200)}"
+        targets = _targets(probe, tensors, inputs)
+        if twin.reason is None:  # the float64 twin raised: try the layer itself, in float32
+            twin = original_layer(probe, variables, f"the layer raised in float64 ({reason})", user_frame_of(error))
+            try:
+                _run(probe, twin, targets)
+            except Exception:
+                return _skipped(targets, tensors)
+        else:
+            return _skipped(targets, tensors)
+    return _results(probe, twin, targets)
+
+
+def _run(probe, twin, targets) -> None:
     progress = _Progress(probe.options.progress, _total_steps(probe, twin, targets))
     try:
         seen = []
@@ -126,12 +145,11 @@ def check_numeric(probe, tensors, inputs):
         progress.close()
         if twin.layer is probe.layer:
             twin.reset_seeds()  # the user's layer: its RNG and statistics as they were
-    return _results(probe, twin, targets)
 
 
 def _targets(probe, tensors, inputs) -> list[Target]:
     _, keras = tensorflow()
-    rows = {t.name: t for t in tensors}
+    rows = {t.name: t for t in tensors if t.kind in ("trainable", "untracked")}  # not a constant of the same name
     targets = []
     for variable in probe.gradient_variables:
         name = tensor_name(probe, variable)

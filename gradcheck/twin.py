@@ -72,7 +72,7 @@ def make_twin(probe, variables) -> Twin:
         twin = _construct_and_build(probe, inputs64)
     except Exception as error:  # the layer cannot run in float64: whatever it raised, say so
         where = user_frame_of(error)
-        return _original(
+        return original_layer(
             probe,
             variables,
             f"the layer could not run in float64 ({type(error).__name__}: {error_text(error, 200)})",
@@ -80,7 +80,7 @@ def make_twin(probe, variables) -> Twin:
         )
     pairs = _pair_variables(probe, twin, tf, keras)
     if pairs is None:
-        return _original(probe, variables, "the float64 copy of the layer holds different weights (names, shapes)", None)
+        return original_layer(probe, variables, "the float64 copy of the layer holds different weights (names, shapes)", None)
     for original, copy in pairs:
         copy.assign(np.asarray(original.numpy()).astype(copy.dtype.as_numpy_dtype))
     result = Twin(
@@ -92,10 +92,10 @@ def make_twin(probe, variables) -> Twin:
     )
     missing = [v for v in variables if id(backing(v, keras)) not in result.variables]
     if missing:
-        return _original(probe, variables, "some of its variables have no counterpart in the float64 copy", None)
+        return original_layer(probe, variables, "some of its variables have no counterpart in the float64 copy", None)
     difference = _output_difference(probe, result, tf)
     if difference is not None:
-        return _original(
+        return original_layer(
             probe,
             variables,
             f"the float64 copy's output differs from the layer's by {difference:.1e} of its scale "
@@ -189,7 +189,7 @@ def _output_difference(probe, twin: Twin, tf):
     return worst if worst > _SAME_OUTPUT else None
 
 
-def _original(probe, variables, reason: str, location) -> Twin:
+def original_layer(probe, variables, reason: str, location) -> Twin:
     """The original layer, used as it is in float32 when no faithful float64 twin exists."""
     tf, keras = tensorflow()
     return Twin(
