@@ -110,3 +110,32 @@ def test_a_layer_instance_checked_in_float32_is_left_exactly_as_it_was():
 def test_batch_normalization_in_training_mode_is_checked_in_float64():
     report = check("keras.layers:BatchNormalization", input_shape=(8, 5))
     assert verdicts(report) == {"gamma": "ok", "beta": "ok", "input": "ok"}, report
+
+
+def test_sublayers_made_in_init_without_a_dtype_become_float64_in_the_twin():
+    # A parent given dtype='float64' would leave them float32 (NOTES.md 8); the dtype policy does not.
+    import keras
+
+    class Block(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.proj = keras.layers.Dense(3)
+            self.norm = keras.layers.LayerNormalization()
+
+        def call(self, inputs):
+            return self.norm(self.proj(inputs))
+
+    report = check(Block, input_shape=(8, 5))
+    assert set(verdicts(report).values()) == {"ok"}, report
+    assert {"proj.kernel", "norm.gamma", "input"} <= set(verdicts(report)), report
+
+
+def test_a_model_from_a_factory_is_checked_in_float64():
+    import keras
+
+    def model():
+        return keras.Sequential([keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(2)])
+
+    report = check(model, input_shape=(8, 5))
+    assert set(verdicts(report).values()) == {"ok"}, report
+    assert len(verdicts(report)) == 5, report
