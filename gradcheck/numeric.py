@@ -85,6 +85,8 @@ class Target:
     dtype: str = "float64"
     fallback_location: str | None = None
     gradient_location: str | None = None  # the user's line applying a custom gradient on its path
+    checked: bool = False  # compared in at least one training mode
+    skipped_modes: list = field(default_factory=list)  # modes it could not be compared in
     messages: list = field(default_factory=list)  # (verdict, text) per failing comparison
 
 
@@ -271,14 +273,14 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
     base = [np.array(x) for x in twin.inputs]
     if not np.isfinite(loss0) or forward.loss(base) != forward.loss(base):
         for target in targets:  # NaN output, or randomness outside Keras's seed generators
-            _worsen(target, "skipped", 0.0, None)
+            target.skipped_modes.append(mode)
         return
     finite = [g for g in grads if g is not None and np.all(np.isfinite(g))]
     scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
     rng = generator(probe.options.seed, DIRECTION_STREAM)
     for target, grad in zip(_ordered(targets), grads):
         if grad is None or not np.all(np.isfinite(grad)):
-            _worsen(target, "skipped", 0.0, None)  # gradients.py reports a None or NaN gradient
+            target.skipped_modes.append(mode)  # gradients.py reports a None or NaN gradient
             continue
         dtype = twin.dtype
         low = _downstream_op(forward, target, _is_low_precision) if dtype == "float64" else None
@@ -461,6 +463,7 @@ def _worsen(target, verdict, error, message) -> None:
 
 
 def _record(target, comparisons, mode, dtype, step, probe) -> None:
+    target.checked = True
     worst = max(comparisons, key=lambda c: (_RANK["ok"] - _RANK[c.verdict], c.error))
     verdict = worst.verdict
     context = f"{'float64 twin' if dtype == 'float64' else 'float32'}" + (
@@ -499,7 +502,9 @@ def _results(probe, twin, targets):
     tensor_updates, input_updates, findings = {}, {}, []
     fallback_all = twin.reason is not None
     for target in targets:
-        verdict = target.verdict
+        # A mode with randomness outside Keras's seed generators (or a NaN loss) cannot be compared;
+        # the verdict then rests on the modes that could be (training=False, usually).
+        verdict = target.verdict if target.checked else "skipped"
         if verdict == "ok" and target.dtype == "float32":
             verdict = "float32-fallback"
         facts = {"numeric_verdict": verdict, "numeric_error": float(target.error) if verdict != "skipped" else None}

@@ -139,3 +139,21 @@ def test_a_model_from_a_factory_is_checked_in_float64():
     report = check(model, input_shape=(8, 5))
     assert set(verdicts(report).values()) == {"ok"}, report
     assert len(verdicts(report)) == 5, report
+
+
+def test_randomness_outside_keras_seeds_is_compared_with_training_false_only():
+    import keras
+    import tensorflow as tf
+
+    class Noisy(keras.layers.Layer):
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
+
+        def call(self, inputs, training=None):
+            outputs = tf.matmul(inputs, self.kernel)
+            if training:  # unseeded: no two passes see the same noise, so no difference can be taken
+                outputs = outputs + tf.random.normal(tf.shape(outputs), dtype=outputs.dtype)
+            return outputs
+
+    assert verdicts(check(Noisy, input_shape=(8, 5))) == {"kernel": "ok", "input": "ok"}
+    assert verdicts(check(Noisy, input_shape=(8, 5), training=True)) == {"kernel": "skipped", "input": "skipped"}
