@@ -475,7 +475,8 @@ def _record(target, comparisons, mode, dtype, step, probe) -> None:
 
 
 def _message(target, comparisons, worst, context) -> str:
-    failing = sorted((c for c in comparisons if c.verdict == worst.verdict), key=lambda c: -c.error)
+    failing = sorted((c for c in comparisons if c.verdict == worst.verdict),
+                     key=lambda c: (-float(f"{c.error:.2g}"), -abs(c.tape - c.numeric) if np.isfinite(c.numeric) else 0.0))
     entries = [c for c in failing if c.label.startswith("entry") and np.isfinite(c.numeric)][:_SHOWN_ENTRIES]
     direction = next((c for c in failing if not c.label.startswith("entry")), None)
     parts = []
