@@ -64,7 +64,7 @@ def find_cuts(trace, source) -> list[Cut]:
     """The first cutting ops on the paths from `source` (a handle or input placeholder) to the loss,
     in graph order; empty when `source` does not reach the loss at all or no cut could be named."""
     tf, _ = tensorflow()
-    feeds_loss = _ancestors(trace.loss.op)
+    feeds_loss = ancestors(trace.loss.op)
     if source.dtype == tf.resource:
         # Reading the variable is where its value enters the computation, not a cut.
         start = [t for op in source.consumers() if op in feeds_loss for t in op.outputs if t.dtype.is_floating]
@@ -92,7 +92,8 @@ def find_cuts(trace, source) -> list[Cut]:
     return [_describe(tf, op) for op in sorted(cuts, key=order.get)]
 
 
-def _ancestors(op) -> set:
+def ancestors(op) -> set:
+    """Every op `op` depends on, itself included."""
     found, stack = {op}, [op]
     while stack:
         for tensor in stack.pop().inputs:

@@ -24,7 +24,7 @@ import dataclasses
 
 import numpy as np
 
-from .cuts import eager_cut_location, find_cuts, graph_source
+from .cuts import ancestors as graph_ancestors, eager_cut_location, find_cuts, graph_source
 from .inventory import tensor_name
 from .probe import backing, call_layer, loss_of, run_trace
 from .report import finding
@@ -411,7 +411,7 @@ def _nonfinite_origin(probe, run, target):
     kind, position = target
     outputs = run.trace.function.structured_outputs[kind]
     tensor = outputs[position]
-    ancestors = _ancestor_ops(tensor.op)
+    ancestors = graph_ancestors(tensor.op)
     for op in run.trace.graph.get_operations():
         if op not in ancestors:
             continue
@@ -441,16 +441,6 @@ def _graph_values(probe, run) -> dict:
     _restore(saved)
     run.result["finite"] = {t.ref(): bool(np.all(np.isfinite(v.numpy()))) for t, v in zip(fetches, values)}
     return run.result["finite"]
-
-
-def _ancestor_ops(op) -> set:
-    found, stack = {op}, [op]
-    while stack:
-        for tensor in stack.pop().inputs:
-            if tensor.op not in found:
-                found.add(tensor.op)
-                stack.append(tensor.op)
-    return found
 
 
 def _forward_origin(op):

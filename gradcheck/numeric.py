@@ -29,7 +29,7 @@ import numpy as np
 
 from .inventory import tensor_name
 from .loading import error_text, user_frame_of
-from .probe import backing, call_layer
+from .probe import backing, call_layer, trace_layer_function
 from .report import finding
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
@@ -221,7 +221,7 @@ class _Forward:
         specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]
         self.projections = [tf.constant(r) for r in probe.projections]
         twin.reset_seeds()
-        self.gradient_function = tf.function(gradients).get_concrete_function(*specs)
+        self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
         self._loss, self._specs, self._loss_function = loss, specs, None
 
     @property
@@ -230,7 +230,7 @@ class _Forward:
         if self._loss_function is None:
             tf, _ = tensorflow()
             self.twin.reset_seeds()
-            self._loss_function = tf.function(self._loss).get_concrete_function(*self._specs)
+            self._loss_function = trace_layer_function(self.twin.layer, self._loss, self._specs)
         return self._loss_function
 
     @property
