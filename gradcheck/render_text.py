@@ -20,8 +20,9 @@ _BAR_LOW, _BAR_HIGH = -8.0, 4.0  # log10 of the gradient norms the bar spans
 def console(stream):
     from rich.console import Console
 
-    # Off a terminal (CI logs, pipes) rich would wrap at 80 columns; a wider page keeps rows whole.
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS", 120))
+    # Off a terminal (CI logs, pipes, files) nobody can widen the window, and rich would cut long
+    # tensor names to fit 80 columns: lines are as long as their content (tables are not expanded).
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", 0)) or 10_000
     # rich's own NO_COLOR handling drops colours but keeps bold and dim; no-color.org asks for
     # plain text, and a log scraper wants no escape codes at all.
     plain = bool(os.environ.get("NO_COLOR"))
