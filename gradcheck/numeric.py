@@ -502,6 +502,7 @@ def _message(target, comparisons, worst, context) -> str:
 def _results(probe, twin, targets):
     tensor_updates, input_updates, findings = {}, {}, []
     fallback_all = twin.reason is not None
+    whole_layer_fallback = []
     for target in targets:
         # A mode with randomness outside Keras's seed generators (or a NaN loss) cannot be compared;
         # the verdict then rests on the modes that could be (training=False, usually).
@@ -513,25 +514,36 @@ def _results(probe, twin, targets):
         location = target.location
         if target.dtype == "float32" and verdict != "skipped":
             if fallback_all:
-                why = f"no float64 copy of the layer could be used: {twin.reason}"
-                where = twin.location
+                whole_layer_fallback.append(target.name)  # one finding for all, after the loop
             else:
                 why = "the layer computes in float32 (or lower) on its path, even in a float64 copy"
                 where = target.fallback_location or None
-            findings.append(finding(
-                "float32-fallback", target.name,
-                f"`{target.name}` was compared with finite differences in float32 ({why}" +
-                (f", at {where}" if where else "") + "). float32 steps and tolerances (rtol "
-                f"{_tolerance(probe.options, 'float32').rtol:g}) catch gross errors only; a relative error "
-                "of 1e-3 can pass unseen. Compute in the input's dtype to get the float64 check.",
-                where,
-            ))
+                findings.append(finding(
+                    "float32-fallback", target.name,
+                    f"`{target.name}` was compared with finite differences in float32 ({why}" +
+                    (f", at {where}" if where else "") + "). float32 steps and tolerances (rtol "
+                    f"{_tolerance(probe.options, 'float32').rtol:g}) catch gross errors only; a relative error "
+                    "of 1e-3 can pass unseen. Compute in the input's dtype to get the float64 check.",
+                    where,
+                ))
         mismatch = next((m for v, m in target.messages if v == "mismatch"), None)
         kink = next((m for v, m in target.messages if v == "kink"), None)
         if mismatch:
             findings.append(finding("gradient-mismatch", target.name, mismatch, target.gradient_location or location))
         elif kink:
             findings.append(finding("non-differentiable-point", target.name, kink, location))
+    if whole_layer_fallback:
+        # The same cause for every tensor: one finding, not one paragraph per tensor.
+        shown = ", ".join(f"`{name}`" for name in whole_layer_fallback)
+        findings.append(finding(
+            "float32-fallback", None,
+            f"{shown} were compared with finite differences in float32: no float64 copy of the layer "
+            f"could be used ({twin.reason}" + (f", at {twin.location}" if twin.location else "") + "). "
+            f"float32 steps and tolerances (rtol {_tolerance(probe.options, 'float32').rtol:g}) catch "
+            "gross errors only; a relative error of 1e-3 can pass unseen. Make every weight with "
+            "add_weight and compute in the input's dtype to get the float64 check.",
+            twin.location,
+        ))
     return tensor_updates, input_updates, findings
 
 
