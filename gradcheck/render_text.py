@@ -56,6 +56,8 @@ def _fit(value) -> str:
 
 
 def render(results, stream, quiet: bool = False) -> None:
+    from rich.markup import escape
+
     out = console(stream)
     for result in results:
         if isinstance(result, TargetFailure):
@@ -63,6 +65,8 @@ def render(results, stream, quiet: bool = False) -> None:
         if not quiet:
             _header(out, result)
             _table(out, result)
+        elif len(results) > 1 and result.findings:
+            out.print(f"[bold]{escape(result.target)}[/]")  # whose findings follow, when there are several
         _findings(out, result, quiet)
         if not quiet:
             _verdict(out, result)

@@ -87,7 +87,8 @@ def test_text_quiet_prints_only_findings():
     stream = io.StringIO()
     render_text.render([BROKEN, CLEAN], stream, quiet=True)
     lines = stream.getvalue().splitlines()
-    assert lines[0].split() == ["ERROR", "untracked-variable", "w", "layers.py:18"]
+    assert lines[0] == BROKEN.target  # several targets: each one's findings under its name
+    assert lines[1].split() == ["ERROR", "untracked-variable", "w", "layers.py:18"]
     assert not any("summary" in line or "OK" in line or "FAILED" in line or "tensor" in line for line in lines)
 
 
@@ -101,3 +102,19 @@ def test_text_no_color_has_no_escape_codes_even_when_forced(monkeypatch):
     stream = io.StringIO()
     render_text.render([BROKEN], stream)
     assert "\x1b[" in stream.getvalue()  # the control: FORCE_COLOR alone does colour this stream
+
+
+def test_quiet_text_names_the_target_of_each_finding_when_there_are_several():
+    import io
+
+    from gradcheck import render_text
+    from gradcheck.report import Report, finding
+
+    broken = Report(target="layers.py:Broken", findings=(finding("unused-variable", "bias", "never read", "layers.py:9"),))
+    clean = Report(target="layers.py:Clean")
+    stream = io.StringIO()
+    render_text.render([clean, broken], stream, quiet=True)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "layers.py:Broken"
+    assert lines[1].split() == ["ERROR", "unused-variable", "bias", "layers.py:9"]
+    assert "layers.py:Clean" not in stream.getvalue()
