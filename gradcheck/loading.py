@@ -7,6 +7,7 @@ was wrong and what to do; the user's own exceptions are shown with their file:li
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -67,7 +68,8 @@ def _import(module_ref: str):
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)  # as `python -m` would: modules beside the user are importable
     try:
-        return importlib.import_module(module_ref)
+        with _no_bytecode():
+            return importlib.import_module(module_ref)
     except ModuleNotFoundError as error:
         if error.name and module_ref.startswith(error.name):
             raise GradcheckError(
@@ -102,18 +104,27 @@ def _import_file(path: str):
     spec = importlib.util.spec_from_file_location(module_name, real)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    sys.dont_write_bytecode, saved = True, sys.dont_write_bytecode  # never write into the user's folder
     try:
-        spec.loader.exec_module(module)
+        with _no_bytecode():
+            spec.loader.exec_module(module)
     except SyntaxError as error:
         del sys.modules[module_name]
         raise _syntax_message(error) from None
     except Exception as error:
         del sys.modules[module_name]
         raise _user_exception(error, f"importing {path}") from None
+    return module
+
+
+@contextlib.contextmanager
+def _no_bytecode():
+    """Import without writing __pycache__ into the user's folders: gradcheck changes nothing of theirs."""
+    saved = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
     finally:
         sys.dont_write_bytecode = saved
-    return module
 
 
 def _syntax_message(error: SyntaxError) -> GradcheckError:

@@ -90,3 +90,14 @@ def test_api_returns_the_same_findings_as_the_cli():
     assert [(f.code, f.tensor, f.location) for f in report.findings if f.severity == "error"] == [
         ("untracked-variable", "w", "sample_layers/untracked.py:18")
     ]
+
+
+@pytest.mark.parametrize("target", ["quiet_module:INSTANCE", "quiet_file.py:INSTANCE"])
+def test_loading_writes_nothing_into_the_users_folder(tmp_path, target, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as for a user without PYTHONDONTWRITEBYTECODE
+    (tmp_path / f"{target.split(':')[0].removesuffix('.py')}.py").write_text(FACTORIES)
+    result = run_cli([target, "--input-shape", "4,5", "--json"], cwd=tmp_path)
+    assert result.exit_code == 0, result
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.split(":")[0].removesuffix(".py") + ".py"]
