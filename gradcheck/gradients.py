@@ -95,7 +95,7 @@ def _runs(probe) -> list[Run]:
     """One Run per traced mode, each from the same fixed random state so stochastic layers repeat."""
     saved, fixed = _seed_states(probe)
     runs = []
-    for trace in probe.traces:
+    for trace in probe.distinct_traces():
         _restore(fixed)
         runs.append(Run(trace.mode, trace, run_trace(probe, trace)))
     if not probe.traces:

@@ -133,13 +133,13 @@ def _run(probe, twin, targets) -> None:
     progress = _Progress(probe.options.progress, _total_steps(probe, twin, targets))
     try:
         seen = []
-        for trace in probe.traces:
+        for trace in probe.distinct_traces():
             forward = _Forward(probe, twin, trace.mode, targets)
             loss0, grads = forward.gradients([np.array(x) for x in twin.inputs])
             # A layer that computes the same thing in both modes (most do) is checked once: the same
             # function and the same gradients give the same comparisons.
             if any(_same(loss0, grads, other) for other in seen):
-                progress.skip(progress.total // len(probe.traces))
+                progress.skip(progress.total // len(probe.distinct_traces()))
                 continue
             seen.append((loss0, grads))
             _check_mode(probe, twin, trace.mode, targets, progress, forward, loss0, grads)
@@ -183,7 +183,7 @@ def _total_steps(probe, twin, targets) -> int:
     for target in targets:
         size = _size(probe, twin, target)
         per_mode += DIRECTIONS + (size if size <= SMALL_TENSOR or probe.options.exhaustive else 0)
-    return per_mode * len(probe.traces)
+    return per_mode * len(probe.distinct_traces())
 
 
 class _Forward:

@@ -64,6 +64,7 @@ class Trace:
     input_placeholders: list
     handle_placeholders: dict  # id(captured variable handle) -> placeholder inside the graph
     tensor_captures: list  # (captured eager tensor, placeholder) for non-variable captures
+    fingerprint: Any = None  # equal for two traces that hold the same ops reading the same captures
 
     def consumers_location(self, placeholder) -> str | None:
         """The user's line of the first op that uses a captured tensor."""
@@ -95,6 +96,17 @@ class Probe:
     @property
     def float_input_indexes(self) -> list[int]:
         return [i for i, spec in enumerate(self.options.inputs) if spec.is_float]
+
+    def distinct_traces(self) -> list:
+        """The traces that compute something different: a layer whose call() ignores `training`
+        (Dense, MultiHeadAttention) traces to the same graph in both modes, and checking the
+        second would only repeat the first at the cost of another pass."""
+        distinct, seen = [], set()
+        for trace in self.traces:
+            if trace.fingerprint is None or trace.fingerprint not in seen:
+                distinct.append(trace)
+                seen.add(trace.fingerprint)
+        return distinct
 
     def input_tensors(self):
         tf, _ = tensorflow()
@@ -295,6 +307,7 @@ def _trace(probe: Probe, mode: str) -> Trace:
         else:
             tensors.append((external, internal))
     return Trace(
+        fingerprint=_fingerprint(graph),
         mode=mode,
         function=function,
         graph=graph,
@@ -303,6 +316,17 @@ def _trace(probe: Probe, mode: str) -> Trace:
         handle_placeholders=handles,
         tensor_captures=tensors,
     )
+
+
+def _fingerprint(graph):
+    """The graph's nodes (with names, attributes and inputs) and the identity of what it captures.
+
+    Nested functions (a while loop's body) get unique names per trace, so such graphs never
+    compare equal: the comparison errs towards checking both modes."""
+    definition = graph.as_graph_def()
+    nodes = tuple(node.SerializeToString(deterministic=True) for node in definition.node)
+    library = definition.library.SerializeToString(deterministic=True)
+    return nodes, library, tuple(id(external) for external, _ in graph.captures)
 
 
 def trace_layer_function(layer, python_function, specs):

@@ -165,3 +165,18 @@ def test_numpy_round_trip_is_located_without_a_graph():
     assert errors_and_warnings(result) == {
         ("none-gradient", "kernel", where), ("input-gradient-none", "input", where), ("trace-failed", None, None),
     }, result
+
+
+def test_modes_that_trace_to_the_same_graph_are_checked_once():
+    # Dense ignores `training`: both modes are reported, the second is not recomputed.
+    from gradcheck.api import make_options
+    from gradcheck.loading import load
+    from gradcheck.probe import VariableLog, make_probe
+
+    options = make_options(input_shape=[(8, 5)], init={"units": 3})
+    dense = make_probe(load("keras.layers:Dense", options.init), options, VariableLog())
+    assert [t.mode for t in dense.traces] == ["true", "false"]
+    assert [t.mode for t in dense.distinct_traces()] == ["true"]
+    options = make_options(input_shape=[(8, 5)], init={"rate": 0.5})
+    dropout = make_probe(load("keras.layers:Dropout", options.init), options, VariableLog())
+    assert [t.mode for t in dropout.distinct_traces()] == ["true", "false"]
