@@ -270,9 +270,10 @@ def _rounding_noise_advice(runs, worst, index) -> str | None:
         return None
     return (
         f"Its norm is {worst.norm / peak:.0e} of the largest gradient in the same pass: float32 rounding "
-        "noise, so the math most likely gives it no gradient at all. A bias added before a softmax is "
-        "the usual case (attention's key bias: softmax ignores a shift shared by all scores). It is "
-        "harmless but never learns; in your own layer, leave that bias out."
+        "noise, so the math most likely gives it no gradient at all. The usual case is a bias that a "
+        "later step cancels: a shift before a softmax (attention's key bias) or before a normalisation "
+        "(a convolution's bias before BatchNormalization in training). It is harmless but never "
+        "learns; in your own layer, leave that bias out (use_bias=False)."
     )
 
 

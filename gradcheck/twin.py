@@ -51,11 +51,15 @@ class Twin:
 
 @contextlib.contextmanager
 def float64_policy(keras):
-    previous = keras.config.dtype_policy()
+    # floatx too: `keras.Input(shape)` takes its dtype from floatx, not from the policy, so a
+    # functional model's copy would otherwise round its float64 input to float32 at the door.
+    previous, previous_floatx = keras.config.dtype_policy(), keras.config.floatx()
     keras.config.set_dtype_policy("float64")
+    keras.config.set_floatx("float64")
     try:
         yield
     finally:
+        keras.config.set_floatx(previous_floatx)
         keras.config.set_dtype_policy(previous)
 
 

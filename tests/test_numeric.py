@@ -159,3 +159,22 @@ def test_randomness_outside_keras_seeds_is_compared_with_training_false_only():
 
     assert verdicts(check(Noisy, input_shape=(8, 5))) == {"kernel": "ok", "input": "ok"}
     assert verdicts(check(Noisy, input_shape=(8, 5), training=True)) == {"kernel": "skipped", "input": "skipped"}
+
+
+def test_functional_model_is_compared_in_float64_from_its_input(tmp_path):
+    # keras.Input takes its dtype from floatx, not the dtype policy: the copy must not round its
+    # float64 input to float32 at the door (that would be a needless float32-fallback).
+    (tmp_path / "functional_models.py").write_text(
+        "import keras\n\n"
+        "def conv_model():\n"
+        "    i = keras.Input((6, 6, 2))\n"
+        "    x = keras.layers.Conv2D(3, 3, use_bias=False)(i)\n"
+        "    x = keras.layers.BatchNormalization()(x)\n"
+        "    return keras.Model(i, keras.layers.Dense(2)(keras.layers.Flatten()(x)))\n"
+    )
+    from conftest import run_cli
+
+    result = run_cli(["functional_models.py:conv_model", "--input-shape", "4,6,6,2", "--json"], cwd=tmp_path)
+    document = result.json()
+    assert [f["code"] for f in document["findings"] if f["code"] == "float32-fallback"] == [], result
+    assert {i["numeric_verdict"] for i in document["inputs"]} == {"ok"}, result
