@@ -9,7 +9,7 @@ import threading
 
 from .errors import GradcheckError
 from .options import Options, build_inputs, check_size, parse_init
-from .report import InputInfo, Report, sort_findings
+from .report import Report, sort_findings
 
 
 def check(
@@ -41,6 +41,9 @@ def check(
         **settings: any other field of `gradcheck.options.Options` (vanishing_threshold,
             exploding_threshold, numeric, exhaustive, rtol, atol, eps, max_elements, timeout).
 
+    It seeds Keras's global random state with `seed` (keras.utils.set_random_seed) so a layer's
+    initial weights, and so the report, repeat from run to run.
+
     Returns:
         A Report: `report.ok`, `report.findings`, `report.variables`, `report.inputs`.
 
@@ -51,7 +54,7 @@ def check(
         input_shape=input_shape, input_dtype=input_dtype, input_range=input_range, init=init,
         seed=seed, training=training, **settings,
     )
-    with _time_limit(options.timeout):
+    with time_limit(options.timeout):
         return run(target, options)
 
 
@@ -90,11 +93,10 @@ def run(target, options: Options, *, fresh_session: bool = False) -> Report:
     """
     # TensorFlow is imported here, not at module import, so the CLI's --help stays instant.
     from .gradients import check_gradients
-    from .inventory import check_inventory
-    from .loading import Loaded, load
+    from .inventory import check_inventory, input_inventory
+    from .loading import load
     from .numeric import check_numeric
-    from .probe import VariableLog, make_probe
-    from .report import finding
+    from .probe import VariableLog, make_probe, probe_findings
     from .runtime import tensorflow, versions
 
     tf, keras = tensorflow()
@@ -105,49 +107,12 @@ def run(target, options: Options, *, fresh_session: bool = False) -> Report:
     keras.utils.set_random_seed(options.seed)
     log = VariableLog()
     with log.recording():
-        if isinstance(target, str):
-            loaded = load(target, options.init)
-            label = target
-        else:
-            from .loading import _construct
-
-            label = getattr(target, "__name__", None) or type(target).__name__
-            layer, make = _construct(target, label, options.init, label)
-            loaded = Loaded(target=label, layer=layer, make=make, source_file=None)
+        loaded = load(target, options.init)
     probe = make_probe(loaded, options, log)
 
     tensors, findings = check_inventory(probe)
-    inputs = [
-        InputInfo(
-            name=f"input {i}" if len(options.inputs) > 1 else "input",
-            shape=spec.shape,
-            dtype=spec.dtype,
-            value_range=spec.resolved_range,
-            differentiable=spec.is_float,
-        )
-        for i, spec in enumerate(options.inputs)
-    ]
-    if probe.trace_error:
-        findings.append(
-            finding(
-                "trace-failed",
-                None,
-                f"call() could not be traced with tf.function ({probe.trace_error}). Keras's fit() "
-                "traces call(), so it will fail there too unless the model is compiled with "
-                "run_eagerly=True. Graph-based checks (which op cuts a path, constants) were skipped.",
-                None,
-            )
-        )
-    if probe.stochastic:
-        findings.append(
-            finding(
-                "stochastic-output",
-                None,
-                "Two calls with the same input gave different outputs (dropout or noise); the gradient "
-                "checks fix the random state so their results repeat.",
-                None,
-            )
-        )
+    inputs = input_inventory(options)
+    findings += probe_findings(probe)
     for check_step in (check_gradients, check_numeric):
         tensor_updates, input_updates, new_findings = check_step(probe, tensors, inputs)
         tensors = _merge(tensors, tensor_updates)
@@ -172,7 +137,7 @@ def _merge(items, updates: dict):
 
 
 @contextlib.contextmanager
-def _time_limit(seconds):
+def time_limit(seconds):
     """Stop a layer that hangs. SIGALRM interrupts Python code (a loop in call()); it works only in
     the main thread, so elsewhere (a pytest-xdist worker thread, a notebook thread) no limit is set."""
     usable = seconds and hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()

@@ -144,13 +144,13 @@ def _run(target: str, options, debug: bool, several: bool = False):
     With several targets each message on stderr starts with its target, so a reader of the CI log
     knows which entry it is about.
     """
-    from .api import _time_limit, run
+    from .api import run, time_limit
 
     if isinstance(options, GradcheckError):  # a config entry that did not parse
         click.echo(f"gradcheck: {target}: {options}", err=True)
         return TargetFailure(target, str(options))
     try:
-        with _time_limit(options.timeout):
+        with time_limit(options.timeout):
             return run(target, options, fresh_session=True)
     except GradcheckError as error:
         if debug:

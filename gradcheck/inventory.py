@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .probe import Probe, backing, location_of_variable
-from .report import TensorInfo, finding
+from .report import InputInfo, TensorInfo, finding
 from .runtime import tensorflow
 
 _LIBRARY_MODULES = ("keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv")
@@ -98,6 +98,20 @@ def check_inventory(probe: Probe):
     findings += constant_findings
     findings += _created_in_call(probe)
     return tensors, findings
+
+
+def input_inventory(options) -> list[InputInfo]:
+    """One row per input; integer inputs (token ids) are not differentiable and get no gradient check."""
+    return [
+        InputInfo(
+            name=f"input {i}" if len(options.inputs) > 1 else "input",
+            shape=spec.shape,
+            dtype=spec.dtype,
+            value_range=spec.resolved_range,
+            differentiable=spec.is_float,
+        )
+        for i, spec in enumerate(options.inputs)
+    ]
 
 
 def tensor_name(probe: Probe, variable) -> str:

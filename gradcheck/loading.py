@@ -44,8 +44,15 @@ def split_target(target: str) -> tuple[str, str]:
     return module, name
 
 
-def load(target: str, init: dict) -> Loaded:
-    """Import the target's module and construct the layer it names."""
+def load(target, init: dict) -> Loaded:
+    """Import the target's module and construct the layer it names.
+
+    `target` is a TARGET string, or (from the Python API) a layer instance, Layer class or factory.
+    """
+    if not isinstance(target, str):
+        label = getattr(target, "__name__", None) or type(target).__name__
+        layer, make = _construct(target, label, init)
+        return Loaded(target=label, layer=layer, make=make, source_file=None)
     module_ref, name = split_target(target)
     module = _import(module_ref)
     obj = module
@@ -53,7 +60,7 @@ def load(target: str, init: dict) -> Loaded:
         if not hasattr(obj, part):
             raise GradcheckError(_missing_name_message(module, module_ref, name))
         obj = getattr(obj, part)
-    layer, make = _construct(obj, name, init, target)
+    layer, make = _construct(obj, name, init)
     return Loaded(target=target, layer=layer, make=make, source_file=getattr(module, "__file__", None))
 
 
@@ -191,7 +198,7 @@ def _missing_name_message(module, module_ref: str, name: str) -> str:
     return f"`{shown}` has no `{name}`. {listing} Check the name after the colon."
 
 
-def _construct(obj, name: str, init: dict, target: str):
+def _construct(obj, name: str, init: dict):
     _, keras = tensorflow()
     if inspect.isclass(obj):
         if not issubclass(obj, keras.layers.Layer):

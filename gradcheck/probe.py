@@ -22,6 +22,7 @@ from .loading import Loaded, error_text, user_frame_of
 from .naming import Names
 from .options import Options
 from .runtime import tensorflow
+from .report import finding
 from .sampling import projections, sample_inputs
 from .source import user_location
 
@@ -234,6 +235,26 @@ def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:
             probe.traces = []
             break
     return probe
+
+
+def probe_findings(probe: Probe) -> list:
+    """What building and tracing the layer showed by itself: call() cannot be traced, or its
+    output is random from call to call."""
+    findings = []
+    if probe.trace_error:
+        findings.append(finding(
+            "trace-failed", None,
+            f"call() could not be traced with tf.function ({probe.trace_error}). Keras's fit() "
+            "traces call(), so it will fail there too unless the model is compiled with "
+            "run_eagerly=True. Graph-based checks (which op cuts a path, constants) were skipped.",
+        ))
+    if probe.stochastic:
+        findings.append(finding(
+            "stochastic-output", None,
+            "Two calls with the same input gave different outputs (dropout or noise); the gradient "
+            "checks fix the random state so their results repeat.",
+        ))
+    return findings
 
 
 def _modes(options: Options, accepts_training: bool) -> list[str]:
