@@ -58,9 +58,9 @@ def _positive(ctx, param, value):
 @click.option("--training/--no-training", default=None,
               help="Check call(training=True) or False only. Default: both, when call() takes `training`.")
 @click.option("--vanishing-threshold", type=float, default=DEFAULT_VANISHING, show_default=True, callback=_positive,
-              help="Warn when a gradient's RMS is below this fraction of its tensor's scale.")
+              help="Warn when RMS(gradient) / max(RMS(tensor), 1) is below this.")
 @click.option("--exploding-threshold", type=float, default=DEFAULT_EXPLODING, show_default=True, callback=_positive,
-              help="Warn when a gradient's RMS is above this multiple of its tensor's scale.")
+              help="Warn when RMS(gradient) / max(RMS(tensor), 1) is above this.")
 @click.option("--numeric/--no-numeric", default=True, show_default=True,
               help="Compare gradients with finite differences.")
 @click.option("--exhaustive", is_flag=True, help="Check every entry of every tensor by finite differences, not only small ones.")
