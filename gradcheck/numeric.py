@@ -306,6 +306,16 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
                 comparisons += _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress)
         finally:
             evaluate.restore()  # the weight exactly as it was, even when the layer raised
+        if any(c.verdict == "mismatch" for c in comparisons) and _downstream_op(
+            forward, target, _blocks_gradient_by_design
+        ) is not None:
+            # A path through tf.stop_gradient (or numpy_function) moves the loss and finite
+            # differences see it, while the gradient leaves it out on purpose (a straight-through
+            # estimator): the disagreement says nothing about the gradient, so it is not a
+            # mismatch. Paths where the stop is harmless (tf.nn.moments' stop_gradient(mean) in
+            # LayerNormalization) agree, and stay checked.
+            target.skipped_modes.append(mode)
+            continue
         if any(c.verdict == "mismatch" for c in comparisons):
             target.gradient_location = target.gradient_location or _downstream_op(forward, target, _is_custom_gradient)
         _record(target, comparisons, mode, dtype, step, probe)
@@ -434,6 +444,14 @@ def _downstream_op(forward, target, wanted):
             if output.dtype.is_floating or output.dtype.is_complex:
                 frontier.extend(output.consumers())
     return None
+
+
+# Ops whose gradient is left out by definition while their float output still follows the input.
+_GRADIENT_BLOCKERS = frozenset({"StopGradient", "PreventGradient", "PyFunc", "PyFuncStateless"})
+
+
+def _blocks_gradient_by_design(op) -> bool:
+    return op.type in _GRADIENT_BLOCKERS
 
 
 def _is_low_precision(op) -> bool:

@@ -139,3 +139,17 @@ class Float32Inside(_Dense):  # args: --input-shape 16,5
     def call(self, inputs):
         product = tf.matmul(tf.cast(inputs, tf.float32), tf.cast(self.kernel, tf.float32))  # expect: float32-fallback kernel expect: float32-fallback input
         return tf.cast(product, inputs.dtype) + self.bias
+
+
+class StraightThroughRounding(keras.layers.Layer):  # args: --input-shape 16,5
+    """Correct: a straight-through estimator rounds forward and passes the gradient unchanged.
+
+    Finite differences see the rounding steps and tf.stop_gradient hides them from the gradient on
+    purpose, so the two must not be compared (that would be a false gradient-mismatch)."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
+
+    def call(self, inputs):
+        hidden = tf.matmul(inputs, self.kernel) * 4.0
+        return hidden + tf.stop_gradient(tf.round(hidden) - hidden)
