@@ -12,9 +12,8 @@ import click
 
 from .errors import GradcheckError
 from .options import DEFAULT_EXPLODING, DEFAULT_MAX_ELEMENTS, DEFAULT_TIMEOUT, DEFAULT_VANISHING, DTYPES
+from .renderers import FORMATS
 from .report import TargetFailure, exit_status
-
-FORMATS = ("text", "json", "github", "junit")
 
 
 class UsageProblem(click.ClickException):
@@ -115,7 +114,7 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
     # When no target could run there is no report: the messages on stderr are the whole answer,
     # and stdout or --output stays empty rather than holding a document about nothing.
     if not all(isinstance(result, TargetFailure) for result in results):
-        _emit(results, output_format, output, quiet)
+        _emit(results, output_format, output, quiet, fail_on)
     sys.exit(exit_status(results, fail_on))
 
 
@@ -176,28 +175,14 @@ def _run(target: str, options, debug: bool, several: bool = False):
         return TargetFailure(target, message)
 
 
-def _emit(results, output_format: str, output, quiet: bool) -> None:
-    from . import render_json, render_text
+def _emit(results, output_format: str, output, quiet: bool, fail_on: str = "error") -> None:
+    from .renderers import render, terminal_settings
 
-    if output_format == "text":
-        if output:
-            with open(output, "w", encoding="utf-8") as stream:
-                render_text.render(results, stream, quiet=quiet)
-        else:
-            render_text.render(results, sys.stdout, quiet=quiet)
-        return
-    if output_format == "json":
-        text = render_json.render(results)
-    elif output_format == "github":
-        from . import render_github
-
-        text = render_github.render(results)
-    else:
-        from . import render_junit
-
-        text = render_junit.render(results)
+    stream = sys.stdout if not output else None
+    settings = terminal_settings(stream) if stream is not None and output_format == "text" else {}
+    text = render(output_format, results, quiet=quiet, fail_on=fail_on, **settings)
     if output:
-        with open(output, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with open(output, "w", encoding="utf-8") as file:
+            file.write(text)
     else:
         sys.stdout.write(text)
