@@ -46,7 +46,8 @@ def _positive(ctx, param, value):
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("target", required=False)
 @click.option("--input-shape", multiple=True, metavar="N,N,...",
-              help="Full input shape, batch dimension first. Repeat once per input (given to call() as a list).")
+              help="Full input shape, batch dimension first. Repeat once per input: several inputs go to call() "
+                   "as a list, or as separate arguments when call() takes that many.")
 @click.option("--input-dtype", multiple=True, metavar="DTYPE",
               help=f"Input dtype, once per input in the same order (default float32). One of: {', '.join(DTYPES)}.")
 @click.option("--input-range", multiple=True, metavar="LOW,HIGH",
@@ -67,7 +68,7 @@ def _positive(ctx, param, value):
 @click.option("--atol", type=float, default=None, callback=_positive, help="Absolute tolerance of the finite-difference check.")
 @click.option("--eps", type=float, default=None, callback=_positive, help="Finite-difference step, relative to each tensor's scale.")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
-              help="Output format (default text).")
+              help="Output format (default text): markdown for $GITHUB_STEP_SUMMARY, svg for a picture.")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json: one JSON document on stdout.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to FILE instead of stdout.")
@@ -92,7 +93,9 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
 
     Example:
 
-        gradcheck sample_layers/classic.py:DenseWithActivation --init units=10 --input-shape 100,5
+    \b
+      gradcheck sample_layers/classic.py:DenseWithActivation \\
+          --init units=10 --input-shape 100,5
     """
     if as_json:
         if output_format not in (None, "json"):
