@@ -45,7 +45,7 @@ def gradient_bar(ratio: Optional[float], status: Optional[str], low: float, high
 
     style = _STATUS_STYLE.get(status or "", "")
     if status == "nonfinite":
-        return Text("NaN/Inf".center(BAR_WIDTH).rstrip(), style=style)
+        return Text("NaN/Inf", style=style)
     if ratio is None or not math.isfinite(ratio):
         return Text("")
     track = ["·"] * BAR_WIDTH
@@ -68,7 +68,7 @@ def legend(report: Report, width: Optional[int]):
     """One line under the table: what the gradient column measures and where its edges are."""
     from rich.text import Text
 
-    edges = f"◀ {report.vanishing_threshold:.0e} vanishing … exploding {report.exploding_threshold:.0e} ▶"
+    edges = f"◀ {report.vanishing_threshold:.0e} vanishing to exploding {report.exploding_threshold:.0e} ▶"
     for words in ("RMS(gradient) / max(RMS(tensor), 1) on a log scale,", "RMS(grad)/max(RMS(tensor),1);"):
         line = f"gradient: {words} {edges}"
         if width is None or len(line) <= width:
@@ -117,6 +117,8 @@ def grid(headers: list[str], rows: list[list], width: Optional[int], indent: int
 def _laid_out(rows, columns, stacked: bool, width: Optional[int]):
     from rich.text import Text
 
+    columns = [c for c in columns if any(row[c].plain for row in rows)]  # an empty column says nothing
+
     body = grid([_HEADERS[c] for c in columns], [[row[c] for c in columns] for row in rows], width,
                 indent=2 if stacked else 0)
     if body is None:
@@ -125,7 +127,7 @@ def _laid_out(rows, columns, stacked: bool, width: Optional[int]):
         return [(text, 0) for text in body]
     lines = [(Text("tensor", style="bold"), 0), (body[0], 2)]
     for row, text in zip(rows, body[1:]):
-        lines += [(row["tensor"], 0), (text, 2)]
+        lines += [(row["tensor"], 2), (text, 2)]
     return lines
 
 
