@@ -41,13 +41,11 @@ def terminal_settings(stream) -> dict:
     """{"width", "color"} for writing to `stream`: the terminal's width and colour, or none off a terminal.
 
     NO_COLOR (no-color.org) turns every escape code off; FORCE_COLOR turns colour on off a terminal
-    too. COLUMNS, when set, is the width even off a terminal (a CI log a user has sized).
+    too. Off a terminal there is no width, whatever COLUMNS says (pytest-xdist workers, for one,
+    set COLUMNS=80): a log or a file keeps each line whole.
     """
     terminal = stream.isatty()
     color = not os.environ.get("NO_COLOR") and (terminal or bool(os.environ.get("FORCE_COLOR")))
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        width: Optional[int] = int(columns)
-    else:
-        width = shutil.get_terminal_size().columns if terminal else None
+    # shutil reads COLUMNS first, then asks the terminal: a user can still narrow the report.
+    width: Optional[int] = shutil.get_terminal_size().columns if terminal else None
     return {"width": width, "color": color}
