@@ -99,7 +99,9 @@ def verdict_words(result, fail_on: str) -> tuple[str, str]:
         return "FAILED", f": {counted(result)}{note}."
     if result.count(WARNING):
         return "OK", f": {counted(result)} (warnings fail the run only with --fail-on warning)."
-    return "OK", f": {counted(result)}; every weight call() uses is tracked and trainable."
+    # A BatchNormalization's moving statistics are tracked but not trainable, by design.
+    trainable = all(t.kind == "trainable" for t in result.variables if t.read_by_call)
+    return "OK", f": {counted(result)}; every weight call() uses is tracked{' and trainable' * trainable}."
 
 
 def overall_verdict(results, fail_on: str):
