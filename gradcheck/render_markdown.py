@@ -14,7 +14,7 @@ import math
 import re
 
 from .render_text import overall_verdict, target_labels, verdict_words
-from .report import ERROR, Report, TargetFailure
+from .report import ERROR, WARNING, Report, TargetFailure, fails
 
 # Active anywhere in a line; `(`, `!` and `#` matter only next to `]`, `[` or at a line start.
 _ACTIVE = re.compile(r"([\\`*_\[\]|~])")
@@ -56,7 +56,7 @@ def render(results, *, fail_on: str = ERROR, quiet: bool = False, **_presentatio
     parts = []
     if len(results) > 1:
         parts.append(f"## gradcheck: {text(overall_verdict(results, fail_on).plain)}")
-        parts.append(_summary(results, labels, fail_on))
+        parts.append(_summary(results, fail_on))
     for result, label in zip(results, labels):
         parts.append(_target(result, label, fail_on, quiet, level="###" if len(results) > 1 else "##"))
     return "\n\n".join(parts) + "\n"
@@ -112,15 +112,13 @@ def _finding(item) -> str:
     return f"{head}: {body}"
 
 
-def _summary(results, labels, fail_on: str) -> str:
-    from .report import fails
-
+def _summary(results, fail_on: str) -> str:
     rows = ["| entry | target | result | errors | warnings |", "|---|---|---|---|---|"]
-    for index, (result, label) in enumerate(zip(results, labels), 1):
+    for index, result in enumerate(results, 1):
         if isinstance(result, TargetFailure):
             cells = [str(index), code(result.target), "could not run", "", ""]
         else:
             outcome = "**failed**" if fails(result, fail_on) else "ok"
-            cells = [str(index), code(result.target), outcome, str(result.count("error")), str(result.count("warning"))]
+            cells = [str(index), code(result.target), outcome, str(result.count(ERROR)), str(result.count(WARNING))]
         rows.append("| " + " | ".join(cell(c) for c in cells) + " |")
     return "\n".join(rows)
