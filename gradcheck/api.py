@@ -127,6 +127,8 @@ def run(target, options: Options, *, fresh_session: bool = False) -> Report:
         training_modes=tuple(t.mode for t in probe.traces) or ("n/a",),
         stochastic=probe.stochastic,
         seed=options.seed,
+        vanishing_threshold=options.vanishing_threshold,
+        exploding_threshold=options.exploding_threshold,
         versions=versions(),
     )
 

@@ -12,9 +12,8 @@ import click
 
 from .errors import GradcheckError
 from .options import DEFAULT_EXPLODING, DEFAULT_MAX_ELEMENTS, DEFAULT_TIMEOUT, DEFAULT_VANISHING, DTYPES
+from .renderers import FORMATS
 from .report import TargetFailure, exit_status
-
-FORMATS = ("text", "json", "github", "junit")
 
 
 class UsageProblem(click.ClickException):
@@ -47,7 +46,8 @@ def _positive(ctx, param, value):
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("target", required=False)
 @click.option("--input-shape", multiple=True, metavar="N,N,...",
-              help="Full input shape, batch dimension first. Repeat once per input (given to call() as a list).")
+              help="Full input shape, batch dimension first. Repeat once per input: several inputs go to call() "
+                   "as a list, or as separate arguments when call() takes that many.")
 @click.option("--input-dtype", multiple=True, metavar="DTYPE",
               help=f"Input dtype, once per input in the same order (default float32). One of: {', '.join(DTYPES)}.")
 @click.option("--input-range", multiple=True, metavar="LOW,HIGH",
@@ -68,7 +68,7 @@ def _positive(ctx, param, value):
 @click.option("--atol", type=float, default=None, callback=_positive, help="Absolute tolerance of the finite-difference check.")
 @click.option("--eps", type=float, default=None, callback=_positive, help="Finite-difference step, relative to each tensor's scale.")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
-              help="Output format (default text).")
+              help="Output format (default text): markdown for $GITHUB_STEP_SUMMARY, svg for a picture.")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json: one JSON document on stdout.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to FILE instead of stdout.")
@@ -93,7 +93,9 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
 
     Example:
 
-        gradcheck sample_layers/classic.py:DenseWithActivation --init units=10 --input-shape 100,5
+    \b
+      gradcheck sample_layers/classic.py:DenseWithActivation \\
+          --init units=10 --input-shape 100,5
     """
     if as_json:
         if output_format not in (None, "json"):
@@ -115,7 +117,7 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
     # When no target could run there is no report: the messages on stderr are the whole answer,
     # and stdout or --output stays empty rather than holding a document about nothing.
     if not all(isinstance(result, TargetFailure) for result in results):
-        _emit(results, output_format, output, quiet)
+        _emit(results, output_format, output, quiet, fail_on)
     sys.exit(exit_status(results, fail_on))
 
 
@@ -176,28 +178,14 @@ def _run(target: str, options, debug: bool, several: bool = False):
         return TargetFailure(target, message)
 
 
-def _emit(results, output_format: str, output, quiet: bool) -> None:
-    from . import render_json, render_text
+def _emit(results, output_format: str, output, quiet: bool, fail_on: str = "error") -> None:
+    from .renderers import render, terminal_settings
 
-    if output_format == "text":
-        if output:
-            with open(output, "w", encoding="utf-8") as stream:
-                render_text.render(results, stream, quiet=quiet)
-        else:
-            render_text.render(results, sys.stdout, quiet=quiet)
-        return
-    if output_format == "json":
-        text = render_json.render(results)
-    elif output_format == "github":
-        from . import render_github
-
-        text = render_github.render(results)
-    else:
-        from . import render_junit
-
-        text = render_junit.render(results)
+    stream = sys.stdout if not output else None
+    settings = terminal_settings(stream) if stream is not None and output_format == "text" else {}
+    text = render(output_format, results, quiet=quiet, fail_on=fail_on, **settings)
     if output:
-        with open(output, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with open(output, "w", encoding="utf-8") as file:
+            file.write(text)
     else:
         sys.stdout.write(text)

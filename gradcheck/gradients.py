@@ -76,7 +76,7 @@ def check_gradients(probe, tensors, inputs):
         if not outcomes:
             continue
         worst = min(outcomes, key=lambda o: _ORDER.index(o.status))
-        facts = {"gradient_norm": worst.norm, "gradient_status": worst.status}
+        facts = {"gradient_norm": worst.norm, "gradient_status": worst.status, "gradient_ratio": worst.ratio}
         (tensor_updates if variable is not None else input_updates)[name] = facts
         made = _finding(probe, runs, name, variable, input_index, index, worst, outcomes, row)
         if made is not None:

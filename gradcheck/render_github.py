@@ -8,7 +8,7 @@ those and `:` and `,` in a property, since they separate properties.
 
 from __future__ import annotations
 
-from .report import ERROR, INFO, WARNING, TargetFailure
+from .report import ERROR, INFO, WARNING, TargetFailure, fails
 
 _COMMAND = {ERROR: "error", WARNING: "warning", INFO: "notice"}
 
@@ -37,7 +37,7 @@ def _file_and_line(location):
     return path, line
 
 
-def render(results) -> str:
+def render(results, *, fail_on: str = ERROR, **_presentation) -> str:
     lines = []
     for result in results:
         if isinstance(result, TargetFailure):
@@ -53,7 +53,7 @@ def render(results) -> str:
         if isinstance(result, TargetFailure):
             lines.append(f"gradcheck: could not run {result.target}")
         else:
-            verdict = "OK" if result.ok else "FAILED"
+            verdict = "FAILED" if fails(result, fail_on) else "OK"  # as the exit status: --fail-on decides
             lines.append(
                 f"gradcheck: {verdict} {result.target}: {result.count(ERROR)} error(s), {result.count(WARNING)} warning(s)"
             )

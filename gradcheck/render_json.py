@@ -1,4 +1,8 @@
-"""The JSON document: the Report's dataclasses as they are (README "JSON document")."""
+"""The JSON document: the Report's dataclasses as they are (README "JSON document").
+
+`ok` is each Report's own: no finding of severity error, whatever --fail-on says (the exit status
+carries --fail-on); README "JSON document" states it.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,12 @@ def _clean(value):
     return value
 
 
-def render(reports) -> str:
-    """One report -> its document; several (a pyproject run) -> {"ok", "targets": [...]}."""
+def render(reports, **_presentation) -> str:
+    """One report -> its document; several (a pyproject run) -> {"ok", "targets": [...]}.
+
+    The presentation keywords of renderers.render (quiet, width, color, fail_on) do not change a
+    document that programs read.
+    """
     if len(reports) == 1:
         document = _clean(reports[0].to_dict())
     else:

@@ -1,175 +1,227 @@
-"""The terminal report: a table of tensors, then the findings, then a one-line verdict.
+"""The terminal report: per target a header, a table of tensors, the findings and a verdict.
 
-rich decides colour: none when stdout is not a terminal; NO_COLOR turns off every style.
+`render()` returns the report as a string; the CLI decides the width and colour (renderers.py)
+and writes it. Everything the user wrote — the target, file paths, tensor names, messages that
+quote them — reaches rich only as `Text`, on a console with markup and emoji off, so `[red]` or
+`:smile:` in a name is printed as typed.
+
+Width: with a width (a terminal), every line fits it. The table drops or stacks its low-value
+columns (tensor_table.py) before any name or status would be cut, and findings wrap with a
+hanging indent. Without one (a pipe, a file, a CI log) every line is as long as its content,
+since nobody can widen a log afterwards.
 """
 
 from __future__ import annotations
 
-import math
-import os
+import io
+from typing import Optional
 
-from .report import ERROR, INFO, WARNING, Report, TargetFailure
+from .report import ERROR, INFO, WARNING, Report, TargetFailure, fails
+from .tensor_table import grid, table_lines
 
-_STYLE = {ERROR: "bold red", WARNING: "yellow", INFO: "cyan"}
-_STATUS_STYLE = {"ok": "green", "none": "bold red", "nonfinite": "bold red", "zero": "yellow",
-                 "vanishing": "yellow", "exploding": "yellow", "mismatch": "bold red"}
-_BAR_WIDTH = 8
-_BAR_LOW, _BAR_HIGH = -8.0, 4.0  # log10 of the gradient norms the bar spans
+_SEVERITY_STYLE = {ERROR: "bold red", WARNING: "yellow", INFO: "cyan"}
+_INDENT = 8  # findings: the message hangs under the code, past the severity column
+UNLIMITED = 100_000  # "no width": longer than any line gradcheck writes
 
 
-def console(stream):
+def make_console(width: Optional[int], color: bool, *, record: bool = False):
+    """A rich console writing into a string: no markup, no emoji, no highlighting of user text."""
     from rich.console import Console
 
-    # Off a terminal (CI logs, pipes, files) nobody can widen the window, and rich would cut long
-    # tensor names to fit 80 columns: lines are as long as their content (tables are not expanded).
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS", 0)) or 10_000
-    # rich's own NO_COLOR handling drops colours but keeps bold and dim; no-color.org asks for
-    # plain text, and a log scraper wants no escape codes at all.
-    plain = bool(os.environ.get("NO_COLOR"))
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False,
-                   color_system=None if plain else "auto")
+    return Console(
+        file=io.StringIO(), width=width or UNLIMITED, force_terminal=color, force_jupyter=False,
+        color_system="auto" if color else None, highlight=False, markup=False, emoji=False,
+        soft_wrap=False, record=record, legacy_windows=False,
+    )
 
 
-def gradient_bar(norm) -> str:
-    """A log-scale bar of a gradient norm, so a glance down the table shows where flow dies."""
-    if norm is None:
-        return ""
-    if not math.isfinite(norm):
-        return "!" * _BAR_WIDTH
-    if norm == 0:
-        return "·"
-    position = (math.log10(norm) - _BAR_LOW) / (_BAR_HIGH - _BAR_LOW)
-    filled = max(1, min(_BAR_WIDTH, round(position * _BAR_WIDTH)))
-    return "█" * filled
+def render(results, *, quiet: bool = False, width: Optional[int] = None, color: bool = False,
+           fail_on: str = ERROR) -> str:
+    """The text report of `results` (Reports and TargetFailures), `fail_on` deciding each verdict."""
+    out = make_console(width, color)
+    draw(out, results, quiet=quiet, fail_on=fail_on, wrap=width is not None)
+    return out.file.getvalue()
 
 
-def _number(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return f"{value:.2e}"
-
-
-def _fit(value) -> str:
-    return {True: "yes", False: "no", None: ""}[value]
-
-
-def render(results, stream, quiet: bool = False) -> None:
-    from rich.markup import escape
-
-    out = console(stream)
-    for result in results:
+def draw(out, results, *, quiet: bool, fail_on: str, wrap: bool) -> None:
+    """Print the report on `out` (a rich Console); render_svg records the same drawing."""
+    writer = _Writer(out, wrap)
+    labels = target_labels(results)
+    several = len(results) > 1
+    first = True
+    for result, label in zip(results, labels):
+        if quiet and not several and isinstance(result, Report):
+            _findings(writer, result)  # one target, -q: only its findings, as `assert_trainable` shows them
+            continue
+        if not first:
+            writer.blank()  # one blank line between targets
+        first = False
         if isinstance(result, TargetFailure):
-            continue  # its message went to stderr when it failed; the summary lists it
+            writer.line(_verdict_text(result, label, fail_on), hang=2)
+            continue
+        if quiet:
+            writer.line(_verdict_text(result, label, fail_on), hang=2)
+            _findings(writer, result)
+            continue
+        _header(writer, result, label)
+        for text, hang in table_lines(result, writer.width):
+            writer.line(text, hang=hang)
+        if result.findings:
+            writer.blank()
+            _findings(writer, result)
+        writer.blank()
+        writer.line(_verdict_text(result, label, fail_on), hang=2)
+    if several:
         if not quiet:
-            _header(out, result)
-            _table(out, result)
-        elif len(results) > 1 and result.findings:
-            out.print(f"[bold]{escape(result.target)}[/]")  # whose findings follow, when there are several
-        _findings(out, result, quiet)
-        if not quiet:
-            _verdict(out, result)
-    if len(results) > 1 and not quiet:
-        _summary(out, results)
+            writer.blank()
+            _summary(writer, results, labels, fail_on)
+        writer.blank()
+        writer.line(overall_verdict(results, fail_on), hang=2)
 
 
-def _header(out, report: Report) -> None:
+def target_labels(results) -> list[str]:
+    """Each result's target, with its entry number where two entries share a target."""
+    targets = [r.target for r in results]
+    return [f"{t} (entry {i + 1})" if targets.count(t) > 1 else t for i, t in enumerate(targets)]
+
+
+def counted(report: Report) -> str:
+    errors, warnings = report.count(ERROR), report.count(WARNING)
+    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+
+
+def verdict_words(result, fail_on: str) -> tuple[str, str]:
+    """(word, the rest) of one target's verdict; FAILED exactly when it makes the exit status 1."""
+    if isinstance(result, TargetFailure):
+        return "COULD NOT RUN", f": {result.message}"
+    if fails(result, fail_on):
+        note = f" (--fail-on {fail_on})" if fail_on != ERROR else ""
+        return "FAILED", f": {counted(result)}{note}."
+    if result.count(WARNING):
+        return "OK", f": {counted(result)} (warnings fail the run only with --fail-on warning)."
+    # A BatchNormalization's moving statistics are tracked but not trainable, by design.
+    trainable = all(t.kind == "trainable" for t in result.variables if t.read_by_call)
+    return "OK", f": {counted(result)}; every weight call() uses is tracked{' and trainable' * trainable}."
+
+
+def overall_verdict(results, fail_on: str):
+    """The last line of a several-target report: it says FAILED exactly when the exit status is 1."""
+    from rich.text import Text
+
+    failed = sum(1 for r in results if fails(r, fail_on))
+    broken = sum(1 for r in results if isinstance(r, TargetFailure))
+    total = len(results)
+    note = f" (--fail-on {fail_on})" if fail_on != ERROR else ""
+    if broken:
+        word, rest = "COULD NOT RUN", f" {broken} of {total} targets; {failed} failed{note}, {total - broken - failed} ok."
+    elif failed:
+        word, rest = "FAILED", f" {failed} of {total} targets{note}."
+    else:
+        word, rest = "OK", f" all {total} targets{note}."
+    return Text.assemble((word, "bold green" if word == "OK" else "bold red"), rest)
+
+
+def _verdict_text(result, label: str, fail_on: str):
+    from rich.text import Text
+
+    word, rest = verdict_words(result, fail_on)
+    return Text.assemble((word, "bold green" if word == "OK" else "bold red"), " ", label, rest)
+
+
+def _header(writer, report: Report, label: str) -> None:
     from rich.text import Text
 
     versions = report.versions
     modes = ", ".join(report.training_modes)
-    line = Text()
-    line.append("gradcheck ", style="bold")
-    line.append(report.target)
-    line.append(
-        f"   TensorFlow {versions.get('tensorflow', '?')} · Keras {versions.get('keras', '?')}"
-        f" · seed {report.seed} · training={modes}" + (" · stochastic" if report.stochastic else ""),
-        style="dim",
+    facts = (
+        f"TensorFlow {versions.get('tensorflow', '?')} · Keras {versions.get('keras', '?')}"
+        f" · seed {report.seed} · training={modes}" + (" · stochastic" if report.stochastic else "")
     )
-    out.print(line)
+    head = Text.assemble(("gradcheck ", "bold"), label)
+    if writer.width is None or head.cell_len + 3 + len(facts) <= writer.width:
+        writer.line(Text.assemble(head, "   ", (facts, "dim")))
+    else:  # the facts on a line of their own rather than broken in the middle
+        writer.line(head, hang=2)
+        writer.line(Text(facts, style="dim"), hang=2)
 
 
-def _table(out, report: Report) -> None:
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("tensor", "kind", "shape", "gradient norm", "", "status", "trains under fit()", "finite diff."):
-        table.add_column(column, no_wrap=True)
-    for tensor in report.variables:
-        name = tensor.name + (f" ({tensor.layer})" if tensor.layer else "")
-        status = tensor.gradient_status or ("not read" if not tensor.read_by_call else "")
-        table.add_row(
-            name,
-            tensor.kind,
-            "x".join(map(str, tensor.shape)) or "scalar",
-            _number(tensor.gradient_norm),
-            gradient_bar(tensor.gradient_norm),
-            f"[{_STATUS_STYLE.get(status, '')}]{status}[/]" if status in _STATUS_STYLE else status,
-            _fit(tensor.trains_under_fit),
-            _numeric(tensor.numeric_verdict, tensor.numeric_error),
-        )
-    for item in report.inputs:
-        status = item.gradient_status or ("not differentiable" if not item.differentiable else "")
-        table.add_row(
-            item.name,
-            f"input {item.dtype}",
-            "x".join(map(str, item.shape)),
-            _number(item.gradient_norm),
-            gradient_bar(item.gradient_norm),
-            f"[{_STATUS_STYLE.get(status, '')}]{status}[/]" if status in _STATUS_STYLE else status,
-            "",
-            _numeric(item.numeric_verdict, item.numeric_error),
-        )
-    out.print(table)
-
-
-def _numeric(verdict, error) -> str:
-    if verdict is None:
-        return ""
-    return f"{verdict} {_number(error)}".strip() if error is not None else verdict
-
-
-def _findings(out, report: Report, quiet: bool) -> None:
+def _findings(writer, report: Report) -> None:
     from rich.text import Text
 
-    if not report.findings:
-        return
-    if not quiet:
-        out.print()
     for item in report.findings:
-        line = Text()
-        line.append(f"{item.severity.upper():7} ", style=_STYLE[item.severity])
-        line.append(item.code, style="bold")
+        head = Text.assemble((f"{item.severity.upper():{_INDENT - 1}} ", _SEVERITY_STYLE[item.severity]),
+                             (item.code, "bold"))
         if item.tensor:
-            line.append(f"  {item.tensor}")
+            head.append(f"  {item.tensor}")
         if item.location:
-            line.append(f"  {item.location}", style="dim")
-        out.print(line)
-        out.print(Text("        " + item.message), soft_wrap=True)
+            head.append(f"  {item.location}", style="dim")
+        writer.line(head, hang=_INDENT)
+        writer.line(Text(item.message), indent=_INDENT)
 
 
-def _verdict(out, report: Report) -> None:
-    errors, warnings = report.count(ERROR), report.count(WARNING)
-    counted = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-    out.print()
-    if report.ok:
-        out.print(f"[bold green]OK[/] {report.target}: {counted}; every weight call() uses is tracked and trainable.")
-    else:
-        out.print(f"[bold red]FAILED[/] {report.target}: {counted}.")
+class _Writer:
+    """Prints Text lines on a console: within the width (hanging `indent`) or, without one, whole."""
+
+    def __init__(self, out, wrap: bool):
+        self.out = out
+        self.width: Optional[int] = out.width if wrap else None
+
+    def blank(self) -> None:
+        self.out.print()
+
+    def line(self, text, *, indent: int = 0, hang: int = 0) -> None:
+        """Print `text` `indent` columns in; wrapped to the width, continuation lines `hang` further in.
+
+        A line that already fits (a table row) is printed unchanged.
+        """
+        for paragraph in text.split("\n"):
+            for part in self._wrapped(paragraph, indent, hang):
+                part.rstrip()
+                self.out.print(_indented(part, indent), soft_wrap=True)
+
+    def _wrapped(self, text, indent: int, hang: int) -> list:
+        if self.width is None:
+            return [text]
+        # rich breaks at spaces and folds a word longer than the line (a path) rather than cut it.
+        room = max(self.width - indent, 20)
+        lines = list(text.wrap(self.out, room, overflow="fold"))
+        if hang and len(lines) > 1:
+            rest = text[len(lines[0].plain):]
+            rest = rest[len(rest.plain) - len(rest.plain.lstrip(" ")):]
+            tail = rest.wrap(self.out, max(room - hang, 20), overflow="fold")
+            lines = lines[:1] + [_indented(part, hang) for part in tail]
+        return lines
 
 
-def _summary(out, results) -> None:
-    from rich.table import Table
+def _indented(text, indent: int):
+    from rich.text import Text
 
-    table = Table(title="summary", box=None, pad_edge=False, header_style="bold", title_justify="left")
-    for column in ("target", "result", "errors", "warnings"):
-        table.add_column(column, no_wrap=True)
-    for result in results:
+    return Text.assemble(" " * indent, text) if indent else text
+
+
+def _summary(writer, results, labels, fail_on: str) -> None:
+    from rich.text import Text
+
+    targets = [r.target for r in results]
+    repeated = len(set(targets)) < len(targets)
+    rows = []
+    for index, (result, label) in enumerate(zip(results, labels)):
         if isinstance(result, TargetFailure):
-            table.add_row(result.target, "[bold red]could not run[/]", "", "")
+            outcome, errors, warnings = Text("could not run", style="bold red"), "", ""
         else:
-            verdict = "[green]ok[/]" if result.ok else "[bold red]failed[/]"
-            table.add_row(result.target, verdict, str(result.count(ERROR)), str(result.count(WARNING)))
-    out.print()
-    out.print(table)
+            failed = fails(result, fail_on)
+            outcome = Text("failed", style="bold red") if failed else Text("ok", style="green")
+            errors, warnings = str(result.count(ERROR)), str(result.count(WARNING))
+        cells = [Text(result.target), outcome, Text(errors), Text(warnings)]
+        rows.append(([Text(str(index + 1))] if repeated else []) + cells)
+    headers = (["entry"] if repeated else []) + ["target", "result", "errors", "warnings"]
+    writer.line(Text("summary", style="bold"))
+    lines = grid(headers, rows, writer.width)
+    if lines is None:  # a target longer than the terminal: one wrapped line per target
+        lines = [
+            Text.assemble(*row[:-4], " " * repeated, row[-4], ": ", row[-3],
+                          "" if isinstance(result, TargetFailure) else f", {counted(result)}")
+            for row, result in zip(rows, results)
+        ]
+    for text in lines:
+        writer.line(text, hang=2)

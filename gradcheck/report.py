@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
+from .options import DEFAULT_EXPLODING, DEFAULT_VANISHING
+
 ERROR = "error"
 WARNING = "warning"
 INFO = "info"
@@ -64,6 +66,7 @@ class TensorInfo:
     read_by_call: bool = True
     gradient_norm: Optional[float] = None
     gradient_status: Optional[str] = None  # ok | none | zero | vanishing | exploding | nonfinite
+    gradient_ratio: Optional[float] = None  # RMS(gradient) / max(RMS(tensor), 1): what the thresholds compare
     trains_under_fit: Optional[bool] = None  # did one optimizer step over trainable_weights change it?
     numeric_error: Optional[float] = None  # worst relative error against finite differences
     numeric_verdict: Optional[str] = None  # ok | mismatch | kink | skipped | float32-fallback
@@ -78,6 +81,7 @@ class InputInfo:
     differentiable: bool
     gradient_norm: Optional[float] = None
     gradient_status: Optional[str] = None
+    gradient_ratio: Optional[float] = None  # as for TensorInfo, the gradient first multiplied by the batch size
     numeric_error: Optional[float] = None
     numeric_verdict: Optional[str] = None
 
@@ -91,11 +95,20 @@ class Report:
     training_modes: tuple[str, ...] = ()  # which values of `training` were checked: "true", "false", "n/a"
     stochastic: bool = False
     seed: int = 0
+    # The thresholds gradient_ratio was held to (--vanishing-threshold, --exploding-threshold), so a
+    # renderer can place a ratio between them without knowing the options.
+    vanishing_threshold: float = DEFAULT_VANISHING
+    exploding_threshold: float = DEFAULT_EXPLODING
     versions: dict = field(default_factory=dict)  # tensorflow, keras, python
 
     @property
     def ok(self) -> bool:
-        return not any(f.severity == ERROR for f in self.findings)
+        """No finding of severity error: the verdict under the default --fail-on error.
+
+        Under --fail-on warning a report can be `ok` and still fail the run; `fails(report, fail_on)`
+        is the rule the exit status, the text verdict and `assert_trainable` follow.
+        """
+        return not fails(self, ERROR)
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -127,6 +140,19 @@ class TargetFailure:
         return {"target": self.target, "ok": False, "error": self.message}
 
 
+def fails(report, fail_on: str = ERROR) -> bool:
+    """Does `report` fail the run under `--fail-on fail_on`: a finding of that severity or worse?
+
+    The one verdict rule: exit_status, the text and Markdown verdicts and `assert_trainable` all
+    call it, so the words on the screen always match the exit status. A TargetFailure is not a
+    failing report (it could not run: exit status 2).
+    """
+    if isinstance(report, TargetFailure):
+        return False
+    limit = SEVERITY_ORDER[fail_on]
+    return any(SEVERITY_ORDER[f.severity] <= limit for f in report.findings)
+
+
 def exit_status(results, fail_on: str = ERROR) -> int:
     """The one exit-status policy: 0 clean, 1 a finding at or above `fail_on`, 2 a check that could not run.
 
@@ -135,7 +161,6 @@ def exit_status(results, fail_on: str = ERROR) -> int:
     """
     if any(isinstance(result, TargetFailure) for result in results):
         return 2
-    limit = SEVERITY_ORDER[fail_on]
-    if any(SEVERITY_ORDER[f.severity] <= limit for report in results for f in report.findings):
+    if any(fails(report, fail_on) for report in results):
         return 1
     return 0

@@ -6,46 +6,71 @@
         assert_trainable("mypackage/layers.py:MyLayer", input_shape=(16, 5), init={"units": 4})
 
 The failure message lists the findings as the `gradcheck` command prints them (`--quiet`), so a
-red test reads like the CLI.
+red test reads like the CLI, and pytest shows the caller's line, not gradcheck's frame.
 """
 
 from __future__ import annotations
 
-import io
+import inspect
+import os
 
 from .api import check
-from .report import ERROR, SEVERITY_ORDER, Report
+from .report import ERROR, SEVERITY_ORDER, Report, fails
 
 
 def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, **kwargs) -> Report:
-    """Check a layer and raise AssertionError if it has a finding at or above `fail_on`.
+    """Check a layer and raise AssertionError if it fails as `gradcheck --fail-on FAIL_ON` would.
 
     Args:
         target_or_layer: as for `gradcheck.check`: "module:Name", "path/to/file.py:Name", a
-            layer instance, a Layer class, or a function that returns a layer.
+            layer instance, a Layer class, or a function that returns a layer. A file path not
+            found from the current folder is looked up from the folder of the calling test file,
+            so `pytest myproject/tests` works from anywhere.
         input_shape: the full input shape with batch dimension, e.g. (16, 5); a list of them for
             several inputs.
-        fail_on: "error" (default) or "warning": the lowest severity that fails the assertion.
+        fail_on: "error" (default) or "warning": the lowest severity that fails the assertion,
+            decided by the same rule as the command's exit status (`gradcheck.report.fails`).
         **kwargs: any other keyword of `gradcheck.check` (input_dtype, init, seed, training, ...).
 
     Returns:
         The Report, for further assertions of your own.
 
     Raises:
-        AssertionError: a finding at or above `fail_on`; the message lists the findings.
+        AssertionError: the layer fails under `fail_on`; the message lists the findings.
         GradcheckError: the check could not run (bad target or options, the layer raised).
     """
-    report = check(target_or_layer, input_shape=input_shape, **kwargs)
-    limit = SEVERITY_ORDER[fail_on]
-    failing = [f for f in report.findings if SEVERITY_ORDER[f.severity] <= limit]
-    if failing:
-        raise AssertionError(f"gradcheck found {len(failing)} problem(s) in {report.target}:\n{_findings_text(report)}")
+    __tracebackhide__ = True  # pytest: the failure points at the test's line, not at this helper
+    caller = inspect.currentframe().f_back  # type: ignore[union-attr]
+    target = _beside_caller(target_or_layer, caller.f_code.co_filename if caller else "")
+    report = check(target, input_shape=input_shape, **kwargs)
+    if fails(report, fail_on):
+        count = sum(1 for f in report.findings if SEVERITY_ORDER[f.severity] <= SEVERITY_ORDER[fail_on])
+        raise AssertionError(f"gradcheck found {count} problem(s) in {report.target}:\n{_findings_text(report)}")
     return report
 
 
-def _findings_text(report: Report) -> str:
-    from . import render_text
+def _beside_caller(target, caller_file: str):
+    """A `path/file.py:Name` target missing from the current folder, taken from the caller's folder.
 
-    stream = io.StringIO()
-    render_text.render([report], stream, quiet=True)
-    return stream.getvalue().rstrip()
+    The path is given relative to the current folder when it can be, so the report names the file
+    as the user would type it.
+    """
+    if not isinstance(target, str):
+        return target
+    path, sep, name = target.rpartition(":")
+    if not sep or not path.endswith(".py") or os.path.isabs(path) or os.path.exists(path):
+        return target
+    candidate = os.path.join(os.path.dirname(os.path.abspath(caller_file)), path)
+    if not os.path.exists(candidate):
+        return target  # the loader's own message says the file is missing
+    try:
+        candidate = os.path.relpath(candidate)
+    except ValueError:  # another drive on Windows
+        pass
+    return f"{candidate}:{name}"
+
+
+def _findings_text(report: Report) -> str:
+    from .renderers import render
+
+    return render("text", [report], quiet=True).rstrip()

@@ -83,38 +83,29 @@ def test_json_of_several_targets_keeps_failures():
     assert document["targets"][1]["error"].startswith("`layers.py` has no")
 
 
-def test_text_quiet_prints_only_findings():
-    stream = io.StringIO()
-    render_text.render([BROKEN, CLEAN], stream, quiet=True)
-    lines = stream.getvalue().splitlines()
-    assert lines[0] == BROKEN.target  # several targets: each one's findings under its name
+def test_text_quiet_prints_a_verdict_and_the_findings_of_each_target():
+    lines = render_text.render([BROKEN, CLEAN], quiet=True).splitlines()
+    assert lines[0] == "FAILED layers.py:Broken: 1 error, 1 warning."  # whose findings follow, and its verdict
     assert lines[1].split() == ["ERROR", "untracked-variable", "w", "layers.py:18"]
-    assert not any("summary" in line or "OK" in line or "FAILED" in line or "tensor" in line for line in lines)
+    assert lines[-3:] == ["OK layers.py:Good: 0 errors, 0 warnings; every weight call() uses is tracked and trainable.",
+                          "", "FAILED 1 of 2 targets."]
+    assert not any("summary" in line or "tensor" in line for line in lines)
+
+
+def test_text_quiet_of_one_target_prints_only_its_findings():
+    lines = render_text.render([BROKEN], quiet=True).splitlines()
+    assert lines[0].split() == ["ERROR", "untracked-variable", "w", "layers.py:18"]
+    assert not any("OK" in line or "FAILED" in line for line in lines)
+    assert render_text.render([CLEAN], quiet=True) == ""
 
 
 def test_text_no_color_has_no_escape_codes_even_when_forced(monkeypatch):
+    from gradcheck.renderers import terminal_settings
+
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("FORCE_COLOR", "1")
-    stream = io.StringIO()
-    render_text.render([BROKEN], stream)
-    assert "\x1b[" not in stream.getvalue()
+    assert terminal_settings(io.StringIO())["color"] is False
+    assert "\x1b[" not in render_text.render([BROKEN], color=False)
     monkeypatch.delenv("NO_COLOR")
-    stream = io.StringIO()
-    render_text.render([BROKEN], stream)
-    assert "\x1b[" in stream.getvalue()  # the control: FORCE_COLOR alone does colour this stream
-
-
-def test_quiet_text_names_the_target_of_each_finding_when_there_are_several():
-    import io
-
-    from gradcheck import render_text
-    from gradcheck.report import Report, finding
-
-    broken = Report(target="layers.py:Broken", findings=(finding("unused-variable", "bias", "never read", "layers.py:9"),))
-    clean = Report(target="layers.py:Clean")
-    stream = io.StringIO()
-    render_text.render([clean, broken], stream, quiet=True)
-    lines = stream.getvalue().splitlines()
-    assert lines[0] == "layers.py:Broken"
-    assert lines[1].split() == ["ERROR", "unused-variable", "bias", "layers.py:9"]
-    assert "layers.py:Clean" not in stream.getvalue()
+    assert terminal_settings(io.StringIO())["color"] is True  # the control: FORCE_COLOR alone colours a pipe
+    assert "\x1b[" in render_text.render([BROKEN], color=True)
