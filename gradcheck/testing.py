@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 
 from .api import check
+from .options import check_fail_on
 from .report import ERROR, SEVERITY_ORDER, Report
 
 
@@ -35,6 +36,7 @@ def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, **kw
         AssertionError: a finding at or above `fail_on`; the message lists the findings.
         GradcheckError: the check could not run (bad target or options, the layer raised).
     """
+    check_fail_on(fail_on)  # a misspelt severity is a GradcheckError before the check, not a KeyError after it
     report = check(target_or_layer, input_shape=input_shape, **kwargs)
     limit = SEVERITY_ORDER[fail_on]
     failing = [f for f in report.findings if SEVERITY_ORDER[f.severity] <= limit]
