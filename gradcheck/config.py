@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from .errors import GradcheckError
 
@@ -93,7 +94,7 @@ def _read_entries(path: str) -> list:
         raise GradcheckError(f"{path} cannot be read ({error.strerror}). Check its permissions.") from None
     # Walk tool -> gradcheck -> targets; a missing level means "no targets", a level of the wrong
     # kind (tool = "x", gradcheck = 3, targets = "x") is named, rather than failing on it later.
-    value = document
+    value: Any = document
     for depth, name in enumerate(("tool", "tool.gradcheck", "tool.gradcheck.targets")):
         value = value.get(name.rpartition(".")[2])
         if value is None:

@@ -8,13 +8,13 @@ paragraph naming the option, the value and what it accepts.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import math
 import numbers
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from .errors import GradcheckError
 from .values import (
@@ -22,12 +22,14 @@ from .values import (
     check_fail_on,
     check_target,
     flag,
+    init_of,
     integer,
+    parse_init,
     positive_number,
     quote,
 )
 
-# check_target and check_fail_on live in values.py and are part of this module's interface.
+# check_target, check_fail_on, parse_init and init_of live in values.py and are part of this interface.
 __all__ = [
     "InputSpec", "Options", "build_inputs", "check_fail_on", "check_range", "check_setting", "check_size", "check_target",
     "init_of", "make_options", "parse_dtype", "parse_init", "parse_range", "parse_shape", "shape_of",
@@ -104,7 +106,7 @@ class Options:
 
 
 # Options field -> its validator. A field missing here is passed through as given.
-_SETTINGS = {
+_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "seed": lambda v: integer("seed", v),
     "max_elements": lambda v: integer("max_elements", v),
     "training": lambda v: flag("training", v, allow_none=True),
@@ -113,7 +115,10 @@ _SETTINGS = {
     "progress": lambda v: flag("progress", v),
     "vanishing_threshold": lambda v: positive_number("vanishing_threshold", v, allow_none=False),
     "exploding_threshold": lambda v: positive_number("exploding_threshold", v, allow_none=False),
-    **{name: (lambda v, name=name: positive_number(name, v)) for name in ("rtol", "atol", "eps", "timeout")},
+    "rtol": lambda v: positive_number("rtol", v),
+    "atol": lambda v: positive_number("atol", v),
+    "eps": lambda v: positive_number("eps", v),
+    "timeout": lambda v: positive_number("timeout", v),  # None: no time limit (the API only)
 }
 
 
@@ -158,13 +163,14 @@ def shape_of(value, text: str | None = None) -> tuple[int, ...]:
             f"--input-shape {shown} is not a shape. Give the full shape of one input, batch dimension first, "
             "as a tuple of integers such as (100, 5) or a string such as '100,5'."
         )
-    shape = []
-    for size in dims:
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+    shape: list[int] = []
+    for dim in dims:
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
             raise GradcheckError(
-                f"--input-shape {shown} has {quote(size)}, a {type(size).__name__}; every dimension must be "
+                f"--input-shape {shown} has {quote(dim)}, a {type(dim).__name__}; every dimension must be "
                 "an integer of at least 1 (Python or numpy integers), batch dimension first, e.g. (100, 5)."
             )
+        size = int(dim)
         if size <= 0:
             raise GradcheckError(
                 f"--input-shape {shown} has {quote(size)}; every dimension must be at least 1. "
@@ -175,7 +181,7 @@ def shape_of(value, text: str | None = None) -> tuple[int, ...]:
                 f"--input-shape {shown} has {quote(size)}, beyond what any tensor dimension can hold (2**63 - 1). "
                 "Give the full shape, batch dimension first, e.g. 100,5."
             )
-        shape.append(int(size))
+        shape.append(size)
     return tuple(shape)
 
 
@@ -233,60 +239,6 @@ def check_range(value_range: tuple[float, float], dtype: str) -> tuple[float, fl
                " (the gradient checks square values, and larger ones overflow float32).")
         )
     return (low, high)
-
-
-def parse_init(items) -> dict:
-    """`units=10` -> {"units": 10}. The value is a Python literal if it reads as one, else a string.
-
-    A keyword given twice is refused: silently keeping the last would check another layer than
-    the one the user described.
-    """
-    if isinstance(items, str):
-        items = [items]  # one "K=V" string, never its characters
-    keywords: dict = {}
-    for item in items:
-        if not isinstance(item, str):
-            raise GradcheckError(
-                f"init entry {quote(item)} is not a 'KEY=VALUE' string. Give init as a dict "
-                "({'units': 10}), a 'units=10' string, or a list of such strings."
-            )
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise GradcheckError(
-                f"--init {item!r} is not KEY=VALUE. Give one constructor keyword per --init, e.g. "
-                "--init units=10 --init activation='relu'."
-            )
-        if key in keywords:
-            raise GradcheckError(
-                f"--init {key} is given twice ({quote(keywords[key])} and {value.strip()!r}). Give each "
-                "constructor keyword once."
-            )
-        try:
-            keywords[key] = ast.literal_eval(value.strip())
-        except Exception:  # noqa: BLE001 - not a literal (or one too deep or large to read): the string it looks like
-            keywords[key] = value
-    return keywords
-
-
-def init_of(value) -> dict:
-    """`init` as the API takes it: None, a dict, a "K=V" string, or a list of such strings."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        bad = [k for k in value if not isinstance(k, str) or not k.isidentifier()]
-        if bad:
-            raise GradcheckError(
-                f"init has the key {quote(bad[0])}, which is not a keyword name. Give constructor keywords "
-                "as a dict of names to values, e.g. init={'units': 10}."
-            )
-        return dict(value)
-    if isinstance(value, (str, list, tuple)):
-        return parse_init(value)
-    raise GradcheckError(
-        f"init={quote(value)} is not constructor keywords. Give a dict ({{'units': 10}}), a 'units=10' "
-        "string, or a list of such strings."
-    )
 
 
 def _as_list(value) -> list | None:

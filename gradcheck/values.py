@@ -1,4 +1,4 @@
-"""Checks of single option values: numbers, integers, flags and the TARGET string.
+"""Checks of single option values: numbers, integers, flags, constructor keywords and the TARGET string.
 
 Part of the one validation layer (options.make_options uses them for every source of a value: the
 command line's callbacks, pyproject.toml entries, check()'s keywords). Free of TensorFlow and numpy,
@@ -8,6 +8,7 @@ accepted range.
 
 from __future__ import annotations
 
+import ast
 import math
 import numbers
 import os
@@ -157,3 +158,57 @@ def check_target(target, *, file_must_exist: bool = True) -> None:
             f"There is no file {module_ref!r} (looked from {os.getcwd()}). Check the path, which is relative "
             "to the folder you run gradcheck in."
         )
+
+
+def parse_init(items) -> dict:
+    """`units=10` -> {"units": 10}. The value is a Python literal if it reads as one, else a string.
+
+    A keyword given twice is refused: silently keeping the last would check another layer than
+    the one the user described.
+    """
+    if isinstance(items, str):
+        items = [items]  # one "K=V" string, never its characters
+    keywords: dict = {}
+    for item in items:
+        if not isinstance(item, str):
+            raise GradcheckError(
+                f"init entry {quote(item)} is not a 'KEY=VALUE' string. Give init as a dict "
+                "({'units': 10}), a 'units=10' string, or a list of such strings."
+            )
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise GradcheckError(
+                f"--init {item!r} is not KEY=VALUE. Give one constructor keyword per --init, e.g. "
+                "--init units=10 --init activation='relu'."
+            )
+        if key in keywords:
+            raise GradcheckError(
+                f"--init {key} is given twice ({quote(keywords[key])} and {value.strip()!r}). Give each "
+                "constructor keyword once."
+            )
+        try:
+            keywords[key] = ast.literal_eval(value.strip())
+        except Exception:  # noqa: BLE001 - not a literal (or one too deep or large to read): the string it looks like
+            keywords[key] = value
+    return keywords
+
+
+def init_of(value) -> dict:
+    """`init` as the API takes it: None, a dict, a "K=V" string, or a list of such strings."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        bad = [k for k in value if not isinstance(k, str) or not k.isidentifier()]
+        if bad:
+            raise GradcheckError(
+                f"init has the key {quote(bad[0])}, which is not a keyword name. Give constructor keywords "
+                "as a dict of names to values, e.g. init={'units': 10}."
+            )
+        return dict(value)
+    if isinstance(value, (str, list, tuple)):
+        return parse_init(value)
+    raise GradcheckError(
+        f"init={quote(value)} is not constructor keywords. Give a dict ({{'units': 10}}), a 'units=10' "
+        "string, or a list of such strings."
+    )
