@@ -8,7 +8,7 @@ import signal
 import threading
 
 from .errors import GradcheckError
-from .options import Options, build_inputs, check_size, parse_init
+from .options import Options, make_options
 from .report import Report, sort_findings
 
 
@@ -56,32 +56,6 @@ def check(
     )
     with time_limit(options.timeout):
         return run(target, options)
-
-
-def make_options(*, input_shape, input_dtype=(), input_range=(), init=None, **settings) -> Options:
-    if input_shape is None:
-        shapes = []
-    elif isinstance(input_shape, str) or (input_shape and isinstance(input_shape[0], int)):
-        shapes = [input_shape]
-    else:
-        shapes = list(input_shape)
-    dtypes = [input_dtype] if isinstance(input_dtype, str) else list(input_dtype or ())
-    if input_range and isinstance(input_range, str):
-        ranges = [input_range]
-    elif input_range and not isinstance(input_range[0], (str, list, tuple)):
-        ranges = [tuple(input_range)]
-    else:
-        ranges = list(input_range or ())
-    if isinstance(init, dict):
-        keywords = dict(init)
-    else:
-        keywords = parse_init(init or ())
-    unknown = set(settings) - {f.name for f in dataclasses.fields(Options)}
-    if unknown:
-        raise TypeError(f"check() got unexpected keyword(s): {', '.join(sorted(unknown))}")
-    options = Options(inputs=build_inputs(shapes, dtypes, ranges), init=keywords, **settings)
-    check_size(options.inputs, options.max_elements)
-    return options
 
 
 def run(target, options: Options, *, fresh_session: bool = False) -> Report:

@@ -11,7 +11,10 @@ import sys
 import click
 
 from .errors import GradcheckError
-from .options import DEFAULT_EXPLODING, DEFAULT_MAX_ELEMENTS, DEFAULT_TIMEOUT, DEFAULT_VANISHING, DTYPES
+from .options import (
+    DEFAULT_EXPLODING, DEFAULT_MAX_ELEMENTS, DEFAULT_TIMEOUT, DEFAULT_VANISHING, DTYPES, check_setting, check_target,
+    parse_dtype, parse_init, parse_range, parse_shape,
+)
 from .renderers import FORMATS
 from .report import TargetFailure, exit_status
 
@@ -25,48 +28,72 @@ class UsageProblem(click.ClickException):
         click.echo(f"gradcheck: {self.format_message()}", err=True)
 
 
-def _validated(parser):
+def _checked(validate, *, each: bool = False, keep: bool = False):
+    """A click callback running one of options.py's validators, so a bad value exits 2 at once,
+    before a pyproject entry is read or TensorFlow loads, as the one-paragraph message make_options
+    would give. `each`: validate every value of a repeated option; `keep`: pass the values on as
+    typed (make_options parses them again, with the other options they pair with)."""
+
     def callback(ctx, param, value):
         try:
-            if isinstance(value, tuple):
-                return tuple(parser(v) for v in value)
-            return parser(value) if value is not None else None
+            checked = tuple(validate(v) for v in value) if each else validate(value)
         except GradcheckError as error:
-            raise click.BadParameter(str(error)) from None
+            raise UsageProblem(str(error)) from None
+        return value if keep else checked
 
     return callback
 
 
-def _positive(ctx, param, value):
-    if value is not None and value <= 0:
-        raise click.BadParameter(f"must be above 0, got {value}.")
-    return value
+def _setting(name: str):
+    return _checked(lambda value: check_setting(name, value))
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Command(click.Command):
+    """Click's own usage errors (an unknown option, a missing value, a bad choice) as one paragraph
+    with exit status 2, the same shape as every other usage error, instead of click's usage block."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            raise UsageProblem(_usage_text(error)) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise UsageProblem(_usage_text(error)) from None
+
+
+def _usage_text(error: click.UsageError) -> str:
+    text = " ".join(error.format_message().split())  # one paragraph, whatever click wrapped
+    return f"{text.rstrip('.')}. Run gradcheck --help for the options."
+
+
+@click.command(cls=_Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("target", required=False)
-@click.option("--input-shape", multiple=True, metavar="N,N,...",
+@click.option("--input-shape", multiple=True, metavar="N,N,...", callback=_checked(parse_shape, each=True, keep=True),
               help="Full input shape, batch dimension first. Repeat once per input: several inputs go to call() "
                    "as a list, or as separate arguments when call() takes that many.")
-@click.option("--input-dtype", multiple=True, metavar="DTYPE",
+@click.option("--input-dtype", multiple=True, metavar="DTYPE", callback=_checked(parse_dtype, each=True, keep=True),
               help=f"Input dtype, once per input in the same order (default float32). One of: {', '.join(DTYPES)}.")
-@click.option("--input-range", multiple=True, metavar="LOW,HIGH",
+@click.option("--input-range", multiple=True, metavar="LOW,HIGH", callback=_checked(parse_range, each=True, keep=True),
               help="Range of sampled values, once per input (default -1,1; integers: [0,10)).")
-@click.option("--init", multiple=True, metavar="KEY=VALUE",
+@click.option("--init", multiple=True, metavar="KEY=VALUE", callback=_checked(parse_init, keep=True),
               help="Constructor keyword; VALUE is read as a Python literal, else as a string. Repeatable.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds every sample: the same seed, the same report.")
+@click.option("--seed", type=str, default=0, show_default=True, metavar="N", callback=_setting("seed"), help="Seeds every sample: the same seed, the same report.")
 @click.option("--training/--no-training", default=None,
               help="Check call(training=True) or False only. Default: both, when call() takes `training`.")
-@click.option("--vanishing-threshold", type=float, default=DEFAULT_VANISHING, show_default=True, callback=_positive,
+@click.option("--vanishing-threshold", type=str, default=DEFAULT_VANISHING, show_default=True, metavar="X", callback=_setting("vanishing_threshold"),
               help="Warn when RMS(gradient) / max(RMS(tensor), 1) is below this.")
-@click.option("--exploding-threshold", type=float, default=DEFAULT_EXPLODING, show_default=True, callback=_positive,
+@click.option("--exploding-threshold", type=str, default=DEFAULT_EXPLODING, show_default=True, metavar="X", callback=_setting("exploding_threshold"),
               help="Warn when RMS(gradient) / max(RMS(tensor), 1) is above this.")
 @click.option("--numeric/--no-numeric", default=True, show_default=True,
               help="Compare gradients with finite differences.")
 @click.option("--exhaustive", is_flag=True, help="Check every entry of every tensor by finite differences, not only small ones.")
-@click.option("--rtol", type=float, default=None, callback=_positive, help="Relative tolerance of the finite-difference check.")
-@click.option("--atol", type=float, default=None, callback=_positive, help="Absolute tolerance of the finite-difference check.")
-@click.option("--eps", type=float, default=None, callback=_positive, help="Finite-difference step, relative to each tensor's scale.")
+@click.option("--rtol", type=str, default=None, metavar="X", callback=_setting("rtol"), help="Relative tolerance of the finite-difference check.")
+@click.option("--atol", type=str, default=None, metavar="X", callback=_setting("atol"), help="Absolute tolerance of the finite-difference check.")
+@click.option("--eps", type=str, default=None, metavar="X", callback=_setting("eps"), help="Finite-difference step, relative to each tensor's scale.")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
               help="Output format (default text): markdown for $GITHUB_STEP_SUMMARY, svg for a picture.")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json: one JSON document on stdout.")
@@ -75,9 +102,9 @@ def _positive(ctx, param, value):
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
               help="Lowest finding severity that makes the exit status 1.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the findings.")
-@click.option("--max-elements", type=int, default=DEFAULT_MAX_ELEMENTS, show_default=True, callback=_positive,
+@click.option("--max-elements", type=str, default=DEFAULT_MAX_ELEMENTS, show_default=True, metavar="N", callback=_setting("max_elements"),
               help="Refuse an input with more numbers than this, before allocating it.")
-@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True, callback=_positive,
+@click.option("--timeout", type=str, default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS", callback=_setting("timeout"),
               help="Give up on a target after this many seconds (a layer that hangs).")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 def main(target, input_shape, input_dtype, input_range, init, seed, training, vanishing_threshold,
@@ -126,6 +153,7 @@ def _jobs(target, input_shape, input_dtype, input_range, init, settings):
     from .api import make_options
 
     if target is not None:
+        check_target(target)  # before TensorFlow loads: syntax, and that a file target exists
         options = make_options(input_shape=list(input_shape), input_dtype=list(input_dtype),
                                input_range=list(input_range), init=list(init), **settings)
         return [(target, options)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from .errors import GradcheckError
 
@@ -24,12 +25,14 @@ target = "mypackage/layers.py:MyLayer"
 input-shape = ["16,5"]
 init = {units = 4}"""
 
-# key in pyproject.toml -> (keyword of make_options, what the value must be, a check of the value)
+# key in pyproject.toml -> (keyword of make_options, what the value must be, a check of its type).
+# The type is checked here, to name the key; make_options then checks the value itself (ranges,
+# shapes, dtypes) as it checks the command line's, so both refuse the same values.
 _KEYS = {
     "target": ("target", "a string such as \"layers.py:MyLayer\"", lambda v: isinstance(v, str)),
-    "input-shape": ("input_shape", "a list of strings, one per input, e.g. [\"16,5\"]", lambda v: _strings(v) and v),
-    "input-dtype": ("input_dtype", "a list of dtype names, one per input, e.g. [\"float32\"]", lambda v: _strings(v)),
-    "input-range": ("input_range", "a list of \"LOW,HIGH\" strings, one per input, e.g. [\"-1,1\"]", lambda v: _strings(v)),
+    "input-shape": ("input_shape", "a string such as \"16,5\", or a list of them, one per input", lambda v: _strings(v) and v),
+    "input-dtype": ("input_dtype", "a dtype name, or a list of them, one per input, e.g. [\"float32\"]", lambda v: _strings(v)),
+    "input-range": ("input_range", "a \"LOW,HIGH\" string, or a list of them, one per input, e.g. [\"-1,1\"]", lambda v: _strings(v)),
     "init": ("init", "a table of constructor keywords, e.g. {units = 4}", lambda v: isinstance(v, dict)),
     "seed": ("seed", "an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
     "training": ("training", "true or false", lambda v: isinstance(v, bool)),
@@ -41,7 +44,8 @@ _KEYS = {
 
 
 def _strings(value) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    """A string (one input, as on the command line) or a list of strings (one per input)."""
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
 
 
 def _positive_number(value) -> bool:
@@ -84,26 +88,44 @@ def _read_entries(path: str) -> list:
     try:
         with open(path, "rb") as stream:
             document = tomllib.load(stream)
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise GradcheckError(f"{path} is not valid TOML ({error}). Fix the file, then run gradcheck again.") from None
-    tool = document.get("tool", {}).get("gradcheck", {})
-    entries = tool.get("targets") if isinstance(tool, dict) else None
-    if not entries:
-        raise GradcheckError(missing)
-    if not isinstance(entries, list):
-        raise GradcheckError(
-            f"{path}: tool.gradcheck.targets is a {type(entries).__name__}; write each layer as its own "
-            f"[[tool.gradcheck.targets]] table:\n{EXAMPLE}"
-        )
-    return entries
+    except OSError as error:
+        raise GradcheckError(f"{path} cannot be read ({error.strerror}). Check its permissions.") from None
+    # Walk tool -> gradcheck -> targets; a missing level means "no targets", a level of the wrong
+    # kind (tool = "x", gradcheck = 3, targets = "x") is named, rather than failing on it later.
+    value: Any = document
+    for depth, name in enumerate(("tool", "tool.gradcheck", "tool.gradcheck.targets")):
+        value = value.get(name.rpartition(".")[2])
+        if value is None:
+            raise GradcheckError(missing)
+        expected = dict if depth < 2 else list
+        if not isinstance(value, expected) or (expected is list and not value):
+            raise GradcheckError(
+                f"{path}: {name} is {_kind(value)}, where gradcheck reads "
+                f"{'a table' if expected is dict else 'one [[tool.gradcheck.targets]] table per layer'}. "
+                f"Write each layer as:\n{EXAMPLE}"
+            )
+    return value
+
+
+def _kind(value) -> str:
+    """What a TOML value is, in a message's words: 'a string ("x")', 'an integer (3)', 'an empty array'."""
+    kinds = ((bool, "a boolean"), (str, "a string"), (int, "an integer"), (float, "a number"), (list, "an array"),
+             (dict, "a table"))
+    kind = next((name for cls, name in kinds if isinstance(value, cls)), f"a {type(value).__name__}")
+    if isinstance(value, (list, dict)) and not value:
+        return f"an empty {kind.split()[-1]}"
+    shown = repr(value)
+    return f"{kind} ({shown if len(shown) <= 40 else shown[:37] + '...'})"
 
 
 def _job(entry, number: int, path: str, folder: str, settings: dict):
-    from .api import make_options
+    from .options import check_target, make_options
 
     where = f"{path}, [[tool.gradcheck.targets]] entry {number}"
     if not isinstance(entry, dict):
-        raise GradcheckError(f"{where} is not a table. Write each layer as:\n{EXAMPLE}")
+        raise GradcheckError(f"{where} is {_kind(entry)}, not a table. Write each layer as:\n{EXAMPLE}")
     unknown = sorted(set(entry) - set(_KEYS))
     if unknown:
         raise GradcheckError(
@@ -117,10 +139,12 @@ def _job(entry, number: int, path: str, folder: str, settings: dict):
     for key, value in entry.items():
         name, expected, valid = _KEYS[key]
         if not valid(value):
-            raise GradcheckError(f"{where}: {key} = {value!r} is not {expected}.")
+            shown = repr(value)
+            raise GradcheckError(f"{where}: {key} = {shown if len(shown) <= 60 else shown[:57] + '...'} is not {expected}.")
         keywords[name] = value
     target = _relative_to(folder, keywords.pop("target"))
     try:
+        check_target(target, file_must_exist=False)  # its syntax now; a missing file fails when it is loaded
         return target, make_options(**keywords)
     except GradcheckError as error:
         raise GradcheckError(f"{where}: {error}") from None

@@ -153,7 +153,7 @@ def user_frame_of(error: BaseException) -> str | None:
 def error_text(error: BaseException, limit: int = 400) -> str:
     """The reason an exception gives, without the wrapping Keras and TensorFlow add around it."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-    keras_reason = re.search(r"Exception encountered when calling .*?\n\s*\n(.*?)(\n\s*\n\s*Arguments received|$)", text, re.S)
+    keras_reason = re.search(r"Exception encountered when calling .*?\n[ \t]*\n(.*?)(\n\s*\n\s*Arguments received|$)", text, re.S)
     if keras_reason:
         text = keras_reason.group(1)
     elif "in user code:" in text:
@@ -261,6 +261,7 @@ def _call_user(constructor, init: dict, name: str):
 
 def _sentence(text: str) -> str:
     """End a quoted reason with a full stop, so the advice after it reads as its own sentence."""
+    text = text or "(no message)"  # MemoryError() and the like carry no text
     return text if text.endswith((".", "!", "?")) else text + "."
 
 

@@ -119,11 +119,27 @@ def call_layer(layer, inputs, training, accepts_training: bool):
     as separate arguments when call() asks for that many (`MultiHeadAttention.call(query, value)`,
     NOTES.md 9)."""
     keywords = {"training": training} if accepts_training and training is not None else {}
+    _check_input_count(layer, len(inputs))
     if len(inputs) == 1:
         return layer(inputs[0], **keywords)
     if _required_positional(layer) == len(inputs):
         return layer(*inputs, **keywords)
     return layer(list(inputs), **keywords)
+
+
+def _check_input_count(layer, given: int) -> None:
+    """call(a, b) given three --input-shapes: say so, rather than Keras's "missing a required argument"."""
+    try:
+        parameters = inspect.signature(layer.call).parameters.values()
+    except (TypeError, ValueError):
+        return
+    names = [p.name for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty
+             and p.name not in ("training", "mask")]  # Keras fills these itself
+    if len(names) > 1 and len(names) != given:
+        raise GradcheckError(
+            f"{given} --input-shape value(s) for a call() that takes {len(names)} inputs ({', '.join(names)}). "
+            "Give --input-shape once per input of call(), in the order of its arguments."
+        )
 
 
 def _required_positional(layer) -> int:
@@ -161,6 +177,13 @@ def _user_failure(error: Exception, doing: str, options: Options) -> GradcheckEr
     where = user_frame_of(error)
     place = f" at {where}" if where else ""
     text = error_text(error)
+    if isinstance(error, MemoryError):  # often raised with no text at all: name the request and the limit
+        total = sum(spec.elements for spec in options.inputs)
+        text = (f"{text}; " if text else "") + (
+            f"out of memory with inputs of {total:,} numbers in all (--max-elements allows "
+            f"{options.max_elements:,} per input)"
+        )
+    text = text or "(no message)"
     text = text if text.endswith((".", "!", "?")) else text + "."
     shapes = " and ".join(",".join(map(str, s.shape)) for s in options.inputs)
     hint = "Fix the layer, or check that --input-shape/--input-dtype describe what it expects"

@@ -3,7 +3,8 @@
 `::error file=F,line=L,title=CODE::message` puts the message on that line of the pull request's
 diff. Errors, warnings and infos map to `::error`, `::warning` and `::notice`. Values are escaped
 as the Actions runner reads them (actions/toolkit `command.ts`): `%`, CR and LF in the message;
-those and `:` and `,` in a property, since they separate properties.
+those and `:` and `,` in a property, since they separate properties. Escaping every line break
+means no text (a target, a layer's exception message) can start a command line of its own.
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ def render(results, *, fail_on: str = ERROR, **_presentation) -> str:
                 command(_COMMAND[item.severity], f"{result.target}: {item.message}", file=path, line=line, title=item.code)
             )
     # Plain lines are shown in the job's log as they are: a verdict per target, for the reader there.
+    # The target is escaped as data too: a line break in it would start a line the runner reads.
     for result in results:
+        target = escape_data(result.target)
         if isinstance(result, TargetFailure):
-            lines.append(f"gradcheck: could not run {result.target}")
+            lines.append(f"gradcheck: could not run {target}")
         else:
             verdict = "FAILED" if fails(result, fail_on) else "OK"  # as the exit status: --fail-on decides
             lines.append(
-                f"gradcheck: {verdict} {result.target}: {result.count(ERROR)} error(s), {result.count(WARNING)} warning(s)"
+                f"gradcheck: {verdict} {target}: {result.count(ERROR)} error(s), {result.count(WARNING)} warning(s)"
             )
     return "\n".join(lines) + "\n"

@@ -4,11 +4,32 @@ One <testsuite>, one <testcase> per target. Each error finding is a <failure> (t
 code); warnings and infos go to the testcase's <system-out>, since they do not fail it by default.
 A target that could not run is an <error>, as JUnit marks a test that broke rather than failed.
 No timings are written, so the same command gives the same bytes.
+
+Any text may reach the file (a layer's exception message can hold a NUL, an escape sequence or
+a lone surrogate), and XML 1.0 cannot hold every character, even escaped: those are written as
+visible escapes (`\x00`, `\udc80`) so the file always parses.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+
+# Characters XML 1.0 allows (its `Char` production); everything else is replaced.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` with every character XML 1.0 cannot hold written as a Python-style escape."""
+    return _NOT_XML.sub(lambda match: match.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text)
+
+
+def _make_safe(element) -> None:
+    for child in element.iter():
+        child.text = xml_text(child.text) if child.text else child.text
+        child.tail = xml_text(child.tail) if child.tail else child.tail
+        for key, value in child.attrib.items():
+            child.attrib[key] = xml_text(value)
 
 from .report import ERROR, TargetFailure
 
@@ -46,5 +67,6 @@ def render(results, **_presentation) -> str:
     suite.set("failures", str(failed))
     suite.set("errors", str(errored))
     suite.set("skipped", "0")
+    _make_safe(suite)
     ET.indent(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

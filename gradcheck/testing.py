@@ -15,6 +15,7 @@ import inspect
 import os
 
 from .api import check
+from .options import check_fail_on
 from .report import ERROR, SEVERITY_ORDER, Report, fails
 
 
@@ -40,6 +41,7 @@ def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, **kw
         GradcheckError: the check could not run (bad target or options, the layer raised).
     """
     __tracebackhide__ = True  # pytest: the failure points at the test's line, not at this helper
+    check_fail_on(fail_on)  # a misspelt severity is a GradcheckError before the check, not a KeyError after it
     caller = inspect.currentframe().f_back  # type: ignore[union-attr]
     target = _beside_caller(target_or_layer, caller.f_code.co_filename if caller else "")
     report = check(target, input_shape=input_shape, **kwargs)

@@ -119,7 +119,7 @@ def test_one_bad_entry_fails_alone(tmp_path, monkeypatch):
 @pytest.mark.parametrize("entry, phrase", [
     ('target = "a.py:A"', "has no 'input-shape'"),
     ('input-shape = ["8,5"]', "has no 'target'"),
-    ('target = "a.py:A"\ninput-shape = "8,5"', "input-shape = '8,5' is not a list of strings"),
+    ('target = "a.py:A"\ninput-shape = 8', "input-shape = 8 is not a string such as \"16,5\", or a list of them"),
     ('target = "a.py:A"\ninput-shape = ["8,5"]\ninit = 4', "init = 4 is not a table"),
     ('target = "a.py:A"\ninput-shape = ["8,5"]\ntimeout = 0', "timeout = 0 is not a number of seconds above 0"),
     ('target = "a.py:A"\ninput-shape = ["8,5"]\ntraining = "yes"', "training = 'yes' is not true or false"),
