@@ -76,6 +76,9 @@ def make_options(*, input_shape, input_dtype=(), input_range=(), init=None, **se
         keywords = dict(init)
     else:
         keywords = parse_init(init or ())
+    if "dtype_policy" in settings:  # check(dtype_policy=[...]) reads as the option does
+        policy = settings.pop("dtype_policy")
+        settings["dtype_policies"] = (policy,) if isinstance(policy, str) else tuple(policy or ())
     unknown = set(settings) - {f.name for f in dataclasses.fields(Options)}
     if unknown:
         raise TypeError(f"check() got unexpected keyword(s): {', '.join(sorted(unknown))}")
@@ -118,6 +121,18 @@ def run(target, options: Options, *, fresh_session: bool = False) -> Report:
         tensors = _merge(tensors, tensor_updates)
         inputs = _merge(inputs, input_updates)
         findings += new_findings
+    policies = ()
+    if options.dtype_policies:
+        from .dtype_policy import check_dtype_policies
+
+        policies, policy_findings = check_dtype_policies(probe, tensors, inputs)
+        findings += policy_findings
+    reload_status = None
+    if options.reload:
+        from .reload import check_reload
+
+        reload_status, reload_findings = check_reload(probe, tensors)
+        findings += reload_findings
 
     return Report(
         target=loaded.target,
@@ -128,6 +143,8 @@ def run(target, options: Options, *, fresh_session: bool = False) -> Report:
         stochastic=probe.stochastic,
         seed=options.seed,
         versions=versions(),
+        dtype_policies=tuple(policies),
+        reload=reload_status,
     )
 
 

@@ -15,6 +15,7 @@ from .errors import GradcheckError
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
 DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
+DTYPE_POLICIES = ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16")
 DEFAULT_FLOAT_RANGE = (-1.0, 1.0)
 DEFAULT_INT_RANGE = (0, 10)
 DEFAULT_MAX_ELEMENTS = 50_000_000  # ~200 MB per float32 input: far beyond a unit check, short of a swap storm
@@ -68,6 +69,8 @@ class Options:
     eps: Optional[float] = None
     max_elements: int = DEFAULT_MAX_ELEMENTS
     timeout: Optional[float] = DEFAULT_TIMEOUT
+    dtype_policies: tuple[str, ...] = ()  # Keras dtype policies to run the layer under too (dtype_policy.py)
+    reload: bool = True  # the save/reload round trip (reload.py)
     progress: bool = False  # a progress bar on stderr for slow steps (the CLI sets it on a terminal)
 
 
