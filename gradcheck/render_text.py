@@ -65,6 +65,7 @@ def render(results, stream, quiet: bool = False) -> None:
         if not quiet:
             _header(out, result)
             _table(out, result)
+            _policies_and_reload(out, result)
         elif len(results) > 1 and result.findings:
             out.print(f"[bold]{escape(result.target)}[/]")  # whose findings follow, when there are several
         _findings(out, result, quiet)
@@ -122,6 +123,21 @@ def _table(out, report: Report) -> None:
             _numeric(item.numeric_verdict, item.numeric_error),
         )
     out.print(table)
+
+
+def _policies_and_reload(out, report: Report) -> None:
+    """A row per --dtype-policy and a "reloads" line (the round trip's status)."""
+    from rich.markup import escape
+
+    for policy in report.dtype_policies:
+        worst = max(policy.gradient_errors.values(), default=None)
+        out.print(
+            f"dtype policy {policy.policy}: output {', '.join(policy.output_dtypes) or '?'}"
+            f" · output error {_number(policy.output_error) or '-'} · worst gradient error {_number(worst) or '-'}"
+            f" · {escape(policy.status)}"
+        )
+    if report.reload is not None:
+        out.print(f"reloads: {escape(report.reload)} (from_config(get_config()), then a .keras save and load_model)")
 
 
 def _numeric(verdict, error) -> str:
