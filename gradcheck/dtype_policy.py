@@ -133,7 +133,7 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
 
 
 def _construct(probe, policy: str):
-    tf, keras = tensorflow()
+    _, keras = tensorflow()
     with policy_scope(keras, policy):
         if probe.loaded.make is not None:
             copy = probe.loaded.make()
@@ -257,7 +257,6 @@ class _Locator:
 
     def _values(self, function) -> dict:
         """{graph tensor ref: numpy value} for every low-precision float tensor of the graph."""
-        tf, _ = tensorflow()
         from tensorflow.python.eager import wrap_function
 
         graph = function.graph

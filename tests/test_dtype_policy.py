@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 
 LAYERS = "tests/data/precision_layers.py"
@@ -57,7 +56,7 @@ def test_an_underflow_in_float16_is_named_with_the_op_and_line():
         ("low-precision-loss", "output", where), ("low-precision-loss", "kernel", where),
         ("low-precision-loss", "input", where),
     }, result
-    output = [f for f in result.json()["findings"] if f["tensor"] == "output"][0]
+    output = next(f for f in result.json()["findings"] if f["tensor"] == "output")
     assert "mixed_float16" in output["message"] and "flushes to zero" in output["message"], result
     assert "Mul op" in output["message"] and "float32" in output["message"], result
     # bfloat16 has float32's range: the same layer is fine there.
