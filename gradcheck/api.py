@@ -8,7 +8,7 @@ import signal
 import threading
 
 from .errors import GradcheckError
-from .options import Options, build_inputs, check_size, parse_init
+from .options import DTYPE_POLICIES, Options, build_inputs, check_size, parse_init
 from .report import Report, sort_findings
 
 
@@ -39,7 +39,9 @@ def check(
         training: True or False to check one mode; None (default) checks both when call()
             accepts `training`.
         **settings: any other field of `gradcheck.options.Options` (vanishing_threshold,
-            exploding_threshold, numeric, exhaustive, rtol, atol, eps, max_elements, timeout).
+            exploding_threshold, numeric, exhaustive, rtol, atol, eps, max_elements, timeout,
+            reload=True, dtype_policies), and dtype_policy: a policy name or a list of them
+            ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16"), as --dtype-policy.
 
     It seeds Keras's global random state with `seed` (keras.utils.set_random_seed) so a layer's
     initial weights, and so the report, repeat from run to run.
@@ -79,6 +81,13 @@ def make_options(*, input_shape, input_dtype=(), input_range=(), init=None, **se
     if "dtype_policy" in settings:  # check(dtype_policy=[...]) reads as the option does
         policy = settings.pop("dtype_policy")
         settings["dtype_policies"] = (policy,) if isinstance(policy, str) else tuple(policy or ())
+    if "dtype_policies" in settings:  # a pyproject list, or any iterable from check()
+        settings["dtype_policies"] = tuple(settings["dtype_policies"] or ())
+    for policy in settings.get("dtype_policies", ()):
+        if policy not in DTYPE_POLICIES:
+            raise GradcheckError(
+                f"--dtype-policy {policy!r} is not a policy gradcheck can run. Use one of: {', '.join(DTYPE_POLICIES)}."
+            )
     unknown = set(settings) - {f.name for f in dataclasses.fields(Options)}
     if unknown:
         raise TypeError(f"check() got unexpected keyword(s): {', '.join(sorted(unknown))}")

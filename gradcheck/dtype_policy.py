@@ -75,7 +75,7 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
         copy = _construct(probe, policy)
     except Exception as error:
         where = user_frame_of(error)
-        reason = f"skipped: the layer could not run under {policy} ({type(error).__name__}: {error_text(error, 200)})"
+        reason = f"raised: {type(error).__name__}: {error_text(error, 200)}"
         return PolicyResult(policy, compute, status=reason), [finding(
             "low-precision-loss", None,
             f"Under the {policy} dtype policy the layer raised {type(error).__name__}: {error_text(error, 300)}. "

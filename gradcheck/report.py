@@ -96,7 +96,7 @@ class PolicyResult:
     output_dtypes: tuple[str, ...] = ()
     output_error: Optional[float] = None  # worst relative difference of an output from float32
     gradient_errors: dict = field(default_factory=dict)  # tensor or input name -> relative difference
-    status: str = "ok"  # ok | ignored | loss | skipped: why
+    status: str = "ok"  # ok | ignored | loss | "raised: why" | "skipped: why"
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,37 @@ def test_check_takes_dtype_policy():
     report = check(f"{LAYERS}:HardCast", input_shape=(16, 5), numeric=False, reload=False, dtype_policy="bfloat16")
     assert [(p.policy, p.status) for p in report.dtype_policies] == [("bfloat16", "ignored")]
     assert report.reload is None
+
+
+def test_check_refuses_an_unknown_policy_with_a_message():
+    from gradcheck import GradcheckError, check
+
+    with pytest.raises(GradcheckError, match="'float8' is not a policy"):
+        check("keras.layers:Dense", input_shape=(8, 5), init={"units": 3}, dtype_policy=["float8"])
+
+
+def test_pyproject_keys_set_the_policies_and_turn_reload_off(tmp_path):
+    import shutil
+
+    shutil.copy(Path(__file__).parent / "data" / "precision_layers.py", tmp_path / "layers.py")
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.gradcheck.targets]]\ntarget = "layers.py:HardCast"\ninput-shape = ["16,5"]\n'
+        'numeric = false\ndtype-policy = ["mixed_bfloat16"]\nreload = false\n'
+    )
+    result = run_cli(["--json"], cwd=tmp_path)
+    assert result.exit_code == 0, result
+    document = result.json()
+    assert [(r["policy"], r["status"]) for r in document["dtype_policies"]] == [("mixed_bfloat16", "ignored")], result
+    assert document["reload"] is None, result
+    assert {(f["code"], f["location"]) for f in document["findings"] if f["severity"] != "info"} == {
+        ("dtype-policy-ignored", "layers.py:" + line_of("# cast: leaves").rsplit(":", 1)[1])
+    }, result
+
+
+def test_a_bad_pyproject_policy_is_reported_for_its_entry(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.gradcheck.targets]]\ntarget = "keras.layers:Dense"\ninput-shape = ["16,5"]\ndtype-policy = "float16"\n'
+    )
+    result = run_cli([], cwd=tmp_path)
+    assert result.exit_code == 2, result
+    assert "dtype-policy = 'float16' is not a list of policy names" in result.stderr, result
