@@ -127,7 +127,9 @@ def _from_config(probe, keras):
     except Exception as error:
         raise _Problem("get_config()", error) from None
     try:
-        copy = type(layer).from_config(config)
+        # The custom classes inside a functional model are found by name, as load_model finds them.
+        with keras.saving.CustomObjectScope(_custom_objects(layer, keras)):
+            copy = type(layer).from_config(config)
     except Exception as error:
         raise _Problem("from_config(get_config())", error) from None
     # Built as load_model builds it (build_from_config, then the weights, then the first call), not

@@ -85,3 +85,10 @@ def test_reload_writes_nothing_into_the_working_folder(tmp_path):
     result = run_cli(["layers.py:RoundTrips", "--init", "units=3", "--input-shape", "16,5", "--no-numeric"], cwd=tmp_path)
     assert result.exit_code == 0, result
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layers.py"], result
+
+
+def test_a_functional_model_with_a_custom_layer_round_trips():
+    # from_config of a functional model looks its custom layers up by name, as load_model does.
+    result = run("make_functional_model")
+    assert findings_of(result) == set(), result
+    assert result.json()["reload"] == "ok", result

@@ -76,3 +76,10 @@ def make_round_trips():
 
 
 INSTANCE = ForgetsDefaultArgument(units=3, activation="relu")
+
+
+def make_functional_model():
+    """A factory returning a functional model around a custom layer (not registered with Keras)."""
+    inputs = keras.Input((5,))
+    outputs = RoundTrips(units=3, activation="relu")(keras.layers.Dense(4)(inputs))
+    return keras.Model(inputs, outputs)
