@@ -130,7 +130,7 @@ def run(target, options: Options, *, fresh_session: bool = False) -> Report:
         tensors = _merge(tensors, tensor_updates)
         inputs = _merge(inputs, input_updates)
         findings += new_findings
-    policies = ()
+    policies: list = []
     if options.dtype_policies:
         from .dtype_policy import check_dtype_policies
 

@@ -114,20 +114,20 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
         ))
     worst_output = 0.0
     for name, expected, actual in zip(probe.output_names, reference["outputs"], ours["outputs"]):
-        error, how = _loss(expected, actual, float(np.linalg.norm(expected)), compute)
-        worst_output = max(worst_output, error)
+        difference, how = _loss(expected, actual, float(np.linalg.norm(expected)), compute)
+        worst_output = max(worst_output, difference)
         if how:
-            findings.append(_loss_finding(name, f"the {name}", how, error, policy, compute, located, ("outputs", name)))
+            findings.append(_loss_finding(name, f"the {name}", how, difference, policy, compute, located, ("outputs", name)))
     largest = max([float(np.linalg.norm(g)) for g in reference["grads"] if g is not None] or [0.0])
     gradient_errors = {}
     for index, (name, expected, actual) in enumerate(zip(sources, reference["grads"], ours["grads"])):
         if expected is None or actual is None:
             continue
         floor = max(float(np.linalg.norm(expected)), _NOISE_FLOOR * largest)
-        error, how = _loss(expected, actual, floor, compute)
-        gradient_errors[name] = error
+        difference, how = _loss(expected, actual, floor, compute)
+        gradient_errors[name] = difference
         if how:
-            findings.append(_loss_finding(name, f"the gradient of `{name}`", how, error, policy, compute, located, ("grads", index)))
+            findings.append(_loss_finding(name, f"the gradient of `{name}`", how, difference, policy, compute, located, ("grads", index)))
     status = "loss" if any(f.code == "low-precision-loss" for f in findings) else ("ignored" if ignored else "ok")
     return PolicyResult(policy, compute, output_dtypes, worst_output, gradient_errors, status), findings
 

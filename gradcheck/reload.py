@@ -58,17 +58,17 @@ def check_reload(probe, tensors) -> tuple[str, list]:
         again = _float_outputs(probe.layer, probe.input_tensors(), training, probe.accepts_training, tf)
         if _difference(reference, again) > _SAME_OUTPUT:
             return "skipped: the output differs between two calls even with training=False", []
-        for step in (_from_config, _save_and_load):
+        for step, label in _STEPS.items():
             try:
                 copy = step(probe, keras)
                 outputs = _float_outputs(copy, probe.input_tensors(), training, probe.accepts_training, tf)
             except _Problem as problem:
                 return "failed", [_failed(probe, problem)]
             except Exception as error:  # the copy raised when called: a reload problem too
-                return "failed", [_failed(probe, _Problem(f"calling the layer after {step.__doc__}", error))]
+                return "failed", [_failed(probe, _Problem(f"calling the layer after {label}", error))]
             difference = _difference(reference, outputs)
             if difference > _SAME_OUTPUT:
-                return "mismatch", _mismatch(probe, tensors, copy, step.__doc__, difference, tf, keras)
+                return "mismatch", _mismatch(probe, tensors, copy, label, difference, tf, keras)
         return "ok", []
     finally:
         for variable, value in moved:
@@ -120,7 +120,7 @@ def _difference(expected: list, actual: list) -> float:
 
 
 def _from_config(probe, keras):
-    """from_config(get_config())"""
+    """Step 1: a copy from the layer's config, built as load_model builds it, holding its weights."""
     layer = probe.layer
     try:
         config = layer.get_config()
@@ -156,7 +156,7 @@ def _from_config(probe, keras):
 
 
 def _save_and_load(probe, keras):
-    """a .keras save and load_model"""
+    """Step 2: the layer saved to a .keras file in a temporary folder and loaded back."""
     layer = probe.layer
     with tempfile.TemporaryDirectory(prefix="gradcheck-") as folder:
         path = os.path.join(folder, "layer.keras")
@@ -169,6 +169,9 @@ def _save_and_load(probe, keras):
             return keras.saving.load_model(path, custom_objects=_custom_objects(layer, keras), compile=False, safe_mode=False)
         except Exception as error:
             raise _Problem("load_model of the .keras file", error) from None
+
+
+_STEPS = {_from_config: "from_config(get_config())", _save_and_load: "a .keras save and load_model"}
 
 
 def _custom_objects(layer, keras) -> dict:
