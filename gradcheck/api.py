@@ -39,7 +39,9 @@ def check(
         training: True or False to check one mode; None (default) checks both when call()
             accepts `training`.
         **settings: any other field of `gradcheck.options.Options` (vanishing_threshold,
-            exploding_threshold, numeric, exhaustive, rtol, atol, eps, max_elements, timeout).
+            exploding_threshold, numeric, exhaustive, rtol, atol, eps, max_elements, timeout,
+            reload=True, dtype_policies), and dtype_policy: a policy name or a list of them
+            ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16"), as --dtype-policy.
 
     It seeds Keras's global random state with `seed` (keras.utils.set_random_seed) so a layer's
     initial weights, and so the report, repeat from run to run.
@@ -92,6 +94,18 @@ def run(target, options: Options, *, fresh_session: bool = False) -> Report:
         tensors = _merge(tensors, tensor_updates)
         inputs = _merge(inputs, input_updates)
         findings += new_findings
+    policies: list = []
+    if options.dtype_policies:
+        from .dtype_policy import check_dtype_policies
+
+        policies, policy_findings = check_dtype_policies(probe, tensors, inputs)
+        findings += policy_findings
+    reload_status = None
+    if options.reload:
+        from .reload import check_reload
+
+        reload_status, reload_findings = check_reload(probe, tensors)
+        findings += reload_findings
 
     return Report(
         target=loaded.target,
@@ -104,6 +118,8 @@ def run(target, options: Options, *, fresh_session: bool = False) -> Report:
         vanishing_threshold=options.vanishing_threshold,
         exploding_threshold=options.exploding_threshold,
         versions=versions(),
+        dtype_policies=tuple(policies),
+        reload=reload_status,
     )
 
 

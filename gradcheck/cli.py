@@ -12,7 +12,7 @@ import click
 
 from .errors import GradcheckError
 from .options import (
-    DEFAULT_EXPLODING, DEFAULT_MAX_ELEMENTS, DEFAULT_TIMEOUT, DEFAULT_VANISHING, DTYPES, check_setting, check_target,
+    DEFAULT_EXPLODING, DEFAULT_MAX_ELEMENTS, DEFAULT_TIMEOUT, DEFAULT_VANISHING, DTYPE_POLICIES, DTYPES, check_setting, check_target,
     parse_dtype, parse_init, parse_range, parse_shape,
 )
 from .renderers import FORMATS
@@ -107,9 +107,13 @@ def _usage_text(error: click.UsageError) -> str:
 @click.option("--timeout", type=str, default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS", callback=_setting("timeout"),
               help="Give up on a target after this many seconds (a layer that hangs).")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+@click.option("--dtype-policy", "dtype_policies", multiple=True, type=click.Choice(DTYPE_POLICIES),
+              help="Also run the layer under this Keras dtype policy and compare with float32. Repeatable.")
+@click.option("--reload/--no-reload", default=True, show_default=True,
+              help="Check that the layer survives from_config(get_config()) and a .keras save and load.")
 def main(target, input_shape, input_dtype, input_range, init, seed, training, vanishing_threshold,
          exploding_threshold, numeric, exhaustive, rtol, atol, eps, output_format, as_json, output,
-         fail_on, quiet, max_elements, timeout, debug):
+         fail_on, quiet, max_elements, timeout, debug, dtype_policies=(), reload=True):
     """Check that every weight of a Keras layer is tracked and gets a sound gradient.
 
     TARGET is MODULE:NAME or path/to/file.py:NAME, where NAME is a Layer class, a layer instance,
@@ -135,6 +139,7 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
         atol=atol, eps=eps, max_elements=max_elements, timeout=timeout,
         progress=output_format == "text" and sys.stderr.isatty(),
     )
+    settings.update(dtype_policies=tuple(dtype_policies), reload=reload)
     try:
         jobs = _jobs(target, input_shape, input_dtype, input_range, init, settings)
     except GradcheckError as error:

@@ -40,7 +40,15 @@ _KEYS = {
     "exhaustive": ("exhaustive", "true or false", lambda v: isinstance(v, bool)),
     "max-elements": ("max_elements", "a positive integer", lambda v: _positive_number(v) and isinstance(v, int)),
     "timeout": ("timeout", "a number of seconds above 0", lambda v: _positive_number(v)),
+    "dtype-policy": ("dtype_policies", "a list of policy names, e.g. [\"mixed_float16\"]", lambda v: _policies(v)),
+    "reload": ("reload", "true or false", lambda v: isinstance(v, bool)),
 }
+
+
+def _policies(value) -> bool:
+    from .options import DTYPE_POLICIES
+
+    return _strings(value) and all(v in DTYPE_POLICIES for v in value)
 
 
 def _strings(value) -> bool:

@@ -39,6 +39,7 @@ __all__ = [
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
 DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
+DTYPE_POLICIES = ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16")
 DEFAULT_FLOAT_RANGE = (-1.0, 1.0)
 DEFAULT_INT_RANGE = (0, 10)
 DEFAULT_MAX_ELEMENTS = 50_000_000  # ~200 MB per float32 input: far beyond a unit check, short of a swap storm
@@ -102,6 +103,8 @@ class Options:
     eps: Optional[float] = None
     max_elements: int = DEFAULT_MAX_ELEMENTS
     timeout: Optional[float] = DEFAULT_TIMEOUT
+    dtype_policies: tuple[str, ...] = ()  # Keras dtype policies to run the layer under too (dtype_policy.py)
+    reload: bool = True  # the save/reload round trip (reload.py)
     progress: bool = False  # a progress bar on stderr for slow steps (the CLI sets it on a terminal)
 
 
@@ -119,7 +122,20 @@ _SETTINGS: dict[str, Callable[[Any], Any]] = {
     "atol": lambda v: positive_number("atol", v),
     "eps": lambda v: positive_number("eps", v),
     "timeout": lambda v: positive_number("timeout", v),  # None: no time limit (the API only)
+    "reload": lambda v: flag("reload", v),
+    "dtype_policies": lambda v: dtype_policies(v),
 }
+
+
+def dtype_policies(value) -> tuple[str, ...]:
+    """One policy name or a list of them (check(dtype_policy=...), pyproject, --dtype-policy)."""
+    names = (value,) if isinstance(value, str) else tuple(value or ())
+    for name in names:
+        if name not in DTYPE_POLICIES:
+            raise GradcheckError(
+                f"--dtype-policy {quote(name)} is not a policy gradcheck can run. Use one of: {', '.join(DTYPE_POLICIES)}."
+            )
+    return names
 
 
 def check_setting(name: str, value):
@@ -340,6 +356,8 @@ def make_options(*, input_shape=None, input_dtype=(), input_range=(), init=None,
         GradcheckError (a ValueError): the first bad value, named with its option, the value and
             what the option accepts; an unknown keyword, named with the valid ones.
     """
+    if "dtype_policy" in settings:  # check(dtype_policy=[...]) reads as the --dtype-policy option does
+        settings["dtype_policies"] = settings.pop("dtype_policy")
     allowed = [f.name for f in dataclasses.fields(Options) if f.name not in ("inputs", "init")]
     unknown = sorted(set(settings) - set(allowed))
     if unknown:

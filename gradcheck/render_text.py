@@ -66,6 +66,7 @@ def draw(out, results, *, quiet: bool, fail_on: str, wrap: bool) -> None:
         _header(writer, result, label)
         for text, hang in table_lines(result, writer.width):
             writer.line(text, hang=hang)
+        _policies_and_reload(writer, result)
         if result.findings:
             writer.blank()
             _findings(writer, result)
@@ -143,6 +144,26 @@ def _header(writer, report: Report, label: str) -> None:
     else:  # the facts on a line of their own rather than broken in the middle
         writer.line(head, hang=2)
         writer.line(Text(facts, style="dim"), hang=2)
+
+
+def _policies_and_reload(writer, report: Report) -> None:
+    """A line per --dtype-policy and a "reloads" line (the round trip's status)."""
+    from rich.text import Text
+
+    for policy in report.dtype_policies:
+        worst = max(policy.gradient_errors.values(), default=None)
+        writer.line(Text(
+            f"dtype policy {policy.policy}: output {', '.join(policy.output_dtypes) or '?'}"
+            f" · output error {_number(policy.output_error)} · worst gradient error {_number(worst)}"
+            f" · {policy.status}"
+        ), hang=2)
+    if report.reload is not None:
+        writer.line(Text(f"reloads: {report.reload} (from_config(get_config()), then a .keras save and load_model)"),
+                    hang=2)
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.2e}"
 
 
 def _findings(writer, report: Report) -> None:

@@ -34,6 +34,11 @@ CODES: dict[str, tuple[str, str]] = {
     "float32-fallback": (INFO, "the float64 comparison was not possible for a tensor; float32 steps and tolerances were used"),
     "stochastic-output": (INFO, "two calls with the same input give different outputs (dropout, noise); gradient checks use fixed seeds"),
     "input-unused": (INFO, "the output depends on a float input's shape only, not its values (a position embedding)"),
+    "dtype-policy-ignored": (WARNING, "under a --dtype-policy, a float output is not in the policy's compute dtype (a cast to float32 in the layer)"),
+    "low-precision-loss": (ERROR, "under a --dtype-policy, an output or gradient underflows, overflows or differs far beyond the compute dtype's precision"),
+    "low-precision-weight": (WARNING, "under a mixed_* policy, a weight is not float32, so optimizer steps round away in low precision"),
+    "reload-failed": (ERROR, "from_config(get_config()) or a .keras save and load_model raised"),
+    "reload-mismatch": (ERROR, "the layer reloaded from its config or a .keras file computes another output"),
     "trace-failed": (WARNING, "call() cannot be traced by tf.function, so fit() fails unless run_eagerly=True; graph checks were skipped"),
 }
 
@@ -87,6 +92,18 @@ class InputInfo:
 
 
 @dataclass(frozen=True)
+class PolicyResult:
+    """The layer run again under one Keras dtype policy, compared with the float32 run."""
+
+    policy: str  # mixed_float16 | mixed_bfloat16 | float16 | bfloat16
+    compute_dtype: str
+    output_dtypes: tuple[str, ...] = ()
+    output_error: Optional[float] = None  # worst relative difference of an output from float32
+    gradient_errors: dict = field(default_factory=dict)  # tensor or input name -> relative difference
+    status: str = "ok"  # ok | ignored | loss | "raised: why" | "skipped: why"
+
+
+@dataclass(frozen=True)
 class Report:
     target: str
     variables: tuple[TensorInfo, ...] = ()  # every tensor found: variables, and constants posing as weights
@@ -100,6 +117,8 @@ class Report:
     vanishing_threshold: float = DEFAULT_VANISHING
     exploding_threshold: float = DEFAULT_EXPLODING
     versions: dict = field(default_factory=dict)  # tensorflow, keras, python
+    dtype_policies: tuple[PolicyResult, ...] = ()  # one per --dtype-policy
+    reload: Optional[str] = None  # ok | failed | mismatch | "skipped: why"; None with --no-reload
 
     @property
     def ok(self) -> bool:

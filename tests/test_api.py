@@ -27,7 +27,10 @@ def test_check_in_a_plain_python_session():
     )
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed
-    assert completed.stdout == "False [('untracked-variable', 'w', 'sample_layers/untracked.py:18')]\n", completed
+    assert completed.stdout == (
+        "False [('reload-mismatch', 'w', 'sample_layers/untracked.py:18'), "
+        "('untracked-variable', 'w', 'sample_layers/untracked.py:18')]\n"
+    ), completed
 
 
 def test_check_in_a_pytest_test():
@@ -60,7 +63,7 @@ def test_assert_trainable_lists_the_findings_as_the_cli_does(cli):
     with pytest.raises(AssertionError) as raised:
         assert_trainable("sample_layers/untracked.py:RawVariable", input_shape=(16, 5))
     message = str(raised.value)
-    assert message.startswith("gradcheck found 1 problem(s) in sample_layers/untracked.py:RawVariable:\n")
+    assert message.startswith("gradcheck found 2 problem(s) in sample_layers/untracked.py:RawVariable:\n")
     quiet = cli(["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--quiet"])
     assert message.split("\n", 1)[1] == quiet.stdout.rstrip(), quiet
 
@@ -70,7 +73,9 @@ def test_quiet_prints_only_findings(cli):
     assert (clean.exit_code, clean.stdout) == (0, ""), clean
     broken = cli(["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--quiet"])
     assert broken.exit_code == 1
-    assert broken.stdout.splitlines()[0].split() == ["ERROR", "untracked-variable", "w", "sample_layers/untracked.py:18"]
+    headers = [line.split() for line in broken.stdout.splitlines() if line.startswith("ERROR")]
+    assert headers == [["ERROR", "reload-mismatch", "w", "sample_layers/untracked.py:18"],
+                       ["ERROR", "untracked-variable", "w", "sample_layers/untracked.py:18"]], broken
     assert "FAILED" not in broken.stdout and "gradient norm" not in broken.stdout
 
 
