@@ -26,7 +26,8 @@ import numpy as np
 
 from .cuts import ancestors as graph_ancestors, eager_cut_location, find_cuts, graph_source
 from .inventory import tensor_name
-from .probe import backing, call_layer, loss_of, run_trace
+from .probe import backing, call_layer, loss_of, random_training, run_trace
+from .outputs import float_tensors
 from .report import finding
 from .runtime import tensorflow
 
@@ -137,9 +138,9 @@ def _eager_result(probe) -> dict:
     floats = [xs[i] for i in probe.float_input_indexes]
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(floats)
-        training = True if probe.accepts_training else None
+        training = random_training(probe.options) if probe.accepts_training else None
         result = call_layer(probe.layer, xs, training, probe.accepts_training)
-        outputs = [t for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
+        outputs = float_tensors(tf, result)
         loss = loss_of(tf, outputs, [tf.constant(r) for r in probe.projections], probe.options.inputs[0].shape[0])
     grads = []
     for source in probe.gradient_variables + floats:

@@ -131,7 +131,7 @@ def _read_handles(probe: Probe) -> set[int]:
     from .probe import call_layer
 
     with tf.GradientTape(persistent=True) as tape:
-        call_layer(probe.layer, probe.input_tensors(), None, probe.accepts_training)
+        call_layer(probe.layer, probe.input_tensors(), probe.options.training, probe.accepts_training)
     # The tape misses variables read only under stop_gradient (NOTES.md 7): a best effort only.
     return {id(v.handle) for v in tape.watched_variables()}
 

@@ -30,6 +30,7 @@ import numpy as np
 from .inventory import tensor_name
 from .loading import error_text, user_frame_of
 from .probe import backing, call_layer, trace_layer_function
+from .outputs import float_tensors
 from .report import finding
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
@@ -200,7 +201,7 @@ class _Forward:
 
         def loss_of(xs, rs):
             result = call_layer(twin.layer, xs, training, probe.accepts_training)
-            flat = [t for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
+            flat = float_tensors(tf, result)
             # float64 projections even for a float32 layer: the sum itself adds no rounding.
             terms = [tf.reduce_sum(tf.cast(y, tf.float64) * r) for y, r in zip(flat, rs)]
             return tf.add_n(terms) / batch

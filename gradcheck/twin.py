@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .loading import error_text, user_frame_of
+from .outputs import float_tensors
 from .probe import backing, call_layer
 from .runtime import tensorflow
 
@@ -120,7 +121,7 @@ def _construct_and_build(probe, inputs64):
             if "dtype" in config:
                 config["dtype"] = "float64"  # the saved policy would otherwise pin float32
             twin = type(layer).from_config(config)
-        call_layer(twin, [tf.constant(a) for a in inputs64], None, probe.accepts_training)
+        call_layer(twin, [tf.constant(a) for a in inputs64], probe.options.training, probe.accepts_training)
     return twin
 
 
@@ -167,17 +168,17 @@ def seed_states(layer, keras) -> list:
 def _output_difference(probe, twin: Twin, tf):
     """None when the twin computes what the layer computes, else the relative difference."""
     twin.reset_seeds()
-    result = call_layer(twin.layer, [tf.constant(a) for a in twin.inputs], None, probe.accepts_training)
+    result = call_layer(twin.layer, [tf.constant(a) for a in twin.inputs], probe.options.training, probe.accepts_training)
     twin.reset_seeds()
-    flat = [t for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
+    flat = float_tensors(tf, result)
     # The original is called again rather than compared with the probe's first output: the
     # probe's later calls in training mode moved its statistics (BatchNormalization's moving mean).
     _, keras = tensorflow()
     states = seed_states(probe.layer, keras)
-    reference = call_layer(probe.layer, probe.input_tensors(), None, probe.accepts_training)
+    reference = call_layer(probe.layer, probe.input_tensors(), probe.options.training, probe.accepts_training)
     for variable, value in states:
         variable.assign(value)
-    expected = [t for t in tf.nest.flatten(reference) if tf.is_tensor(t) and t.dtype.is_floating]
+    expected = float_tensors(tf, reference)
     if len(flat) != len(expected):
         return 1.0
     worst = 0.0

@@ -1,0 +1,90 @@
+"""Issue 10's classes of layer, each with a layer of the tests' own (tests/data/accuracy_layers.py).
+
+Exit status, finding code, tensor and location are asserted exactly; the line is found from the
+layer's source by its `# here:` comment, so the file may change.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+LAYERS = "tests/data/accuracy_layers.py"
+
+
+def line_of(text: str, file: str = LAYERS) -> int:
+    """The line of `file` that contains `text` (exactly one)."""
+    lines = [n for n, line in enumerate((ROOT / file).read_text().splitlines(), 1) if text in line]
+    assert len(lines) == 1, (text, lines)
+    return lines[0]
+
+
+def at(text: str) -> str:
+    return f"{LAYERS}:{line_of(text)}"
+
+
+def run(name: str, *options: str):
+    return run_cli([f"{LAYERS}:{name}", "--input-shape", "16,5", *options, "--json"])
+
+
+def findings(result, *, infos: bool = False) -> set:
+    return {
+        (f["code"], f["tensor"], f["location"])
+        for f in result.json()["findings"]
+        if infos or f["severity"] != "info"
+    }
+
+
+def rows(result) -> dict:
+    return {row["name"]: row for row in [*result.json()["variables"], *result.json()["inputs"]]}
+
+
+# --- outputs of any structure ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["NestedTuple", "NestedDict"])
+def test_a_weight_feeding_only_a_deep_output_gets_its_gradient(name):
+    result = run(name)
+    assert result.exit_code == 0, result
+    assert findings(result, infos=True) == set(), result
+    assert rows(result)["deep"]["gradient_status"] == "ok", result
+    assert rows(result)["deep"]["numeric_verdict"] == "ok", result
+
+
+def test_output_leaves_are_named_by_their_index_path():
+    from gradcheck.outputs import float_leaves
+    from gradcheck.runtime import tensorflow
+
+    tf, _ = tensorflow()
+    y = tf.ones((2, 3))
+    names = [n for n, _ in float_leaves(tf, (y, (y, [y, tf.ones((2,), tf.int32)])))]
+    assert names == ["output[0]", "output[1][0]", "output[1][1][0]"]
+    names = [n for n, _ in float_leaves(tf, {"b": {"c": y}, "a": y})]
+    assert names == ['output["a"]', 'output["b"]["c"]']
+    assert [n for n, _ in float_leaves(tf, [y])] == ["output"]
+
+
+@pytest.mark.parametrize("name", ["SparseOutput", "RaggedOutput"])
+def test_sparse_and_ragged_outputs_are_checked_through_their_values(name):
+    result = run(name)
+    assert result.exit_code == 0, result
+    assert findings(result, infos=True) == set(), result
+    assert {row["numeric_verdict"] for row in rows(result).values()} == {"ok"}, result
+
+
+# --- --training / --no-training ---------------------------------------------------------------------
+
+
+def test_no_training_is_honoured_by_every_call():
+    result = run("TrainingBranchRaises", "--no-training")
+    assert result.exit_code == 0, result
+    assert findings(result, infos=True) == set(), result
+    assert result.json()["training_modes"] == ["false"], result
+    assert rows(result)["kernel"]["numeric_verdict"] == "ok", result
+
+
+def test_a_training_branch_that_raises_still_stops_the_default_check():
+    result = run("TrainingBranchRaises")
+    assert result.exit_code == 2, result
+    assert "training mode is not supported yet" in result.stderr, result
