@@ -12,6 +12,7 @@ import numpy as np
 from .probe import Probe, backing, location_of_variable
 from .report import InputInfo, TensorInfo, finding
 from .runtime import tensorflow
+from .state import state_variables
 
 _LIBRARY_MODULES = ("keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv")
 
@@ -21,7 +22,7 @@ def check_inventory(probe: Probe):
     tf, keras = tensorflow()
     layer = probe.layer
     read = _read_handles(probe)
-    seed_states = _seed_generator_states(layer, keras)
+    seed_states = set(state_variables(layer, keras))  # RNG, RNN and metric state: not weights
     tensors, findings = [], []
     tracked_ids = set()
 
@@ -29,7 +30,7 @@ def check_inventory(probe: Probe):
         tf_variable = backing(variable, keras)
         tracked_ids.add(id(tf_variable))
         if id(tf_variable) in seed_states:
-            continue  # a dropout/noise layer's RNG state: Keras's bookkeeping, not a weight
+            continue  # listed below as state
         name = tensor_name(probe, variable)
         owner = probe.names.owner_layer(variable)
         is_read = id(tf_variable.handle) in read
@@ -93,6 +94,7 @@ def check_inventory(probe: Probe):
                 )
             )
 
+    tensors += state_rows(probe, read)
     constants, constant_findings = _constants(probe)
     tensors += constants
     findings += constant_findings
@@ -136,14 +138,24 @@ def _read_handles(probe: Probe) -> set[int]:
     return {id(v.handle) for v in tape.watched_variables()}
 
 
-def _seed_generator_states(layer, keras) -> set[int]:
-    states = set()
-    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
-        for generator in getattr(sublayer, "_seed_generators", []) or []:
-            state = getattr(generator, "state", None)
-            if state is not None:
-                states.add(id(backing(state, keras)))
-    return states
+def state_rows(probe: Probe, read: set[int]) -> list[TensorInfo]:
+    """One `state` row per variable Keras keeps beside the weights (state.py): an RNN's carried
+    state, a SeedGenerator's, a metric's. Not weights, so never untracked and never trained."""
+    _, keras = tensorflow()
+    rows = []
+    for variable, _, path in state_variables(probe.layer, keras, probe.names.layer_path).values():
+        name = path
+        owner = probe.names.owner_layer(variable)
+        rows.append(TensorInfo(
+            name=name,
+            kind="state",
+            shape=tuple(variable.shape),
+            dtype=variable.dtype.name,
+            layer=owner.name if owner is not None and owner is not probe.layer else None,
+            created_at=location_of_variable(probe, variable),
+            read_by_call=id(variable.handle) in read,
+        ))
+    return rows
 
 
 def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[int]):

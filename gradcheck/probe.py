@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import state
 from .errors import GradcheckError
 from .loading import Loaded, error_text, user_frame_of
 from .naming import Names
@@ -183,8 +184,13 @@ def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:
             raise _user_failure(error, "building and calling the layer", options) from None
         mark = len(log.created)
         stochastic_mode = random_training(options) if accepts_training else None
+        carried = state.fixed(layer, keras, options.seed, rng=False)  # RNN states from zero
         try:
+            # A stateful RNN carries its state from call to call: both calls start from the same
+            # state, so only randomness (dropout, noise) can make them differ.
+            state.restore(carried)
             second = call_layer(layer, tensors, stochastic_mode, accepts_training)
+            state.restore(carried)
             third = call_layer(layer, tensors, stochastic_mode, accepts_training)
         except Exception as error:
             raise _user_failure(error, "calling the layer a second time", options) from None

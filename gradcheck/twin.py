@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import state
 from .loading import error_text, user_frame_of
 from .outputs import float_tensors
 from .probe import backing, call_layer
@@ -110,6 +111,12 @@ def make_twin(probe, variables) -> Twin:
     return result
 
 
+def _deterministic(probe):
+    """`training` for the calls that build the twin and compare it with the layer: None (no
+    dropout, whose float64 draws differ from float32's), or False under --no-training."""
+    return False if probe.options.training is False else None
+
+
 def _construct_and_build(probe, inputs64):
     tf, keras = tensorflow()
     layer = probe.layer
@@ -121,7 +128,7 @@ def _construct_and_build(probe, inputs64):
             if "dtype" in config:
                 config["dtype"] = "float64"  # the saved policy would otherwise pin float32
             twin = type(layer).from_config(config)
-        call_layer(twin, [tf.constant(a) for a in inputs64], probe.options.training, probe.accepts_training)
+        call_layer(twin, [tf.constant(a) for a in inputs64], _deterministic(probe), probe.accepts_training)
     return twin
 
 
@@ -152,30 +159,36 @@ def _pair_variables(probe, twin, tf, keras):
     return pairs
 
 
-def seed_states(layer, keras) -> list:
-    """The RNG states of Keras SeedGenerators and the non-trainable weights, with their values."""
-    variables = {}
-    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
-        for generator in getattr(sublayer, "_seed_generators", []) or []:
-            state = getattr(generator, "state", None)
-            if state is not None:
-                variables[id(backing(state, keras))] = backing(state, keras)
+def seed_states(layer, keras, *, as_is: bool = False) -> list:
+    """(variable, value) restored before every pass: RNG and RNN state (state.py) and the
+    non-trainable weights (BatchNormalization's statistics, which a training pass moves).
+    `as_is` keeps the RNG states' current values: the user's own layer is left as it was."""
+    pairs = state.fixed(layer, keras, 0, rng=not as_is)
+    seen = {id(variable) for variable, _ in pairs}
+    if as_is:
+        pairs += [(v, np.array(v.numpy())) for v, what, _ in state.state_variables(layer, keras).values()
+                  if what == state.SEED and id(v) not in seen]
+        seen = {id(variable) for variable, _ in pairs}
     for weight in layer.non_trainable_weights:
-        variables[id(backing(weight, keras))] = backing(weight, keras)
-    return [(variable, variable.numpy()) for variable in variables.values()]
+        variable = backing(weight, keras)
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            pairs.append((variable, variable.numpy()))
+    return pairs
 
 
 def _output_difference(probe, twin: Twin, tf):
     """None when the twin computes what the layer computes, else the relative difference."""
     twin.reset_seeds()
-    result = call_layer(twin.layer, [tf.constant(a) for a in twin.inputs], probe.options.training, probe.accepts_training)
+    result = call_layer(twin.layer, [tf.constant(a) for a in twin.inputs], _deterministic(probe), probe.accepts_training)
     twin.reset_seeds()
     flat = float_tensors(tf, result)
     # The original is called again rather than compared with the probe's first output: the
     # probe's later calls in training mode moved its statistics (BatchNormalization's moving mean).
     _, keras = tensorflow()
-    states = seed_states(probe.layer, keras)
-    reference = call_layer(probe.layer, probe.input_tensors(), probe.options.training, probe.accepts_training)
+    states = state.snapshot(probe.layer, keras) + seed_states(probe.layer, keras)
+    state.restore(state.fixed(probe.layer, keras, probe.options.seed, rng=False))  # as the twin starts
+    reference = call_layer(probe.layer, probe.input_tensors(), _deterministic(probe), probe.accepts_training)
     for variable, value in states:
         variable.assign(value)
     expected = float_tensors(tf, reference)
@@ -204,5 +217,5 @@ def original_layer(probe, variables, reason: str, location) -> Twin:
         inputs=list(probe.inputs),
         reason=reason,
         location=location,
-        seed_states=seed_states(probe.layer, keras),
+        seed_states=seed_states(probe.layer, keras, as_is=True),
     )

@@ -88,3 +88,29 @@ def test_a_training_branch_that_raises_still_stops_the_default_check():
     result = run("TrainingBranchRaises")
     assert result.exit_code == 2, result
     assert "training mode is not supported yet" in result.stderr, result
+
+
+# --- state that is not a weight ---------------------------------------------------------------------
+
+
+def test_stateful_lstm_passes_clean_with_its_states_listed_as_state():
+    result = run_cli(["keras.layers:LSTM", "--init", "units=4", "--init", "stateful=True",
+                      "--input-shape", "16,3,5", "--json"])
+    assert result.exit_code == 0, result
+    assert findings(result, infos=True) == set(), result  # no untracked-variable, not stochastic
+    assert result.json()["stochastic"] is False, result
+    kinds = {name: row["kind"] for name, row in rows(result).items() if "kind" in row}
+    assert kinds == {
+        "cell.kernel": "trainable", "cell.recurrent_kernel": "trainable", "cell.bias": "trainable",
+        "states[0]": "state", "states[1]": "state", "cell.seed_generator.state": "state",
+    }, result
+    verdicts = {name: row["numeric_verdict"] for name, row in rows(result).items() if row.get("kind") != "state"}
+    assert set(verdicts.values()) == {"ok"}, result  # the finite-difference check ran
+
+
+def test_stateful_lstm_report_repeats():
+    from gradcheck import check
+
+    first = check("keras.layers:LSTM", init={"units": 4, "stateful": True}, input_shape=(16, 3, 5))
+    second = check("keras.layers:LSTM", init={"units": 4, "stateful": True}, input_shape=(16, 3, 5))
+    assert [t.gradient_norm for t in first.variables] == [t.gradient_norm for t in second.variables]
