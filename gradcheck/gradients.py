@@ -25,6 +25,7 @@ import dataclasses
 import numpy as np
 
 from . import state
+from .backward import backward_failure
 from .cuts import eager_cut_location, find_cuts, graph_source
 from .fitstep import trains_under_fit
 from .inventory import tensor_name
@@ -61,6 +62,8 @@ class Run:
 def check_gradients(probe, tensors, inputs):
     """Return ({tensor: facts}, {input: facts}, findings) for every gradient the probe takes."""
     runs = _runs(probe)
+    if not runs:  # every backward pass raised: nothing to classify
+        return {}, {}, list(probe.backward_failures)
     variable_rows = {t.name: t for t in tensors}
     tensor_updates, input_updates, findings = {}, {}, []
     sources = _sources(probe, inputs)
@@ -85,7 +88,7 @@ def check_gradients(probe, tensors, inputs):
         if made is not None:
             findings.append(made)
 
-    findings += nonfinite_outputs(probe, runs, findings)
+    findings += nonfinite_outputs(probe, runs, findings) + probe.backward_failures
     for name, trains in trains_under_fit(probe, runs, tensors).items():
         tensor_updates.setdefault(name, {})["trains_under_fit"] = trains
     return tensor_updates, input_updates, findings
@@ -96,17 +99,25 @@ def check_gradients(probe, tensors, inputs):
 
 def _runs(probe) -> list[Run]:
     """One Run per traced mode, each from the same fixed random state so stochastic layers repeat."""
-    _, keras = tensorflow()
+    tf, keras = tensorflow()
     saved = state.snapshot(probe.layer, keras)
     fixed = state.fixed(probe.layer, keras, probe.options.seed)
-    runs = []
+    runs, failures = [], []
     for trace in probe.distinct_traces():
         state.restore(fixed)
-        runs.append(Run(trace.mode, trace, run_trace(probe, trace)))
+        try:
+            runs.append(Run(trace.mode, trace, run_trace(probe, trace)))
+        except tf.errors.OpError as error:
+            failure = backward_failure(trace, error, trace.mode)
+            if failure is None:
+                raise
+            if all(f.location != failure.location for f in failures):
+                failures.append(failure)
     if not probe.traces:
         state.restore(fixed)
         runs.append(Run("n/a", None, _eager_result(probe)))
     state.restore(saved)
+    probe.backward_failures = failures
     return runs
 
 

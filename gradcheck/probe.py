@@ -95,6 +95,7 @@ class Probe:
     gradient_variables: list  # what the traced gradients are taken with respect to, in order
     traces: list[Trace] = field(default_factory=list)
     trace_error: str | None = None  # why call() could not be traced, with the user's line
+    backward_failures: list = field(default_factory=list)  # backward-failed findings (backward.py)
 
     @property
     def float_input_indexes(self) -> list[int]:

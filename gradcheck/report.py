@@ -24,6 +24,7 @@ CODES: dict[str, tuple[str, str]] = {
     "none-gradient": (ERROR, "a trainable weight read by call() whose gradient is None; location = the op that cuts the path"),
     "input-gradient-none": (ERROR, "the gradient w.r.t. a float input is None: layers before it cannot train"),
     "nonfinite-gradient": (ERROR, "NaN/Inf in a gradient or in the output"),
+    "backward-failed": (ERROR, "the backward pass raises (a tf.py_function around numpy code, a custom gradient of the wrong shape); location = the op whose gradient fails"),
     "gradient-mismatch": (ERROR, "analytic gradient disagrees with a finite-difference estimate"),
     "zero-gradient": (WARNING, "gradient exactly zero on the probe batch (dead ReLU, ...)"),
     "vanishing-gradient": (WARNING, "gradient tiny relative to the tensor's scale"),

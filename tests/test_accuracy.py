@@ -114,3 +114,17 @@ def test_stateful_lstm_report_repeats():
     first = check("keras.layers:LSTM", init={"units": 4, "stateful": True}, input_shape=(16, 3, 5))
     second = check("keras.layers:LSTM", init={"units": 4, "stateful": True}, input_shape=(16, 3, 5))
     assert [t.gradient_norm for t in first.variables] == [t.gradient_norm for t in second.variables]
+
+
+# --- a backward pass that raises ------------------------------------------------------------------
+
+
+def test_backward_that_raises_is_a_finding_at_the_py_function_line():
+    result = run("PyFunctionBackward")
+    assert result.exit_code == 1, result
+    assert findings(result, infos=True) == {("backward-failed", None, at("# here: backward"))}, result
+    [made] = result.json()["findings"]
+    assert "the gradient of EagerPyFunc (tf.py_function)" in made["message"], result
+    assert "InvalidArgumentError: Inputs to operation AddN" in made["message"], result
+    assert "\n" not in made["message"], result
+    assert {row["numeric_verdict"] for row in rows(result).values()} == {"skipped"}, result
