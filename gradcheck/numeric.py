@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .fallback import fallback_findings, low_precision_op
 from .inventory import tensor_name
 from .loading import error_text, user_frame_of
 from .probe import backing, call_layer, trace_layer_function
@@ -68,9 +69,13 @@ class Tolerance:
 TOLERANCES = {
     "float64": Tolerance(eps=1e-5, rtol=1e-5, atol=1e-7),
     "float32": Tolerance(eps=1e-3, rtol=1e-2, atol=1e-2),
+    # The same balance for the half-precision policies (the layer itself, when no float64 copy
+    # exists): float16 ε = 9.8e-4 -> h ≈ 0.1, error ≈ 1e-2; bfloat16 ε = 7.8e-3 -> h ≈ 0.2,
+    # error ≈ 4e-2. Only gross errors are visible there.
+    "float16": Tolerance(eps=1e-1, rtol=2e-1, atol=2e-1),
+    "bfloat16": Tolerance(eps=2e-1, rtol=5e-1, atol=5e-1),
 }
-_SHRINK = {"float64": (10.0, 100.0), "float32": (10.0,)}  # below h/10, float32 rounding dominates
-_LOW_PRECISION = ("float32", "float16", "bfloat16", "complex64")
+_SHRINK = {"float64": (10.0, 100.0), "float32": (10.0,), "float16": (), "bfloat16": ()}  # below h/10, float32 rounding dominates
 
 
 @dataclass
@@ -84,7 +89,7 @@ class Target:
     verdict: str = "ok"
     error: float = 0.0
     dtype: str = "float64"
-    fallback_location: str | None = None
+    fallback_op: object = None  # the LowPrecisionOp on its path that made it compare in float32
     gradient_location: str | None = None  # the user's line applying a custom gradient on its path
     checked: bool = False  # compared in at least one training mode
     skipped_modes: list = field(default_factory=list)  # modes it could not be compared in
@@ -127,7 +132,7 @@ def check_numeric(probe, tensors, inputs):
                 return _skipped(targets, tensors)
         else:
             return _skipped(targets, tensors)
-    return _results(probe, twin, targets)
+    return _results(probe, twin, targets, tensors)
 
 
 def _run(probe, twin, targets) -> None:
@@ -222,7 +227,8 @@ class _Forward:
         specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]
         self.projections = [tf.constant(r) for r in probe.projections]
         twin.reset_seeds()
-        self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
+        with twin.arithmetic():
+            self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
         self._loss, self._specs, self._loss_function = loss, specs, None
 
     @property
@@ -231,7 +237,8 @@ class _Forward:
         if self._loss_function is None:
             tf, _ = tensorflow()
             self.twin.reset_seeds()
-            self._loss_function = trace_layer_function(self.twin.layer, self._loss, self._specs)
+            with self.twin.arithmetic():
+                self._loss_function = trace_layer_function(self.twin.layer, self._loss, self._specs)
         return self._loss_function
 
     @property
@@ -284,11 +291,11 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
             target.skipped_modes.append(mode)  # gradients.py reports a None or NaN gradient
             continue
         dtype = twin.dtype
-        low = _downstream_op(forward, target, _is_low_precision) if dtype == "float64" else None
+        low = low_precision_op(forward.placeholder(target)) if dtype == "float64" else None
         if low is not None:
-            dtype, target.fallback_location = "float32", low or target.fallback_location
-        if dtype == "float32":
-            target.dtype = "float32"
+            dtype, target.fallback_op = low.dtype, target.fallback_op or low
+        if dtype != "float64":
+            target.dtype = dtype
         tolerance = _tolerance(probe.options, dtype)
         evaluate = _evaluator(forward, twin, target, base, probe.projections)
         theta = evaluate.value()
@@ -455,10 +462,6 @@ def _blocks_gradient_by_design(op) -> bool:
     return op.type in _GRADIENT_BLOCKERS
 
 
-def _is_low_precision(op) -> bool:
-    return any(output.dtype.name in _LOW_PRECISION for output in op.outputs)
-
-
 def _is_custom_gradient(op) -> bool:
     """tf.custom_gradient marks its output with an IdentityN whose gradient is overridden."""
     if op.type != "IdentityN":
@@ -485,7 +488,7 @@ def _record(target, comparisons, mode, dtype, step, probe) -> None:
     target.checked = True
     worst = max(comparisons, key=lambda c: (_RANK["ok"] - _RANK[c.verdict], c.error))
     verdict = worst.verdict
-    context = f"{'float64 twin' if dtype == 'float64' else 'float32'}" + (
+    context = f"{'float64 twin' if dtype == 'float64' else dtype}" + (
         f", training={mode.capitalize()}" if mode in ("true", "false") else "")
     message = None
     if verdict != "ok":
@@ -518,51 +521,24 @@ def _message(target, comparisons, worst, context) -> str:
             "this tensor flows through.")
 
 
-def _results(probe, twin, targets):
+def _results(probe, twin, targets, tensors):
     tensor_updates, input_updates, findings = {}, {}, []
-    fallback_all = twin.reason is not None
-    whole_layer_fallback = []
     for target in targets:
         # A mode with randomness outside Keras's seed generators (or a NaN loss) cannot be compared;
         # the verdict then rests on the modes that could be (training=False, usually).
         verdict = target.verdict if target.checked else "skipped"
-        if verdict == "ok" and target.dtype == "float32":
+        if verdict == "ok" and target.dtype != "float64":
             verdict = "float32-fallback"
         facts = {"numeric_verdict": verdict, "numeric_error": float(target.error) if verdict != "skipped" else None}
         (tensor_updates if target.variable is not None else input_updates)[target.name] = facts
         location = target.location
-        if target.dtype == "float32" and verdict != "skipped":
-            if fallback_all:
-                whole_layer_fallback.append(target.name)  # one finding for all, after the loop
-            else:
-                why = "the layer computes in float32 (or lower) on its path, even in a float64 copy"
-                where = target.fallback_location or None
-                findings.append(finding(
-                    "float32-fallback", target.name,
-                    f"`{target.name}` was compared with finite differences in float32 ({why}" +
-                    (f", at {where}" if where else "") + "). float32 steps and tolerances (rtol "
-                    f"{_tolerance(probe.options, 'float32').rtol:g}) catch gross errors only; a relative error "
-                    "of 1e-3 can pass unseen. Compute in the input's dtype to get the float64 check.",
-                    where,
-                ))
         mismatch = next((m for v, m in target.messages if v == "mismatch"), None)
         kink = next((m for v, m in target.messages if v == "kink"), None)
         if mismatch:
             findings.append(finding("gradient-mismatch", target.name, mismatch, target.gradient_location or location))
         elif kink:
             findings.append(finding("non-differentiable-point", target.name, kink, location))
-    if whole_layer_fallback:
-        # The same cause for every tensor: one finding, not one paragraph per tensor.
-        shown = ", ".join(f"`{name}`" for name in whole_layer_fallback)
-        findings.append(finding(
-            "float32-fallback", None,
-            f"{shown} were compared with finite differences in float32: no float64 copy of the layer "
-            f"could be used ({twin.reason}" + (f", at {twin.location}" if twin.location else "") + "). "
-            f"float32 steps and tolerances (rtol {_tolerance(probe.options, 'float32').rtol:g}) catch "
-            "gross errors only; a relative error of 1e-3 can pass unseen. Make every weight with "
-            "add_weight and compute in the input's dtype to get the float64 check.",
-            twin.location,
-        ))
+    findings += fallback_findings(twin, targets, tensors, lambda dtype: _tolerance(probe.options, dtype).rtol)
     return tensor_updates, input_updates, findings
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from . import state
 from .loading import error_text, user_frame_of
 from .outputs import float_tensors
+from .precision import epsilon
 from .probe import backing, call_layer
 from .runtime import tensorflow
 
@@ -39,10 +40,16 @@ class Twin:
     dtype: str  # "float64" for a twin, "float32" when the original layer is used
     variables: dict  # id(original tf.Variable) -> the layer's tf.Variable to perturb
     inputs: list  # numpy inputs in the twin's float dtype (integer inputs unchanged)
+    promote: bool = False  # built with float32 constants promoted to float64 (float64_policy)
     reason: str | None = None  # why the twin could not be used (float32 fallback), else None
     location: str | None = None  # the user's line the reason points at
     # (tf.Variable, value) restored before every pass: RNG states and non-trainable weights.
     seed_states: list = field(default_factory=list)
+
+    def arithmetic(self):
+        """The context the twin is traced and called in: float64 rules for a twin (float64_policy)."""
+        _, keras = tensorflow()
+        return float64_policy(keras, self.promote) if self.dtype == "float64" else contextlib.nullcontext()
 
     def reset_seeds(self) -> None:
         """Give every forward pass the same random draws (dropout masks, noise) and the same state
@@ -52,15 +59,29 @@ class Twin:
 
 
 @contextlib.contextmanager
-def float64_policy(keras):
-    # floatx too: `keras.Input(shape)` takes its dtype from floatx, not from the policy, so a
-    # functional model's copy would otherwise round its float64 input to float32 at the door.
+def float64_policy(keras, promote: bool = False):
+    """Build, call and trace the twin under this: float64 policy, floatx and type promotion.
+
+    floatx too: `keras.Input(shape)` takes its dtype from floatx, not from the policy, so a
+    functional model's copy would otherwise round its float64 input to float32 at the door.
+    Promotion (`promote`, only for a layer that raised without it: Keras's own code trips over
+    it elsewhere): a float32 constant (`ops.sqrt(float(dim))` gives one whatever floatx says)
+    meeting a float64 tensor makes TensorFlow raise, although it computes nothing in float32 on
+    the tensor's path; TensorFlow's "safe" promotion casts it up instead. A cast to float32 on the
+    path is still float32 computation, and is still seen (fallback.py).
+    """
+    from tensorflow.python.framework import ops
+
     previous, previous_floatx = keras.config.dtype_policy(), keras.config.floatx()
+    previous_promotion = ops.get_dtype_conversion_mode()
     keras.config.set_dtype_policy("float64")
     keras.config.set_floatx("float64")
+    if promote:
+        ops.set_dtype_conversion_mode("safe")
     try:
         yield
     finally:
+        ops._dtype_conversion_mode = previous_promotion  # the setter takes no "off" spelling
         keras.config.set_floatx(previous_floatx)
         keras.config.set_dtype_policy(previous)
 
@@ -74,15 +95,21 @@ def make_twin(probe, variables) -> Twin:
     """
     tf, keras = tensorflow()
     inputs64 = [a.astype("float64") if spec.is_float else a for a, spec in zip(probe.inputs, probe.options.inputs)]
+    promote, failure = False, None
     try:
-        twin = _construct_and_build(probe, inputs64)
+        twin = _construct_and_build(probe, inputs64, False)
     except Exception as error:  # the layer cannot run in float64: whatever it raised, say so
-        where = user_frame_of(error)
+        failure = error
+        try:  # a float32 constant meeting a float64 tensor: promoted, it runs
+            twin, promote = _construct_and_build(probe, inputs64, True), True
+        except Exception:
+            twin = None
+    if twin is None:
         return original_layer(
             probe,
             variables,
-            f"the layer could not run in float64 ({type(error).__name__}: {error_text(error, 200)})",
-            where,
+            f"the layer could not run in float64 ({type(failure).__name__}: {error_text(failure, 200)})",
+            user_frame_of(failure),
         )
     pairs = _pair_variables(probe, twin, tf, keras)
     if pairs is None:
@@ -94,6 +121,7 @@ def make_twin(probe, variables) -> Twin:
         dtype="float64",
         variables={id(o): c for o, c in pairs},
         inputs=inputs64,
+        promote=promote,
         seed_states=seed_states(twin, keras),
     )
     missing = [v for v in variables if id(backing(v, keras)) not in result.variables]
@@ -117,10 +145,10 @@ def _deterministic(probe):
     return False if probe.options.training is False else None
 
 
-def _construct_and_build(probe, inputs64):
+def _construct_and_build(probe, inputs64, promote: bool):
     tf, keras = tensorflow()
     layer = probe.layer
-    with float64_policy(keras):
+    with float64_policy(keras, promote):
         if probe.loaded.make is not None:
             twin = probe.loaded.make()
         else:
@@ -128,8 +156,23 @@ def _construct_and_build(probe, inputs64):
             if "dtype" in config:
                 config["dtype"] = "float64"  # the saved policy would otherwise pin float32
             twin = type(layer).from_config(config)
+        _force_float64(twin, keras)
         call_layer(twin, [tf.constant(a) for a in inputs64], _deterministic(probe), probe.accepts_training)
     return twin
+
+
+def _force_float64(twin, keras) -> None:
+    """Put every sublayer made so far under the float64 policy, whatever it was given.
+
+    A layer made with `dtype="mixed_float16"` (or a constructor that pins any policy) would keep
+    computing in float16 even under the float64 global policy, and finite differences in float16
+    see nothing; sublayers made later, in build(), read the global policy, which is float64 here.
+    """
+    for sublayer in twin._flatten_layers(include_self=True, recursive=True):
+        policy = getattr(sublayer, "dtype_policy", None)
+        compute = getattr(policy, "compute_dtype", None)
+        if compute in ("float16", "bfloat16", "float32") and not sublayer.built:
+            sublayer.dtype_policy = keras.DTypePolicy("float64")
 
 
 def _pair_variables(probe, twin, tf, keras):
@@ -180,7 +223,8 @@ def seed_states(layer, keras, *, as_is: bool = False) -> list:
 def _output_difference(probe, twin: Twin, tf):
     """None when the twin computes what the layer computes, else the relative difference."""
     twin.reset_seeds()
-    result = call_layer(twin.layer, [tf.constant(a) for a in twin.inputs], _deterministic(probe), probe.accepts_training)
+    with twin.arithmetic():
+        result = call_layer(twin.layer, [tf.constant(a) for a in twin.inputs], _deterministic(probe), probe.accepts_training)
     twin.reset_seeds()
     flat = float_tensors(tf, result)
     # The original is called again rather than compared with the probe's first output: the
@@ -204,15 +248,19 @@ def _output_difference(probe, twin: Twin, tf):
             continue
         scale = max(float(np.max(np.abs(b[finite]))), 1e-30)
         worst = max(worst, float(np.max(np.abs(a[finite] - b[finite]))) / scale)
-    return worst if worst > _SAME_OUTPUT else None
+    # The layer's own rounding bounds how close the two can be: bfloat16 keeps 8 bits (eps 7.8e-3).
+    compute = str(getattr(probe.layer, "compute_dtype", "float32"))
+    allowed = max(_SAME_OUTPUT, 8 * epsilon(compute))
+    return worst if worst > allowed else None
 
 
 def original_layer(probe, variables, reason: str, location) -> Twin:
     """The original layer, used as it is in float32 when no faithful float64 twin exists."""
     tf, keras = tensorflow()
+    compute = str(getattr(probe.layer, "compute_dtype", "float32"))
     return Twin(
         layer=probe.layer,
-        dtype="float32",
+        dtype=compute if compute in ("float16", "bfloat16") else "float32",
         variables={id(backing(v, keras)): backing(v, keras) for v in variables},
         inputs=list(probe.inputs),
         reason=reason,

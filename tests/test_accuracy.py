@@ -128,3 +128,36 @@ def test_backward_that_raises_is_a_finding_at_the_py_function_line():
     assert "InvalidArgumentError: Inputs to operation AddN" in made["message"], result
     assert "\n" not in made["message"], result
     assert {row["numeric_verdict"] for row in rows(result).values()} == {"skipped"}, result
+
+
+# --- dtype policies ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16", "float16"])
+def test_keras_dense_under_a_dtype_policy_agrees_with_finite_differences(policy):
+    result = run_cli(["keras.layers:Dense", "--init", "units=3", "--init", f"dtype={policy}",
+                      "--input-shape", "16,5", "--json"])
+    assert result.exit_code == 0, result
+    assert findings(result, infos=True) == set(), result
+    # The float64 copy holds the layer's weights whatever its policy, so the check runs in float64.
+    assert {row["numeric_verdict"] for row in rows(result).values()} == {"ok"}, result
+
+
+# --- float32-fallback (issue 12) --------------------------------------------------------------------
+
+
+def test_a_float32_constant_is_no_float32_computation():
+    result = run_cli([f"{LAYERS}:ScaledAttention", "--input-shape", "4,6,8", "--json"])
+    assert result.exit_code == 0, result
+    assert findings(result, infos=True) == set(), result
+    assert {row["numeric_verdict"] for row in rows(result).values()} == {"ok"}, result
+
+
+def test_float32_computation_on_the_path_is_one_finding_naming_the_op_and_the_fix():
+    result = run("HardCodedFloat32")
+    assert result.exit_code == 0, result
+    assert findings(result, infos=True) == {("float32-fallback", None, at("# here: cast"))}, result
+    [made] = result.json()["findings"]
+    assert f"Cast to float32 at {at('# here: cast')}" in made["message"], result
+    assert "`ops.cast(..., x.dtype)`" in made["message"], result
+    assert rows(result)["kernel"]["numeric_verdict"] == "float32-fallback", result
