@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .naming import assigned_name
 from .probe import Probe, backing, location_of_variable
 from .report import InputInfo, TensorInfo, finding
 from .runtime import tensorflow
@@ -257,7 +258,8 @@ def _created_in_call(probe: Probe):
         if location in seen:
             continue
         seen.add(location)
-        name = variable.name.split(":")[0].rsplit("/", 1)[-1]
+        # The user's own name for it (`w = tf.Variable(...)`), else TensorFlow's ("Variable").
+        name = assigned_name(location) or variable.name.split(":")[0].rsplit("/", 1)[-1]
         findings.append(
             finding(
                 "variable-created-in-call",

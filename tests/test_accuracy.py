@@ -161,3 +161,9 @@ def test_float32_computation_on_the_path_is_one_finding_naming_the_op_and_the_fi
     assert f"Cast to float32 at {at('# here: cast')}" in made["message"], result
     assert "`ops.cast(..., x.dtype)`" in made["message"], result
     assert rows(result)["kernel"]["numeric_verdict"] == "float32-fallback", result
+
+
+def test_variable_created_in_call_is_named_by_the_users_local_name():
+    result = run("NewVariableEachCall")
+    assert result.exit_code == 1, result
+    assert ("variable-created-in-call", "w", at("# here: w")) in findings(result), result
