@@ -36,6 +36,7 @@ from .report import finding
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
 from .source import user_location
+from .steps import Comparison, compare, relative_error
 
 DIRECTIONS = 3  # random directions per tensor and mode: one suffices for a gross error; three for margin
 # Tensors up to this many entries are also checked entry by entry: 2 passes per entry, so at most
@@ -75,7 +76,6 @@ TOLERANCES = {
     "float16": Tolerance(eps=1e-1, rtol=2e-1, atol=2e-1),
     "bfloat16": Tolerance(eps=2e-1, rtol=5e-1, atol=5e-1),
 }
-_SHRINK = {"float64": (10.0, 100.0), "float32": (10.0,), "float16": (), "bfloat16": ()}  # below h/10, float32 rounding dominates
 
 
 @dataclass
@@ -94,16 +94,6 @@ class Target:
     checked: bool = False  # compared in at least one training mode
     skipped_modes: list = field(default_factory=list)  # modes it could not be compared in
     messages: list = field(default_factory=list)  # (verdict, text) per failing comparison
-
-
-@dataclass
-class Comparison:
-    label: str  # "a random direction" or "entry [2, 1]"
-    tape: float
-    numeric: float
-    error: float  # |tape − numeric| / max(|tape|, |numeric|, floor / rtol)
-    step: float
-    verdict: str = "ok"  # ok | mismatch | kink
 
 
 def check_numeric(probe, tensors, inputs):
@@ -307,7 +297,7 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
             for _ in range(DIRECTIONS):
                 direction = rng.standard_normal(shape)
                 direction /= max(float(np.linalg.norm(direction)), 1e-300)
-                comparisons.append(_compare("a random direction", float(np.sum(grad * direction)), evaluate,
+                comparisons.append(compare("a random direction", float(np.sum(grad * direction)), evaluate,
                                             direction, step, loss0, tolerance, floor, dtype))
                 progress.advance()
             if grad.size <= SMALL_TENSOR or probe.options.exhaustive:
@@ -387,7 +377,7 @@ def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
     failing = []
     for index, unit, tape, numeric in rough:
         label = f"entry {[int(i) for i in np.unravel_index(index, grad.shape)]}" if grad.ndim else "the entry"
-        error = _error(tape, numeric, tolerance, floor)
+        error = relative_error(tape, numeric, tolerance.rtol, floor)
         if error <= tolerance.rtol:
             comparisons.append(Comparison(label, tape, numeric, error, step))
         else:
@@ -395,40 +385,11 @@ def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
     failing.sort(key=lambda item: -item[0])
     for rank, (error, label, unit, tape) in enumerate(failing):
         if rank < _REFINED_ENTRIES:
-            comparisons.append(_compare(label, tape, evaluate, unit, step, loss0, tolerance, floor, dtype))
+            comparisons.append(compare(label, tape, evaluate, unit, step, loss0, tolerance, floor, dtype))
         else:  # judged like the worst refined one: the same cause, most likely
             verdict = next((c.verdict for c in reversed(comparisons) if c.verdict != "ok"), "mismatch")
             comparisons.append(Comparison(label, tape, float("nan"), error, step, verdict))
     return comparisons
-
-
-def _error(tape: float, numeric: float, tolerance: Tolerance, floor: float) -> float:
-    """Relative error with its denominator floored, so error <= rtol exactly when they agree."""
-    denominator = max(abs(tape), abs(numeric), floor / tolerance.rtol, 1e-300)
-    return abs(tape - numeric) / denominator
-
-
-def _compare(label, tape, evaluate, direction, step, loss0, tolerance, floor, dtype) -> Comparison:
-    plus, minus = evaluate(step * direction), evaluate(-step * direction)
-    numeric = (plus - minus) / (2 * step)
-    error = _error(tape, numeric, tolerance, floor)
-    if error <= tolerance.rtol:
-        return Comparison(label, tape, numeric, error, step)
-    # Look again with smaller steps. A smooth function's disagreement shrinks like h² once h is
-    # small enough; if it drops under the tolerance the first step was simply too coarse.
-    for factor in _SHRINK[dtype]:
-        small = step / factor
-        plus, minus = evaluate(small * direction), evaluate(-small * direction)
-        numeric_small = (plus - minus) / (2 * small)
-        error_small = _error(tape, numeric_small, tolerance, floor)
-        if error_small <= tolerance.rtol:
-            return Comparison(label, tape, numeric_small, error_small, small)
-    # Still apart at the smallest step. One-sided slopes tell a kink from a wrong gradient: for a
-    # smooth function they differ by h·|f''| (tiny here); at a kink by the jump in slope, which is
-    # at least the disagreement itself (twice it when the tape takes one side's slope).
-    jump = abs((plus - loss0) - (loss0 - minus)) / small
-    verdict = "kink" if jump >= abs(tape - numeric_small) else "mismatch"
-    return Comparison(label, tape, numeric_small, error_small, small, verdict)
 
 
 def _downstream_op(forward, target, wanted):
@@ -491,7 +452,7 @@ def _record(target, comparisons, mode, dtype, step, probe) -> None:
     context = f"{'float64 twin' if dtype == 'float64' else dtype}" + (
         f", training={mode.capitalize()}" if mode in ("true", "false") else "")
     message = None
-    if verdict != "ok":
+    if verdict in ("mismatch", "kink"):  # "skipped": no step resolved the function (steps.py)
         message = _message(target, comparisons, worst, context)
     _worsen(target, verdict, max(c.error for c in comparisons if np.isfinite(c.error)), message)
 
@@ -516,7 +477,7 @@ def _message(target, comparisons, worst, context) -> str:
                 "this point: a non-differentiable point, not a wrong gradient. Sample inputs away from the kink "
                 "(--input-range, --seed) to check this tensor exactly.")
     return (f"The gradient of `{target.name}` disagrees with finite differences ({context}): {detail}. The "
-            "disagreement stays at 10x and 100x smaller steps and the loss is smooth there, so the gradient is "
+            "disagreement stays at smaller steps, where the estimates agree with each other and the loss is smooth, so the gradient is "
             "wrong, not the estimate. Check the custom gradient (tf.custom_gradient) or hand-written backward "
             "this tensor flows through.")
 

@@ -167,3 +167,21 @@ def test_variable_created_in_call_is_named_by_the_users_local_name():
     result = run("NewVariableEachCall")
     assert result.exit_code == 1, result
     assert ("variable-created-in-call", "w", at("# here: w")) in findings(result), result
+
+
+# --- a step that follows the function's scale ---------------------------------------------------
+
+
+def test_layer_norm_over_nearly_constant_rows_is_no_mismatch():
+    result = run("LayerNormTinyEpsilon", "--input-range", "1,1.00001")
+    assert result.exit_code == 0, result
+    # The gradient really is huge there (a true warning); finite differences agree with it.
+    assert {code for code, _, _ in findings(result, infos=True)} == {"exploding-gradient"}, result
+    assert rows(result)["input"]["numeric_verdict"] == "ok", result
+    assert rows(result)["gamma"]["numeric_verdict"] == "ok", result
+
+
+def test_a_true_relative_error_of_1e3_is_still_caught():
+    result = run_cli(["sample_layers/custom_gradients.py:SlightlyOffGradient", "--input-shape", "16,5", "--json"])
+    assert result.exit_code == 1, result
+    assert {f["code"] for f in result.json()["findings"]} == {"gradient-mismatch"}, result
