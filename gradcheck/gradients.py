@@ -34,12 +34,13 @@ from .outputs import float_tensors
 from .probe import call_layer, loss_of, random_training, run_trace
 from .report import finding
 from .runtime import tensorflow
+from .weak import is_rounding_noise, noise_finding, peak_ratio, weak_finding
 
 SCALE_FLOOR = 1.0
 # Ops that read a tensor's shape, not its values: a path through them carries no value to cut.
 _SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike"})
 # Worst first: the status a tensor shows is the worst over the traced modes.
-_ORDER = ("none", "nonfinite", "zero", "exploding", "vanishing", "ok")
+_ORDER = ("none", "nonfinite", "zero", "exploding", "vanishing", "noise", "ok")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +83,10 @@ def check_gradients(probe, tensors, inputs):
         if not outcomes:
             continue
         worst = min(outcomes, key=lambda o: _ORDER.index(o.status))
+        worst_run = next(r for r in runs if r.mode == worst.mode)
+        source = graph_source(probe, worst_run.trace, variable=variable, input_index=input_index) if worst_run.trace else None
+        if is_rounding_noise(probe, worst_run, worst, source):
+            worst = dataclasses.replace(worst, status="noise")
         facts = {"gradient_norm": worst.norm, "gradient_status": worst.status}
         (tensor_updates if variable is not None else input_updates)[name] = facts
         made = _finding(probe, runs, name, variable, input_index, index, worst, outcomes, row)
@@ -210,63 +215,12 @@ def _finding(probe, runs, name, variable, input_index, index, worst, outcomes, r
         return _none_finding(probe, run, name, variable, input_index, where, created)
     if worst.status == "nonfinite":
         return nonfinite_finding(probe, run, name, variable, index, where, created, subject)
-    if worst.status == "zero":
-        cause = ("a ReLU whose inputs are all negative (a large negative bias), a mask, or a multiplication by zero"
-                 " are the usual causes")
-        return finding(
-            "zero-gradient",
-            name,
-            f"{subject} is exactly zero on the probe batch{where}, so "
-            f"{'layers before this one get no signal through it' if is_input else 'an optimizer step leaves it unchanged'}; "
-            f"{cause}. Check the pre-activations feeding any ReLU/clip/mask (e.g. a bias initialised far below zero).",
-            created,
-        )
-    if worst.status in ("vanishing", "exploding"):
-        threshold = probe.options.vanishing_threshold if worst.status == "vanishing" else probe.options.exploding_threshold
-        side = "below" if worst.status == "vanishing" else "above"
-        advice = (
-            _rounding_noise_advice(runs, worst, index)
-            or "A saturated sigmoid/tanh, a tiny scale or a long chain of small factors shrinks it: keep "
-            "pre-activations near zero (normalise, rescale the initialiser) or use a non-saturating activation."
-            if worst.status == "vanishing"
-            else "An exp, a large scale or a division by a small number blows it up: rescale the inputs or the "
-                 "initialiser, clip the argument, or normalise."
-        )
-        flag = "--vanishing-threshold" if worst.status == "vanishing" else "--exploding-threshold"
-        return finding(
-            f"{worst.status}-gradient",
-            name,
-            f"{subject} is {worst.status}{where}: RMS(gradient) / max(RMS(tensor), 1) = {worst.ratio:.1e}, "
-            f"{side} the threshold {threshold:g} ({flag}), so "
-            f"{'one optimizer step cannot move it' if worst.status == 'vanishing' else 'one optimizer step moves it far beyond its own size'}. "
-            f"{advice}",
-            created,
-        )
+    if worst.status in ("zero", "vanishing", "exploding"):
+        source = graph_source(probe, run.trace, variable=variable, input_index=input_index) if run.trace else None
+        return weak_finding(probe, run, name, source, worst, where, subject, is_input, created)
+    if worst.status == "noise":
+        return noise_finding(name, worst, peak_ratio(probe, run, worst), created)
     return None
-
-
-# float32 keeps ~7 digits: a gradient this far below the largest one in the same backward pass is
-# what rounding leaves of a gradient that is mathematically zero.
-_ROUNDING_LEVEL = 1e-6
-
-
-def _rounding_noise_advice(runs, worst, index) -> str | None:
-    """Say so when a vanishing gradient is float32 rounding noise of an exact zero, e.g. the key
-    bias of attention: softmax ignores a shift shared by all scores of a query."""
-    run = next((r for r in runs if r.mode == worst.mode), None)
-    if run is None or worst.norm is None:
-        return None
-    norms = [float(np.linalg.norm(g)) for g in run.result["grads"] if g is not None and np.isfinite(g).all()]
-    peak = max(norms, default=0.0)
-    if peak == 0 or worst.norm > _ROUNDING_LEVEL * peak:
-        return None
-    return (
-        f"Its norm is {worst.norm / peak:.0e} of the largest gradient in the same pass: float32 rounding "
-        "noise, so the math most likely gives it no gradient at all. The usual case is a bias that a "
-        "later step cancels: a shift before a softmax (attention's key bias) or before a normalisation "
-        "(a convolution's bias before BatchNormalization in training). It is harmless but never "
-        "learns; in your own layer, leave that bias out (use_bias=False)."
-    )
 
 
 def _none_finding(probe, run, name, variable, input_index, where, created):

@@ -29,6 +29,7 @@ CODES: dict[str, tuple[str, str]] = {
     "zero-gradient": (WARNING, "gradient exactly zero on the probe batch (dead ReLU, ...)"),
     "vanishing-gradient": (WARNING, "gradient tiny relative to the tensor's scale"),
     "exploding-gradient": (WARNING, "gradient huge relative to the tensor's scale"),
+    "rounding-noise-gradient": (INFO, "a gradient that is mathematically zero, left with rounding noise (attention's key bias, a bias before a normalisation)"),
     "non-differentiable-point": (INFO, "finite differences disagree because an input sits on a kink (ReLU, abs, max), not because the gradient is wrong"),
     "float32-fallback": (INFO, "the float64 comparison was not possible for a tensor; float32 steps and tolerances were used"),
     "stochastic-output": (INFO, "two calls with the same input give different outputs (dropout, noise); gradient checks use fixed seeds"),

@@ -185,3 +185,40 @@ def test_a_true_relative_error_of_1e3_is_still_caught():
     result = run_cli(["sample_layers/custom_gradients.py:SlightlyOffGradient", "--input-shape", "16,5", "--json"])
     assert result.exit_code == 1, result
     assert {f["code"] for f in result.json()["findings"]} == {"gradient-mismatch"}, result
+
+
+# --- where a gradient dies or explodes ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, code, line, tensors", [
+    ("DeadReluAtOp", "zero-gradient", "# here: relu", {"kernel", "bias", "input"}),
+    ("SaturatedSigmoidAtOp", "vanishing-gradient", "# here: sigmoid", {"kernel", "input"}),
+    ("ExplodingExpAtOp", "exploding-gradient", "# here: exp", {"kernel", "input"}),
+])
+def test_warning_points_at_the_op_where_the_gradient_dies_or_explodes(name, code, line, tensors):
+    result = run(name)
+    assert result.exit_code == 0, result
+    assert findings(result) == {(code, tensor, at(line)) for tensor in tensors}, result
+    op = {"zero-gradient": "Relu (tf.nn.relu)", "vanishing-gradient": "Sigmoid (tf.sigmoid)",
+          "exploding-gradient": "Exp (tf.exp)"}[code]
+    assert all(f"at {op} at {at(line)}" in f["message"] for f in result.json()["findings"]), result
+
+
+def test_the_creation_line_stays_in_the_inventory():
+    result = run("DeadReluAtOp")
+    assert rows(result)["kernel"]["created_at"] == at("# here: kernel made"), result
+
+
+def test_a_bias_before_a_normalisation_is_rounding_noise_info():
+    result = run("BiasBeforeNormalisation")
+    assert result.exit_code == 0, result
+    assert findings(result, infos=True) == {("rounding-noise-gradient", "bias", at('# here: bias made'))}, result
+    assert rows(result)["bias"]["gradient_status"] == "noise", result
+    assert rows(result)["kernel"]["gradient_status"] == "ok", result
+
+
+@pytest.mark.parametrize("seed", ["0", "1", "2", "3"])
+def test_rounding_noise_is_decided_the_same_way_for_every_seed(seed):
+    result = run_cli(["keras.layers:MultiHeadAttention", "--init", "num_heads=2", "--init", "key_dim=4",
+                      "--input-shape", "2,5,8", "--input-shape", "2,5,8", "--seed", seed, "--json"])
+    assert {(f["code"], f["tensor"]) for f in result.json()["findings"]} == {("rounding-noise-gradient", "key.bias")}, result

@@ -110,7 +110,7 @@ class BiasBeforeNormalisation(keras.layers.Layer):
 
     def build(self, input_shape):
         self.kernel = self.add_weight(shape=(input_shape[-1], 4), name="kernel")
-        self.bias = self.add_weight(shape=(4,), initializer="zeros", name="bias")
+        self.bias = self.add_weight(shape=(4,), initializer="zeros", name="bias")  # here: bias made
 
     def call(self, inputs):
         hidden = tf.matmul(inputs, self.kernel) + self.bias
