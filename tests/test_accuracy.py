@@ -7,7 +7,6 @@ layer's source by its `# here:` comment, so the file may change.
 from __future__ import annotations
 
 import pytest
-
 from conftest import ROOT, run_cli
 
 LAYERS = "tests/data/accuracy_layers.py"
