@@ -117,7 +117,7 @@ def _ops_on_path(trace, source) -> list:
                 found.append(op)
             frontier.extend(t for t in op.outputs if t.dtype.is_floating)
     order = {op: index for index, op in enumerate(trace.graph.get_operations())}
-    return sorted(found, key=order.get)
+    return sorted(found, key=lambda op: order[op])
 
 
 def _values(probe, run, ops) -> dict:
@@ -127,7 +127,7 @@ def _values(probe, run, ops) -> dict:
 
     graph = run.trace.graph
     count = len(probe.inputs) + len(probe.projections)
-    fetches = []
+    fetches: list = []
     for op in ops:
         for tensor in (op.inputs[0], op.outputs[0]):
             if all(tensor is not other for other in fetches):

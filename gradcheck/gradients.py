@@ -107,7 +107,8 @@ def _runs(probe) -> list[Run]:
     tf, keras = tensorflow()
     saved = state.snapshot(probe.layer, keras)
     fixed = state.fixed(probe.layer, keras, probe.options.seed)
-    runs, failures = [], []
+    runs: list[Run] = []
+    failures: list = []
     for trace in probe.distinct_traces():
         state.restore(fixed)
         try:

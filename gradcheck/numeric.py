@@ -13,16 +13,17 @@ reads and each float input, on a float64 twin of the layer (twin.py):
    with steps 10x and 100x smaller, and with one-sided differences. A smooth function with a wrong
    gradient keeps the same disagreement as h shrinks, and its one-sided slopes agree with each
    other; at a kink (ReLU, abs, max within h of the point) the one-sided slopes differ by the jump
-   in slope, so it is reported as a non-differentiable point (info), not a mismatch.
+   in slope, so it is reported as a non-differentiable point (info), not a mismatch. A steep but
+   smooth function gets smaller steps still, until the estimates settle (steps.py).
 
 The forward pass is compiled once per training mode (tf.function); weights are perturbed by
 assign and inputs passed as arguments, so nothing retraces. Layers with randomness get their
-Keras SeedGenerator states restored before every pass, so both sides see the same draws.
+Keras SeedGenerator states (and any RNN state, state.py) restored before every pass, so both sides
+see the same draws.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,8 +31,9 @@ import numpy as np
 from .fallback import fallback_findings, low_precision_op
 from .inventory import tensor_name
 from .loading import error_text, user_frame_of
-from .probe import backing, call_layer, trace_layer_function
 from .outputs import float_tensors
+from .probe import backing, call_layer, trace_layer_function
+from .progress import Progress
 from .report import finding
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
@@ -126,7 +128,7 @@ def check_numeric(probe, tensors, inputs):
 
 
 def _run(probe, twin, targets) -> None:
-    progress = _Progress(probe.options.progress, _total_steps(probe, twin, targets))
+    progress = Progress(probe.options.progress, _total_steps(probe, twin, targets))
     try:
         seen = []
         for trace in probe.distinct_traces():
@@ -501,35 +503,3 @@ def _results(probe, twin, targets, tensors):
             findings.append(finding("non-differentiable-point", target.name, kink, location))
     findings += fallback_findings(twin, targets, tensors, lambda dtype: _tolerance(probe.options, dtype).rtol)
     return tensor_updates, input_updates, findings
-
-
-class _Progress:
-    """A rich progress bar on stderr, shown only once the check has taken more than a second."""
-
-    def __init__(self, wanted: bool, total: int):
-        self.wanted, self.total, self.done = wanted, total, 0
-        self.start = time.monotonic()
-        self.bar = None
-        self.task = None
-
-    def advance(self) -> None:
-        self.done += 1
-        if not self.wanted:
-            return
-        if self.bar is None and time.monotonic() - self.start > 1.0:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("finite differences", total=self.total, completed=self.done)
-        elif self.bar is not None:
-            self.bar.update(self.task, completed=self.done)
-
-    def skip(self, steps: int) -> None:
-        self.done += steps - 1
-        self.advance()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()

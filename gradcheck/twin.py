@@ -105,6 +105,7 @@ def make_twin(probe, variables) -> Twin:
         except Exception:
             twin = None
     if twin is None:
+        assert failure is not None  # twin is None only after the first attempt raised
         return original_layer(
             probe,
             variables,
