@@ -46,7 +46,13 @@ def state_variables(layer, keras, layer_path=None) -> dict[int, tuple[Any, str, 
                 if hasattr(variable, "assign"):
                     path = f"{prefix}states[{index}]"
                     found.setdefault(id(_backing(variable, keras)), (_backing(variable, keras), RNN, path))
-    for variable in layer.variables:  # metrics and other bookkeeping Keras keeps beside the weights
+        for metric in getattr(sublayer, "_metrics", None) or []:  # a keras.metrics object it holds
+            held = next((k for k, v in vars(sublayer).items() if v is metric and not k.startswith("_")), None)
+            for variable in getattr(metric, "variables", []):
+                tf_variable = _backing(variable, keras)
+                path = f"{prefix}{held or metric.name}.{tf_variable.name.split(':')[0].rsplit('/', 1)[-1]}"
+                found.setdefault(id(tf_variable), (tf_variable, OTHER, path))
+    for variable in layer.variables:  # other bookkeeping Keras keeps beside the weights
         tf_variable = _backing(variable, keras)
         if id(tf_variable) not in weights:
             path = getattr(variable, "path", None) or tf_variable.name.split(":")[0]

@@ -221,3 +221,11 @@ def test_rounding_noise_is_decided_the_same_way_for_every_seed(seed):
     result = run_cli(["keras.layers:MultiHeadAttention", "--init", "num_heads=2", "--init", "key_dim=4",
                       "--input-shape", "2,5,8", "--input-shape", "2,5,8", "--seed", seed, "--json"])
     assert {(f["code"], f["tensor"]) for f in result.json()["findings"]} == {("rounding-noise-gradient", "key.bias")}, result
+
+
+def test_a_metric_the_layer_holds_is_state_not_an_untracked_variable():
+    result = run("DenseWithMetric")
+    assert result.exit_code == 0, result
+    assert findings(result, infos=True) == set(), result
+    assert {name: row["kind"] for name, row in rows(result).items() if "kind" in row} == {
+        "kernel": "trainable", "activity.total": "state", "activity.count": "state"}, result

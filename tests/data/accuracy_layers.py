@@ -142,3 +142,16 @@ class NewVariableEachCall(keras.layers.Layer):
     def call(self, inputs):
         w = tf.Variable(tf.ones((inputs.shape[-1],)))  # here: w
         return inputs * w
+
+
+class DenseWithMetric(_Dense):
+    """Correct: a metric's totals are state the layer keeps, not weights."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.activity = keras.metrics.Mean(name="activity")
+
+    def call(self, inputs):
+        outputs = tf.matmul(inputs, self.kernel)
+        self.activity.update_state(tf.reduce_mean(tf.abs(outputs)))
+        return outputs
