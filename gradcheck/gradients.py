@@ -24,18 +24,23 @@ import dataclasses
 
 import numpy as np
 
-from .cuts import ancestors as graph_ancestors, eager_cut_location, find_cuts, graph_source
+from . import state
+from .backward import backward_failure
+from .cuts import eager_cut_location, find_cuts, graph_source
+from .fitstep import trains_under_fit
 from .inventory import tensor_name
-from .probe import backing, call_layer, loss_of, run_trace
+from .nonfinite import nonfinite_finding, nonfinite_outputs
+from .outputs import float_tensors
+from .probe import call_layer, loss_of, random_training, run_trace
 from .report import finding
 from .runtime import tensorflow
+from .weak import is_rounding_noise, noise_finding, peak_ratio, weak_finding
 
 SCALE_FLOOR = 1.0
 # Ops that read a tensor's shape, not its values: a path through them carries no value to cut.
 _SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike"})
 # Worst first: the status a tensor shows is the worst over the traced modes.
-_ORDER = ("none", "nonfinite", "zero", "exploding", "vanishing", "ok")
-_FIT_LEARNING_RATE = 0.01  # SGD's default: the one step only has to show whether anything moves
+_ORDER = ("none", "nonfinite", "zero", "exploding", "vanishing", "noise", "ok")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +63,8 @@ class Run:
 def check_gradients(probe, tensors, inputs):
     """Return ({tensor: facts}, {input: facts}, findings) for every gradient the probe takes."""
     runs = _runs(probe)
+    if not runs:  # every backward pass raised: nothing to classify
+        return {}, {}, list(probe.backward_failures)
     variable_rows = {t.name: t for t in tensors}
     tensor_updates, input_updates, findings = {}, {}, []
     sources = _sources(probe, inputs)
@@ -76,14 +83,18 @@ def check_gradients(probe, tensors, inputs):
         if not outcomes:
             continue
         worst = min(outcomes, key=lambda o: _ORDER.index(o.status))
+        worst_run = next(r for r in runs if r.mode == worst.mode)
+        source = graph_source(probe, worst_run.trace, variable=variable, input_index=input_index) if worst_run.trace else None
+        if is_rounding_noise(probe, worst_run, worst, source):
+            worst = dataclasses.replace(worst, status="noise")
         facts = {"gradient_norm": worst.norm, "gradient_status": worst.status, "gradient_ratio": worst.ratio}
         (tensor_updates if variable is not None else input_updates)[name] = facts
         made = _finding(probe, runs, name, variable, input_index, index, worst, outcomes, row)
         if made is not None:
             findings.append(made)
 
-    findings += _nonfinite_outputs(probe, runs, findings)
-    for name, trains in _trains_under_fit(probe, runs, tensors).items():
+    findings += nonfinite_outputs(probe, runs, findings) + probe.backward_failures
+    for name, trains in trains_under_fit(probe, runs, tensors).items():
         tensor_updates.setdefault(name, {})["trains_under_fit"] = trains
     return tensor_updates, input_updates, findings
 
@@ -93,40 +104,27 @@ def check_gradients(probe, tensors, inputs):
 
 def _runs(probe) -> list[Run]:
     """One Run per traced mode, each from the same fixed random state so stochastic layers repeat."""
-    saved, fixed = _seed_states(probe)
-    runs = []
+    tf, keras = tensorflow()
+    saved = state.snapshot(probe.layer, keras)
+    fixed = state.fixed(probe.layer, keras, probe.options.seed)
+    runs: list[Run] = []
+    failures: list = []
     for trace in probe.distinct_traces():
-        _restore(fixed)
-        runs.append(Run(trace.mode, trace, run_trace(probe, trace)))
+        state.restore(fixed)
+        try:
+            runs.append(Run(trace.mode, trace, run_trace(probe, trace)))
+        except tf.errors.OpError as error:
+            failure = backward_failure(trace, error, trace.mode)
+            if failure is None:
+                raise
+            if all(f.location != failure.location for f in failures):
+                failures.append(failure)
     if not probe.traces:
-        _restore(fixed)
+        state.restore(fixed)
         runs.append(Run("n/a", None, _eager_result(probe)))
-    _restore(saved)
+    state.restore(saved)
+    probe.backward_failures = failures
     return runs
-
-
-def _seed_states(probe):
-    """([(state, saved value)], [(state, fixed value)]) for every Keras SeedGenerator in the layer.
-
-    A dropout or noise layer draws from its SeedGenerator's state, which moves on every call and
-    starts from an unseeded value; setting it from --seed makes the masks, and so the gradients,
-    the same on every run. The saved values put the layer back as it was.
-    """
-    saved, fixed = [], []
-    for sublayer in probe.layer._flatten_layers(include_self=True, recursive=True):
-        for generator in getattr(sublayer, "_seed_generators", None) or []:
-            state = getattr(generator, "state", None)
-            if state is not None:
-                value = np.array(state.numpy())
-                saved.append((state, value))
-                derived = np.arange(value.size).reshape(value.shape) + probe.options.seed * 7919 + len(fixed)
-                fixed.append((state, derived.astype(value.dtype)))
-    return saved, fixed
-
-
-def _restore(saved) -> None:
-    for variable, value in saved:
-        variable.assign(value)
 
 
 def _eager_result(probe) -> dict:
@@ -137,9 +135,9 @@ def _eager_result(probe) -> dict:
     floats = [xs[i] for i in probe.float_input_indexes]
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(floats)
-        training = True if probe.accepts_training else None
+        training = random_training(probe.options) if probe.accepts_training else None
         result = call_layer(probe.layer, xs, training, probe.accepts_training)
-        outputs = [t for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
+        outputs = float_tensors(tf, result)
         loss = loss_of(tf, outputs, [tf.constant(r) for r in probe.projections], probe.options.inputs[0].shape[0])
     grads = []
     for source in probe.gradient_variables + floats:
@@ -217,64 +215,13 @@ def _finding(probe, runs, name, variable, input_index, index, worst, outcomes, r
     if worst.status == "none":
         return _none_finding(probe, run, name, variable, input_index, where, created)
     if worst.status == "nonfinite":
-        return _nonfinite_finding(probe, run, name, variable, index, where, created, subject)
-    if worst.status == "zero":
-        cause = ("a ReLU whose inputs are all negative (a large negative bias), a mask, or a multiplication by zero"
-                 " are the usual causes")
-        return finding(
-            "zero-gradient",
-            name,
-            f"{subject} is exactly zero on the probe batch{where}, so "
-            f"{'layers before this one get no signal through it' if is_input else 'an optimizer step leaves it unchanged'}; "
-            f"{cause}. Check the pre-activations feeding any ReLU/clip/mask (e.g. a bias initialised far below zero).",
-            created,
-        )
-    if worst.status in ("vanishing", "exploding"):
-        threshold = probe.options.vanishing_threshold if worst.status == "vanishing" else probe.options.exploding_threshold
-        side = "below" if worst.status == "vanishing" else "above"
-        advice = (
-            _rounding_noise_advice(runs, worst, index)
-            or "A saturated sigmoid/tanh, a tiny scale or a long chain of small factors shrinks it: keep "
-            "pre-activations near zero (normalise, rescale the initialiser) or use a non-saturating activation."
-            if worst.status == "vanishing"
-            else "An exp, a large scale or a division by a small number blows it up: rescale the inputs or the "
-                 "initialiser, clip the argument, or normalise."
-        )
-        flag = "--vanishing-threshold" if worst.status == "vanishing" else "--exploding-threshold"
-        return finding(
-            f"{worst.status}-gradient",
-            name,
-            f"{subject} is {worst.status}{where}: RMS(gradient) / max(RMS(tensor), 1) = {worst.ratio:.1e}, "
-            f"{side} the threshold {threshold:g} ({flag}), so "
-            f"{'one optimizer step cannot move it' if worst.status == 'vanishing' else 'one optimizer step moves it far beyond its own size'}. "
-            f"{advice}",
-            created,
-        )
+        return nonfinite_finding(probe, run, name, variable, index, where, created, subject)
+    if worst.status in ("zero", "vanishing", "exploding"):
+        source = graph_source(probe, run.trace, variable=variable, input_index=input_index) if run.trace else None
+        return weak_finding(probe, run, name, source, worst, where, subject, is_input, created)
+    if worst.status == "noise":
+        return noise_finding(name, worst, peak_ratio(probe, run, worst), created)
     return None
-
-
-# float32 keeps ~7 digits: a gradient this far below the largest one in the same backward pass is
-# what rounding leaves of a gradient that is mathematically zero.
-_ROUNDING_LEVEL = 1e-6
-
-
-def _rounding_noise_advice(runs, worst, index) -> str | None:
-    """Say so when a vanishing gradient is float32 rounding noise of an exact zero, e.g. the key
-    bias of attention: softmax ignores a shift shared by all scores of a query."""
-    run = next((r for r in runs if r.mode == worst.mode), None)
-    if run is None or worst.norm is None:
-        return None
-    norms = [float(np.linalg.norm(g)) for g in run.result["grads"] if g is not None and np.isfinite(g).all()]
-    peak = max(norms, default=0.0)
-    if peak == 0 or worst.norm > _ROUNDING_LEVEL * peak:
-        return None
-    return (
-        f"Its norm is {worst.norm / peak:.0e} of the largest gradient in the same pass: float32 rounding "
-        "noise, so the math most likely gives it no gradient at all. The usual case is a bias that a "
-        "later step cancels: a shift before a softmax (attention's key bias) or before a normalisation "
-        "(a convolution's bias before BatchNormalization in training). It is harmless but never "
-        "learns; in your own layer, leave that bias out (use_bias=False)."
-    )
 
 
 def _none_finding(probe, run, name, variable, input_index, where, created):
@@ -328,174 +275,3 @@ def _none_finding(probe, run, name, variable, input_index, where, created):
     )
 
 
-def _nonfinite_finding(probe, run, name, variable, index, where, created, subject):
-    grad = np.asarray(run.result["grads"][index], dtype=np.float64)
-    kind = "NaN" if np.isnan(grad).any() else "Inf"
-    origin = _nonfinite_origin(probe, run, ("grads", index))
-    harm = (
-        "so every layer before this one receives a non-finite gradient"
-        if variable is None
-        else "so one optimizer step turns it into NaN"
-    )
-    return finding(
-        "nonfinite-gradient",
-        name,
-        f"{subject} contains {kind}{where}{_origin_text(origin)}, {harm}. {_nonfinite_advice(origin)}",
-        (origin[1] if origin else None) or created,
-    )
-
-
-def _nonfinite_outputs(probe, runs, findings):
-    """An output with NaN/Inf whose gradients still look finite gets its own finding."""
-    if any(f.code == "nonfinite-gradient" for f in findings):
-        return []
-    made = []
-    for run in runs:
-        for position, output in enumerate(run.result["outputs"]):
-            if np.all(np.isfinite(output)):
-                continue
-            name = probe.output_names[position] if position < len(probe.output_names) else f"output[{position}]"
-            origin = _nonfinite_origin(probe, run, ("outputs", position))
-            where = f" with training={run.mode.capitalize()}" if run.mode != "n/a" else ""
-            made.append(
-                finding(
-                    "nonfinite-gradient",
-                    name,
-                    f"The layer's {name} contains NaN or Inf on the probe batch{where}{_origin_text(origin)}; "
-                    f"any loss on it, and its gradients, will be NaN. {_nonfinite_advice(origin)}",
-                    origin[1] if origin else None,
-                )
-            )
-        if made:
-            break
-    return made
-
-
-_NONFINITE_ADVICE = {
-    "Sqrt": "tf.sqrt has an infinite slope at 0: add a small epsilon inside (`tf.sqrt(x + 1e-12)`) or keep x away from 0.",
-    "Rsqrt": "tf.math.rsqrt is infinite at 0: add a small epsilon inside.",
-    "Log": "log(0) is -inf: add a small epsilon or clip (`tf.math.log(tf.maximum(x, 1e-12))`); inside tf.where the "
-           "branch not taken still gets a gradient, so make its input safe too (the double-where trick).",
-    "Pow": "pow at 0 with a fractional or negative exponent has an infinite slope; inside tf.where the branch not "
-           "taken still gets a gradient, so make its input safe too (the double-where trick).",
-    "RealDiv": "A division by zero (e.g. v / norm(v) at v = 0): add an epsilon to the divisor or use "
-               "tf.math.l2_normalize.",
-    "Div": "A division by zero: add an epsilon to the divisor.",
-    "Exp": "exp overflows float32 above about 88: clip its argument, rescale, or use a stable form (softplus, "
-           "log-sum-exp).",
-}
-
-
-def _origin_text(origin) -> str:
-    if origin is None:
-        return ""
-    op_type, location, produced = origin
-    return f"; the first non-finite value comes from {op_type}{' at ' + location if location else ''}{produced}"
-
-
-def _nonfinite_advice(origin) -> str:
-    if origin is not None and origin[0] in _NONFINITE_ADVICE:
-        return _NONFINITE_ADVICE[origin[0]]
-    return "Guard the op that produces it (an epsilon, a clip, or a safe input for tf.where's other branch)."
-
-
-def _nonfinite_origin(probe, run, target):
-    """(forward op type, user's file:line, note) of the op that made the first non-finite value
-    feeding `target`; None when the graph cannot show it. Runs only on failure: every float tensor of
-    the trace graph is evaluated once on the probe inputs (a pruned copy of the traced function)."""
-    if run.trace is None:
-        return None
-    try:
-        values = _graph_values(probe, run)
-    except Exception:
-        return None  # the graph could not be pruned or run: report without the op
-    kind, position = target
-    outputs = run.trace.function.structured_outputs[kind]
-    tensor = outputs[position]
-    ancestors = graph_ancestors(tensor.op)
-    for op in run.trace.graph.get_operations():
-        if op not in ancestors:
-            continue
-        made = [t for t in op.outputs if not values.get(t.ref(), True)]
-        if made and all(values.get(t.ref(), True) for t in op.inputs):
-            return _forward_origin(op)
-    return None
-
-
-def _graph_values(probe, run) -> dict:
-    """{graph tensor ref: all finite?} for every float tensor in the trace graph; cached per run."""
-    if "finite" in run.result:
-        return run.result["finite"]
-    tf, _ = tensorflow()
-    from tensorflow.python.eager import wrap_function
-
-    graph = run.trace.graph
-    count = len(probe.inputs) + len(probe.projections)
-    fetches = [
-        t for op in graph.get_operations() if op.type != "Placeholder" for t in op.outputs if t.dtype.is_floating
-    ]
-    wrapped = wrap_function.WrappedFunction(graph, variable_holder=wrap_function.VariableHolder(share_variables=True))
-    pruned = wrapped.prune(feeds=graph.inputs[:count], fetches=fetches)
-    saved, fixed = _seed_states(probe)
-    _restore(fixed)  # the same masks as the run being explained
-    values = pruned(*probe.input_tensors(), *[tf.constant(r) for r in probe.projections])
-    _restore(saved)
-    run.result["finite"] = {t.ref(): bool(np.all(np.isfinite(v.numpy()))) for t, v in zip(fetches, values)}
-    return run.result["finite"]
-
-
-def _forward_origin(op):
-    """A backward op (`gradient_tape/<forward name>/...`) is named by the forward op it differentiates."""
-    from .source import user_location
-
-    if not op.name.startswith("gradient_tape/"):
-        return (op.type, user_location(op.traceback), "")
-    # A backward op's traceback ends at the tape.gradient call, not at the user's line.
-    scope = op.name[len("gradient_tape/"):].rsplit("/", 1)[0]
-    candidates = [t.op for t in op.inputs if not t.op.name.startswith("gradient_tape/")]
-    try:
-        candidates.insert(0, op.graph.get_operation_by_name(scope))
-    except (KeyError, ValueError):
-        pass
-    for forward in candidates:
-        forward_location = user_location(forward.traceback)
-        if forward_location and forward.type not in ("ReadVariableOp", "Placeholder", "Const"):
-            return (forward.type, forward_location, f" (in its gradient, {op.type})")
-    return (op.type, None, "")
-
-
-# --- does one optimizer step change it? -------------------------------------------------------------
-
-
-def _trains_under_fit(probe, runs, tensors) -> dict:
-    """{tensor name: changed by one SGD step over layer.trainable_weights}, the path fit() uses.
-
-    The step runs on the real variables, so every value is saved first and restored exactly after.
-    Untracked and non-trainable variables are not in trainable_weights: False without a step.
-    """
-    tf, keras = tensorflow()
-    run = runs[0]  # fit() calls with training=True, the first mode traced
-    grads = {id(backing(v, keras)): g for v, g in zip(probe.gradient_variables, run.result["grads"])}
-    weights = list(probe.layer.trainable_weights)
-    pairs = [(grads.get(id(backing(v, keras))), v) for v in weights]
-    pairs = [(tf.constant(g, dtype=v.dtype), v) for g, v in pairs if g is not None]
-    everything = list(probe.layer.weights) + [v for v in probe.gradient_variables if not isinstance(v, keras.Variable)]
-    saved = [(v, np.array(v.numpy())) for v in everything]
-    changed = set()
-    if pairs:
-        optimizer = keras.optimizers.SGD(learning_rate=_FIT_LEARNING_RATE)
-        try:
-            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-            for variable, before in saved:
-                if not np.array_equal(np.asarray(variable.numpy()), before, equal_nan=True):
-                    changed.add(id(backing(variable, keras)))
-        finally:
-            for variable, before in saved:
-                variable.assign(before)
-    by_name = {}
-    for variable in everything:
-        by_name[tensor_name(probe, variable)] = id(backing(variable, keras)) in changed
-    facts = {t.name: by_name[t.name] for t in tensors if t.kind != "constant" and t.name in by_name}
-    # An untracked variable found only by TF's name (a helper's global) is outside both lists above.
-    facts.update({t.name: False for t in tensors if t.kind == "untracked"})
-    return facts

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .naming import assigned_name
 from .probe import Probe, backing, location_of_variable
 from .report import InputInfo, TensorInfo, finding
 from .runtime import tensorflow
+from .state import state_variables
 
 _LIBRARY_MODULES = ("keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv")
 
@@ -21,7 +23,7 @@ def check_inventory(probe: Probe):
     tf, keras = tensorflow()
     layer = probe.layer
     read = _read_handles(probe)
-    seed_states = _seed_generator_states(layer, keras)
+    seed_states = set(state_variables(layer, keras))  # RNG, RNN and metric state: not weights
     tensors, findings = [], []
     tracked_ids = set()
 
@@ -29,7 +31,7 @@ def check_inventory(probe: Probe):
         tf_variable = backing(variable, keras)
         tracked_ids.add(id(tf_variable))
         if id(tf_variable) in seed_states:
-            continue  # a dropout/noise layer's RNG state: Keras's bookkeeping, not a weight
+            continue  # listed below as state
         name = tensor_name(probe, variable)
         owner = probe.names.owner_layer(variable)
         is_read = id(tf_variable.handle) in read
@@ -93,6 +95,7 @@ def check_inventory(probe: Probe):
                 )
             )
 
+    tensors += state_rows(probe, read)
     constants, constant_findings = _constants(probe)
     tensors += constants
     findings += constant_findings
@@ -131,19 +134,29 @@ def _read_handles(probe: Probe) -> set[int]:
     from .probe import call_layer
 
     with tf.GradientTape(persistent=True) as tape:
-        call_layer(probe.layer, probe.input_tensors(), None, probe.accepts_training)
+        call_layer(probe.layer, probe.input_tensors(), probe.options.training, probe.accepts_training)
     # The tape misses variables read only under stop_gradient (NOTES.md 7): a best effort only.
     return {id(v.handle) for v in tape.watched_variables()}
 
 
-def _seed_generator_states(layer, keras) -> set[int]:
-    states = set()
-    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
-        for generator in getattr(sublayer, "_seed_generators", []) or []:
-            state = getattr(generator, "state", None)
-            if state is not None:
-                states.add(id(backing(state, keras)))
-    return states
+def state_rows(probe: Probe, read: set[int]) -> list[TensorInfo]:
+    """One `state` row per variable Keras keeps beside the weights (state.py): an RNN's carried
+    state, a SeedGenerator's, a metric's. Not weights, so never untracked and never trained."""
+    _, keras = tensorflow()
+    rows = []
+    for variable, _, path in state_variables(probe.layer, keras, probe.names.layer_path).values():
+        name = path
+        owner = probe.names.owner_layer(variable)
+        rows.append(TensorInfo(
+            name=name,
+            kind="state",
+            shape=tuple(variable.shape),
+            dtype=variable.dtype.name,
+            layer=owner.name if owner is not None and owner is not probe.layer else None,
+            created_at=location_of_variable(probe, variable),
+            read_by_call=id(variable.handle) in read,
+        ))
+    return rows
 
 
 def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[int]):
@@ -245,7 +258,8 @@ def _created_in_call(probe: Probe):
         if location in seen:
             continue
         seen.add(location)
-        name = variable.name.split(":")[0].rsplit("/", 1)[-1]
+        # The user's own name for it (`w = tf.Variable(...)`), else TensorFlow's ("Variable").
+        name = assigned_name(location) or variable.name.split(":")[0].rsplit("/", 1)[-1]
         findings.append(
             finding(
                 "variable-created-in-call",

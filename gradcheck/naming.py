@@ -250,3 +250,31 @@ def _find_assignment(cls, attribute: str, is_variable: bool) -> str | None:
                 (preferred if _makes_variable(node) == is_variable else other).append(node.lineno)
     lines_found = sorted(preferred) or sorted(other)
     return format_location(filename, start + lines_found[0] - 1) if lines_found else None
+
+
+def assigned_name(location: str | None) -> str | None:
+    """The name the user's line at `location` ("file:line") assigns: `w` for `w = tf.Variable(...)`,
+    `self.scale` -> `scale`. None when the line is not a simple assignment."""
+    import linecache
+
+    if not location or ":" not in location:
+        return None
+    filename, _, number = location.rpartition(":")
+    if not number.isdigit():
+        return None
+    text = linecache.getline(filename, int(number)).strip()
+    try:
+        statement = ast.parse(text).body[0] if text else None
+    except SyntaxError:
+        return None
+    targets = []
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        targets = [statement.targets[0]]
+    elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+        targets = [statement.target]
+    for target in targets:
+        if isinstance(target, ast.Name):
+            return target.id
+        if isinstance(target, ast.Attribute):
+            return target.attr
+    return None

@@ -13,27 +13,32 @@ reads and each float input, on a float64 twin of the layer (twin.py):
    with steps 10x and 100x smaller, and with one-sided differences. A smooth function with a wrong
    gradient keeps the same disagreement as h shrinks, and its one-sided slopes agree with each
    other; at a kink (ReLU, abs, max within h of the point) the one-sided slopes differ by the jump
-   in slope, so it is reported as a non-differentiable point (info), not a mismatch.
+   in slope, so it is reported as a non-differentiable point (info), not a mismatch. A steep but
+   smooth function gets smaller steps still, until the estimates settle (steps.py).
 
 The forward pass is compiled once per training mode (tf.function); weights are perturbed by
 assign and inputs passed as arguments, so nothing retraces. Layers with randomness get their
-Keras SeedGenerator states restored before every pass, so both sides see the same draws.
+Keras SeedGenerator states (and any RNN state, state.py) restored before every pass, so both sides
+see the same draws.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .fallback import fallback_findings, low_precision_op
 from .inventory import tensor_name
 from .loading import error_text, user_frame_of
+from .outputs import float_tensors
 from .probe import backing, call_layer, trace_layer_function
+from .progress import Progress
 from .report import finding
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
 from .source import user_location
+from .steps import Comparison, compare, relative_error
 
 DIRECTIONS = 3  # random directions per tensor and mode: one suffices for a gross error; three for margin
 # Tensors up to this many entries are also checked entry by entry: 2 passes per entry, so at most
@@ -67,9 +72,12 @@ class Tolerance:
 TOLERANCES = {
     "float64": Tolerance(eps=1e-5, rtol=1e-5, atol=1e-7),
     "float32": Tolerance(eps=1e-3, rtol=1e-2, atol=1e-2),
+    # The same balance for the half-precision policies (the layer itself, when no float64 copy
+    # exists): float16 ε = 9.8e-4 -> h ≈ 0.1, error ≈ 1e-2; bfloat16 ε = 7.8e-3 -> h ≈ 0.2,
+    # error ≈ 4e-2. Only gross errors are visible there.
+    "float16": Tolerance(eps=1e-1, rtol=2e-1, atol=2e-1),
+    "bfloat16": Tolerance(eps=2e-1, rtol=5e-1, atol=5e-1),
 }
-_SHRINK = {"float64": (10.0, 100.0), "float32": (10.0,)}  # below h/10, float32 rounding dominates
-_LOW_PRECISION = ("float32", "float16", "bfloat16", "complex64")
 
 
 @dataclass
@@ -83,21 +91,11 @@ class Target:
     verdict: str = "ok"
     error: float = 0.0
     dtype: str = "float64"
-    fallback_location: str | None = None
+    fallback_op: object = None  # the LowPrecisionOp on its path that made it compare in float32
     gradient_location: str | None = None  # the user's line applying a custom gradient on its path
     checked: bool = False  # compared in at least one training mode
     skipped_modes: list = field(default_factory=list)  # modes it could not be compared in
     messages: list = field(default_factory=list)  # (verdict, text) per failing comparison
-
-
-@dataclass
-class Comparison:
-    label: str  # "a random direction" or "entry [2, 1]"
-    tape: float
-    numeric: float
-    error: float  # |tape − numeric| / max(|tape|, |numeric|, floor / rtol)
-    step: float
-    verdict: str = "ok"  # ok | mismatch | kink
 
 
 def check_numeric(probe, tensors, inputs):
@@ -126,11 +124,11 @@ def check_numeric(probe, tensors, inputs):
                 return _skipped(targets, tensors)
         else:
             return _skipped(targets, tensors)
-    return _results(probe, twin, targets)
+    return _results(probe, twin, targets, tensors)
 
 
 def _run(probe, twin, targets) -> None:
-    progress = _Progress(probe.options.progress, _total_steps(probe, twin, targets))
+    progress = Progress(probe.options.progress, _total_steps(probe, twin, targets))
     try:
         seen = []
         for trace in probe.distinct_traces():
@@ -200,7 +198,7 @@ class _Forward:
 
         def loss_of(xs, rs):
             result = call_layer(twin.layer, xs, training, probe.accepts_training)
-            flat = [t for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
+            flat = float_tensors(tf, result)
             # float64 projections even for a float32 layer: the sum itself adds no rounding.
             terms = [tf.reduce_sum(tf.cast(y, tf.float64) * r) for y, r in zip(flat, rs)]
             return tf.add_n(terms) / batch
@@ -221,7 +219,8 @@ class _Forward:
         specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]
         self.projections = [tf.constant(r) for r in probe.projections]
         twin.reset_seeds()
-        self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
+        with twin.arithmetic():
+            self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
         self._loss, self._specs, self._loss_function = loss, specs, None
 
     @property
@@ -230,7 +229,8 @@ class _Forward:
         if self._loss_function is None:
             tf, _ = tensorflow()
             self.twin.reset_seeds()
-            self._loss_function = trace_layer_function(self.twin.layer, self._loss, self._specs)
+            with self.twin.arithmetic():
+                self._loss_function = trace_layer_function(self.twin.layer, self._loss, self._specs)
         return self._loss_function
 
     @property
@@ -283,11 +283,11 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
             target.skipped_modes.append(mode)  # gradients.py reports a None or NaN gradient
             continue
         dtype = twin.dtype
-        low = _downstream_op(forward, target, _is_low_precision) if dtype == "float64" else None
+        low = low_precision_op(forward.placeholder(target)) if dtype == "float64" else None
         if low is not None:
-            dtype, target.fallback_location = "float32", low or target.fallback_location
-        if dtype == "float32":
-            target.dtype = "float32"
+            dtype, target.fallback_op = low.dtype, target.fallback_op or low
+        if dtype != "float64":
+            target.dtype = dtype
         tolerance = _tolerance(probe.options, dtype)
         evaluate = _evaluator(forward, twin, target, base, probe.projections)
         theta = evaluate.value()
@@ -299,7 +299,7 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
             for _ in range(DIRECTIONS):
                 direction = rng.standard_normal(shape)
                 direction /= max(float(np.linalg.norm(direction)), 1e-300)
-                comparisons.append(_compare("a random direction", float(np.sum(grad * direction)), evaluate,
+                comparisons.append(compare("a random direction", float(np.sum(grad * direction)), evaluate,
                                             direction, step, loss0, tolerance, floor, dtype))
                 progress.advance()
             if grad.size <= SMALL_TENSOR or probe.options.exhaustive:
@@ -379,7 +379,7 @@ def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
     failing = []
     for index, unit, tape, numeric in rough:
         label = f"entry {[int(i) for i in np.unravel_index(index, grad.shape)]}" if grad.ndim else "the entry"
-        error = _error(tape, numeric, tolerance, floor)
+        error = relative_error(tape, numeric, tolerance.rtol, floor)
         if error <= tolerance.rtol:
             comparisons.append(Comparison(label, tape, numeric, error, step))
         else:
@@ -387,40 +387,11 @@ def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
     failing.sort(key=lambda item: -item[0])
     for rank, (error, label, unit, tape) in enumerate(failing):
         if rank < _REFINED_ENTRIES:
-            comparisons.append(_compare(label, tape, evaluate, unit, step, loss0, tolerance, floor, dtype))
+            comparisons.append(compare(label, tape, evaluate, unit, step, loss0, tolerance, floor, dtype))
         else:  # judged like the worst refined one: the same cause, most likely
             verdict = next((c.verdict for c in reversed(comparisons) if c.verdict != "ok"), "mismatch")
             comparisons.append(Comparison(label, tape, float("nan"), error, step, verdict))
     return comparisons
-
-
-def _error(tape: float, numeric: float, tolerance: Tolerance, floor: float) -> float:
-    """Relative error with its denominator floored, so error <= rtol exactly when they agree."""
-    denominator = max(abs(tape), abs(numeric), floor / tolerance.rtol, 1e-300)
-    return abs(tape - numeric) / denominator
-
-
-def _compare(label, tape, evaluate, direction, step, loss0, tolerance, floor, dtype) -> Comparison:
-    plus, minus = evaluate(step * direction), evaluate(-step * direction)
-    numeric = (plus - minus) / (2 * step)
-    error = _error(tape, numeric, tolerance, floor)
-    if error <= tolerance.rtol:
-        return Comparison(label, tape, numeric, error, step)
-    # Look again with smaller steps. A smooth function's disagreement shrinks like h² once h is
-    # small enough; if it drops under the tolerance the first step was simply too coarse.
-    for factor in _SHRINK[dtype]:
-        small = step / factor
-        plus, minus = evaluate(small * direction), evaluate(-small * direction)
-        numeric_small = (plus - minus) / (2 * small)
-        error_small = _error(tape, numeric_small, tolerance, floor)
-        if error_small <= tolerance.rtol:
-            return Comparison(label, tape, numeric_small, error_small, small)
-    # Still apart at the smallest step. One-sided slopes tell a kink from a wrong gradient: for a
-    # smooth function they differ by h·|f''| (tiny here); at a kink by the jump in slope, which is
-    # at least the disagreement itself (twice it when the tape takes one side's slope).
-    jump = abs((plus - loss0) - (loss0 - minus)) / small
-    verdict = "kink" if jump >= abs(tape - numeric_small) else "mismatch"
-    return Comparison(label, tape, numeric_small, error_small, small, verdict)
 
 
 def _downstream_op(forward, target, wanted):
@@ -454,10 +425,6 @@ def _blocks_gradient_by_design(op) -> bool:
     return op.type in _GRADIENT_BLOCKERS
 
 
-def _is_low_precision(op) -> bool:
-    return any(output.dtype.name in _LOW_PRECISION for output in op.outputs)
-
-
 def _is_custom_gradient(op) -> bool:
     """tf.custom_gradient marks its output with an IdentityN whose gradient is overridden."""
     if op.type != "IdentityN":
@@ -484,10 +451,10 @@ def _record(target, comparisons, mode, dtype, step, probe) -> None:
     target.checked = True
     worst = max(comparisons, key=lambda c: (_RANK["ok"] - _RANK[c.verdict], c.error))
     verdict = worst.verdict
-    context = f"{'float64 twin' if dtype == 'float64' else 'float32'}" + (
+    context = f"{'float64 twin' if dtype == 'float64' else dtype}" + (
         f", training={mode.capitalize()}" if mode in ("true", "false") else "")
     message = None
-    if verdict != "ok":
+    if verdict in ("mismatch", "kink"):  # "skipped": no step resolved the function (steps.py)
         message = _message(target, comparisons, worst, context)
     _worsen(target, verdict, max(c.error for c in comparisons if np.isfinite(c.error)), message)
 
@@ -512,86 +479,27 @@ def _message(target, comparisons, worst, context) -> str:
                 "this point: a non-differentiable point, not a wrong gradient. Sample inputs away from the kink "
                 "(--input-range, --seed) to check this tensor exactly.")
     return (f"The gradient of `{target.name}` disagrees with finite differences ({context}): {detail}. The "
-            "disagreement stays at 10x and 100x smaller steps and the loss is smooth there, so the gradient is "
+            "disagreement stays at smaller steps, where the estimates agree with each other and the loss is smooth, so the gradient is "
             "wrong, not the estimate. Check the custom gradient (tf.custom_gradient) or hand-written backward "
             "this tensor flows through.")
 
 
-def _results(probe, twin, targets):
+def _results(probe, twin, targets, tensors):
     tensor_updates, input_updates, findings = {}, {}, []
-    fallback_all = twin.reason is not None
-    whole_layer_fallback = []
     for target in targets:
         # A mode with randomness outside Keras's seed generators (or a NaN loss) cannot be compared;
         # the verdict then rests on the modes that could be (training=False, usually).
         verdict = target.verdict if target.checked else "skipped"
-        if verdict == "ok" and target.dtype == "float32":
+        if verdict == "ok" and target.dtype != "float64":
             verdict = "float32-fallback"
         facts = {"numeric_verdict": verdict, "numeric_error": float(target.error) if verdict != "skipped" else None}
         (tensor_updates if target.variable is not None else input_updates)[target.name] = facts
         location = target.location
-        if target.dtype == "float32" and verdict != "skipped":
-            if fallback_all:
-                whole_layer_fallback.append(target.name)  # one finding for all, after the loop
-            else:
-                why = "the layer computes in float32 (or lower) on its path, even in a float64 copy"
-                where = target.fallback_location or None
-                findings.append(finding(
-                    "float32-fallback", target.name,
-                    f"`{target.name}` was compared with finite differences in float32 ({why}" +
-                    (f", at {where}" if where else "") + "). float32 steps and tolerances (rtol "
-                    f"{_tolerance(probe.options, 'float32').rtol:g}) catch gross errors only; a relative error "
-                    "of 1e-3 can pass unseen. Compute in the input's dtype to get the float64 check.",
-                    where,
-                ))
         mismatch = next((m for v, m in target.messages if v == "mismatch"), None)
         kink = next((m for v, m in target.messages if v == "kink"), None)
         if mismatch:
             findings.append(finding("gradient-mismatch", target.name, mismatch, target.gradient_location or location))
         elif kink:
             findings.append(finding("non-differentiable-point", target.name, kink, location))
-    if whole_layer_fallback:
-        # The same cause for every tensor: one finding, not one paragraph per tensor.
-        shown = ", ".join(f"`{name}`" for name in whole_layer_fallback)
-        findings.append(finding(
-            "float32-fallback", None,
-            f"{shown} were compared with finite differences in float32: no float64 copy of the layer "
-            f"could be used ({twin.reason}" + (f", at {twin.location}" if twin.location else "") + "). "
-            f"float32 steps and tolerances (rtol {_tolerance(probe.options, 'float32').rtol:g}) catch "
-            "gross errors only; a relative error of 1e-3 can pass unseen. Make every weight with "
-            "add_weight and compute in the input's dtype to get the float64 check.",
-            twin.location,
-        ))
+    findings += fallback_findings(twin, targets, tensors, lambda dtype: _tolerance(probe.options, dtype).rtol)
     return tensor_updates, input_updates, findings
-
-
-class _Progress:
-    """A rich progress bar on stderr, shown only once the check has taken more than a second."""
-
-    def __init__(self, wanted: bool, total: int):
-        self.wanted, self.total, self.done = wanted, total, 0
-        self.start = time.monotonic()
-        self.bar = None
-        self.task = None
-
-    def advance(self) -> None:
-        self.done += 1
-        if not self.wanted:
-            return
-        if self.bar is None and time.monotonic() - self.start > 1.0:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("finite differences", total=self.total, completed=self.done)
-        elif self.bar is not None:
-            self.bar.update(self.task, completed=self.done)
-
-    def skip(self, steps: int) -> None:
-        self.done += steps - 1
-        self.advance()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()

@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from . import state
 from .errors import GradcheckError
 from .loading import Loaded, error_text, user_frame_of
 from .naming import Names
 from .options import Options
+from .outputs import float_leaves
 from .runtime import tensorflow
 from .report import finding
 from .sampling import projections, sample_inputs
@@ -93,6 +95,7 @@ class Probe:
     gradient_variables: list  # what the traced gradients are taken with respect to, in order
     traces: list[Trace] = field(default_factory=list)
     trace_error: str | None = None  # why call() could not be traced, with the user's line
+    backward_failures: list = field(default_factory=list)  # backward-failed findings (backward.py)
 
     @property
     def float_input_indexes(self) -> list[int]:
@@ -159,18 +162,13 @@ def takes_training(layer) -> bool:
 
 
 def _float_outputs(tf, result):
-    flat = tf.nest.flatten(result)
-    names = _output_names(result)
-    chosen = [(n, t) for n, t in zip(names, flat) if tf.is_tensor(t) and t.dtype.is_floating]
-    return [t for _, t in chosen], [n for n, _ in chosen]
+    leaves = float_leaves(tf, result)
+    return [t for _, t in leaves], [n for n, _ in leaves]
 
 
-def _output_names(result) -> list[str]:
-    if isinstance(result, dict):
-        return [f"output[{k!r}]" for k in sorted(result)]  # tf.nest.flatten sorts dict keys
-    if isinstance(result, (list, tuple)):
-        return [f"output[{i}]" for i in range(len(result))] if len(result) > 1 else ["output"]
-    return ["output"]
+def random_training(options: Options) -> bool:
+    """The `training` value for a call that should show randomness: True, unless --no-training."""
+    return options.training if options.training is not None else True
 
 
 def _user_failure(error: Exception, doing: str, options: Options) -> GradcheckError:
@@ -202,15 +200,21 @@ def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:
 
     with log.recording():
         try:
-            first = call_layer(layer, tensors, None, accepts_training)
+            # --training/--no-training holds for every call gradcheck makes, this one included.
+            first = call_layer(layer, tensors, options.training, accepts_training)
         except GradcheckError:
             raise
         except Exception as error:
             raise _user_failure(error, "building and calling the layer", options) from None
         mark = len(log.created)
-        stochastic_mode = True if accepts_training else None
+        stochastic_mode = random_training(options) if accepts_training else None
+        carried = state.fixed(layer, keras, options.seed, rng=False)  # RNN states from zero
         try:
+            # A stateful RNN carries its state from call to call: both calls start from the same
+            # state, so only randomness (dropout, noise) can make them differ.
+            state.restore(carried)
             second = call_layer(layer, tensors, stochastic_mode, accepts_training)
+            state.restore(carried)
             third = call_layer(layer, tensors, stochastic_mode, accepts_training)
         except Exception as error:
             raise _user_failure(error, "calling the layer a second time", options) from None

@@ -137,7 +137,7 @@ class Float32Inside(_Dense):  # args: --input-shape 16,5
     """
 
     def call(self, inputs):
-        product = tf.matmul(tf.cast(inputs, tf.float32), tf.cast(self.kernel, tf.float32))  # expect: float32-fallback kernel expect: float32-fallback input
+        product = tf.matmul(tf.cast(inputs, tf.float32), tf.cast(self.kernel, tf.float32))  # expect: float32-fallback -
         return tf.cast(product, inputs.dtype) + self.bias
 
 

@@ -82,21 +82,21 @@ class DeadRelu(keras.layers.Layer):  # args: --input-shape 16,5
     """A bias of -100 keeps every pre-activation negative: ReLU passes no gradient at all."""
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")  # expect: zero-gradient kernel
-        self.bias = self.add_weight(shape=(3,), initializer=keras.initializers.Constant(-100.0), name="bias")  # expect: zero-gradient bias
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
+        self.bias = self.add_weight(shape=(3,), initializer=keras.initializers.Constant(-100.0), name="bias")
 
     def call(self, inputs):
-        return tf.nn.relu(tf.matmul(inputs, self.kernel) + self.bias)  # expect-anywhere: zero-gradient input
+        return tf.nn.relu(tf.matmul(inputs, self.kernel) + self.bias)  # expect: zero-gradient kernel  expect: zero-gradient bias  expect: zero-gradient input
 
 
 class SaturatedSigmoid(keras.layers.Layer):  # args: --input-shape 16,5
     """sigmoid(z - 30): the slope there is about 1e-13, so nothing before it learns."""
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")  # expect: vanishing-gradient kernel
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
 
     def call(self, inputs):
-        return tf.sigmoid(tf.matmul(inputs, self.kernel) - 30.0)  # expect-anywhere: vanishing-gradient input
+        return tf.sigmoid(tf.matmul(inputs, self.kernel) - 30.0)  # expect: vanishing-gradient kernel  expect: vanishing-gradient input
 
 
 class ExpOverflow(keras.layers.Layer):  # args: --input-shape 16,5

@@ -86,7 +86,7 @@ class VariableInCall(keras.layers.Layer):  # args: --input-shape 16,5  expect-an
     """A tf.Variable made inside call(): a fresh one on every call."""
 
     def call(self, inputs):
-        scale = tf.Variable(tf.ones((inputs.shape[-1],)))  # expect: variable-created-in-call Variable
+        scale = tf.Variable(tf.ones((inputs.shape[-1],)))  # expect: variable-created-in-call scale
         return inputs * scale
 
 

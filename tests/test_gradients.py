@@ -63,9 +63,11 @@ def test_zero_initialised_weight_under_norm_is_nonfinite():
 def test_dead_relu_is_zero_gradient_and_does_not_train():
     result = run_cli([f"{GRADIENTS}:DeadRelu", "--input-shape", "16,5", "--json"])
     assert result.exit_code == 0, result
-    assert ("zero-gradient", "bias", f"{GRADIENTS}:{line_of('Constant(-100.0)')}") in errors_and_warnings(result)
+    # Located at the op where the gradient dies (issue 10); the creation line stays in the inventory.
+    assert ("zero-gradient", "bias", f"{GRADIENTS}:{line_of('tf.nn.relu(tf.matmul(inputs, self.kernel) + self.bias)')}") in errors_and_warnings(result)
     rows = {v["name"]: v for v in result.json()["variables"]}
     assert rows["bias"] == {**rows["bias"], "gradient_status": "zero", "gradient_norm": 0.0, "trains_under_fit": False}
+    assert rows["bias"]["created_at"] == f"{GRADIENTS}:{line_of('Constant(-100.0)')}"
 
 
 def test_layer_norm_like_gives_no_finding():
