@@ -27,6 +27,7 @@ import numpy as np
 
 from .inventory import tensor_name
 from .loading import error_text, user_frame_of
+from .outputs import float_tensors
 from .probe import backing, call_layer, location_of_variable, loss_of
 from .report import PolicyResult, finding
 from .runtime import tensorflow
@@ -161,7 +162,7 @@ def _run(probe, layer, variables: list, scale: float) -> dict:
     with tf.GradientTape() as tape:
         tape.watch(floats)
         result = call_layer(layer, xs, _training(probe), probe.accepts_training)
-        outputs = [t for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
+        outputs = float_tensors(tf, result)
         loss = loss_of(tf, outputs, probe.projections, batch) * scale
     grads = tape.gradient(loss, variables + floats)
     return {
@@ -239,7 +240,7 @@ class _Locator:
                 for i in indexes:
                     tape.watch(xs[i])
                 result = call_layer(self.copy, xs, _training(probe), probe.accepts_training)
-                outputs = [t for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
+                outputs = float_tensors(tf, result)
                 loss = loss_of(tf, outputs, probe.projections, batch) * self.scale
             grads = tape.gradient(loss, self.variables + [xs[i] for i in indexes])
             return {"outputs": outputs, "grads": [tf.zeros(()) if g is None else tf.convert_to_tensor(g) for g in grads]}
@@ -299,7 +300,7 @@ class _Locator:
         if function is None or not values:
             return None, None
         from .cuts import ancestors
-        from .gradients import _forward_origin
+        from .nonfinite import forward_origin
 
         kind, key = target
         outputs = function.structured_outputs[kind]
@@ -312,7 +313,7 @@ class _Locator:
             made = [values[t.ref()] for t in op.outputs if t.ref() in values]
             before = [values[t.ref()] for t in op.inputs if t.ref() in values and t.op.type != "Const"]
             if made and any(lost(v) for v in made) and not any(lost(v) for v in before):
-                op_type, where, _ = _forward_origin(op)
+                op_type, where, _ = forward_origin(op)
                 if where:
                     return op_type, where
         return None, None

@@ -106,7 +106,7 @@ def _nonfinite_origin(probe, run, target):
             continue
         made = [t for t in op.outputs if not values.get(t.ref(), True)]
         if made and all(values.get(t.ref(), True) for t in op.inputs):
-            return _forward_origin(op)
+            return forward_origin(op)
     return None
 
 
@@ -133,7 +133,7 @@ def _graph_values(probe, run) -> dict:
     return run.result["finite"]
 
 
-def _forward_origin(op):
+def forward_origin(op):
     """A backward op (`gradient_tape/<forward name>/...`) is named by the forward op it differentiates."""
     from .source import user_location
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .loading import error_text, user_frame_of
+from .outputs import float_tensors
 from .probe import backing, call_layer
 from .report import finding
 from .runtime import tensorflow
@@ -99,7 +100,7 @@ def _move_raw_variables(probe, tensors, tf) -> list:
 
 def _float_outputs(layer, inputs, training, accepts_training, tf) -> list:
     result = call_layer(layer, inputs, training, accepts_training)
-    return [np.asarray(t.numpy(), "float64") for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
+    return [np.asarray(t.numpy(), "float64") for t in float_tensors(tf, result)]
 
 
 def _difference(expected: list, actual: list) -> float:
