@@ -39,7 +39,7 @@ def check(
         training: True or False to check one mode; None (default) checks both when call()
             accepts `training`.
         **settings: any other field of `gradcheck.options.Options` (vanishing_threshold,
-            exploding_threshold, numeric, exhaustive, rtol, atol, eps, max_elements, timeout).
+            exploding_threshold, numeric, exhaustive, order, rtol, atol, eps, max_elements, timeout).
 
     It seeds Keras's global random state with `seed` (keras.utils.set_random_seed) so a layer's
     initial weights, and so the report, repeat from run to run.
@@ -79,6 +79,8 @@ def make_options(*, input_shape, input_dtype=(), input_range=(), init=None, **se
     unknown = set(settings) - {f.name for f in dataclasses.fields(Options)}
     if unknown:
         raise TypeError(f"check() got unexpected keyword(s): {', '.join(sorted(unknown))}")
+    if settings.get("order", 1) not in (1, 2):
+        raise GradcheckError(f"order={settings['order']!r} is not a derivative order gradcheck checks. Give 1 (gradients) or 2 (gradients and second derivatives).")
     options = Options(inputs=build_inputs(shapes, dtypes, ranges), init=keywords, **settings)
     check_size(options.inputs, options.max_elements)
     return options
@@ -118,6 +120,11 @@ def run(target, options: Options, *, fresh_session: bool = False) -> Report:
         tensors = _merge(tensors, tensor_updates)
         inputs = _merge(inputs, input_updates)
         findings += new_findings
+    if options.order == 2:
+        from .second_order import check_second_order
+
+        tensor_updates, input_updates, new_findings = check_second_order(probe, tensors, inputs)
+        tensors, inputs, findings = _merge(tensors, tensor_updates), _merge(inputs, input_updates), findings + new_findings
 
     return Report(
         target=loaded.target,

@@ -64,6 +64,8 @@ def _positive(ctx, param, value):
 @click.option("--numeric/--no-numeric", default=True, show_default=True,
               help="Compare gradients with finite differences.")
 @click.option("--exhaustive", is_flag=True, help="Check every entry of every tensor by finite differences, not only small ones.")
+@click.option("--order", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="2: also check second derivatives (Hessian-vector products, a gradient penalty's gradient).")
 @click.option("--rtol", type=float, default=None, callback=_positive, help="Relative tolerance of the finite-difference check.")
 @click.option("--atol", type=float, default=None, callback=_positive, help="Absolute tolerance of the finite-difference check.")
 @click.option("--eps", type=float, default=None, callback=_positive, help="Finite-difference step, relative to each tensor's scale.")
@@ -81,7 +83,7 @@ def _positive(ctx, param, value):
               help="Give up on a target after this many seconds (a layer that hangs).")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 def main(target, input_shape, input_dtype, input_range, init, seed, training, vanishing_threshold,
-         exploding_threshold, numeric, exhaustive, rtol, atol, eps, output_format, as_json, output,
+         exploding_threshold, numeric, exhaustive, order, rtol, atol, eps, output_format, as_json, output,
          fail_on, quiet, max_elements, timeout, debug):
     """Check that every weight of a Keras layer is tracked and gets a sound gradient.
 
@@ -102,7 +104,7 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
     output_format = output_format or "text"
     settings = dict(
         seed=seed, training=training, vanishing_threshold=vanishing_threshold,
-        exploding_threshold=exploding_threshold, numeric=numeric, exhaustive=exhaustive, rtol=rtol,
+        exploding_threshold=exploding_threshold, numeric=numeric, exhaustive=exhaustive, order=order, rtol=rtol,
         atol=atol, eps=eps, max_elements=max_elements, timeout=timeout,
         progress=output_format == "text" and sys.stderr.isatty(),
     )

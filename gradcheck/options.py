@@ -68,6 +68,7 @@ class Options:
     eps: Optional[float] = None
     max_elements: int = DEFAULT_MAX_ELEMENTS
     timeout: Optional[float] = DEFAULT_TIMEOUT
+    order: int = 1  # 2: also check second derivatives (second_order.py)
     progress: bool = False  # a progress bar on stderr for slow steps (the CLI sets it on a terminal)
 
 
