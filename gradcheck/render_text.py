@@ -96,6 +96,9 @@ def _table(out, report: Report) -> None:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("tensor", "kind", "shape", "gradient norm", "", "status", "trains under fit()", "finite diff."):
         table.add_column(column, no_wrap=True)
+    second = any(row.second_order_verdict for row in (*report.variables, *report.inputs))  # --order 2 ran
+    if second:
+        table.add_column("2nd order", no_wrap=True)
     for tensor in report.variables:
         name = tensor.name + (f" ({tensor.layer})" if tensor.layer else "")
         status = tensor.gradient_status or ("not read" if not tensor.read_by_call else "")
@@ -108,6 +111,7 @@ def _table(out, report: Report) -> None:
             f"[{_STATUS_STYLE.get(status, '')}]{status}[/]" if status in _STATUS_STYLE else status,
             _fit(tensor.trains_under_fit),
             _numeric(tensor.numeric_verdict, tensor.numeric_error),
+            *([_numeric(tensor.second_order_verdict, tensor.second_order_error)] if second else []),
         )
     for item in report.inputs:
         status = item.gradient_status or ("not differentiable" if not item.differentiable else "")
@@ -120,6 +124,7 @@ def _table(out, report: Report) -> None:
             f"[{_STATUS_STYLE.get(status, '')}]{status}[/]" if status in _STATUS_STYLE else status,
             "",
             _numeric(item.numeric_verdict, item.numeric_error),
+            *([_numeric(item.second_order_verdict, item.second_order_error)] if second else []),
         )
     out.print(table)
 
