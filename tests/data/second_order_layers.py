@@ -104,3 +104,4 @@ class ReluDense(SmoothDense):
 
     def call(self, x):
         return tf.nn.relu(tf.matmul(x, self.kernel) + self.bias)
+
