@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from finite_differences import SIZES, numbers  # noqa: E402
+from finite_differences import SIZES, numbers
 
 OFF_BY = 1e-3
 
@@ -55,7 +55,7 @@ def _timed(module_name: str, function_name: str) -> list:
 def mlp_block_class():
     from gradcheck.runtime import tensorflow
 
-    tf, keras = tensorflow()
+    _tf, keras = tensorflow()
 
     class PreNormMLP(keras.layers.Layer):
         """x + W2·gelu(W1·LayerNorm(x) + b1) + b2: the feed-forward half of a transformer block."""
@@ -135,15 +135,15 @@ def main():
           "check() order 1 | check() order 2 | ratio | --order 2 findings |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     rows = [(f"keras Dense units={u}, input {b}x{f}", numbers(u, b, f), "keras.layers:Dense",
-             dict(init={"units": u}, input_shape=(b, f))) for u, b, f in SIZES]
+             {"init": {"units": u}, "input_shape": (b, f)}) for u, b, f in SIZES]
     if args.skip_largest:
         rows = rows[:-1]
     block = mlp_block_class()
     rows.append(("pre-norm residual MLP 256→1024→256, input 8x128x256", 526_336 + 8 * 128 * 256, block,
-                 dict(input_shape=(8, 128, 256))))
+                 {"input_shape": (8, 128, 256)}))
     planted = planted_second_derivative_class()
     rows.append((f"planted: tanh Dense units=60, input 16x80, second derivative off by {OFF_BY:g}",
-                 numbers(60, 16, 80), planted, dict(init={"units": 60}, input_shape=(16, 80))))
+                 numbers(60, 16, 80), planted, {"init": {"units": 60}, "input_shape": (16, 80)}))
     for label, count, target, keywords in rows:
         first, second, whole_first, whole_second, report = measure(target, args.repeat, first_spent, second_spent, **keywords)
         print(f"| {label} | {count:,} | {first:.2f} s | {second:.2f} s | {second / first:.1f}x | "

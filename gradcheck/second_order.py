@@ -25,17 +25,24 @@ graph that cuts the path (found as cuts.py finds none-gradient's op), else at th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
 from .hessian import Block, Curvature, compare
 from .loading import error_text
-from .numeric import (DIRECTIONS, _SHRINK, _downstream_op, _is_custom_gradient, _Progress,
-                      _targets, _tolerance)
+from .numeric import (
+    _SHRINK,
+    DIRECTIONS,
+    _downstream_op,
+    _is_custom_gradient,
+    _Progress,
+    _targets,
+    _tolerance,
+)
 from .report import finding
-from .runtime import tensorflow
 from .sampling import generator
 
 SECOND_ORDER_STREAM = 3  # its own stream of directions (sampling.py): the first-order draws stay as they were
@@ -78,7 +85,7 @@ def check_second_order(probe, tensors, inputs):
             curvature = Curvature(probe, twin, trace.mode, [twin.variables[id(t.variable)] for t in weights],
                                   [t.input_index for t in ordered if t.variable is None])
             _check_mode(probe, curvature, trace.mode, ordered, dtype)
-    except Exception:  # the layer raised in a pass the probe did not make: no verdict, no finding
+    except Exception:  # noqa: BLE001 -- the layer raised in a pass the probe did not make: no verdict, no finding
         for target in ordered:
             target.verdict = "skipped"
         return (*_facts(ordered), [])
@@ -87,7 +94,7 @@ def check_second_order(probe, tensors, inputs):
 
 def _facts(targets) -> tuple[dict, dict]:
     """{name: facts} for the weights, then for the inputs, as api.run merges them."""
-    facts = ({}, {})
+    facts: tuple[dict, dict] = ({}, {})
     for t in targets:
         error = None if t.verdict == "skipped" else float(t.error)
         facts[t.variable is None][t.name] = {"second_order_verdict": t.verdict, "second_order_error": error}
@@ -197,7 +204,7 @@ def _findings(probe, targets, curvature, dtype) -> list:
 @dataclass
 class _Location:
     where: str | None
-    cut: object = None  # the cuts.Cut of the double-backward graph, when one was named
+    cut: Any = None  # the cuts.Cut of the double-backward graph, when one was named
     custom: bool = False  # `where` is the line applying a tf.custom_gradient
     stop: str | None = None  # where a tf.stop_gradient on the forward path is, described
 
@@ -209,7 +216,14 @@ def _location(probe, curvature, target) -> _Location:
     forward = SimpleNamespace(graph=graph, placeholder=lambda t: _placeholder(graph, curvature, t))
     custom = _downstream_op(forward, target, _is_custom_gradient)
     stops: list = []
-    stop_line = _downstream_op(forward, target, lambda op: op.type == "StopGradient" and not stops.append(op))
+
+    def is_stop(op) -> bool:
+        if op.type == "StopGradient":
+            stops.append(op)
+            return True
+        return False
+
+    stop_line = _downstream_op(forward, target, is_stop)
     stop = _describe_stop(stops[0], stop_line) if stops else None
     cut = None
     if target.verdict == "none":
@@ -251,14 +265,14 @@ def _double_backward_cut(curvature, target):
 
     try:
         graph, product = curvature.product_graph()
-    except Exception:
+    except Exception:  # noqa: BLE001 -- only the location is at stake: fall back to another one
         return None
     source = _placeholder(graph, curvature, target)
     if source is None:
         return None
     try:
         cuts = find_cuts(SimpleNamespace(graph=graph, loss=product), source)
-    except Exception:
+    except Exception:  # noqa: BLE001 -- only the location is at stake: fall back to another one
         return None
     return cuts[0] if cuts else None
 

@@ -5,7 +5,6 @@ tensor and line, with the line found from the source.
 """
 
 import pytest
-
 from conftest import ROOT, run_cli
 
 from gradcheck import check
@@ -85,10 +84,10 @@ def test_wrong_second_derivative_with_a_right_first_one():
 
 
 @pytest.mark.parametrize("target, keywords", [
-    (f"{LAYERS}:ReluDense", dict(input_shape=(16, 5))),
-    ("keras.layers:Dense", dict(input_shape=(16, 5), init={"units": 3})),
-    ("keras.layers:Dense", dict(input_shape=(16, 5), init={"units": 3, "activation": "gelu"})),
-    ("keras.layers:MaxPooling1D", dict(input_shape=(4, 6, 3))),
+    (f"{LAYERS}:ReluDense", {"input_shape": (16, 5)}),
+    ("keras.layers:Dense", {"input_shape": (16, 5), "init": {"units": 3}}),
+    ("keras.layers:Dense", {"input_shape": (16, 5), "init": {"units": 3, "activation": "gelu"}}),
+    ("keras.layers:MaxPooling1D", {"input_shape": (4, 6, 3)}),
 ])
 def test_correct_layers_have_no_second_order_finding(target, keywords):
     report = check(target, order=2, **keywords)

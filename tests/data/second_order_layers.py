@@ -4,9 +4,9 @@
 inputs in [-1, 1]: a grad function that is not itself differentiable changes the Hessian visibly.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 
 class SmoothDense(keras.layers.Layer):
