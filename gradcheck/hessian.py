@@ -26,6 +26,8 @@ import numpy as np
 from .probe import call_layer, trace_layer_function
 from .runtime import tensorflow
 
+_NO_GRADIENT = "gradient registry has no entry for"
+
 
 @dataclass
 class Block:
@@ -110,8 +112,15 @@ class Curvature:
         of its gradient; second_order.py then names it from the inner product's graph."""
         if self._hessian_function is None:
             self.twin.reset_seeds()
-            self._hessian_function = trace_layer_function(
-                self.twin.layer, self._hessian_vector, self.specs + self.direction_specs)
+            try:
+                self._hessian_function = trace_layer_function(
+                    self.twin.layer, self._hessian_vector, self.specs + self.direction_specs)
+            except Exception as error:
+                # autograph wraps the LookupError in a StagingError; keep only TensorFlow's line.
+                line = next((text.strip() for text in str(error).splitlines() if _NO_GRADIENT in text), None)
+                if line is None:
+                    raise
+                raise LookupError(line.removeprefix("LookupError: ")) from None
         return self._hessian_function
 
     def product_graph(self):

@@ -25,6 +25,7 @@ graph that cuts the path (found as cuts.py finds none-gradient's op), else at th
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -274,7 +275,35 @@ def _double_backward_cut(curvature, target):
         cuts = find_cuts(SimpleNamespace(graph=graph, loss=product), source)
     except Exception:  # noqa: BLE001 -- only the location is at stake: fall back to another one
         return None
-    return cuts[0] if cuts else None
+    if not cuts:
+        return None
+    cut = cuts[0]
+    if cut.location is None or cut.op_type.endswith("Grad"):
+        # A gradient kernel (ResizeNearestNeighborGrad) was made by gradcheck's tape, so its stack
+        # is not the user's; the forward op it differentiates (its name minus the tape's scope) is.
+        # Ops the user wrote in a grad function (tf.stop_gradient) keep their own line.
+        forward = _forward_op(graph, cut.op_type)
+        if forward is not None:
+            from .source import user_location
+
+            cut = dataclasses.replace(cut, written_as=f"the gradient of {forward.type}",
+                                      location=user_location(forward.traceback))
+    return cut
+
+
+def _forward_op(graph, op_type: str):
+    """The forward op that `op_type` (ResizeNearestNeighborGrad) differentiates: the tape names its
+    gradient ops "gradient_tape/<forward op's scope>/<kernel>", so it is the op of type
+    ResizeNearestNeighbor in that scope."""
+    operations = graph.get_operations()
+    for op in operations:
+        if op.type == op_type and op.name.startswith("gradient_tape/"):
+            scope = op.name[len("gradient_tape/"):].rsplit("/", 1)[0] + "/"
+            forward_type = op_type.removesuffix("Grad")
+            for candidate in operations:
+                if candidate.name.startswith(scope) and candidate.type == forward_type:
+                    return candidate
+    return None
 
 
 def _mode_text(mode: str) -> str:
@@ -286,8 +315,6 @@ def _none_message(target, context, location: _Location) -> str:
     where = ""
     if location.cut is not None:
         where = f" The path of the gradient's own gradient is cut at {location.cut.describe()}: {location.cut.why}."
-    elif target.lookup:
-        where = f" TensorFlow cannot differentiate the gradient: {target.lookup}."
     penalty = target.penalty is not None and target.penalty[0].verdict == "none"
     hessian = target.worst is not None and target.worst[0].verdict == "none"
     parts = []
@@ -299,11 +326,19 @@ def _none_message(target, context, location: _Location) -> str:
         block, _, mode = target.penalty
         parts.append(f"the gradient of the penalty ‖∂loss/∂input‖² with respect to it is None{_mode_text(mode)}, "
                      f"while finite differences give a norm of {np.linalg.norm(block.numeric):.3g}")
-    detail = "; ".join(parts) or "the gradient of its gradient is None"
     breaks = (f"a gradient penalty never trains `{name}`" if penalty and target.variable is not None
               else f"{_USES} get no second-order signal through `{name}`")
+    advice = _ADVICE if location.custom or location.cut is None or location.cut.op_type in (
+        "StopGradient", "PyFunc", "PyFuncStateless", "EagerPyFunc", "Cast") else (
+        "Use an op that TensorFlow can differentiate twice on this path (e.g. resize with \"bilinear\" "
+        "rather than \"nearest\" or \"bicubic\"), or give it a @tf.custom_gradient whose grad function "
+        "is differentiable.")
+    if target.lookup:
+        return (f"TensorFlow cannot differentiate the gradient of the loss for `{name}` ({context}): "
+                f"{target.lookup}.{where} So {breaks}: differentiating its gradient raises. {advice}")
+    detail = "; ".join(parts) or "the gradient of its gradient is None"
     return (f"The second derivative of the loss for `{name}` is not zero, but the tape cannot compute it "
-            f"({context}): {detail}.{where} So {breaks}, silently. {_ADVICE}")
+            f"({context}): {detail}.{where} So {breaks}, silently. {advice}")
 
 
 def _mismatch_message(target, context, location: _Location) -> str:

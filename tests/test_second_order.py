@@ -136,3 +136,13 @@ def test_pyproject_order_key(tmp_path):
     [(_, good), (_, bad)] = targets_from_pyproject({}, str(tmp_path / "pyproject.toml"))
     assert good.order == 2
     assert isinstance(bad, GradcheckError) and "1 or 2" in str(bad)
+
+
+def test_op_without_a_second_derivative_is_named_at_its_forward_line():
+    # TensorFlow registers no gradient for ResizeNearestNeighborGrad: the double backward raises.
+    report = check(f"{LAYERS}:NearestUpsample", input_shape=(2, 2, 2, 3), order=2)
+    where = f"{LAYERS}:{line_of('tf.image.resize(x, (4, 4)')}"
+    assert second_order(report) == {("second-order-none", "w", where), ("second-order-none", "input", where)}, report
+    [w] = [f for f in report.findings if f.code == "second-order-none" and f.tensor == "w"]
+    assert "ResizeNearestNeighborGrad (the gradient of ResizeNearestNeighbor)" in w.message
+    assert "differentiating its gradient raises" in w.message
