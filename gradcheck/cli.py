@@ -91,6 +91,8 @@ def _usage_text(error: click.UsageError) -> str:
 @click.option("--numeric/--no-numeric", default=True, show_default=True,
               help="Compare gradients with finite differences.")
 @click.option("--exhaustive", is_flag=True, help="Check every entry of every tensor by finite differences, not only small ones.")
+@click.option("--order", type=str, default=1, show_default=True, metavar="1|2", callback=_setting("order"),
+              help="2: also check second derivatives (Hessian-vector products, a gradient penalty's gradient).")
 @click.option("--rtol", type=str, default=None, metavar="X", callback=_setting("rtol"), help="Relative tolerance of the finite-difference check.")
 @click.option("--atol", type=str, default=None, metavar="X", callback=_setting("atol"), help="Absolute tolerance of the finite-difference check.")
 @click.option("--eps", type=str, default=None, metavar="X", callback=_setting("eps"), help="Finite-difference step, relative to each tensor's scale.")
@@ -112,7 +114,7 @@ def _usage_text(error: click.UsageError) -> str:
 @click.option("--reload/--no-reload", default=True, show_default=True,
               help="Check that the layer survives from_config(get_config()) and a .keras save and load.")
 def main(target, input_shape, input_dtype, input_range, init, seed, training, vanishing_threshold,
-         exploding_threshold, numeric, exhaustive, rtol, atol, eps, output_format, as_json, output,
+         exploding_threshold, numeric, exhaustive, order, rtol, atol, eps, output_format, as_json, output,
          fail_on, quiet, max_elements, timeout, debug, dtype_policies=(), reload=True):
     """Check that every weight of a Keras layer is tracked and gets a sound gradient.
 
@@ -135,7 +137,7 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
     output_format = output_format or "text"
     settings = dict(
         seed=seed, training=training, vanishing_threshold=vanishing_threshold,
-        exploding_threshold=exploding_threshold, numeric=numeric, exhaustive=exhaustive, rtol=rtol,
+        exploding_threshold=exploding_threshold, numeric=numeric, exhaustive=exhaustive, order=order, rtol=rtol,
         atol=atol, eps=eps, max_elements=max_elements, timeout=timeout,
         progress=output_format == "text" and sys.stderr.isatty(),
     )

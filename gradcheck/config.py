@@ -38,6 +38,7 @@ _KEYS = {
     "training": ("training", "true or false", lambda v: isinstance(v, bool)),
     "numeric": ("numeric", "true or false", lambda v: isinstance(v, bool)),
     "exhaustive": ("exhaustive", "true or false", lambda v: isinstance(v, bool)),
+    "order": ("order", "1 or 2", lambda v: v in (1, 2) and not isinstance(v, bool)),
     "max-elements": ("max_elements", "a positive integer", lambda v: _positive_number(v) and isinstance(v, int)),
     "timeout": ("timeout", "a number of seconds above 0", lambda v: _positive_number(v)),
     "dtype-policy": ("dtype_policies", "a list of policy names, e.g. [\"mixed_float16\"]", lambda v: _policies(v)),

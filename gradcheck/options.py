@@ -105,6 +105,7 @@ class Options:
     timeout: Optional[float] = DEFAULT_TIMEOUT
     dtype_policies: tuple[str, ...] = ()  # Keras dtype policies to run the layer under too (dtype_policy.py)
     reload: bool = True  # the save/reload round trip (reload.py)
+    order: int = 1  # 2: also check second derivatives (second_order.py)
     progress: bool = False  # a progress bar on stderr for slow steps (the CLI sets it on a terminal)
 
 
@@ -123,6 +124,7 @@ _SETTINGS: dict[str, Callable[[Any], Any]] = {
     "eps": lambda v: positive_number("eps", v),
     "timeout": lambda v: positive_number("timeout", v),  # None: no time limit (the API only)
     "reload": lambda v: flag("reload", v),
+    "order": lambda v: integer("order", v),
     "dtype_policies": lambda v: dtype_policies(v),
 }
 

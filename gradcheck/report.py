@@ -28,6 +28,8 @@ CODES: dict[str, tuple[str, str]] = {
     "nonfinite-gradient": (ERROR, "NaN/Inf in a gradient or in the output"),
     "backward-failed": (ERROR, "the backward pass raises (a tf.py_function around numpy code, a custom gradient of the wrong shape); location = the op whose gradient fails"),
     "gradient-mismatch": (ERROR, "analytic gradient disagrees with a finite-difference estimate"),
+    "second-order-none": (ERROR, "with --order 2: the gradient of a gradient is None for a tensor whose second derivative is not zero (a gradient penalty never trains it)"),
+    "second-order-mismatch": (ERROR, "with --order 2: a Hessian-vector product (or a gradient penalty's gradient) disagrees with finite differences of the gradient"),
     "zero-gradient": (WARNING, "gradient exactly zero on the probe batch (dead ReLU, ...)"),
     "vanishing-gradient": (WARNING, "gradient tiny relative to the tensor's scale"),
     "exploding-gradient": (WARNING, "gradient huge relative to the tensor's scale"),
@@ -77,6 +79,8 @@ class TensorInfo:
     trains_under_fit: Optional[bool] = None  # did one optimizer step over trainable_weights change it?
     numeric_error: Optional[float] = None  # worst relative error against finite differences
     numeric_verdict: Optional[str] = None  # ok | mismatch | kink | skipped | float32-fallback
+    second_order_error: Optional[float] = None  # with --order 2: worst relative error of H·u (and of the penalty's gradient)
+    second_order_verdict: Optional[str] = None  # with --order 2: ok | none | mismatch | kink | skipped
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class InputInfo:
     gradient_ratio: Optional[float] = None  # as for TensorInfo, the gradient first multiplied by the batch size
     numeric_error: Optional[float] = None
     numeric_verdict: Optional[str] = None
+    second_order_error: Optional[float] = None
+    second_order_verdict: Optional[str] = None
 
 
 @dataclass(frozen=True)

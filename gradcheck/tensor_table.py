@@ -25,17 +25,17 @@ _STATUS_STYLE = {"ok": "green", "none": "bold red", "nonfinite": "bold red", "ze
 _HEADERS = {
     "tensor": "tensor", "kind": "kind", "shape": "shape", "norm": "gradient norm", "gradient": "gradient",
     "bar": "gradient", "status": "status", "fit": "trains under fit()", "fit_short": "trains",
-    "numeric": "finite diff.", "verdict": "finite diff.",
+    "numeric": "finite diff.", "verdict": "finite diff.", "second": "2nd order", "second_verdict": "2nd order",
 }
 # (columns, names on their own line); the first that fits the width is used.
 _LAYOUTS = (
-    (("tensor", "kind", "shape", "norm", "gradient", "status", "fit", "numeric"), False),
-    (("tensor", "kind", "shape", "gradient", "status", "fit", "numeric"), False),
-    (("tensor", "kind", "shape", "gradient", "status", "fit", "verdict"), False),
-    (("tensor", "kind", "shape", "bar", "status", "fit_short", "verdict"), False),
-    (("tensor", "kind", "bar", "status", "fit_short", "verdict"), False),
-    (("kind", "shape", "bar", "status", "fit_short", "verdict"), True),
-    (("kind", "bar", "status", "fit_short", "verdict"), True),
+    (("tensor", "kind", "shape", "norm", "gradient", "status", "fit", "numeric", "second"), False),
+    (("tensor", "kind", "shape", "gradient", "status", "fit", "numeric", "second"), False),
+    (("tensor", "kind", "shape", "gradient", "status", "fit", "verdict", "second_verdict"), False),
+    (("tensor", "kind", "shape", "bar", "status", "fit_short", "verdict", "second_verdict"), False),
+    (("tensor", "kind", "bar", "status", "fit_short", "verdict", "second_verdict"), False),
+    (("kind", "shape", "bar", "status", "fit_short", "verdict", "second_verdict"), True),
+    (("kind", "bar", "status", "fit_short", "verdict", "second_verdict"), True),
 )
 
 
@@ -141,6 +141,7 @@ def _blocks(rows):
             [row["kind"], row["shape"], row["status"]]
             + [Text.assemble("trains: ", row["fit_short"])] * bool(row["fit_short"].plain)
             + [Text.assemble("finite diff.: ", row["verdict"])] * bool(row["verdict"].plain)
+            + [Text.assemble("2nd order: ", row["second_verdict"])] * bool(row["second_verdict"].plain)
         )
         lines += [(row["tensor"], 2), (Text.assemble("  ", facts), 4)]
         if row["bar"].plain:
@@ -155,15 +156,17 @@ def _rows(report: Report) -> list[dict]:
         status = tensor.gradient_status or ("not read" if not tensor.read_by_call else "")
         name = tensor.name + (f" ({tensor.layer})" if tensor.layer else "")
         rows.append(_row(report, name, tensor.kind, tensor.shape, tensor.gradient_norm, tensor.gradient_ratio,
-                         status, _yes_no(tensor.trains_under_fit), tensor.numeric_verdict, tensor.numeric_error))
+                         status, _yes_no(tensor.trains_under_fit), tensor.numeric_verdict, tensor.numeric_error,
+                         tensor.second_order_verdict, tensor.second_order_error))
     for item in report.inputs:
         status = item.gradient_status or ("not differentiable" if not item.differentiable else "")
         rows.append(_row(report, item.name, f"input {item.dtype}", item.shape, item.gradient_norm,
-                         item.gradient_ratio, status, "", item.numeric_verdict, item.numeric_error))
+                         item.gradient_ratio, status, "", item.numeric_verdict, item.numeric_error,
+                         item.second_order_verdict, item.second_order_error))
     return rows
 
 
-def _row(report, name, kind, shape, norm, ratio, status, fit, verdict, error) -> dict:
+def _row(report, name, kind, shape, norm, ratio, status, fit, verdict, error, second=None, second_error=None) -> dict:
     from rich.text import Text
 
     bar = gradient_bar(ratio, status, report.vanishing_threshold, report.exploding_threshold)
@@ -177,6 +180,10 @@ def _row(report, name, kind, shape, norm, ratio, status, fit, verdict, error) ->
         "fit": Text(fit), "fit_short": Text(fit),
         "numeric": Text.assemble((verdict or "", verdict_style), f" {_number(error)}" if verdict and error is not None else ""),
         "verdict": Text(verdict or "", style=verdict_style),
+        # the second-order verdict (--order 2); an empty column is dropped, so order 1 shows none
+        "second": Text.assemble((second or "", _STATUS_STYLE.get(second or "", "")),
+                                f" {_number(second_error)}" if second and second_error is not None else ""),
+        "second_verdict": Text(second or "", style=_STATUS_STYLE.get(second or "", "")),
     }
 
 

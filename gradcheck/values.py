@@ -81,6 +81,7 @@ def positive_number(name: str, value, *, allow_none: bool = True) -> float | Non
 _INTEGERS = {
     "seed": ("--seed", 0, MAX_SEED, "0"),
     "max_elements": ("--max-elements", 1, None, "1000000"),
+    "order": ("--order", 1, 2, "2"),  # 1: gradients; 2: also second derivatives
 }
 
 
