@@ -13,7 +13,7 @@ import sys
 import click
 
 from .errors import GradcheckError
-from .output import check_output_path, write_output
+from .output import TextBuffer, check_output_path, stdout_is_terminal, write_output
 from .options import DEFAULT_EXPLODING, DEFAULT_MAX_ELEMENTS, DEFAULT_TIMEOUT, DEFAULT_VANISHING, DTYPES
 from .report import TargetFailure, exit_status
 
@@ -140,7 +140,9 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
             # When no target could run there is no report: the messages on stderr are the whole
             # answer, and stdout or --output stays empty rather than holding a document about nothing.
             if not all(isinstance(result, TargetFailure) for result in results):
-                write_output(output, lambda stream: _render(results, output_format, quiet, stream))
+                write_output(output, _render(results, output_format, quiet, stdout_is_terminal(output)))
+    except GradcheckError as error:  # stdout closed before the report was written
+        raise UsageProblem(str(error)) from None
     except KeyboardInterrupt:
         click.echo("gradcheck: interrupted; the checks were stopped and no report was written.", err=True)
         sys.exit(130)
@@ -187,21 +189,20 @@ def _tell(targets, index: int, outcome, debug: bool) -> None:
         click.echo(f"----- output captured while checking {label} -----\n{outcome.captured}\n-----", err=True)
 
 
-def _render(results, output_format: str, quiet: bool, stream) -> None:
-    """Draw the report in `output_format` onto `stream` (stdout or the --output file; output.py)."""
+def _render(results, output_format: str, quiet: bool, terminal: bool) -> str:
+    """The report in `output_format`, as text; `terminal` says whether it will be shown on one (colour)."""
     from . import render_json, render_text
 
     if output_format == "text":
-        render_text.render(results, stream, quiet=quiet)
-        return
+        buffer = TextBuffer(terminal)
+        render_text.render(results, buffer, quiet=quiet)
+        return buffer.getvalue()
     if output_format == "json":
-        text = render_json.render(results)
-    elif output_format == "github":
+        return render_json.render(results)
+    if output_format == "github":
         from . import render_github
 
-        text = render_github.render(results)
-    else:
-        from . import render_junit
+        return render_github.render(results)
+    from . import render_junit
 
-        text = render_junit.render(results)
-    stream.write(text)
+    return render_junit.render(results)

@@ -13,7 +13,6 @@ import io
 import os
 import sys
 import tempfile
-from typing import Callable, TextIO
 
 from .errors import GradcheckError
 
@@ -60,19 +59,43 @@ def _source_file(target: str) -> str | None:
     return None
 
 
-def write_output(output: str | None, draw: Callable[[TextIO], None]) -> None:
-    """Let `draw` write the report onto stdout, or atomically into the file `output`.
+class TextBuffer(io.StringIO):
+    """A report drawn in memory, to be written whole; it answers isatty() for where it will go.
+
+    rich decides colour and width from isatty(), so a report drawn here for a terminal looks as
+    if drawn on it, while the writing (and a broken pipe) stays in write_output.
+    """
+
+    def __init__(self, terminal: bool) -> None:
+        super().__init__()
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
+def stdout_is_terminal(output: str | None) -> bool:
+    return output is None and sys.stdout.isatty()
+
+
+def write_output(output: str | None, text: str) -> None:
+    """Write the report `text` to stdout, or atomically into the file `output`.
 
     A character stdout cannot encode is replaced (a report is never lost to a UnicodeEncodeError),
     and a closed stdout (`gradcheck ... | head -0`) is a GradcheckError rather than a traceback.
     """
     if output is not None:
         with _atomic_file(output) as stream:
-            draw(stream)
+            stream.write(text)
         return
     try:
-        with _lenient_stdout() as stream:
-            draw(stream)
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:
+            sys.stdout.write(text)
+        else:
+            sys.stdout.flush()
+            buffer.write(text.encode(sys.stdout.encoding or "utf-8", errors="replace"))
+        sys.stdout.flush()
     except BrokenPipeError:
         # Point fd 1 at /dev/null, so the interpreter's final flush does not fail a second time.
         with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -81,23 +104,6 @@ def write_output(output: str | None, draw: Callable[[TextIO], None]) -> None:
             "stdout was closed before the report was written (the reading end of a pipe ended). "
             "Let the reader take the whole report, or write it to a file with --output FILE."
         ) from None
-
-
-@contextlib.contextmanager
-def _lenient_stdout():
-    stdout = sys.stdout
-    buffer = getattr(stdout, "buffer", None)
-    if buffer is None:
-        yield stdout
-        return
-    stdout.flush()
-    stream = io.TextIOWrapper(buffer, encoding=stdout.encoding or "utf-8", errors="replace", line_buffering=stdout.line_buffering)
-    try:
-        yield stream
-        stream.flush()
-    finally:
-        with contextlib.suppress(Exception):
-            stream.detach()  # hand the buffer back to sys.stdout instead of closing it
 
 
 @contextlib.contextmanager

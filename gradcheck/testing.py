@@ -17,7 +17,7 @@ from .api import check
 from .report import ERROR, SEVERITY_ORDER, Report
 
 
-def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, **kwargs) -> Report:
+def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, isolate: bool = False, **kwargs) -> Report:
     """Check a layer and raise AssertionError if it has a finding at or above `fail_on`.
 
     Args:
@@ -26,6 +26,9 @@ def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, **kw
         input_shape: the full input shape with batch dimension, e.g. (16, 5); a list of them for
             several inputs.
         fail_on: "error" (default) or "warning": the lowest severity that fails the assertion.
+        isolate: True checks the layer in a worker process, as the `gradcheck` command does
+            (see gradcheck.check): a layer that exits, hangs or crashes fails the test instead of
+            ending or stalling the test run. Needs a TARGET string.
         **kwargs: any other keyword of `gradcheck.check` (input_dtype, init, seed, training, ...).
 
     Returns:
@@ -35,7 +38,7 @@ def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, **kw
         AssertionError: a finding at or above `fail_on`; the message lists the findings.
         GradcheckError: the check could not run (bad target or options, the layer raised).
     """
-    report = check(target_or_layer, input_shape=input_shape, **kwargs)
+    report = check(target_or_layer, input_shape=input_shape, isolate=isolate, **kwargs)
     limit = SEVERITY_ORDER[fail_on]
     failing = [f for f in report.findings if SEVERITY_ORDER[f.severity] <= limit]
     if failing:
