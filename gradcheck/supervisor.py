@@ -16,6 +16,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -75,8 +77,9 @@ def check_targets(jobs, *, workers: int = 1, debug: bool = False,
                 running[worker] = index
             if running:
                 limits = [r for r in (w.remaining() for w in running) if r is not None]
-                wait([w.connection for w in running] + [w.process.sentinel for w in running],
-                     min(limits) if limits else None)
+                # The pipe ends when the worker does; the cap also catches a worker whose pipe a
+                # child it forked still holds open.
+                wait([w.connection for w in running], min(limits + [1.0]))
             for worker in list(running):
                 outcome = worker.collect()
                 if outcome is not None:
@@ -126,19 +129,36 @@ def sigterm_raises():
 
 
 class _Worker:
-    """One worker process, the supervisor's end of its pipe, and the file its fd 1/2 write to."""
+    """One worker process, the supervisor's end of its pipe, and the file its fd 1/2 write to.
+
+    A plain `python -c` child (not multiprocessing.Process): the spawn start method would also
+    start a resource-tracker process and re-import the command's own script in the worker, which
+    together cost about as much as the rest of the worker's start-up, TensorFlow aside.
+    """
 
     def __init__(self) -> None:
-        from . import worker
+        import gradcheck
 
-        context = multiprocessing.get_context("spawn")
-        self.connection, child_end = context.Pipe()
+        self.connection, child_end = multiprocessing.Pipe()
         handle, self.capture_path = tempfile.mkstemp(prefix="gradcheck-", suffix=".out")
         os.close(handle)
-        self.process = context.Process(target=worker.serve, args=(child_end, self.capture_path),
-                                       name="gradcheck-worker")
-        self.process.start()
-        child_end.close()
+        capture = os.open(self.capture_path, os.O_WRONLY | os.O_APPEND)
+        # The worker imports this very gradcheck, whatever the caller's sys.path made of it.
+        home = os.path.dirname(os.path.dirname(os.path.abspath(gradcheck.__file__)))
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
+        try:
+            self.process = subprocess.Popen(
+                # `-c` puts the working folder first on sys.path; loading.py adds it for a module
+                # target only, as `python -m` would, so a file there cannot shadow a library.
+                [sys.executable, "-c", "import sys; del sys.path[0]; from gradcheck.worker import serve; serve()",
+                 str(child_end.fileno())],
+                pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL, stdout=capture, stderr=capture,
+                env=environment,
+            )
+        finally:
+            child_end.close()
+            os.close(capture)
         self.finished = True  # no check in progress: free to take a target
 
     def start(self, target: str, options, debug: bool) -> None:
@@ -175,8 +195,8 @@ class _Worker:
                     return Outcome(TargetFailure(self.target, message[1]), self.captured(), message[2])
         except (EOFError, OSError):
             pass  # the worker is gone: said below
-        if not self.process.is_alive() or self.connection.closed:
-            self.process.join()
+        if self.process.poll() is not None:
+            self.process.wait()
             return Outcome(TargetFailure(self.target, self._ended()), self.captured())
         if time.monotonic() >= self.deadline:
             captured = self.captured()
@@ -193,7 +213,7 @@ class _Worker:
         return text if len(text) <= CAPTURE_LIMIT else "[...]\n" + text[-CAPTURE_LIMIT:]
 
     def _ended(self) -> str:
-        code = self.process.exitcode
+        code = self.process.returncode
         during = f"while {self.stage}"
         if self.exit_call is not None:
             status, where = self.exit_call
@@ -230,18 +250,18 @@ class _Worker:
         )
 
     def close(self, kill: bool = False) -> None:
-        """End the process (asked to stop, or terminated then killed) and remove its capture file."""
-        with contextlib.suppress(OSError, ValueError):
-            if not kill and self.process.is_alive():
-                self.connection.send(("stop",))
-                self.process.join(2.0)
-            if self.process.is_alive():
-                self.process.terminate()
-                self.process.join(1.0)
-            if self.process.is_alive():
-                self.process.kill()
-            self.process.join()
-            self.connection.close()
+        """End the process (asked to stop; or terminated, then killed a second later) and remove its capture file."""
+        steps = [self.process.terminate, self.process.kill]
+        if not kill:
+            steps.insert(0, lambda: self.connection.send(("stop",)))
+        for step in steps:
+            if self.process.poll() is not None:
+                break
+            with contextlib.suppress(OSError, ValueError):
+                step()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(1.0)
+        self.connection.close()
         with contextlib.suppress(OSError):
             os.remove(self.capture_path)
         self.finished = False
@@ -261,7 +281,7 @@ _idle: list[_Worker] = []
 def _acquire() -> _Worker:
     while _idle:
         worker = _idle.pop()
-        if worker.process.is_alive():
+        if worker.process.poll() is None:
             return worker
         worker.close()
     return _Worker()
@@ -269,7 +289,7 @@ def _acquire() -> _Worker:
 
 def _release(worker: _Worker) -> None:
     """Keep a worker that finished its check; close one that died, overran or was ended."""
-    if worker.finished and worker.process.is_alive():
+    if worker.finished and worker.process.poll() is None:
         _idle.append(worker)
     else:
         worker.close(kill=True)

@@ -1,7 +1,8 @@
 """The worker process: the one place where the code under check runs.
 
-supervisor.py starts it (multiprocessing, spawn context) and talks to it over a Pipe, never over
-fd 1 or 2, which point at a capture file for the worker's whole life: whatever the layer writes
+supervisor.py starts it (`python -c ... serve()` with one end of a multiprocessing Pipe as its
+argument) and talks to it over that Pipe, never over fd 1 or 2: the supervisor points them at a
+capture file for the worker's whole life, so whatever the layer writes
 (print, os.write(1, ...), tf.print, TensorFlow's C++ log lines, a crash dump) lands there, and the
 supervisor reads it after each target. Messages are tuples of plain data:
 
@@ -29,11 +30,16 @@ from .errors import GradcheckError
 _real_exit = os._exit
 
 
-def serve(connection, capture_path: str) -> None:
-    """Check targets as the supervisor asks, one at a time, until told to stop or the pipe closes."""
+def serve() -> None:
+    """Check targets as the supervisor asks, one at a time, until told to stop or the pipe closes.
+
+    sys.argv[1] is the file descriptor of this worker's end of the pipe.
+    """
+    from multiprocessing.connection import Connection
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    capture = _capture_output(capture_path)
-    faulthandler.enable(os.fdopen(os.dup(capture), "w"))  # a segfault leaves its Python stack in the capture
+    connection = Connection(int(sys.argv[1]))
+    faulthandler.enable()  # a segfault leaves its Python stack in the capture (fd 2)
     _report_os_exit(connection)
     _exit_with_parent()
     while True:
@@ -45,7 +51,7 @@ def serve(connection, capture_path: str) -> None:
             break
         _, target, options, cwd, debug = request
         _flush()
-        os.ftruncate(capture, 0)  # one target's output per capture; O_APPEND writes restart at 0
+        os.ftruncate(1, 0)  # one target's output per capture; fd 1 and 2 append, so writes restart at 0
         connection.send(check_one(connection, target, options, cwd, debug))
     _flush()
     # Skip interpreter teardown: TensorFlow's takes time and has nothing to save.
@@ -93,15 +99,6 @@ def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
 
 def _traceback(error: BaseException, debug: bool) -> str | None:
     return "".join(traceback.format_exception(error)) if debug else None
-
-
-def _capture_output(path: str) -> int:
-    """Point fd 1 and fd 2 at the capture file (as pytest's FDCapture does) and return its fd."""
-    _flush()
-    capture = os.open(path, os.O_WRONLY | os.O_APPEND)
-    os.dup2(capture, 1)
-    os.dup2(capture, 2)
-    return capture
 
 
 def _flush() -> None:
