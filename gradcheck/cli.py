@@ -13,8 +13,8 @@ import sys
 import click
 
 from .errors import GradcheckError
-from .output import TextBuffer, check_output_path, stdout_is_terminal, write_output
 from .options import DEFAULT_EXPLODING, DEFAULT_MAX_ELEMENTS, DEFAULT_TIMEOUT, DEFAULT_VANISHING, DTYPES
+from .output import TextBuffer, check_output_path, stdout_is_terminal, write_output
 from .report import TargetFailure, exit_status
 
 FORMATS = ("text", "json", "github", "junit")

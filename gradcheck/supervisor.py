@@ -22,9 +22,9 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Callable, Optional, Union
 
 from .errors import GradcheckError
 from .report import Report, TargetFailure
@@ -40,9 +40,9 @@ _CRASH_SIGNALS = {"SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL"}
 class Outcome:
     """What came of one target: its result, what its code wrote to fd 1/2, and (--debug) a traceback."""
 
-    result: Union[Report, TargetFailure]
+    result: Report | TargetFailure
     captured: str = ""
-    traceback: Optional[str] = None
+    traceback: str | None = None
 
 
 class Terminated(BaseException):
@@ -50,7 +50,7 @@ class Terminated(BaseException):
 
 
 def check_targets(jobs, *, workers: int = 1, debug: bool = False,
-                  done: Optional[Callable[[int, Outcome], None]] = None) -> list[Outcome]:
+                  done: Callable[[int, Outcome], None] | None = None) -> list[Outcome]:
     """Check each (target, Options) of `jobs` in up to `workers` worker processes.
 
     An entry whose Options is a GradcheckError (a pyproject entry that did not parse) becomes a
@@ -60,7 +60,7 @@ def check_targets(jobs, *, workers: int = 1, debug: bool = False,
     Raises:
         KeyboardInterrupt, Terminated: the workers still checking are ended first.
     """
-    outcomes: list[Optional[Outcome]] = [None] * len(jobs)
+    outcomes: list[Outcome | None] = [None] * len(jobs)
     waiting = deque(range(len(jobs)))
     running: dict[_Worker, int] = {}
     reported = 0
@@ -164,18 +164,18 @@ class _Worker:
     def start(self, target: str, options, debug: bool) -> None:
         self.target, self.timeout, self.finished = target, options.timeout, False
         self.stage = "starting the check"
-        self.exit_call: Optional[tuple] = None
+        self.exit_call: tuple | None = None
         # Until the worker says the check began (TensorFlow imported), the start-up limit applies.
         self.deadline = time.monotonic() + STARTUP_LIMIT + (self.timeout or 0)
         self.started = False
         self.connection.send(("check", target, options, os.getcwd(), debug))
 
-    def remaining(self) -> Optional[float]:
+    def remaining(self) -> float | None:
         if not self.started and self.timeout is None:
             return None
         return max(0.0, self.deadline - time.monotonic())
 
-    def collect(self) -> Optional[Outcome]:
+    def collect(self) -> Outcome | None:
         """The outcome if the check has ended (result, death or overrun); None while it runs."""
         try:
             while self.connection.poll():
@@ -194,9 +194,10 @@ class _Worker:
                     self.finished = True
                     return Outcome(TargetFailure(self.target, message[1]), self.captured(), message[2])
         except (EOFError, OSError):
-            pass  # the worker is gone: said below
+            # The pipe closed: the worker is ending, if not already gone.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5.0)
         if self.process.poll() is not None:
-            self.process.wait()
             return Outcome(TargetFailure(self.target, self._ended()), self.captured())
         if time.monotonic() >= self.deadline:
             captured = self.captured()

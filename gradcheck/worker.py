@@ -16,6 +16,7 @@ The worker ignores SIGINT: on Ctrl-C the supervisor decides, and ends it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import faulthandler
 import os
@@ -102,11 +103,10 @@ def _traceback(error: BaseException, debug: bool) -> str | None:
 
 
 def _flush() -> None:
+    """Push Python's buffered text into the capture file; a layer may have closed or replaced a stream."""
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:
+        with contextlib.suppress(Exception):
             stream.flush()
-        except Exception:
-            pass
 
 
 def _report_os_exit(connection) -> None:

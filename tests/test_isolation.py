@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, run_cli
 
 HOSTILE = ROOT / "tests" / "data" / "hostile"
@@ -107,6 +106,14 @@ def test_a_never_ending_graph_loop_is_stopped_by_the_timeout():
         "with --timeout SECONDS.\n"
     ), result
     assert elapsed < 25, elapsed  # 5 s of check, a TensorFlow import at most, and the kill
+
+
+def test_a_hang_in_the_float64_copy_cannot_be_swallowed_by_a_fallback():
+    result = run_cli([f"{H}/in_call.py:HangsInFloat64Copy", "--input-shape", "4,5", "--timeout", "5", "--json"])
+    assert result.exit_code == 2 and result.stdout == "", result
+    assert result.stderr.startswith(
+        "gradcheck: The check did not finish within 5 s; it was stopped while comparing gradients with finite differences"
+    ), result
 
 
 @pytest.fixture

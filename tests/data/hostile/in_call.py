@@ -53,3 +53,12 @@ def _forever(x):
 class WhileForever(Scale):
     def call(self, inputs):
         return _forever(inputs * self.scale)
+
+
+class HangsInFloat64Copy(Scale):
+    """Hangs only in the float64 copy that the finite-difference check makes, inside its fallbacks."""
+
+    def call(self, inputs):
+        while self.compute_dtype == "float64":
+            pass
+        return inputs * self.scale
