@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import signal
 import threading
+from typing import Callable
 
 from .errors import GradcheckError
 from .options import Options, make_options
@@ -21,6 +22,7 @@ def check(
     init=None,
     seed: int = 0,
     training=None,
+    isolate: bool = False,
     **settings,
 ) -> Report:
     """Check one layer and return its Report; nothing is printed.
@@ -38,6 +40,11 @@ def check(
         seed: seeds every sample; the same seed gives the same report.
         training: True or False to check one mode; None (default) checks both when call()
             accepts `training`.
+        isolate: False (default) runs the check in this process. True runs it in a worker
+            process, as the `gradcheck` command does: `timeout` is enforced whatever the layer
+            does, an exit, crash or signal in the layer's code becomes a GradcheckError, and what
+            the layer prints is captured (shown in the error). `target` must then be a TARGET
+            string, since a layer object cannot be handed to another process.
         **settings: any other field of `gradcheck.options.Options` (vanishing_threshold,
             exploding_threshold, numeric, exhaustive, rtol, atol, eps, max_elements, timeout,
             reload=True, dtype_policies), and dtype_policy: a policy name or a list of them
@@ -50,23 +57,40 @@ def check(
         A Report: `report.ok`, `report.findings`, `report.variables`, `report.inputs`.
 
     Raises:
-        GradcheckError: the check could not run (bad target or options, the layer raised).
+        GradcheckError: the check could not run (bad target or options, the layer raised, called
+            sys.exit, or raised KeyboardInterrupt; with isolate=True also: it hung, crashed or
+            ended its process).
     """
     options = make_options(
         input_shape=input_shape, input_dtype=input_dtype, input_range=input_range, init=init,
         seed=seed, training=training, **settings,
     )
-    with time_limit(options.timeout):
-        return run(target, options)
+    if isolate:
+        from .supervisor import check_isolated
+
+        return check_isolated(target, options)
+    stages = ["loading the target"]
+    try:
+        with time_limit(options.timeout):
+            return run(target, options, stage=stages.append)
+    except (SystemExit, KeyboardInterrupt) as error:
+        # Both are BaseExceptions that a caller's `except Exception` would let end a test run or a
+        # notebook cell as if the check had been stopped on purpose; the layer's code raised them.
+        from .loading import exit_message
+
+        raise GradcheckError(exit_message(error, stages[-1])) from None
 
 
-def run(target, options: Options, *, fresh_session: bool = False) -> Report:
+def run(target, options: Options, *, fresh_session: bool = False, stage: Callable[[str], None] | None = None) -> Report:
     """Load, probe and check `target` under `options` (no time limit of its own).
 
     `fresh_session=True` clears Keras's global state first, so a target checked after others in
-    one process gets the layer names it would get alone (`dense`, not `dense_4`). The CLI sets it;
-    check() does not, since clearing would renumber names in the caller's own session.
+    one process gets the layer names it would get alone (`dense`, not `dense_4`). The worker sets
+    it; check() does not, since clearing would renumber names in the caller's own session.
+    `stage` is told, as a phrase ("computing gradients"), each step as it starts: the worker sends
+    it to the supervisor, so a timeout can say what was running.
     """
+    stage = stage or (lambda name: None)
     # TensorFlow is imported here, not at module import, so the CLI's --help stays instant.
     from .gradients import check_gradients
     from .inventory import check_inventory, input_inventory
@@ -82,14 +106,19 @@ def run(target, options: Options, *, fresh_session: bool = False) -> Report:
     # would build different weights and report different gradient norms.
     keras.utils.set_random_seed(options.seed)
     log = VariableLog()
+    stage("loading the target")
     with log.recording():
         loaded = load(target, options.init)
+    stage("building and calling the layer")
     probe = make_probe(loaded, options, log)
 
+    stage("listing the tensors call() uses")
     tensors, findings = check_inventory(probe)
     inputs = input_inventory(options)
     findings += probe_findings(probe)
-    for check_step in (check_gradients, check_numeric):
+    for phrase, check_step in (("computing gradients", check_gradients),
+                               ("comparing gradients with finite differences", check_numeric)):
+        stage(phrase)
         tensor_updates, input_updates, new_findings = check_step(probe, tensors, inputs)
         tensors = _merge(tensors, tensor_updates)
         inputs = _merge(inputs, input_updates)
@@ -123,8 +152,13 @@ def _merge(items, updates: dict):
 
 @contextlib.contextmanager
 def time_limit(seconds):
-    """Stop a layer that hangs. SIGALRM interrupts Python code (a loop in call()); it works only in
-    the main thread, so elsewhere (a pytest-xdist worker thread, a notebook thread) no limit is set."""
+    """A best-effort limit for the in-process check(): the command and check(isolate=True) do not use it.
+
+    SIGALRM interrupts Python code (a loop in call()) but not a long TensorFlow op or a
+    tf.while_loop, and a broad `except` in the code being run can swallow it. It works only in the
+    main thread, so elsewhere (a pytest-xdist worker thread, a notebook thread) no limit is set.
+    The supervisor's limit (supervisor.py) has none of these gaps: it ends the worker process.
+    """
     usable = seconds and hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
     if not usable:
         yield

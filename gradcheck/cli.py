@@ -1,11 +1,13 @@
-"""The `gradcheck` command: parse options, call the library, pick a renderer, exit.
+"""The `gradcheck` command: parse options, hand the targets to the supervisor, pick a renderer, exit.
 
-It does no checking of its own. TensorFlow is imported only once a check runs, so `--help` and
-usage errors are instant.
+It does no checking of its own and never imports TensorFlow: the checks run in worker processes
+(supervisor.py, worker.py), so `--help` and usage errors are instant and the layer's code cannot
+decide the exit status.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -16,6 +18,7 @@ from .options import (
     parse_dtype, parse_init, parse_range, parse_shape,
 )
 from .renderers import FORMATS
+from .output import check_output_path, write_output
 from .report import TargetFailure, exit_status
 
 
@@ -70,6 +73,18 @@ def _usage_text(error: click.UsageError) -> str:
     return f"{text.rstrip('.')}. Run gradcheck --help for the options."
 
 
+def _jobs_count(ctx, param, value):
+    if value == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise click.BadParameter(f"must be a number of worker processes (1 or more) or auto, got {value!r}.")
+    return count
+
+
 @click.command(cls=_Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("target", required=False)
 @click.option("--input-shape", multiple=True, metavar="N,N,...", callback=_checked(parse_shape, each=True, keep=True),
@@ -108,21 +123,25 @@ def _usage_text(error: click.UsageError) -> str:
               help="Refuse an input with more numbers than this, before allocating it.")
 @click.option("--timeout", type=str, default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS", callback=_setting("timeout"),
               help="Give up on a target after this many seconds (a layer that hangs).")
-@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+@click.option("--jobs", "-j", default="1", show_default=True, metavar="N|auto", callback=_jobs_count,
+              help="Check the targets of ./pyproject.toml in N worker processes (auto: one per CPU).")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors, and every target's captured output.")
 @click.option("--dtype-policy", "dtype_policies", multiple=True, type=click.Choice(DTYPE_POLICIES),
               help="Also run the layer under this Keras dtype policy and compare with float32. Repeatable.")
 @click.option("--reload/--no-reload", default=True, show_default=True,
               help="Check that the layer survives from_config(get_config()) and a .keras save and load.")
 def main(target, input_shape, input_dtype, input_range, init, seed, training, vanishing_threshold,
          exploding_threshold, numeric, exhaustive, order, rtol, atol, eps, output_format, as_json, output,
-         fail_on, quiet, max_elements, timeout, debug, dtype_policies=(), reload=True):
+         fail_on, quiet, max_elements, timeout, jobs, debug, dtype_policies=(), reload=True):
     """Check that every weight of a Keras layer is tracked and gets a sound gradient.
 
     TARGET is MODULE:NAME or path/to/file.py:NAME, where NAME is a Layer class, a layer instance,
     a Model, or a function that returns one. Without TARGET, every [[tool.gradcheck.targets]]
-    entry of ./pyproject.toml is checked, in one process.
+    entry of ./pyproject.toml is checked. Each target runs in a worker process, so the layer's
+    code cannot end, stall or print into the run.
 
-    Exit status: 0 no error finding, 1 at least one, 2 the check could not run.
+    Exit status: 0 no error finding, 1 at least one, 2 the check could not run, 130/143
+    interrupted (Ctrl-C / SIGTERM).
 
     Example:
 
@@ -143,15 +162,29 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
     )
     settings.update(dtype_policies=tuple(dtype_policies), reload=reload)
     try:
-        jobs = _jobs(target, input_shape, input_dtype, input_range, init, settings)
+        targets = _jobs(target, input_shape, input_dtype, input_range, init, settings)
+        check_output_path(output, [label for label, _ in targets])
     except GradcheckError as error:
         raise UsageProblem(str(error)) from None
-    several = len(jobs) > 1
-    results = [_run(label, options_or_error, debug, several) for label, options_or_error in jobs]
-    # When no target could run there is no report: the messages on stderr are the whole answer,
-    # and stdout or --output stays empty rather than holding a document about nothing.
-    if not all(isinstance(result, TargetFailure) for result in results):
-        _emit(results, output_format, output, quiet, fail_on)
+    from .supervisor import Terminated, check_targets, sigterm_raises
+
+    try:
+        with sigterm_raises():
+            outcomes = check_targets(targets, workers=jobs, debug=debug,
+                                     done=lambda index, outcome: _tell(targets, index, outcome, debug))
+            results = [outcome.result for outcome in outcomes]
+            # When no target could run there is no report: the messages on stderr are the whole
+            # answer, and stdout or --output stays empty rather than holding a document about nothing.
+            if not all(isinstance(result, TargetFailure) for result in results):
+                write_output(output, _render(results, output_format, quiet, fail_on, output))
+    except GradcheckError as error:  # stdout closed before the report was written
+        raise UsageProblem(str(error)) from None
+    except KeyboardInterrupt:
+        click.echo("gradcheck: interrupted; the checks were stopped and no report was written.", err=True)
+        sys.exit(130)
+    except Terminated:
+        click.echo("gradcheck: terminated (SIGTERM); the checks were stopped and no report was written.", err=True)
+        sys.exit(143)
     sys.exit(exit_status(results, fail_on))
 
 
@@ -175,52 +208,32 @@ def _jobs(target, input_shape, input_dtype, input_range, init, settings):
     return targets_from_pyproject(settings)
 
 
-def _run(target: str, options, debug: bool, several: bool = False):
-    """Check one target; a problem the user must fix becomes a TargetFailure (exit 2).
+def _tell(targets, index: int, outcome, debug: bool) -> None:
+    """On stderr, in the order of the targets: why a target could not run, and what its code printed.
 
-    With several targets each message on stderr starts with its target, so a reader of the CI log
-    knows which entry it is about.
+    With several targets each message starts with its target, so a reader of the CI log knows
+    which entry it is about. Captured output is shown with a target that could not run (as pytest
+    shows a failing test's), and for every target under --debug.
     """
-    from .api import run, time_limit
-
-    if isinstance(options, GradcheckError):  # a config entry that did not parse
-        click.echo(f"gradcheck: {target}: {options}", err=True)
-        return TargetFailure(target, str(options))
-    try:
-        with time_limit(options.timeout):
-            return run(target, options, fresh_session=True)
-    except GradcheckError as error:
-        if debug:
-            # Messages are raised `from None` to keep them one paragraph; --debug promises the
-            # user's own traceback, which is the suppressed context.
-            error.__suppress_context__ = False
-            raise
-        click.echo(f"gradcheck: {target + ': ' if several else ''}{error}", err=True)
-        return TargetFailure(target, str(error))
-    except Exception as error:
-        if debug:
-            raise
-        from .loading import error_text
-
-        # TensorFlow's messages run to pages of frames and object ids; the short reason keeps the
-        # paragraph (and the JSON holding it) the same from run to run.
-        reason = error_text(error, 300).rstrip(".")
-        message = (
-            f"gradcheck failed on {target} with {type(error).__name__}: {reason}. This is a bug in "
-            "gradcheck, not in your layer; run again with --debug and report the traceback."
-        )
-        click.echo(f"gradcheck: {message}", err=True)
-        return TargetFailure(target, message)
+    label, options = targets[index]
+    result = outcome.result
+    if isinstance(result, TargetFailure):
+        named = len(targets) > 1 or isinstance(options, GradcheckError)
+        if debug and outcome.traceback:
+            click.echo(outcome.traceback.rstrip(), err=True)
+        click.echo(f"gradcheck: {label + ': ' if named else ''}{result.message}", err=True)
+    if outcome.captured and (debug or isinstance(result, TargetFailure)):
+        click.echo(f"----- output captured while checking {label} -----\n{outcome.captured}\n-----", err=True)
 
 
-def _emit(results, output_format: str, output, quiet: bool, fail_on: str = "error") -> None:
+def _render(results, output_format: str, quiet: bool, fail_on: str, output) -> str:
+    """The report in `output_format`, as text; drawn for the terminal (width, colour) when stdout is one."""
     from .renderers import render, terminal_settings
 
-    stream = sys.stdout if not output else None
-    settings = terminal_settings(stream) if stream is not None and output_format == "text" else {}
-    text = render(output_format, results, quiet=quiet, fail_on=fail_on, **settings)
-    if output:
-        with open(output, "w", encoding="utf-8") as file:
-            file.write(text)
-    else:
-        sys.stdout.write(text)
+    settings = {}
+    if output is None and output_format == "text":
+        try:
+            settings = terminal_settings(sys.stdout)
+        except ValueError:  # a closed stdout: write_output says so
+            pass
+    return render(output_format, results, quiet=quiet, fail_on=fail_on, **settings)

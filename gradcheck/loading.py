@@ -124,6 +124,35 @@ def _import_file(path: str):
 
 
 @contextlib.contextmanager
+def own_imports():
+    """Give a target its own imports: afterwards drop the user's modules it imported and restore sys.path.
+
+    A worker checks many targets in one process; without this, the second of two targets whose
+    folders both hold a `helpers.py` would get the first one's module, and a module's import-time
+    state would carry over. Library modules (TensorFlow, Keras, anything in site-packages) stay
+    loaded: that is what makes a reused worker fast.
+    """
+    saved_path = list(sys.path)
+    before = set(sys.modules)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - before:
+            if _is_user_module(sys.modules.get(name)):
+                del sys.modules[name]
+
+
+def _is_user_module(module) -> bool:
+    location = getattr(module, "__file__", None)
+    if location:
+        return is_user_file(location)
+    # A namespace package (a folder without __init__.py) has only __path__.
+    folders = list(getattr(module, "__path__", None) or [])
+    return bool(folders) and all(is_user_file(os.path.join(folder, "__init__.py")) for folder in folders)
+
+
+@contextlib.contextmanager
 def _no_bytecode():
     """Import without writing __pycache__ into the user's folders: gradcheck changes nothing of theirs."""
     saved = sys.dont_write_bytecode
@@ -177,6 +206,28 @@ def _user_exception(error: BaseException, doing: str) -> GradcheckError:
         f"{type(error).__name__} raised{place} while {doing}{detail}. This is an error in the code "
         "being checked; fix it there (run with --debug for the full traceback)."
     )
+
+
+def exit_message(error: BaseException, stage: str) -> str:
+    """The paragraph for SystemExit or KeyboardInterrupt raised by the code being checked.
+
+    Either would otherwise end the run as if it had finished (sys.exit(0) as a pass), so both are
+    reported as a check that could not run, with the line that raised them.
+    """
+    where = user_frame_of(error)
+    place = f" at {where}" if where else ""
+    whose = "the layer's module" if stage == "loading the target" else "the layer's code"
+    if isinstance(error, SystemExit):
+        code = error.code if error.code is not None else ""
+        what = f"called sys.exit({code!r})" if isinstance(code, str) and code else f"called sys.exit({code})"
+        advice = (
+            "An exit is never a pass: remove the call, or keep script code under "
+            "`if __name__ == \"__main__\":` so importing the module does not run it."
+        )
+    else:
+        what = "raised KeyboardInterrupt"
+        advice = "Nothing was checked; raise an ordinary exception there, or none."
+    return f"{whose[0].upper()}{whose[1:]} {what}{place} while {stage}. {advice}"
 
 
 def _layer_classes_in(module) -> list[str]:

@@ -146,6 +146,23 @@ class Report:
         document.update(asdict(self))
         return document
 
+    @classmethod
+    def from_dict(cls, document: dict) -> "Report":
+        """The Report that `to_dict()` described: how a worker's result crosses the process boundary."""
+        return cls(
+            target=document["target"],
+            variables=tuple(TensorInfo(**{**v, "shape": tuple(v["shape"])}) for v in document["variables"]),
+            inputs=tuple(
+                InputInfo(**{**i, "shape": tuple(i["shape"]), "value_range": tuple(i["value_range"])})
+                for i in document["inputs"]
+            ),
+            findings=tuple(Finding(**f) for f in document["findings"]),
+            training_modes=tuple(document["training_modes"]),
+            stochastic=document["stochastic"],
+            seed=document["seed"],
+            versions=dict(document["versions"]),
+        )
+
 
 def sort_findings(findings) -> tuple[Finding, ...]:
     """Errors first, then by tensor and code, so output is stable from run to run."""
@@ -165,6 +182,10 @@ class TargetFailure:
 
     def to_dict(self) -> dict:
         return {"target": self.target, "ok": False, "error": self.message}
+
+    @classmethod
+    def from_dict(cls, document: dict) -> "TargetFailure":
+        return cls(target=document["target"], message=document["error"])
 
 
 def fails(report, fail_on: str = ERROR) -> bool:

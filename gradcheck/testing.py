@@ -19,7 +19,7 @@ from .options import check_fail_on
 from .report import ERROR, SEVERITY_ORDER, Report, fails
 
 
-def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, **kwargs) -> Report:
+def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, isolate: bool = False, **kwargs) -> Report:
     """Check a layer and raise AssertionError if it fails as `gradcheck --fail-on FAIL_ON` would.
 
     Args:
@@ -31,6 +31,9 @@ def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, **kw
             several inputs.
         fail_on: "error" (default) or "warning": the lowest severity that fails the assertion,
             decided by the same rule as the command's exit status (`gradcheck.report.fails`).
+        isolate: True checks the layer in a worker process, as the `gradcheck` command does
+            (see gradcheck.check): a layer that exits, hangs or crashes fails the test instead of
+            ending or stalling the test run. Needs a TARGET string.
         **kwargs: any other keyword of `gradcheck.check` (input_dtype, init, seed, training, ...).
 
     Returns:
@@ -44,7 +47,7 @@ def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, **kw
     check_fail_on(fail_on)  # a misspelt severity is a GradcheckError before the check, not a KeyError after it
     caller = inspect.currentframe().f_back  # type: ignore[union-attr]
     target = _beside_caller(target_or_layer, caller.f_code.co_filename if caller else "")
-    report = check(target, input_shape=input_shape, **kwargs)
+    report = check(target, input_shape=input_shape, isolate=isolate, **kwargs)
     if fails(report, fail_on):
         count = sum(1 for f in report.findings if SEVERITY_ORDER[f.severity] <= SEVERITY_ORDER[fail_on])
         raise AssertionError(f"gradcheck found {count} problem(s) in {report.target}:\n{_findings_text(report)}")

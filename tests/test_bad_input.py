@@ -5,7 +5,7 @@ The layers these need live in tests/data/ (not sample_layers/, whose every class
 
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 BAD = "tests/data/bad_layers.py"
 
@@ -72,12 +72,14 @@ def test_messages_are_one_paragraph():
 
 
 def test_debug_shows_the_users_traceback():
-    from gradcheck.errors import GradcheckError
-
-    with pytest.raises(GradcheckError) as raised:
-        run_cli([f"{BAD}:CallRaises", "--input-shape", "4,5", "--debug"])
-    assert isinstance(raised.value.__context__, RuntimeError)
-    assert raised.value.__suppress_context__ is False
+    # The check runs in a worker process; --debug brings its traceback back as text, the user's
+    # exception (the suppressed context of the one-paragraph message) included.
+    result = run_cli([f"{BAD}:CallRaises", "--input-shape", "4,5", "--debug"])
+    assert result.exit_code == 2, result
+    assert "Traceback (most recent call last)" in result.stderr, result
+    assert f'File "{ROOT / BAD}", line 18, in call' in result.stderr, result
+    assert "RuntimeError: Exception encountered when calling CallRaises.call().\n\ncall is broken" in result.stderr, result
+    assert result.stderr.rstrip().splitlines()[-1].startswith(f"gradcheck: RuntimeError raised at {BAD}:18"), result
 
 
 @pytest.mark.parametrize("name", ["ReturnsDict", "ReturnsTuple"])

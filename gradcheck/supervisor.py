@@ -1,0 +1,303 @@
+"""The supervisor: check each target in a worker process and turn every way a check can end into a result.
+
+The code under check may exit, print, hang or crash; none of that may decide the verdict. So it
+runs only in worker processes (worker.py), and this side, which never imports TensorFlow, gets
+back plain data: a Report, or a TargetFailure whose message says how the check ended. A worker
+that ends without a result (sys.exit is caught in the worker; os._exit, a signal, a segfault, the
+out-of-memory killer are not) or overruns its time limit is ended, and the next target gets a
+fresh one. A worker that finished normally is kept (TensorFlow stays imported) for the next
+target, and for the next run in the same Python process (the test-suite, check(isolate=True)).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+
+from .errors import GradcheckError
+from .report import Report, TargetFailure
+
+# Starting a worker imports TensorFlow (about 2 s, NOTES.md 5); a target's own --timeout starts
+# only when its check starts, so a cold start does not eat into it. This bounds a start that hangs.
+STARTUP_LIMIT = 300.0
+CAPTURE_LIMIT = 20_000  # characters of captured output kept per target (the end of it)
+_CRASH_SIGNALS = {"SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of one target: its result, what its code wrote to fd 1/2, and (--debug) a traceback."""
+
+    result: Report | TargetFailure
+    captured: str = ""
+    traceback: str | None = None
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived while targets were being checked (exit status 143, as Ctrl-C gives 130)."""
+
+
+def check_targets(jobs, *, workers: int = 1, debug: bool = False,
+                  done: Callable[[int, Outcome], None] | None = None) -> list[Outcome]:
+    """Check each (target, Options) of `jobs` in up to `workers` worker processes.
+
+    An entry whose Options is a GradcheckError (a pyproject entry that did not parse) becomes a
+    TargetFailure without running. `done(index, outcome)` is called in the order of `jobs` as
+    results arrive, so messages printed from it are the same whatever `workers` is.
+
+    Raises:
+        KeyboardInterrupt, Terminated: the workers still checking are ended first.
+    """
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+    waiting = deque(range(len(jobs)))
+    running: dict[_Worker, int] = {}
+    reported = 0
+    try:
+        while waiting or running:
+            while waiting and len(running) < max(1, workers):
+                index = waiting.popleft()
+                target, options = jobs[index]
+                if isinstance(options, GradcheckError):
+                    outcomes[index] = Outcome(TargetFailure(target, str(options)))
+                    continue
+                worker = _acquire()
+                worker.start(target, options, debug)
+                running[worker] = index
+            if running:
+                limits = [r for r in (w.remaining() for w in running) if r is not None]
+                # The pipe ends when the worker does; the cap also catches a worker whose pipe a
+                # child it forked still holds open.
+                wait([w.connection for w in running], min(limits + [1.0]))
+            for worker in list(running):
+                outcome = worker.collect()
+                if outcome is not None:
+                    outcomes[running.pop(worker)] = outcome
+                    _release(worker)
+            while reported < len(jobs) and outcomes[reported] is not None:
+                if done is not None:
+                    done(reported, outcomes[reported])
+                reported += 1
+    except BaseException:
+        for worker in running:
+            worker.close(kill=True)
+        raise
+    return outcomes  # type: ignore[return-value]
+
+
+def check_isolated(target, options) -> Report:
+    """check(..., isolate=True): one target in a worker, a failure raised as GradcheckError."""
+    if not isinstance(target, str):
+        raise GradcheckError(
+            f"check(..., isolate=True) got a {type(target).__name__}; a worker process can only be "
+            "told where the layer is. Give a TARGET string such as 'path/to/layers.py:MyLayer', or "
+            "drop isolate=True to check the object in this process."
+        )
+    [outcome] = check_targets([(target, options)])
+    if isinstance(outcome.result, TargetFailure):
+        shown = f"\nCaptured output:\n{outcome.captured}" if outcome.captured else ""
+        raise GradcheckError(outcome.result.message + shown)
+    return outcome.result
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """Turn SIGTERM into Terminated for the duration, so workers are ended and no report is written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Worker:
+    """One worker process, the supervisor's end of its pipe, and the file its fd 1/2 write to.
+
+    A plain `python -c` child (not multiprocessing.Process): the spawn start method would also
+    start a resource-tracker process and re-import the command's own script in the worker, which
+    together cost about as much as the rest of the worker's start-up, TensorFlow aside.
+    """
+
+    def __init__(self) -> None:
+        import gradcheck
+
+        self.connection, child_end = multiprocessing.Pipe()
+        handle, self.capture_path = tempfile.mkstemp(prefix="gradcheck-", suffix=".out")
+        os.close(handle)
+        capture = os.open(self.capture_path, os.O_WRONLY | os.O_APPEND)
+        # The worker imports this very gradcheck, whatever the caller's sys.path made of it.
+        home = os.path.dirname(os.path.dirname(os.path.abspath(gradcheck.__file__)))
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
+        try:
+            self.process = subprocess.Popen(
+                # `-c` puts the working folder first on sys.path; loading.py adds it for a module
+                # target only, as `python -m` would, so a file there cannot shadow a library.
+                [sys.executable, "-c", "import sys; del sys.path[0]; from gradcheck.worker import serve; serve()",
+                 str(child_end.fileno())],
+                pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL, stdout=capture, stderr=capture,
+                env=environment,
+            )
+        finally:
+            child_end.close()
+            os.close(capture)
+        self.finished = True  # no check in progress: free to take a target
+
+    def start(self, target: str, options, debug: bool) -> None:
+        self.target, self.timeout, self.finished = target, options.timeout, False
+        self.stage = "starting the check"
+        self.exit_call: tuple | None = None
+        # Until the worker says the check began (TensorFlow imported), the start-up limit applies.
+        self.deadline = time.monotonic() + STARTUP_LIMIT + (self.timeout or 0)
+        self.started = False
+        self.connection.send(("check", target, options, os.getcwd(), debug))
+
+    def remaining(self) -> float | None:
+        if not self.started and self.timeout is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def collect(self) -> Outcome | None:
+        """The outcome if the check has ended (result, death or overrun); None while it runs."""
+        try:
+            while self.connection.poll():
+                message = self.connection.recv()
+                if message[0] == "stage":
+                    self.stage = message[1]
+                    if not self.started:
+                        self.started = True
+                        self.deadline = time.monotonic() + self.timeout if self.timeout else float("inf")
+                elif message[0] == "exit":
+                    self.exit_call = message[1:]
+                elif message[0] == "report":
+                    self.finished = True
+                    return Outcome(Report.from_dict(message[1]), self.captured())
+                elif message[0] == "failure":
+                    self.finished = True
+                    return Outcome(TargetFailure(self.target, message[1]), self.captured(), message[2])
+        except (EOFError, OSError):
+            # The pipe closed: the worker is ending, if not already gone.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5.0)
+        if self.process.poll() is not None:
+            return Outcome(TargetFailure(self.target, self._ended()), self.captured())
+        if time.monotonic() >= self.deadline:
+            captured = self.captured()
+            self.close(kill=True)
+            return Outcome(TargetFailure(self.target, self._overran()), captured)
+        return None
+
+    def captured(self) -> str:
+        try:
+            with open(self.capture_path, "rb") as stream:
+                text = stream.read().decode("utf-8", errors="replace").strip()
+        except OSError:
+            return ""
+        return text if len(text) <= CAPTURE_LIMIT else "[...]\n" + text[-CAPTURE_LIMIT:]
+
+    def _ended(self) -> str:
+        code = self.process.returncode
+        during = f"while {self.stage}"
+        if self.exit_call is not None:
+            status, where = self.exit_call
+            whose = "module" if self.stage == "loading the target" else "code"
+            how = f"The layer's {whose} called os._exit({status}){f' at {where}' if where else ''} {during}"
+            advice = "An exit is never a pass: remove the call from the code being checked."
+        elif code is not None and code < 0:
+            name = _signal_name(-code)
+            if name == "SIGKILL":
+                how = f"The worker checking it was killed (SIGKILL) {during}"
+                advice = ("The kernel's out-of-memory killer ends a process this way: use a smaller "
+                          "--input-shape, or look at the layer's memory use.")
+            elif name in _CRASH_SIGNALS:
+                how = f"The worker checking it crashed ({name}) {during}"
+                advice = ("The crash is in native code (TensorFlow or an extension the layer calls); "
+                          "the captured output holds the Python stack at the crash.")
+            else:
+                how = f"The worker checking it was ended by {name} {during}"
+                advice = "Something outside gradcheck sent the signal; run the check again."
+        else:
+            how = f"The worker checking it exited with status {code} {during}, without a result"
+            advice = ("The layer's code, or a library it calls, ended the process (os._exit or a "
+                      "fatal error); an exit is never a pass.")
+        return f"{how}. {advice} The target was not checked."
+
+    def _overran(self) -> str:
+        if not self.started:
+            return (f"The worker did not start within {STARTUP_LIMIT:g} s (importing TensorFlow). "
+                    "Check that `python -c 'import tensorflow'` works in this environment.")
+        return (
+            f"The check did not finish within {self.timeout:g} s; it was stopped while {self.stage} "
+            "(the layer may hang in build() or call()). Check the layer for an endless loop, or allow "
+            "more time with --timeout SECONDS."
+        )
+
+    def close(self, kill: bool = False) -> None:
+        """End the process (asked to stop; or terminated, then killed a second later) and remove its capture file."""
+        steps = [self.process.terminate, self.process.kill]
+        if not kill:
+            steps.insert(0, lambda: self.connection.send(("stop",)))
+        for step in steps:
+            if self.process.poll() is not None:
+                break
+            with contextlib.suppress(OSError, ValueError):
+                step()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(1.0)
+        self.connection.close()
+        with contextlib.suppress(OSError):
+            os.remove(self.capture_path)
+        self.finished = False
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+# Idle workers with TensorFlow imported, kept for the next target of this process.
+_idle: list[_Worker] = []
+
+
+def _acquire() -> _Worker:
+    while _idle:
+        worker = _idle.pop()
+        if worker.process.poll() is None:
+            return worker
+        worker.close()
+    return _Worker()
+
+
+def _release(worker: _Worker) -> None:
+    """Keep a worker that finished its check; close one that died, overran or was ended."""
+    if worker.finished and worker.process.poll() is None:
+        _idle.append(worker)
+    else:
+        worker.close(kill=True)
+
+
+@atexit.register
+def shutdown() -> None:
+    """Stop every idle worker (at exit, or when a caller wants the memory back)."""
+    while _idle:
+        _idle.pop().close()

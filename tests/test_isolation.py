@@ -1,0 +1,298 @@
+"""The checked code cannot decide the verdict (issue 8): it runs in a worker the `gradcheck` command supervises.
+
+Each hostile layer under tests/data/hostile/ ends, stalls, crashes or prints; the real command must
+report "could not run" (exit 2) with a message naming how and where, keep stdout for the report,
+and go on with the other targets.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_cli
+
+HOSTILE = ROOT / "tests" / "data" / "hostile"
+H = "tests/data/hostile"
+SCRIPT = Path(sys.executable).parent / "gradcheck"
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def script(args, cwd=ROOT, **kwargs):
+    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    environment.update(kwargs.pop("env", {}))
+    return subprocess.run([str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          env=environment, timeout=300, **kwargs)
+
+
+EXITS = {
+    "sys.exit at import": ("exit_at_import.py:Never", "sys.exit(0)",
+                           "The layer's module called sys.exit(0) at {where} while loading the target. An exit is never a pass"),
+    "os._exit at import": ("os_exit_at_import.py:Never", "os._exit(0)",
+                           "The layer's module called os._exit(0) at {where} while loading the target. An exit is never a pass"),
+    "sys.exit in call": ("in_call.py:SysExitInCall", "sys.exit(0)",
+                         "The layer's code called sys.exit(0) at {where} while building and calling the layer."),
+    "sys.exit(3) in build": ("in_call.py:SysExit3InBuild", "sys.exit(3)",
+                             "The layer's code called sys.exit(3) at {where} while building and calling the layer."),
+    "os._exit in call": ("in_call.py:OsExitInCall", "os._exit(0)",
+                         "The layer's code called os._exit(0) at {where} while building and calling the layer."),
+    "KeyboardInterrupt in call": ("in_call.py:InterruptInCall", "raise KeyboardInterrupt",
+                                  "The layer's code raised KeyboardInterrupt at {where} while building and calling the layer."),
+    "segfault in call": ("in_call.py:Segfault", "ctypes.string_at(0)",
+                         "The worker checking it crashed (SIGSEGV) while building and calling the layer."),
+}
+
+
+@pytest.mark.parametrize("target, statement, phrase", list(EXITS.values()), ids=list(EXITS))
+def test_an_exit_or_crash_is_could_not_run_never_a_pass(target, statement, phrase, tmp_path):
+    file = target.split(":")[0]
+    where = f"{H}/{file}:{line_of(HOSTILE / file, statement)}"
+    output = tmp_path / "report.json"
+    result = run_cli([f"{H}/{target}", "--input-shape", "4,5", "--json", "--output", output])
+    assert result.exit_code == 2, result
+    assert result.stderr.startswith("gradcheck: " + phrase.format(where=where)), result
+    assert result.stdout == "" and not output.exists(), result
+
+
+def test_a_crash_shows_the_captured_python_stack():
+    result = run_cli([f"{H}/in_call.py:Segfault", "--input-shape", "4,5"])
+    assert "----- output captured while checking tests/data/hostile/in_call.py:Segfault -----" in result.stderr
+    assert "Fatal Python error: Segmentation fault" in result.stderr, result
+    assert f'File "{HOSTILE / "in_call.py"}", line {line_of(HOSTILE / "in_call.py", "string_at(0)")} in call' in result.stderr
+
+
+def test_what_the_layer_prints_never_reaches_stdout():
+    result = run_cli([f"{H}/printing.py:Chatty", "--input-shape", "4,5", "--json"])
+    assert result.exit_code == 0, result
+    assert result.json()["variables"][0]["name"] == "scale"  # stdout is exactly one JSON document
+    assert result.stderr == "", result
+
+
+def test_debug_shows_what_the_layer_printed():
+    result = run_cli([f"{H}/printing.py:Chatty", "--input-shape", "4,5", "--json", "--debug"])
+    assert result.exit_code == 0, result
+    json.loads(result.stdout)
+    captured = result.stderr.split("----- output captured while checking tests/data/hostile/printing.py:Chatty -----\n")[1]
+    lines = captured.splitlines()
+    assert lines[:4] == ["printed at import", "to stderr at import", "os.write to fd 1 in build", "os.write to fd 2 in build"], result
+    assert "tf.print in call" in lines and lines[-1] == "-----", result
+
+
+def test_captured_output_is_shown_with_a_target_that_could_not_run():
+    result = run_cli([f"{H}/printing.py:Chatty", "--input-shape", "4,5", "--init", "nonsense=1", "--json"])
+    assert result.exit_code == 2 and result.stdout == "", result
+    first, captured = result.stderr.split("\n----- output captured while checking tests/data/hostile/printing.py:Chatty -----\n")
+    assert first.startswith("gradcheck: Chatty(nonsense=1) raised ValueError: Unrecognized keyword arguments passed to Chatty"), result
+    assert captured == "printed at import\nto stderr at import\n-----\n", result
+
+
+def test_a_never_ending_graph_loop_is_stopped_by_the_timeout():
+    run_cli([f"{H}/in_call.py:Scale", "--input-shape", "4,5"])  # a warm worker: time the check, not an import
+    started = time.monotonic()
+    result = run_cli([f"{H}/in_call.py:WhileForever", "--input-shape", "4,5", "--timeout", "5"])
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 2, result
+    assert result.stderr == (
+        "gradcheck: The check did not finish within 5 s; it was stopped while building and calling the layer "
+        "(the layer may hang in build() or call()). Check the layer for an endless loop, or allow more time "
+        "with --timeout SECONDS.\n"
+    ), result
+    assert elapsed < 20, elapsed  # 5 s of check, the kill, and slack for a loaded machine
+
+
+def test_a_hang_in_the_float64_copy_cannot_be_swallowed_by_a_fallback():
+    result = run_cli([f"{H}/in_call.py:HangsInFloat64Copy", "--input-shape", "4,5", "--timeout", "5", "--json"])
+    assert result.exit_code == 2 and result.stdout == "", result
+    # The stage is "comparing gradients with finite differences" on an idle machine; under load
+    # the 5 s may run out before the check gets there.
+    assert result.stderr.startswith("gradcheck: The check did not finish within 5 s; it was stopped while "), result
+
+
+@pytest.fixture
+def project(tmp_path):
+    """Five targets, one of which ends its process, and two folders that each hold a helpers.py."""
+    shutil.copytree(HOSTILE, tmp_path / "layers")
+    entries = [("layers/in_call.py:Scale", ""), ("layers/in_call.py:OsExitInCall", ""),
+               ("layers/a/layers.py:Project", ""), ("layers/b/layers.py:Project", ""),
+               ("layers/printing.py:Chatty", "")]
+    (tmp_path / "pyproject.toml").write_text("".join(
+        f'[[tool.gradcheck.targets]]\ntarget = "{target}"\ninput-shape = ["4,5"]\n{extra}\n' for target, extra in entries
+    ))
+    return tmp_path
+
+
+def test_one_target_that_exits_does_not_end_the_run(project):
+    result = run_cli(["--json"], cwd=project)
+    assert result.exit_code == 2, result
+    targets = result.json()["targets"]
+    assert [(t["target"], t["ok"]) for t in targets] == [
+        ("layers/in_call.py:Scale", True), ("layers/in_call.py:OsExitInCall", False),
+        ("layers/a/layers.py:Project", True), ("layers/b/layers.py:Project", True), ("layers/printing.py:Chatty", True),
+    ]
+    line = line_of(project / "layers" / "in_call.py", "os._exit(0)")
+    assert targets[1]["error"].startswith(f"The layer's code called os._exit(0) at layers/in_call.py:{line} while building")
+    assert result.stderr.startswith("gradcheck: layers/in_call.py:OsExitInCall: The layer's code called os._exit(0)"), result
+    # Same-named helper modules: each target got its own folder's helpers.py.
+    assert [v["shape"] for v in targets[2]["variables"]] == [[5, 3]]  # a/helpers.py: WIDTH = 3
+    assert [v["shape"] for v in targets[3]["variables"]] == [[5, 4]]  # b/helpers.py: WIDTH = 4
+
+
+@pytest.mark.parametrize("output_format", ["json", "text"])
+def test_two_jobs_give_the_same_output_as_one(project, output_format):
+    one = run_cli(["--format", output_format, "-j", "1"], cwd=project)
+    two = run_cli(["--format", output_format, "--jobs", "2"], cwd=project)
+    assert one.exit_code == two.exit_code == 2, two
+    assert (two.stdout, two.stderr) == (one.stdout, one.stderr)
+    assert "layers/b/layers.py:Project" in one.stdout
+
+
+def test_jobs_must_be_a_count_or_auto():
+    result = run_cli([f"{H}/in_call.py:Scale", "--input-shape", "4,5", "-j", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--jobs' / '-j': must be a number of worker processes (1 or more) or auto, got '0'." in result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker through /proc")
+@pytest.mark.parametrize("signum, status, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, signum, status, word):
+    report = tmp_path / "report.json"
+    report.write_text("the previous report\n")
+    process = subprocess.Popen(
+        [str(SCRIPT), "tests/data/bad_layers.py:Hangs", "--input-shape", "4,5", "--json", "--output", str(report)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _children(process.pid):
+        time.sleep(0.2)
+    workers = _children(process.pid)
+    assert workers, "no worker process started"
+    time.sleep(4)  # TensorFlow imported, the check under way
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == status, stderr
+    assert stderr == f"gradcheck: {word}; the checks were stopped and no report was written.\n"
+    assert stdout == ""
+    assert report.read_text() == "the previous report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # no temporary file left
+    time.sleep(1)
+    assert not [pid for pid in workers if _running(pid)]
+
+
+def test_output_onto_the_targets_source_is_refused(tmp_path):
+    layers = tmp_path / "in_call.py"
+    shutil.copy(HOSTILE / "in_call.py", layers)
+    before = layers.read_bytes()
+    result = run_cli(["in_call.py:Scale", "--input-shape", "4,5", "--output", "./in_call.py"], cwd=tmp_path)
+    assert result.exit_code == 2, result
+    assert result.stderr == (
+        "gradcheck: --output ./in_call.py is the source of in_call.py:Scale: this run reads it, and the "
+        "report would overwrite it. Give another file, e.g. --output gradcheck-report.txt.\n"
+    ), result
+    assert layers.read_bytes() == before
+
+
+def test_output_onto_pyproject_or_into_a_missing_folder_is_refused(project):
+    before = (project / "pyproject.toml").read_text()
+    result = run_cli(["--output", "pyproject.toml"], cwd=project)
+    assert result.exit_code == 2, result
+    assert "gradcheck: --output pyproject.toml is ./pyproject.toml, which lists the targets: this run reads it" in result.stderr
+    assert (project / "pyproject.toml").read_text() == before
+    missing = run_cli(["--output", "no/such/folder/report.txt"], cwd=project)
+    assert missing.exit_code == 2
+    assert f"gradcheck: --output no/such/folder/report.txt: there is no folder {project}/no/such/folder." in missing.stderr
+
+
+def test_output_is_replaced_whole(tmp_path):
+    report = tmp_path / "report.json"
+    report.write_text("old")
+    result = run_cli([f"{H}/in_call.py:Scale", "--input-shape", "4,5", "--json", "--output", report])
+    assert result.exit_code == 0, result
+    assert json.loads(report.read_text())["target"] == f"{H}/in_call.py:Scale"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_the_supervisor_does_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from gradcheck.cli import main\n"
+        f"result = CliRunner().invoke(main, ['{H}/in_call.py:Scale', '--input-shape', '4,5', '--quiet'])\n"
+        "print(result.exit_code, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.stdout == "0 False False\n", completed
+
+
+def test_a_stdout_that_cannot_encode_gets_replacements():
+    completed = script([f"{H}/in_call.py:Scale", "--input-shape", "4,5"], env={"PYTHONIOENCODING": "ascii"})
+    assert completed.returncode == 0, completed
+    assert re.search(r"TensorFlow \S+ \? Keras", completed.stdout) and "OK tests/data/hostile/in_call.py:Scale" in completed.stdout, completed
+
+
+def test_a_closed_stdout_exits_2_with_a_message():
+    process = subprocess.Popen([str(SCRIPT), f"{H}/in_call.py:Scale", "--input-shape", "4,5"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # as `gradcheck ... | head -0` does
+    stderr = process.stderr.read()
+    assert process.wait(timeout=300) == 2
+    assert stderr.startswith("gradcheck: stdout was closed before the report was written"), stderr
+    assert "Traceback" not in stderr
+
+
+def test_check_in_process_turns_an_exit_into_an_error():
+    from gradcheck import GradcheckError, check
+
+    line = line_of(HOSTILE / "in_call.py", "sys.exit(0)")
+    with pytest.raises(GradcheckError) as raised:
+        check(f"{H}/in_call.py:SysExitInCall", input_shape=(4, 5))
+    assert str(raised.value).startswith(f"The layer's code called sys.exit(0) at {H}/in_call.py:{line} while building and calling")
+
+
+def test_check_isolated_survives_os_exit_and_stops_a_graph_loop():
+    from gradcheck import GradcheckError, check
+
+    with pytest.raises(GradcheckError) as raised:
+        check(f"{H}/in_call.py:OsExitInCall", input_shape=(4, 5), isolate=True)
+    assert str(raised.value).startswith("The layer's code called os._exit(0) at")
+    with pytest.raises(GradcheckError) as raised:
+        check(f"{H}/in_call.py:WhileForever", input_shape=(4, 5), isolate=True, timeout=3)
+    assert str(raised.value).startswith("The check did not finish within 3 s; it was stopped while building and calling the layer")
+
+
+def test_assert_trainable_passes_isolate_through():
+    from gradcheck import GradcheckError
+    from gradcheck.testing import assert_trainable
+
+    report = assert_trainable(f"{H}/in_call.py:Scale", input_shape=(4, 5), isolate=True)
+    assert report.ok and [v.name for v in report.variables] == ["scale"]
+    with pytest.raises(GradcheckError, match="isolate=True"):
+        assert_trainable(object(), input_shape=(4, 5), isolate=True)
