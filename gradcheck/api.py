@@ -126,8 +126,23 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
     if options.order == 2:
         from .second_order import check_second_order
 
+        stage("checking second derivatives")
         tensor_updates, input_updates, new_findings = check_second_order(probe, tensors, inputs)
         tensors, inputs, findings = _merge(tensors, tensor_updates), _merge(inputs, input_updates), findings + new_findings
+    policies: list = []
+    if options.dtype_policies:
+        from .dtype_policy import check_dtype_policies
+
+        stage("running the layer under the dtype policies")
+        policies, policy_findings = check_dtype_policies(probe, tensors, inputs)
+        findings += policy_findings
+    reload_status = None
+    if options.reload:
+        from .reload import check_reload
+
+        stage("saving and reloading the layer")
+        reload_status, reload_findings = check_reload(probe, tensors)
+        findings += reload_findings
 
     return Report(
         target=loaded.target,
