@@ -6,7 +6,7 @@ finding codes lives in `CODES` and nowhere else; `finding()` is the one way to m
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Optional
 
 from .options import DEFAULT_EXPLODING, DEFAULT_VANISHING
@@ -148,20 +148,32 @@ class Report:
 
     @classmethod
     def from_dict(cls, document: dict) -> "Report":
-        """The Report that `to_dict()` described: how a worker's result crosses the process boundary."""
-        return cls(
-            target=document["target"],
-            variables=tuple(TensorInfo(**{**v, "shape": tuple(v["shape"])}) for v in document["variables"]),
-            inputs=tuple(
-                InputInfo(**{**i, "shape": tuple(i["shape"]), "value_range": tuple(i["value_range"])})
-                for i in document["inputs"]
-            ),
-            findings=tuple(Finding(**f) for f in document["findings"]),
-            training_modes=tuple(document["training_modes"]),
-            stochastic=document["stochastic"],
-            seed=document["seed"],
-            versions=dict(document["versions"]),
-        )
+        """The Report that `to_dict()` described: how a worker's result crosses the process boundary.
+
+        Every field is rebuilt from the dataclasses themselves, so a field added to the Report
+        crosses without a change here (lists become the tuples the dataclasses hold).
+        """
+        nested = {"variables": TensorInfo, "inputs": InputInfo, "findings": Finding, "dtype_policies": PolicyResult}
+        values = {}
+        for item in fields(cls):
+            if item.name not in document:
+                continue
+            value = document[item.name]
+            if item.name in nested:
+                value = tuple(_rebuild(nested[item.name], entry) for entry in value)
+            values[item.name] = _tuples(value) if item.name != "versions" else dict(value)
+        return cls(**values)
+
+
+def _rebuild(kind, document: dict):
+    return kind(**{key: _tuples(value) for key, value in document.items()})
+
+
+def _tuples(value):
+    """JSON lists back into the tuples the frozen dataclasses hold (shapes, ranges, dtypes)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
 
 
 def sort_findings(findings) -> tuple[Finding, ...]:

@@ -35,16 +35,16 @@ import numpy as np
 from .hessian import Block, Curvature, compare
 from .loading import error_text
 from .numeric import (
-    _SHRINK,
     DIRECTIONS,
     _downstream_op,
     _is_custom_gradient,
-    _Progress,
     _targets,
     _tolerance,
 )
+from .progress import Progress
 from .report import finding
 from .sampling import generator
+from .steps import SMALLER_STEPS
 
 SECOND_ORDER_STREAM = 3  # its own stream of directions (sampling.py): the first-order draws stay as they were
 _RANK = {"none": 0, "mismatch": 1, "kink": 2, "skipped": 3, "ok": 4}
@@ -123,11 +123,11 @@ def _check_mode(probe, curvature, mode, targets, dtype) -> None:
     penalty = _penalty_direction(targets, gradient)
     if penalty is not None:
         directions.append((penalty, "penalty", [t.variable is not None for t in targets]))
-    progress = _Progress(probe.options.progress, len(directions))
+    progress = Progress(probe.options.progress, len(directions))
     try:
         for direction, label, wanted in directions:
             try:
-                blocks = compare(curvature, direction, step, tolerance, _SHRINK[dtype], wanted)
+                blocks = compare(curvature, direction, step, tolerance, SMALLER_STEPS[dtype], wanted)
             except LookupError as error:  # an op on the path has no gradient of its gradient
                 for target in targets:
                     target.verdict, target.lookup = "none", error_text(error, 200)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 # Steps tried after a failure, as divisors of the first step. The first ones always; the rest only
 # while successive estimates disagree. Below h/10 float32 rounding dominates the estimate.
-_FIRST = {"float64": (10.0, 100.0), "float32": (10.0,), "float16": (), "bfloat16": ()}
+SMALLER_STEPS = {"float64": (10.0, 100.0), "float32": (10.0,), "float16": (), "bfloat16": ()}
 _MORE = {"float64": (1e3, 1e4), "float32": (), "float16": (), "bfloat16": ()}
 
 
@@ -52,7 +52,7 @@ def compare(label, tape, evaluate, direction, step, loss0, tolerance, floor, dty
     if error <= rtol:
         return Comparison(label, tape, numeric, error, step)
     estimates, errors, small = [numeric], [error], step
-    for factor in _FIRST.get(dtype, ()):
+    for factor in SMALLER_STEPS.get(dtype, ()):
         small = step / factor
         plus, minus = evaluate(small * direction), evaluate(-small * direction)
         estimates.append((plus - minus) / (2 * small))
