@@ -44,7 +44,7 @@ def test_float32_inside_falls_back_only_on_that_path():
 
 def test_layer_that_cannot_run_in_float64_is_checked_in_float32_and_says_why():
     # A raw float32 tf.Variable stays float32 in the twin, so the float64 call fails on mixed dtypes.
-    report = check("sample_layers/untracked.py:RawVariable", input_shape=(16, 5))
+    report = check("sample_layers/untracked.py:RawVariable", input_shape=(16, 5), reload=False)
     # The untracked-variable error already says why (issue 12): no float32-fallback beside it.
     assert [f.code for f in report.findings] == ["untracked-variable"], report
     assert set(verdicts(report).values()) == {"float32-fallback"}

@@ -14,7 +14,7 @@ def test_a_file_target_is_found_beside_the_calling_test_and_gradchecks_frame_is_
     monkeypatch.chdir(ROOT)  # "data/report_layers.py" does not exist from here, only from tests/
     assert not os.path.exists("data/report_layers.py")
     with pytest.raises(AssertionError) as raised:
-        assert_trainable("data/report_layers.py:LongNames", input_shape=(4, 5), numeric=False)
+        assert_trainable("data/report_layers.py:LongNames", input_shape=(4, 5), numeric=False, reload=False)
     message = str(raised.value)
     assert message.startswith("gradcheck found 1 problem(s) in tests/data/report_layers.py:LongNames:\n"), message
     assert "untracked-variable  raw_scale_variable_kept_outside_keras  tests/data/report_layers.py:25" in message
