@@ -16,8 +16,9 @@ kernels. Unless the errors of several tensors cancel (independent random signs),
 fail a tensor's own check on these directions fails the screen.
 
 The screen only ever clears; it never reports. When it fails (a wrong gradient, a kink straddled,
-a steep function the first step cannot resolve, a stop_gradient path) every tensor goes through
-the per-tensor checks as before, which find and name the culprit with the same directions and
+a steep function the first step cannot resolve, a stop_gradient path) it halves the group and looks
+again, clearing the halves that agree (_bisect), and the tensors it could not clear go through the
+per-tensor checks as before, which find and name the culprit with the same directions and
 messages. Tensors the screen cannot vouch for are left out of it: a float32 twin, a tensor whose
 path computes in lower precision, a gradient that is None or not finite.
 """
@@ -63,6 +64,10 @@ class _Joint:
 
     def __call__(self, displacements: dict[int, np.ndarray], targets, sign: float) -> float:
         xs = list(self.base)
+        moved = {id(t) for t in targets}
+        for key, variable in self.variables.items():
+            if key not in moved:  # left displaced by a look at a larger group
+                variable.assign(self.originals[key])
         for target in targets:
             delta = sign * displacements[id(target)]
             if target.variable is not None:
@@ -80,7 +85,7 @@ class _Joint:
 
 def screen(forward, twin, targets, grads, base, steps: Callable, eligible: Callable, tolerance, floor: float,
            seed: int, per_tensor: int) -> dict[int, list[Comparison]]:
-    """{id(target): its comparisons} for the tensors the joint screen clears; {} when it fails.
+    """{id(target): its comparisons} for the tensors the joint screen clears ({} when none).
 
     `targets` and `grads` are in the gradient function's order; `steps(target)` is the first step
     numeric.py would use for it, `eligible(target)` whether its check runs in float64.
@@ -89,30 +94,55 @@ def screen(forward, twin, targets, grads, base, steps: Callable, eligible: Calla
     chosen = [(t, g, d) for t, g, d in zip(targets, grads, directions) if d and eligible(t)]
     if len(chosen) < _MIN_TENSORS or twin.dtype != "float64":
         return {}
-    rtol = tolerance.rtol
-    step = {id(t): steps(t) for t, _, _ in chosen}
-    joint = _Joint(forward, twin, [t for t, _, _ in chosen], base)
-    cleared: dict[int, list[Comparison]] = {id(t): [] for t, _, _ in chosen}
+    look = _Look(_Joint(forward, twin, [t for t, _, _ in chosen], base),
+                 {id(t): steps(t) for t, _, _ in chosen}, tolerance.rtol, floor)
+    cleared: dict[int, list[Comparison]] = {}
     try:
+        if not look(chosen, cleared):
+            _bisect(look, chosen, cleared)
+    finally:
+        look.joint.restore()
+    return cleared
+
+
+def _bisect(look, group, cleared) -> None:
+    """Narrow a failing group down to its culprit: halves of two or more tensors are looked at
+    again (4 passes each) and a passing half is cleared. A lone tensor is left to its own check,
+    and so is a group whose halves both fail: several culprits, or a cause shared by all (a kink
+    in the input, a steep function), where halving further would cost more than it saves."""
+    halves = [group[: len(group) // 2], group[len(group) // 2:]]
+    failed = [half for half in halves if len(half) > 1 and not look(half, cleared)]
+    if len(failed) == 1:
+        _bisect(look, failed[0], cleared)
+
+
+class _Look:
+    """One joint comparison of a group of tensors along their first SCREEN_DIRECTIONS directions."""
+
+    def __init__(self, joint: _Joint, step: dict, rtol: float, floor: float) -> None:
+        self.joint, self.step, self.rtol, self.floor = joint, step, rtol, floor
+
+    def __call__(self, group, cleared: dict) -> bool:
+        """True (and each tensor's comparisons put in `cleared`) when the group agrees."""
+        step, rtol, floor = self.step, self.rtol, self.floor
+        tensors = [t for t, _, _ in group]
+        found: dict[int, list[Comparison]] = {id(t): [] for t in tensors}
         for k in range(SCREEN_DIRECTIONS):
-            tapes = {id(t): float(np.sum(g * d[k])) for t, g, d in chosen}
-            displacements = {id(t): step[id(t)] * d[k] for t, _, d in chosen}
+            tapes = {id(t): float(np.sum(g * d[k])) for t, g, d in group}
+            displacements = {id(t): step[id(t)] * d[k] for t, _, d in group}
             total = sum(step[key] * tapes[key] for key in tapes)
-            numeric = (joint(displacements, [t for t, _, _ in chosen], 1.0)
-                       - joint(displacements, [t for t, _, _ in chosen], -1.0)) / 2
-            allowance = {key: step[key] * max(rtol * abs(tapes[key]), floor) for key in tapes}
-            gap = abs(numeric - total)
-            if not np.isfinite(numeric) or gap > min(allowance.values()):
-                return {}
+            numeric = (self.joint(displacements, tensors, 1.0) - self.joint(displacements, tensors, -1.0)) / 2
+            allowance = min(step[key] * max(rtol * abs(tapes[key]), floor) for key in tapes)
+            if not np.isfinite(numeric) or abs(numeric - total) > allowance:
+                return False
             for key, tape in tapes.items():
                 # Were the whole gap this tensor's, its own estimate would be this: an upper bound
                 # on its error, within its tolerance since the gap is within its allowance.
                 estimate = tape + (numeric - total) / step[key]
-                cleared[key].append(Comparison("a random direction", tape, estimate,
-                                               relative_error(tape, estimate, rtol, floor), step[key]))
-    finally:
-        joint.restore()
-    return cleared
+                found[key].append(Comparison("a random direction", tape, estimate,
+                                             relative_error(tape, estimate, rtol, floor), step[key]))
+        cleared.update(found)
+        return True
 
 
 def first_step(eps: float, theta: np.ndarray) -> float:
