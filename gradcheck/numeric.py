@@ -4,6 +4,9 @@ A wrong `tf.custom_gradient` or hand-written backward gives a gradient that exis
 and is wrong; only a comparison with finite differences shows it. For each trainable weight call()
 reads and each float input, on a float64 twin of the layer (twin.py):
 
+0. Joint screen (screening.py): every float64 tensor displaced at once along its own first two
+   directions; when that one comparison agrees within the smallest tensor's allowance, their
+   directional passes below are skipped (halves of a failing group are looked at again).
 1. Directional check (every tensor, any size): the tape's r·J·u (the gradient of the probe loss
    dotted with a seeded random unit direction u) against the central difference
    (L(θ + h·u) − L(θ − h·u)) / 2h. Two forward passes per direction, whatever the tensor's size.
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fallback import fallback_findings, low_precision_op
+from .gradient_paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
 from .inventory import tensor_name
 from .loading import error_text, user_frame_of
 from .outputs import float_tensors
@@ -37,7 +41,6 @@ from .progress import Progress
 from .report import finding
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
-from .gradient_paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
 from .screening import first_step, screen, value_of
 from .steps import Comparison, compare, relative_error
 
@@ -280,8 +283,10 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
     scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
     rng = generator(probe.options.seed, DIRECTION_STREAM)
     float64 = _tolerance(probe.options, "float64")  # one joint look first: it may clear them all (screening.py)
-    cleared = screen(forward, twin, _ordered(targets), grads, base, lambda t: first_step(float64.eps, value_of(twin, base, t)),
-                     lambda t: low_precision_op(forward.placeholder(t)) is None, float64, float64.atol * scale, probe.options.seed, DIRECTIONS)
+    cleared = screen(forward, twin, _ordered(targets), grads, base,
+                     steps=lambda t: first_step(float64.eps, value_of(twin, base, t)),
+                     eligible=lambda t: low_precision_op(forward.placeholder(t)) is None,
+                     tolerance=float64, floor=float64.atol * scale, seed=probe.options.seed, per_tensor=DIRECTIONS)
     for target, grad in zip(_ordered(targets), grads):
         if grad is None or not np.all(np.isfinite(grad)):
             target.skipped_modes.append(mode)  # gradients.py reports a None or NaN gradient

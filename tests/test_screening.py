@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck import check
-from gradcheck import numeric
+from gradcheck import check, numeric
 
 LAYERS = "tests/data/screening_layers.py"
 SHAPE = (4, 16, 64)
