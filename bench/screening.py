@@ -10,7 +10,8 @@ by side in one run, on:
 - `PlantedBias` below: 513,256 parameters whose bias `b1` (1,000 numbers) gets a gradient 1e-3
   too large (relative) through a tf.custom_gradient: it must come out as `gradient-mismatch` on
   `b1` and nothing else;
-and the floor `python -c "import tensorflow, keras, keras_hub"`.
+and the floor `python -c "import tensorflow, keras, keras_hub"`; the encoder once more with
+--no-numeric shows what of its time is not the finite-difference check.
 
 The machine is shared: besides wall time it prints the CPU time (user + system) the child used,
 from resource.getrusage(RUSAGE_CHILDREN), which other processes' load barely moves. Ratios
@@ -103,6 +104,7 @@ def main() -> None:
     rows = [
         ("pre-norm residual MLP block (526k)", [f"{HERE}:ResidualMLP"]),
         ("keras_hub TransformerEncoder(1024, 8)", encoder),
+        ("the same, --no-numeric (what is not finite differences)", [*encoder, "--no-numeric"]),
         (f"planted {OFF_BY:g} error in `b1` (1,000 of 513k)", [f"{HERE}:PlantedBias"]),
     ]
     print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start, input {SHAPE}")
