@@ -4,6 +4,9 @@ A wrong `tf.custom_gradient` or hand-written backward gives a gradient that exis
 and is wrong; only a comparison with finite differences shows it. For each trainable weight call()
 reads and each float input, on a float64 twin of the layer (twin.py):
 
+0. Joint screen (screening.py): every float64 tensor displaced at once along its own first two
+   directions; when that one comparison agrees within the smallest tensor's allowance, their
+   directional passes below are skipped (halves of a failing group are looked at again).
 1. Directional check (every tensor, any size): the tape's r·J·u (the gradient of the probe loss
    dotted with a seeded random unit direction u) against the central difference
    (L(θ + h·u) − L(θ − h·u)) / 2h. Two forward passes per direction, whatever the tensor's size.
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fallback import fallback_findings, low_precision_op
+from .gradient_paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
 from .inventory import tensor_name
 from .loading import error_text, user_frame_of
 from .outputs import float_tensors
@@ -37,7 +41,7 @@ from .progress import Progress
 from .report import finding
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
-from .source import user_location
+from .screening import first_step, screen, value_of
 from .steps import Comparison, compare, relative_error
 
 DIRECTIONS = 3  # random directions per tensor and mode: one suffices for a gross error; three for margin
@@ -278,6 +282,11 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
     finite = [g for g in grads if g is not None and np.all(np.isfinite(g))]
     scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
     rng = generator(probe.options.seed, DIRECTION_STREAM)
+    float64 = _tolerance(probe.options, "float64")  # one joint look first: it may clear them all (screening.py)
+    cleared = screen(forward, twin, _ordered(targets), grads, base,
+                     steps=lambda t: first_step(float64.eps, value_of(twin, base, t)),
+                     eligible=lambda t: low_precision_op(forward.placeholder(t)) is None,
+                     tolerance=float64, floor=float64.atol * scale, seed=probe.options.seed, per_tensor=DIRECTIONS)
     for target, grad in zip(_ordered(targets), grads):
         if grad is None or not np.all(np.isfinite(grad)):
             target.skipped_modes.append(mode)  # gradients.py reports a None or NaN gradient
@@ -290,8 +299,7 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
             target.dtype = dtype
         tolerance = _tolerance(probe.options, dtype)
         evaluate = _evaluator(forward, twin, target, base, probe.projections)
-        theta = evaluate.value()
-        step = tolerance.eps * max(float(np.sqrt(np.mean(theta**2))) if theta.size else 0.0, 1.0)
+        step = first_step(tolerance.eps, evaluate.value())
         floor = tolerance.atol * scale
         comparisons = []
         shape = grad.shape
@@ -299,15 +307,19 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
             for _ in range(DIRECTIONS):
                 direction = rng.standard_normal(shape)
                 direction /= max(float(np.linalg.norm(direction)), 1e-300)
+                if id(target) in cleared:  # drawn all the same: later tensors get the same directions
+                    progress.advance()
+                    continue
                 comparisons.append(compare("a random direction", float(np.sum(grad * direction)), evaluate,
                                             direction, step, loss0, tolerance, floor, dtype))
                 progress.advance()
+            comparisons += cleared.get(id(target), [])
             if grad.size <= SMALL_TENSOR or probe.options.exhaustive:
                 comparisons += _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress)
         finally:
             evaluate.restore()  # the weight exactly as it was, even when the layer raised
-        if any(c.verdict == "mismatch" for c in comparisons) and _downstream_op(
-            forward, target, _blocks_gradient_by_design
+        if any(c.verdict == "mismatch" for c in comparisons) and downstream_op(
+            forward, target, blocks_gradient_by_design
         ) is not None:
             # A path through tf.stop_gradient (or numpy_function) moves the loss and finite
             # differences see it, while the gradient leaves it out on purpose (a straight-through
@@ -317,7 +329,7 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
             target.skipped_modes.append(mode)
             continue
         if any(c.verdict == "mismatch" for c in comparisons):
-            target.gradient_location = target.gradient_location or _downstream_op(forward, target, _is_custom_gradient)
+            target.gradient_location = target.gradient_location or downstream_op(forward, target, is_custom_gradient)
         _record(target, comparisons, mode, dtype, step, probe)
 
 
@@ -392,47 +404,6 @@ def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
             verdict = next((c.verdict for c in reversed(comparisons) if c.verdict != "ok"), "mismatch")
             comparisons.append(Comparison(label, tape, float("nan"), error, step, verdict))
     return comparisons
-
-
-def _downstream_op(forward, target, wanted):
-    """The user's line of the first op on the target's path to the loss that `wanted(op)` picks
-    ("" when that op is not in the user's code), or None when there is none.
-
-    Only float-valued edges are followed: a shape or a count cast to float32 carries no gradient.
-    """
-    start = forward.placeholder(target)
-    if start is None:
-        return None
-    seen, frontier = set(), list(start.consumers())
-    while frontier:
-        op = frontier.pop(0)
-        if id(op) in seen:
-            continue
-        seen.add(id(op))
-        if wanted(op):
-            return user_location(op.traceback) or ""
-        for output in op.outputs:
-            if output.dtype.is_floating or output.dtype.is_complex:
-                frontier.extend(output.consumers())
-    return None
-
-
-# Ops whose gradient is left out by definition while their float output still follows the input.
-_GRADIENT_BLOCKERS = frozenset({"StopGradient", "PreventGradient", "PyFunc", "PyFuncStateless"})
-
-
-def _blocks_gradient_by_design(op) -> bool:
-    return op.type in _GRADIENT_BLOCKERS
-
-
-def _is_custom_gradient(op) -> bool:
-    """tf.custom_gradient marks its output with an IdentityN whose gradient is overridden."""
-    if op.type != "IdentityN":
-        return False
-    try:
-        return op.get_attr("_gradient_op_type").startswith(b"CustomGradient")
-    except ValueError:
-        return False
 
 
 _RANK = {"mismatch": 0, "kink": 1, "skipped": 2, "ok": 3}

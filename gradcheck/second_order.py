@@ -34,13 +34,8 @@ import numpy as np
 
 from .hessian import Block, Curvature, compare
 from .loading import error_text
-from .numeric import (
-    DIRECTIONS,
-    _downstream_op,
-    _is_custom_gradient,
-    _targets,
-    _tolerance,
-)
+from .gradient_paths import downstream_op, is_custom_gradient
+from .numeric import DIRECTIONS, _targets, _tolerance
 from .progress import Progress
 from .report import finding
 from .sampling import generator
@@ -215,7 +210,7 @@ def _location(probe, curvature, target) -> _Location:
     backward that passes no gradient, else where the tensor is made."""
     graph = curvature.gradient_function.graph
     forward = SimpleNamespace(graph=graph, placeholder=lambda t: _placeholder(graph, curvature, t))
-    custom = _downstream_op(forward, target, _is_custom_gradient)
+    custom = downstream_op(forward, target, is_custom_gradient)
     stops: list = []
 
     def is_stop(op) -> bool:
@@ -224,7 +219,7 @@ def _location(probe, curvature, target) -> _Location:
             return True
         return False
 
-    stop_line = _downstream_op(forward, target, is_stop)
+    stop_line = downstream_op(forward, target, is_stop)
     stop = _describe_stop(stops[0], stop_line) if stops else None
     cut = None
     if target.verdict == "none":

@@ -1,0 +1,54 @@
+"""The joint finite-difference screen (gradcheck/screening.py): it clears a correct layer in a few
+passes, and an error in one small tensor among big ones still fails it and is named."""
+
+from pathlib import Path
+
+import pytest
+
+from gradcheck import check, numeric
+
+LAYERS = "tests/data/screening_layers.py"
+SHAPE = (4, 16, 64)
+
+
+def line_of(text: str) -> int:
+    lines = (Path(__file__).resolve().parent.parent / LAYERS).read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if text in line)
+
+
+@pytest.fixture
+def passes(monkeypatch):
+    """Counts the probe-loss forward passes of the finite-difference check (a spy, not a stub)."""
+    count = {"loss": 0}
+    original = numeric._Forward.loss
+
+    def counted(self, xs, tensors=None):
+        count["loss"] += 1
+        return original(self, xs, tensors)
+
+    monkeypatch.setattr(numeric._Forward, "loss", counted)
+    return count
+
+
+def test_correct_layer_is_cleared_by_the_screen_in_six_passes(passes):
+    report = check(f"{LAYERS}:Block", input_shape=SHAPE)
+    rows = [*report.variables, *report.inputs]
+    assert {r.name: r.numeric_verdict for r in rows if r.numeric_verdict} == {
+        name: "ok" for name in ("w1", "b1", "w2", "b2", "norm.gamma", "norm.beta", "input")
+    }, report
+    assert all(r.numeric_error <= 1e-5 for r in rows if r.numeric_error is not None), report
+    # 2 (the loss repeats: no hidden randomness) + 2 joint directions x 2; per tensor it was 7 x 6.
+    assert passes["loss"] == 6
+    assert report.findings == (), report
+
+
+def test_planted_error_in_one_small_bias_is_still_a_mismatch_on_that_bias(passes):
+    report = check(f"{LAYERS}:PlantedBlock", input_shape=SHAPE)
+    errors = [(f.code, f.tensor, f.location) for f in report.findings if f.severity == "error"]
+    assert errors == [("gradient-mismatch", "b1", f"{LAYERS}:{line_of('# here: planted')}")], report
+    verdict = {r.name: r.numeric_verdict for r in [*report.variables, *report.inputs] if r.numeric_verdict}
+    assert verdict == {"w1": "ok", "b1": "mismatch", "w2": "ok", "b2": "ok", "norm.gamma": "ok",
+                       "norm.beta": "ok", "input": "ok"}, report
+    # The screen failed and halving it cleared the tensors that agree: fewer passes than every
+    # tensor's own directions (6 + 7 x 6) would take, however many smaller steps b1 then gets.
+    assert 6 + 2 * 2 * 2 < passes["loss"] < 6 + 7 * 2 * numeric.DIRECTIONS
