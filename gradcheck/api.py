@@ -66,6 +66,7 @@ def make_options(*, input_shape, input_dtype=(), input_range=(), init=None, **se
     else:
         shapes = list(input_shape)
     dtypes = [input_dtype] if isinstance(input_dtype, str) else list(input_dtype or ())
+    ranges: list  # strings or tuples of numbers, as the user gave them
     if input_range and isinstance(input_range, str):
         ranges = [input_range]
     elif input_range and not isinstance(input_range[0], (str, list, tuple)):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -132,7 +133,7 @@ def check_numeric(probe, tensors, inputs):
 def _run(probe, twin, targets) -> None:
     progress = _Progress(probe.options.progress, _total_steps(probe, twin, targets))
     try:
-        seen = []
+        seen: list = []
         for trace in probe.distinct_traces():
             forward = _Forward(probe, twin, trace.mode, targets)
             loss0, grads = forward.gradients([np.array(x) for x in twin.inputs])
@@ -571,7 +572,7 @@ class _Progress:
     def __init__(self, wanted: bool, total: int):
         self.wanted, self.total, self.done = wanted, total, 0
         self.start = time.monotonic()
-        self.bar = None
+        self.bar: Any = None  # a rich Progress, made only when shown
         self.task = None
 
     def advance(self) -> None:

@@ -195,7 +195,7 @@ def _output_difference(probe, twin: Twin, tf):
 
 def original_layer(probe, variables, reason: str, location) -> Twin:
     """The original layer, used as it is in float32 when no faithful float64 twin exists."""
-    tf, keras = tensorflow()
+    _, keras = tensorflow()
     return Twin(
         layer=probe.layer,
         dtype="float32",
