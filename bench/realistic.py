@@ -8,7 +8,7 @@ Prints one table, measured side by side in one run (a fresh process each, best o
   with and without --no-numeric;
 - keras_hub `TransformerEncoder(intermediate_dim=1024, num_heads=8)` on 8x128x256, with and without
   --no-numeric;
-- `PlantedBiasMLP` below: 513,256 parameters whose first bias (1,000 numbers) passes through a
+- `PlantedBiasMLP` below: 513,768 parameters whose first bias (1,000 numbers) passes through a
   tf.custom_gradient that makes its gradient 1e-3 too large (relative), and whether the command
   reports that as `gradient-mismatch` on that bias and on nothing else.
 
@@ -32,8 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import keras
-import tensorflow as tf
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported: no C++ log lines
+
+import keras  # noqa: E402  (the layers below subclass Keras's)
+import tensorflow as tf  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().relative_to(ROOT).as_posix()
@@ -65,7 +67,7 @@ def _bias_off_by(bias):
 
 
 class PlantedBiasMLP(keras.layers.Layer):
-    """x + gelu(LayerNorm(x)·W1 + b1)·W2 + b2 (256 -> 1000 -> 256, 513,256 parameters) where b1's
+    """x + gelu(LayerNorm(x)·W1 + b1)·W2 + b2 (256 -> 1000 -> 256, 513,768 parameters) where b1's
     gradient is 1e-3 too large. A custom gradient refuses a variable (NOTES.md 7), so b1 goes in
     as a tensor, as a user's straight-through trick would."""
 
@@ -145,7 +147,7 @@ def main() -> None:
         if "PlantedBiasMLP" in target[0]:
             caught = errors == [("gradient-mismatch", "b1")]
             shown += " — caught" if caught else " — NOT caught as gradient-mismatch on `b1` alone"
-        print(f"| {label} | {parameters:,} | {elapsed:.2f} s | +{elapsed - floor_time:.2f} s | {peak:.0f} MB | {shown} |",
+        print(f"| {label} | {parameters:,} | {elapsed:.2f} s | {elapsed - floor_time:+.2f} s | {peak:.0f} MB | {shown} |",
               flush=True)
     print()
     print(f"# load average {os.getloadavg()[0]:.2f} at the end")
