@@ -9,4 +9,4 @@ from .errors import GradcheckError
 from .report import Finding, InputInfo, Report, TensorInfo
 
 __all__ = ["check", "Report", "Finding", "TensorInfo", "InputInfo", "GradcheckError"]
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)

@@ -89,7 +89,7 @@ def find_cuts(trace, source) -> list[Cut]:
                     on_path.add(output.ref())
                     frontier.append(output)
     order = {op: index for index, op in enumerate(trace.graph.get_operations())}
-    return [_describe(tf, op) for op in sorted(cuts, key=order.get)]
+    return [_describe(tf, op) for op in sorted(cuts, key=lambda op: order[op])]
 
 
 def ancestors(op) -> set:
@@ -159,6 +159,8 @@ def eager_cut_location(layer) -> str | None:
         lines, first = inspect.getsourcelines(type(layer).call)
         filename = inspect.getsourcefile(type(layer).call)
     except (OSError, TypeError):
+        return None
+    if filename is None:
         return None
     for offset, line in enumerate(lines):
         code = line.split("#", 1)[0]

@@ -20,7 +20,7 @@ _LIBRARY_MODULES = ("keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp",
 
 def check_inventory(probe: Probe):
     """Return (tensor infos, findings) for every variable the layer holds or call() reads."""
-    tf, keras = tensorflow()
+    _, keras = tensorflow()
     layer = probe.layer
     read = _read_handles(probe)
     seed_states = set(state_variables(layer, keras))  # RNG, RNN and metric state: not weights
@@ -163,7 +163,7 @@ def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[i
     """Raw tf.Variables the layer holds (or call() reads) that no layer's weights include."""
     tf, keras = tensorflow()
     found = {}
-    for key, obj in probe.names.objects.items():
+    for obj in probe.names.objects.values():
         if isinstance(obj, tf.Variable) and id(obj) not in tracked_ids and id(obj) not in seed_states:
             found[id(obj)] = (obj, tensor_name(probe, obj))
     read = _read_handles(probe)
@@ -183,8 +183,9 @@ def _is_keras_internal(variable) -> bool:
 
 def _constants(probe: Probe):
     """Float tensors and numpy arrays that call() uses as if they were weights."""
-    tf, keras = tensorflow()
-    tensors, findings, seen = [], [], set()
+    tensors: list = []
+    findings: list = []
+    seen = set()
     for trace in probe.traces:
         for external, placeholder in trace.tensor_captures:
             if id(external) in seen or not external.dtype.is_floating:

@@ -15,8 +15,9 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .errors import GradcheckError
 from .runtime import tensorflow
@@ -30,7 +31,6 @@ class Loaded:
     target: str
     layer: Any
     make: Callable[[], Any] | None  # None for an instance: it can only be cloned from its config
-    source_file: str | None
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -52,7 +52,7 @@ def load(target, init: dict) -> Loaded:
     if not isinstance(target, str):
         label = getattr(target, "__name__", None) or type(target).__name__
         layer, make = _construct(target, label, init)
-        return Loaded(target=label, layer=layer, make=make, source_file=None)
+        return Loaded(target=label, layer=layer, make=make)
     module_ref, name = split_target(target)
     module = _import(module_ref)
     obj = module
@@ -61,7 +61,7 @@ def load(target, init: dict) -> Loaded:
             raise GradcheckError(_missing_name_message(module, module_ref, name))
         obj = getattr(obj, part)
     layer, make = _construct(obj, name, init)
-    return Loaded(target=target, layer=layer, make=make, source_file=getattr(module, "__file__", None))
+    return Loaded(target=target, layer=layer, make=make)
 
 
 def _is_file_ref(module_ref: str) -> bool:
@@ -109,6 +109,7 @@ def _import_file(path: str):
         return existing
     module_name = stem if existing is None else f"gradcheck_target_{abs(hash(real))}"
     spec = importlib.util.spec_from_file_location(module_name, real)
+    assert spec is not None and spec.loader is not None  # a .py file that exists (checked above) has both
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
@@ -175,7 +176,7 @@ def user_frame_of(error: BaseException) -> str | None:
     frames = traceback.extract_tb(error.__traceback__)
     for frame in reversed(frames):
         if is_user_file(frame.filename):
-            return format_location(frame.filename, frame.lineno)
+            return format_location(frame.filename, frame.lineno or 0)
     return None
 
 

@@ -72,7 +72,7 @@ class Names:
         seen: set[int] = set()
         while heap and len(seen) < _MAX_NODES:
             _, _, value, place, depth = heapq.heappop(heap)
-            push = lambda child, child_place: heapq.heappush(  # noqa: E731
+            push = lambda child, child_place, depth=depth: heapq.heappush(  # noqa: E731
                 heap, (child_place.rank, next(counter), child, child_place, depth + 1)
             )
             if self.is_leaf(value):
@@ -99,7 +99,7 @@ class Names:
         """Tensors call() reaches by closure or module global rather than through `self`."""
         call = getattr(cls, "call", None)
         code = getattr(call, "__code__", None)
-        if code is None or not is_user_file(code.co_filename):
+        if call is None or code is None or not is_user_file(code.co_filename):
             return
         for name, cell in zip(code.co_freevars, call.__closure__ or ()):
             try:
@@ -111,10 +111,6 @@ class Names:
         for name in code.co_names:
             if name in call.__globals__:
                 push(call.__globals__[name], Place(f"{module_name}.{name}", module, name, 1))
-
-    def name_of(self, value) -> str | None:
-        place = self.places.get(id(value))
-        return place.path if place else None
 
     def owner_layer(self, variable):
         """The (inner) layer whose weights include `variable`, or None."""
@@ -233,9 +229,12 @@ def _find_assignment(cls, attribute: str, is_variable: bool) -> str | None:
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except SyntaxError:
         return None
-    preferred, other = [], []
+    preferred: list[int] = []
+    other: list[int] = []
     for node in ast.walk(tree):
-        targets = []
+        if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            continue
+        targets: list[ast.expr] = []
         if isinstance(node, ast.Assign):
             targets = node.targets
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):

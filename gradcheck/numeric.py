@@ -28,6 +28,7 @@ see the same draws.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -134,7 +135,7 @@ def check_numeric(probe, tensors, inputs):
 def _run(probe, twin, targets) -> None:
     progress = Progress(probe.options.progress, _total_steps(probe, twin, targets))
     try:
-        seen = []
+        seen: list = []
         for trace in probe.distinct_traces():
             forward = _Forward(probe, twin, trace.mode, targets)
             loss0, grads = forward.gradients([np.array(x) for x in twin.inputs])

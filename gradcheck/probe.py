@@ -25,6 +25,7 @@ from .options import Options
 from .outputs import float_leaves
 from .runtime import tensorflow
 from .report import finding
+from .runtime import tensorflow
 from .sampling import projections, sample_inputs
 from .source import user_location
 
@@ -311,7 +312,7 @@ def backing(variable, keras):
 
 def loss_of(tf, outputs, projections_, batch: int):
     """sum(r * y) / batch over every float output, in float32 at least (float64 for float64 outputs)."""
-    total = None
+    total: Any = None
     for y, r in zip(outputs, projections_):
         dtype = tf.float64 if y.dtype == tf.float64 else tf.float32
         term = tf.reduce_sum(tf.cast(y, dtype) * tf.cast(r, dtype))
@@ -406,7 +407,7 @@ def run_trace(probe: Probe, trace: Trace) -> dict:
 
 
 def location_of_variable(probe: Probe, variable) -> str | None:
-    tf, keras = tensorflow()
+    _, keras = tensorflow()
     record = probe.log.created.get(id(backing(variable, keras)))
     if record and record[1]:
         return record[1]

@@ -32,7 +32,7 @@ def _quiet_import():
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf
+            import tensorflow as tf  # noqa: I001  (TensorFlow first: Keras picks its backend from it)
             import keras
         except ImportError as error:
             os.dup2(saved, 2)

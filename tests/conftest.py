@@ -47,6 +47,32 @@ def run_cli(args, cwd: Path = ROOT) -> Result:
     return Result(outcome.exit_code, outcome.stdout, outcome.stderr, [str(a) for a in args])
 
 
+_SHARED: dict = {}
+
+
+def run_cli_shared(args, cwd: Path = ROOT) -> Result:
+    """run_cli, computed once per process for the same arguments: tests that read different facts
+    of one deterministic run (a sample layer's findings, its table rows) share it. Read it, never
+    change it."""
+    key = (tuple(str(a) for a in args), str(cwd))
+    if key not in _SHARED:
+        _SHARED[key] = run_cli(args, cwd)
+    return _SHARED[key]
+
+
+def line_in(source: str, text: str) -> int:
+    """The line number of `source` (a file's text) holding `text`, which must occur on exactly one line."""
+    lines = [n for n, line in enumerate(source.splitlines(), 1) if text in line]
+    assert len(lines) == 1, (text, lines)
+    return lines[0]
+
+
+def line_of(text: str, file: str) -> int:
+    """The line of `file` (relative to the repository root) that holds `text`: tests name the code
+    they mean rather than a line number that moves when the file is edited."""
+    return line_in((ROOT / file).read_text(), text)
+
+
 @dataclass
 class Case:
     """One sample layer class and the findings its comments say it must produce."""

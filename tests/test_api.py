@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, line_of, run_cli, run_cli_shared
 
 SCRIPT = Path(sys.executable).parent / "gradcheck"
+# Where RawVariable makes its untracked `w`: the location its finding must give.
+RAW_W = f"sample_layers/untracked.py:{line_of('self.w = tf.Variable(tf.ones((3,)))', 'sample_layers/untracked.py')}"
 
 
 def run_script(args, cwd=ROOT, env=None):
@@ -22,21 +24,20 @@ def run_script(args, cwd=ROOT, env=None):
 def test_check_in_a_plain_python_session():
     code = (
         "from gradcheck import check\n"
-        "report = check('sample_layers/untracked.py:RawVariable', input_shape=(16, 5))\n"
+        "report = check('sample_layers/untracked.py:RawVariable', input_shape=(16, 5), numeric=False)\n"
         "print(report.ok, [(f.code, f.tensor, f.location) for f in report.findings if f.severity == 'error'])\n"
     )
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed
     assert completed.stdout == (
-        "False [('reload-mismatch', 'w', 'sample_layers/untracked.py:18'), "
-        "('untracked-variable', 'w', 'sample_layers/untracked.py:18')]\n"
+        f"False [('reload-mismatch', 'w', '{RAW_W}'), ('untracked-variable', 'w', '{RAW_W}')]\n"
     ), completed
 
 
 def test_check_in_a_pytest_test():
     from gradcheck import check
 
-    report = check("sample_layers/classic.py:SimpleDense", input_shape="16,5", init={"units": 4})
+    report = check("sample_layers/classic.py:SimpleDense", input_shape="16,5", init={"units": 4}, numeric=False)
     assert report.ok
     assert [(v.name, v.kind, v.gradient_status) for v in report.variables] == [("kernel", "trainable", "ok")]
 
@@ -46,36 +47,37 @@ def test_check_takes_a_layer_instance():
 
     from gradcheck import check
 
-    report = check(keras.layers.Dense(3), input_shape=(8, 5))
+    report = check(keras.layers.Dense(3), input_shape=(8, 5), numeric=False)
     assert report.ok and {v.name for v in report.variables} == {"kernel", "bias"}
 
 
 def test_assert_trainable_passes_a_clean_layer_and_returns_the_report():
     from gradcheck.testing import assert_trainable
 
-    report = assert_trainable("sample_layers/classic.py:DenseWithBias", input_shape=(16, 5), init={"units": 4})
+    report = assert_trainable(
+        "sample_layers/classic.py:DenseWithBias", input_shape=(16, 5), init={"units": 4}, numeric=False
+    )
     assert report.ok
 
 
-def test_assert_trainable_lists_the_findings_as_the_cli_does(cli):
+def test_assert_trainable_lists_the_findings_as_the_cli_does():
     from gradcheck.testing import assert_trainable
 
     with pytest.raises(AssertionError) as raised:
-        assert_trainable("sample_layers/untracked.py:RawVariable", input_shape=(16, 5))
+        assert_trainable("sample_layers/untracked.py:RawVariable", input_shape=(16, 5), numeric=False)
     message = str(raised.value)
     assert message.startswith("gradcheck found 2 problem(s) in sample_layers/untracked.py:RawVariable:\n")
-    quiet = cli(["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--quiet"])
+    quiet = run_cli_shared(["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--no-numeric", "--quiet"])
     assert message.split("\n", 1)[1] == quiet.stdout.rstrip(), quiet
 
 
 def test_quiet_prints_only_findings(cli):
-    clean = cli(["sample_layers/classic.py:SimpleDense", "--init", "units=4", "--input-shape", "16,5", "--quiet"])
+    clean = cli(["sample_layers/classic.py:SimpleDense", "--init", "units=4", "--input-shape", "16,5", "--no-numeric", "--quiet"])
     assert (clean.exit_code, clean.stdout) == (0, ""), clean
-    broken = cli(["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--quiet"])
+    broken = run_cli_shared(["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--no-numeric", "--quiet"])
     assert broken.exit_code == 1
     headers = [line.split() for line in broken.stdout.splitlines() if line.startswith("ERROR")]
-    assert headers == [["ERROR", "reload-mismatch", "w", "sample_layers/untracked.py:18"],
-                       ["ERROR", "untracked-variable", "w", "sample_layers/untracked.py:18"]], broken
+    assert headers == [["ERROR", "reload-mismatch", "w", RAW_W], ["ERROR", "untracked-variable", "w", RAW_W]], broken
     assert "FAILED" not in broken.stdout and "gradient norm" not in broken.stdout
 
 
@@ -108,12 +110,16 @@ def test_a_clean_run_writes_nothing_to_stderr():
     assert "OK sample_layers/classic.py:SimpleDense" in completed.stdout
 
 
-def test_no_color_gives_plain_text_even_when_colour_is_forced():
-    args = ["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--quiet"]
-    forced = run_script(args, env={"FORCE_COLOR": "1"})
+def test_no_color_gives_plain_text_even_when_colour_is_forced(monkeypatch):
+    # In-process: colour is decided by the environment when the report is drawn, not at import.
+    args = ["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--no-numeric", "--quiet"]
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    forced = run_cli(args)
     assert "\x1b[" in forced.stdout, forced  # the control: this path can colour
-    plain = run_script(args, env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
-    assert plain.returncode == 1 and "untracked-variable" in plain.stdout
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = run_cli(args)
+    assert plain.exit_code == 1 and "untracked-variable" in plain.stdout
     assert "\x1b[" not in plain.stdout, plain
 
 

@@ -5,19 +5,25 @@ The layers these need live in tests/data/ (not sample_layers/, whose every class
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, line_of, run_cli
 
 BAD = "tests/data/bad_layers.py"
+
+
+def at(what: str) -> str:
+    """`tests/data/bad_layers.py:N`, N the line marked `# raises here: WHAT`."""
+    return f"{BAD}:{line_of(f'# raises here: {what}', BAD)}"
+
 
 CASES = {
     "module missing": (["no_such_module_xyz:Layer", "--input-shape", "4,5"], "No module named 'no_such_module_xyz'"),
     "file missing": (["no/such/file.py:Layer", "--input-shape", "4,5"], "There is no file 'no/such/file.py'"),
-    "syntax error": (["tests/data/syntax_error.py:Broken", "--input-shape", "4,5"], "tests/data/syntax_error.py:5: syntax error"),
+    "syntax error": (["tests/data/syntax_error.py:Broken", "--input-shape", "4,5"], f"tests/data/syntax_error.py:{line_of('def call(self, inputs)', 'tests/data/syntax_error.py')}: syntax error"),
     "name missing": ([f"{BAD}:Nope", "--input-shape", "4,5"], "`bad_layers.py` has no `Nope`. It defines the Layer classes `BuildRaises`, `CallRaises`"),
     "not a layer": ([f"{BAD}:NOT_A_LAYER", "--input-shape", "4,5"], "`NOT_A_LAYER` is an int (42). gradcheck checks a Keras Layer or Model"),
     "class not a layer": ([f"{BAD}:PlainClass", "--input-shape", "4,5"], "`PlainClass` is a class that is not a keras.layers.Layer subclass"),
     "factory returns no layer": ([f"{BAD}:factory_returns_string", "--input-shape", "4,5"], "returned str, not a Keras Layer or Model"),
-    "factory raises": ([f"{BAD}:factory_raises", "--input-shape", "4,5"], f"factory_raises() raised KeyError at {BAD}:78: 'no such config'"),
+    "factory raises": ([f"{BAD}:factory_raises", "--input-shape", "4,5"], f"factory_raises() raised KeyError at {at('factory')}: 'no such config'"),
     "shape empty": ([f"{BAD}:FixedWidth", "--input-shape", ""], "--input-shape is empty"),
     "shape not integer": ([f"{BAD}:FixedWidth", "--input-shape", "4,x"], "has 'x', which is not an integer"),
     "shape zero": ([f"{BAD}:FixedWidth", "--input-shape", "4,0"], "has 0; every dimension must be at least 1"),
@@ -29,14 +35,14 @@ CASES = {
                     "2 --input-range value(s) for 1 input(s)"),
     "unknown dtype": ([f"{BAD}:FixedWidth", "--input-shape", "4,5", "--input-dtype", "float17"], "'float17' is not a dtype gradcheck can sample"),
     "init rejected": ([f"{BAD}:NeedsUnits", "--input-shape", "4,5", "--init", "units=-1"],
-                      f"NeedsUnits(units=-1) raised ValueError at {BAD}:25: units must be positive, got -1. Its signature is NeedsUnits(units, **kwargs)."),
+                      f"NeedsUnits(units=-1) raised ValueError at {at('init')}: units must be positive, got -1. Its signature is NeedsUnits(units, **kwargs)."),
     "init misspelt": ([f"{BAD}:NeedsUnits", "--input-shape", "4,5", "--init", "unitz=3"],
                       "needs the argument 'units' to be constructed (--init unitz is not one of its named parameters)"),
     "init not key=value": ([f"{BAD}:NeedsUnits", "--input-shape", "4,5", "--init", "units"], "--init 'units' is not KEY=VALUE"),
-    "build raises": ([f"{BAD}:BuildRaises", "--input-shape", "4,5"], f"ValueError raised at {BAD}:13 while building and calling the layer on input shape 4,5: build needs a rank-3 input."),
-    "call raises": ([f"{BAD}:CallRaises", "--input-shape", "4,5"], f"RuntimeError raised at {BAD}:18 while building and calling the layer on input shape 4,5: call is broken."),
+    "build raises": ([f"{BAD}:BuildRaises", "--input-shape", "4,5"], f"ValueError raised at {at('build')} while building and calling the layer on input shape 4,5: build needs a rank-3 input."),
+    "call raises": ([f"{BAD}:CallRaises", "--input-shape", "4,5"], f"RuntimeError raised at {at('call')} while building and calling the layer on input shape 4,5: call is broken."),
     "shape mismatch": ([f"{BAD}:FixedWidth", "--input-shape", "4,7"],
-                       f"InvalidArgumentError raised at {BAD}:42 while building and calling the layer on input shape 4,7: Matrix size-incompatible: In[0]: [4,7], In[1]: [5,3] [Op:MatMul]. Fix the layer"),
+                       f"InvalidArgumentError raised at {at('shape')} while building and calling the layer on input shape 4,7: Matrix size-incompatible: In[0]: [4,7], In[1]: [5,3] [Op:MatMul]. Fix the layer"),
     "returns None": ([f"{BAD}:ReturnsNone", "--input-shape", "4,5"], "call() returned NoneType with no floating-point tensor in it"),
     "returns integers": ([f"{BAD}:ReturnsInt", "--input-shape", "4,5"], "call() returned a tensor of dtype int32 with no floating-point tensor"),
     "too large": ([f"{BAD}:FixedWidth", "--input-shape", "100000,100000"],

@@ -1,7 +1,7 @@
 """Layers and objects that gradcheck must refuse with exit status 2 and one clear paragraph.
 
-They live outside sample_layers/ on purpose: the sample harness checks every class there. Line
-numbers matter to tests (the user's file:line in a message): keep the `# raises here` lines put.
+They live outside sample_layers/ on purpose: the sample harness checks every class there. Tests find
+the user's file:line in a message by the `# raises here: WHAT` comment on the line (line_of()).
 """
 
 import keras
@@ -39,7 +39,7 @@ class FixedWidth(keras.layers.Layer):
         self.kernel = self.add_weight(shape=(5, 3))
 
     def call(self, inputs):
-        return tf.matmul(inputs, self.kernel)
+        return tf.matmul(inputs, self.kernel)  # raises here: shape
 
 
 class ReturnsNone(keras.layers.Layer):
