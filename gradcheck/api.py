@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import signal
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import GradcheckError
 from .options import Options, make_options

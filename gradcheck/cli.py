@@ -14,11 +14,21 @@ import click
 
 from .errors import GradcheckError
 from .options import (
-    DEFAULT_EXPLODING, DEFAULT_MAX_ELEMENTS, DEFAULT_TIMEOUT, DEFAULT_VANISHING, DTYPE_POLICIES, DTYPES, check_setting, check_target,
-    parse_dtype, parse_init, parse_range, parse_shape,
+    DEFAULT_EXPLODING,
+    DEFAULT_MAX_ELEMENTS,
+    DEFAULT_TIMEOUT,
+    DEFAULT_VANISHING,
+    DTYPE_POLICIES,
+    DTYPES,
+    check_setting,
+    check_target,
+    parse_dtype,
+    parse_init,
+    parse_range,
+    parse_shape,
 )
-from .renderers import FORMATS
 from .output import check_output_path, write_output
+from .renderers import FORMATS
 from .report import TargetFailure, exit_status
 
 

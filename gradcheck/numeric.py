@@ -28,7 +28,6 @@ see the same draws.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 

@@ -23,7 +23,6 @@ from .loading import Loaded, error_text, user_frame_of
 from .naming import Names
 from .options import Options
 from .outputs import float_leaves
-from .runtime import tensorflow
 from .report import finding
 from .runtime import tensorflow
 from .sampling import projections, sample_inputs

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from .report import ERROR, TargetFailure
+
 # Characters XML 1.0 allows (its `Char` production); everything else is replaced.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -30,8 +32,6 @@ def _make_safe(element) -> None:
         child.tail = xml_text(child.tail) if child.tail else child.tail
         for key, value in child.attrib.items():
             child.attrib[key] = xml_text(value)
-
-from .report import ERROR, TargetFailure
 
 
 def _detail(item) -> str:

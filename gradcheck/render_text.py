@@ -226,7 +226,7 @@ def _summary(writer, results, labels, fail_on: str) -> None:
     targets = [r.target for r in results]
     repeated = len(set(targets)) < len(targets)
     rows = []
-    for index, (result, label) in enumerate(zip(results, labels)):
+    for index, result in enumerate(results):
         if isinstance(result, TargetFailure):
             outcome, errors, warnings = Text("could not run", style="bold red"), "", ""
         else:

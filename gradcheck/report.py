@@ -7,7 +7,7 @@ finding codes lives in `CODES` and nowhere else; `finding()` is the one way to m
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Optional
+from typing import Any, Optional
 
 from .options import DEFAULT_EXPLODING, DEFAULT_VANISHING
 
@@ -147,14 +147,14 @@ class Report:
         return document
 
     @classmethod
-    def from_dict(cls, document: dict) -> "Report":
+    def from_dict(cls, document: dict) -> Report:
         """The Report that `to_dict()` described: how a worker's result crosses the process boundary.
 
         Every field is rebuilt from the dataclasses themselves, so a field added to the Report
         crosses without a change here (lists become the tuples the dataclasses hold).
         """
         nested = {"variables": TensorInfo, "inputs": InputInfo, "findings": Finding, "dtype_policies": PolicyResult}
-        values = {}
+        values: dict[str, Any] = {}
         for item in fields(cls):
             if item.name not in document:
                 continue
@@ -196,7 +196,7 @@ class TargetFailure:
         return {"target": self.target, "ok": False, "error": self.message}
 
     @classmethod
-    def from_dict(cls, document: dict) -> "TargetFailure":
+    def from_dict(cls, document: dict) -> TargetFailure:
         return cls(target=document["target"], message=document["error"])
 
 

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from .gradient_paths import downstream_op, is_custom_gradient
 from .hessian import Block, Curvature, compare
 from .loading import error_text
-from .gradient_paths import downstream_op, is_custom_gradient
 from .numeric import DIRECTIONS, _targets, _tolerance
 from .progress import Progress
 from .report import finding

@@ -85,9 +85,9 @@ def check_targets(jobs, *, workers: int = 1, debug: bool = False,
                 if outcome is not None:
                     outcomes[running.pop(worker)] = outcome
                     _release(worker)
-            while reported < len(jobs) and outcomes[reported] is not None:
+            while reported < len(jobs) and (finished := outcomes[reported]) is not None:
                 if done is not None:
-                    done(reported, outcomes[reported])
+                    done(reported, finished)
                 reported += 1
     except BaseException:
         for worker in running:

@@ -106,7 +106,7 @@ def _flush() -> None:
     """Push Python's buffered text into the capture file; a layer may have closed or replaced a stream."""
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         with contextlib.suppress(Exception):
-            stream.flush()
+            stream.flush()  # type: ignore[union-attr]  # a None stream raises, and is suppressed
 
 
 def _report_os_exit(connection) -> None:
@@ -120,7 +120,7 @@ def _report_os_exit(connection) -> None:
         finally:
             _real_exit(status)
 
-    os._exit = reporting_exit
+    os._exit = reporting_exit  # type: ignore[assignment]
 
 
 def _exit_with_parent() -> None:
