@@ -62,8 +62,13 @@ def check(
             ended its process).
     """
     options = make_options(
-        input_shape=input_shape, input_dtype=input_dtype, input_range=input_range, init=init,
-        seed=seed, training=training, **settings,
+        input_shape=input_shape,
+        input_dtype=input_dtype,
+        input_range=input_range,
+        init=init,
+        seed=seed,
+        training=training,
+        **settings,
     )
     if isolate:
         from .supervisor import check_isolated
@@ -116,8 +121,10 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
     tensors, findings = check_inventory(probe)
     inputs = input_inventory(options)
     findings += probe_findings(probe)
-    for phrase, check_step in (("computing gradients", check_gradients),
-                               ("comparing gradients with finite differences", check_numeric)):
+    for phrase, check_step in (
+        ("computing gradients", check_gradients),
+        ("comparing gradients with finite differences", check_numeric),
+    ):
         stage(phrase)
         tensor_updates, input_updates, new_findings = check_step(probe, tensors, inputs)
         tensors = _merge(tensors, tensor_updates)
@@ -128,7 +135,11 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
 
         stage("checking second derivatives")
         tensor_updates, input_updates, new_findings = check_second_order(probe, tensors, inputs)
-        tensors, inputs, findings = _merge(tensors, tensor_updates), _merge(inputs, input_updates), findings + new_findings
+        tensors, inputs, findings = (
+            _merge(tensors, tensor_updates),
+            _merge(inputs, input_updates),
+            findings + new_findings,
+        )
     policies: list = []
     if options.dtype_policies:
         from .dtype_policy import check_dtype_policies

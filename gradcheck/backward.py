@@ -20,16 +20,22 @@ from .source import user_location
 _PREFIX = "gradient_tape/"
 # Forward ops whose gradient is the usual culprit: named first when several are in view.
 _SUSPECTS = ("EagerPyFunc", "PyFunc", "PyFuncStateless", "IdentityN")
-_WRITTEN_AS = {"EagerPyFunc": "tf.py_function", "PyFunc": "tf.numpy_function",
-               "PyFuncStateless": "tf.numpy_function", "IdentityN": "tf.custom_gradient"}
+_WRITTEN_AS = {
+    "EagerPyFunc": "tf.py_function",
+    "PyFunc": "tf.numpy_function",
+    "PyFuncStateless": "tf.numpy_function",
+    "IdentityN": "tf.custom_gradient",
+}
 _ADVICE = {
     "EagerPyFunc": "A tf.py_function whose body leaves TensorFlow (a .numpy() call, numpy code) has no "
-                   "usable gradient: write the computation with TensorFlow ops, or give it one with "
-                   "@tf.custom_gradient.",
+    "usable gradient: write the computation with TensorFlow ops, or give it one with "
+    "@tf.custom_gradient.",
     "IdentityN": "Check that the custom gradient returns one gradient per input, each of its input's shape.",
 }
-_DEFAULT_ADVICE = ("Check the gradient of that op: a custom gradient that returns the wrong shape, or an "
-                   "op with no gradient for these dtypes.")
+_DEFAULT_ADVICE = (
+    "Check the gradient of that op: a custom gradient that returns the wrong shape, or an "
+    "op with no gradient for these dtypes."
+)
 
 
 def backward_failure(trace, error, mode: str) -> Finding | None:
@@ -95,7 +101,7 @@ def _forward_op(graph, failed):
 def _forward_of(graph, op):
     if not op.name.startswith(_PREFIX):
         return None
-    scope = op.name[len(_PREFIX):]
+    scope = op.name[len(_PREFIX) :]
     while scope:
         try:
             return graph.get_operation_by_name(scope)

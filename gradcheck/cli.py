@@ -97,52 +97,197 @@ def _jobs_count(ctx, param, value):
 
 @click.command(cls=_Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("target", required=False)
-@click.option("--input-shape", multiple=True, metavar="N,N,...", callback=_checked(parse_shape, each=True, keep=True),
-              help="Full input shape, batch dimension first. Repeat once per input: several inputs go to call() "
-                   "as a list, or as separate arguments when call() takes that many.")
-@click.option("--input-dtype", multiple=True, metavar="DTYPE", callback=_checked(parse_dtype, each=True, keep=True),
-              help=f"Input dtype, once per input in the same order (default float32). One of: {', '.join(DTYPES)}.")
-@click.option("--input-range", multiple=True, metavar="LOW,HIGH", callback=_checked(parse_range, each=True, keep=True),
-              help="Range of sampled values, once per input (default -1,1; integers: [0,10)).")
-@click.option("--init", multiple=True, metavar="KEY=VALUE", callback=_checked(parse_init, keep=True),
-              help="Constructor keyword; VALUE is read as a Python literal, else as a string. Repeatable.")
-@click.option("--seed", type=str, default=0, show_default=True, metavar="N", callback=_setting("seed"), help="Seeds every sample: the same seed, the same report.")
-@click.option("--training/--no-training", default=None,
-              help="Check call(training=True) or False only. Default: both, when call() takes `training`.")
-@click.option("--vanishing-threshold", type=str, default=DEFAULT_VANISHING, show_default=True, metavar="X", callback=_setting("vanishing_threshold"),
-              help="Warn when RMS(gradient) / max(RMS(tensor), 1) is below this.")
-@click.option("--exploding-threshold", type=str, default=DEFAULT_EXPLODING, show_default=True, metavar="X", callback=_setting("exploding_threshold"),
-              help="Warn when RMS(gradient) / max(RMS(tensor), 1) is above this.")
-@click.option("--numeric/--no-numeric", default=True, show_default=True,
-              help="Compare gradients with finite differences.")
-@click.option("--exhaustive", is_flag=True, help="Check every entry of every tensor by finite differences, not only small ones.")
-@click.option("--order", type=str, default=1, show_default=True, metavar="1|2", callback=_setting("order"),
-              help="2: also check second derivatives (Hessian-vector products, a gradient penalty's gradient).")
-@click.option("--rtol", type=str, default=None, metavar="X", callback=_setting("rtol"), help="Relative tolerance of the finite-difference check.")
-@click.option("--atol", type=str, default=None, metavar="X", callback=_setting("atol"), help="Absolute tolerance of the finite-difference check.")
-@click.option("--eps", type=str, default=None, metavar="X", callback=_setting("eps"), help="Finite-difference step, relative to each tensor's scale.")
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
-              help="Output format (default text): markdown for $GITHUB_STEP_SUMMARY, svg for a picture.")
+@click.option(
+    "--input-shape",
+    multiple=True,
+    metavar="N,N,...",
+    callback=_checked(parse_shape, each=True, keep=True),
+    help="Full input shape, batch dimension first. Repeat once per input: several inputs go to call() "
+    "as a list, or as separate arguments when call() takes that many.",
+)
+@click.option(
+    "--input-dtype",
+    multiple=True,
+    metavar="DTYPE",
+    callback=_checked(parse_dtype, each=True, keep=True),
+    help=f"Input dtype, once per input in the same order (default float32). One of: {', '.join(DTYPES)}.",
+)
+@click.option(
+    "--input-range",
+    multiple=True,
+    metavar="LOW,HIGH",
+    callback=_checked(parse_range, each=True, keep=True),
+    help="Range of sampled values, once per input (default -1,1; integers: [0,10)).",
+)
+@click.option(
+    "--init",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_checked(parse_init, keep=True),
+    help="Constructor keyword; VALUE is read as a Python literal, else as a string. Repeatable.",
+)
+@click.option(
+    "--seed",
+    type=str,
+    default=0,
+    show_default=True,
+    metavar="N",
+    callback=_setting("seed"),
+    help="Seeds every sample: the same seed, the same report.",
+)
+@click.option(
+    "--training/--no-training",
+    default=None,
+    help="Check call(training=True) or False only. Default: both, when call() takes `training`.",
+)
+@click.option(
+    "--vanishing-threshold",
+    type=str,
+    default=DEFAULT_VANISHING,
+    show_default=True,
+    metavar="X",
+    callback=_setting("vanishing_threshold"),
+    help="Warn when RMS(gradient) / max(RMS(tensor), 1) is below this.",
+)
+@click.option(
+    "--exploding-threshold",
+    type=str,
+    default=DEFAULT_EXPLODING,
+    show_default=True,
+    metavar="X",
+    callback=_setting("exploding_threshold"),
+    help="Warn when RMS(gradient) / max(RMS(tensor), 1) is above this.",
+)
+@click.option(
+    "--numeric/--no-numeric", default=True, show_default=True, help="Compare gradients with finite differences."
+)
+@click.option(
+    "--exhaustive", is_flag=True, help="Check every entry of every tensor by finite differences, not only small ones."
+)
+@click.option(
+    "--order",
+    type=str,
+    default=1,
+    show_default=True,
+    metavar="1|2",
+    callback=_setting("order"),
+    help="2: also check second derivatives (Hessian-vector products, a gradient penalty's gradient).",
+)
+@click.option(
+    "--rtol",
+    type=str,
+    default=None,
+    metavar="X",
+    callback=_setting("rtol"),
+    help="Relative tolerance of the finite-difference check.",
+)
+@click.option(
+    "--atol",
+    type=str,
+    default=None,
+    metavar="X",
+    callback=_setting("atol"),
+    help="Absolute tolerance of the finite-difference check.",
+)
+@click.option(
+    "--eps",
+    type=str,
+    default=None,
+    metavar="X",
+    callback=_setting("eps"),
+    help="Finite-difference step, relative to each tensor's scale.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format (default text): markdown for $GITHUB_STEP_SUMMARY, svg for a picture.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json: one JSON document on stdout.")
-@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write the report to FILE instead of stdout.")
-@click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
-              help="Lowest finding severity that makes the exit status 1.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the report to FILE instead of stdout.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning"]),
+    default="error",
+    show_default=True,
+    help="Lowest finding severity that makes the exit status 1.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the findings.")
-@click.option("--max-elements", type=str, default=DEFAULT_MAX_ELEMENTS, show_default=True, metavar="N", callback=_setting("max_elements"),
-              help="Refuse an input with more numbers than this, before allocating it.")
-@click.option("--timeout", type=str, default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS", callback=_setting("timeout"),
-              help="Give up on a target after this many seconds (a layer that hangs).")
-@click.option("--jobs", "-j", default="1", show_default=True, metavar="N|auto", callback=_jobs_count,
-              help="Check the targets of ./pyproject.toml in N worker processes (auto: one per CPU).")
+@click.option(
+    "--max-elements",
+    type=str,
+    default=DEFAULT_MAX_ELEMENTS,
+    show_default=True,
+    metavar="N",
+    callback=_setting("max_elements"),
+    help="Refuse an input with more numbers than this, before allocating it.",
+)
+@click.option(
+    "--timeout",
+    type=str,
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    callback=_setting("timeout"),
+    help="Give up on a target after this many seconds (a layer that hangs).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    default="1",
+    show_default=True,
+    metavar="N|auto",
+    callback=_jobs_count,
+    help="Check the targets of ./pyproject.toml in N worker processes (auto: one per CPU).",
+)
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors, and every target's captured output.")
-@click.option("--dtype-policy", "dtype_policies", multiple=True, type=click.Choice(DTYPE_POLICIES),
-              help="Also run the layer under this Keras dtype policy and compare with float32. Repeatable.")
-@click.option("--reload/--no-reload", default=True, show_default=True,
-              help="Check that the layer survives from_config(get_config()) and a .keras save and load.")
-def main(target, input_shape, input_dtype, input_range, init, seed, training, vanishing_threshold,
-         exploding_threshold, numeric, exhaustive, order, rtol, atol, eps, output_format, as_json, output,
-         fail_on, quiet, max_elements, timeout, jobs, debug, dtype_policies=(), reload=True):
+@click.option(
+    "--dtype-policy",
+    "dtype_policies",
+    multiple=True,
+    type=click.Choice(DTYPE_POLICIES),
+    help="Also run the layer under this Keras dtype policy and compare with float32. Repeatable.",
+)
+@click.option(
+    "--reload/--no-reload",
+    default=True,
+    show_default=True,
+    help="Check that the layer survives from_config(get_config()) and a .keras save and load.",
+)
+def main(
+    target,
+    input_shape,
+    input_dtype,
+    input_range,
+    init,
+    seed,
+    training,
+    vanishing_threshold,
+    exploding_threshold,
+    numeric,
+    exhaustive,
+    order,
+    rtol,
+    atol,
+    eps,
+    output_format,
+    as_json,
+    output,
+    fail_on,
+    quiet,
+    max_elements,
+    timeout,
+    jobs,
+    debug,
+    dtype_policies=(),
+    reload=True,
+):
     """Check that every weight of a Keras layer is tracked and gets a sound gradient.
 
     TARGET is MODULE:NAME or path/to/file.py:NAME, where NAME is a Layer class, a layer instance,
@@ -165,9 +310,18 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
         output_format = "json"
     output_format = output_format or "text"
     settings = dict(
-        seed=seed, training=training, vanishing_threshold=vanishing_threshold,
-        exploding_threshold=exploding_threshold, numeric=numeric, exhaustive=exhaustive, order=order, rtol=rtol,
-        atol=atol, eps=eps, max_elements=max_elements, timeout=timeout,
+        seed=seed,
+        training=training,
+        vanishing_threshold=vanishing_threshold,
+        exploding_threshold=exploding_threshold,
+        numeric=numeric,
+        exhaustive=exhaustive,
+        order=order,
+        rtol=rtol,
+        atol=atol,
+        eps=eps,
+        max_elements=max_elements,
+        timeout=timeout,
         progress=output_format == "text" and sys.stderr.isatty(),
     )
     settings.update(dtype_policies=tuple(dtype_policies), reload=reload)
@@ -180,8 +334,9 @@ def main(target, input_shape, input_dtype, input_range, init, seed, training, va
 
     try:
         with sigterm_raises():
-            outcomes = check_targets(targets, workers=jobs, debug=debug,
-                                     done=lambda index, outcome: _tell(targets, index, outcome, debug))
+            outcomes = check_targets(
+                targets, workers=jobs, debug=debug, done=lambda index, outcome: _tell(targets, index, outcome, debug)
+            )
             results = [outcome.result for outcome in outcomes]
             # When no target could run there is no report: the messages on stderr are the whole
             # answer, and stdout or --output stays empty rather than holding a document about nothing.
@@ -204,8 +359,13 @@ def _jobs(target, input_shape, input_dtype, input_range, init, settings):
 
     if target is not None:
         check_target(target)  # before TensorFlow loads: syntax, and that a file target exists
-        options = make_options(input_shape=list(input_shape), input_dtype=list(input_dtype),
-                               input_range=list(input_range), init=list(init), **settings)
+        options = make_options(
+            input_shape=list(input_shape),
+            input_dtype=list(input_dtype),
+            input_range=list(input_range),
+            init=list(init),
+            **settings,
+        )
         return [(target, options)]
     if input_shape or input_dtype or input_range or init:
         raise GradcheckError(

@@ -29,10 +29,22 @@ init = {units = 4}"""
 # The type is checked here, to name the key; make_options then checks the value itself (ranges,
 # shapes, dtypes) as it checks the command line's, so both refuse the same values.
 _KEYS = {
-    "target": ("target", "a string such as \"layers.py:MyLayer\"", lambda v: isinstance(v, str)),
-    "input-shape": ("input_shape", "a string such as \"16,5\", or a list of them, one per input", lambda v: _strings(v) and v),
-    "input-dtype": ("input_dtype", "a dtype name, or a list of them, one per input, e.g. [\"float32\"]", lambda v: _strings(v)),
-    "input-range": ("input_range", "a \"LOW,HIGH\" string, or a list of them, one per input, e.g. [\"-1,1\"]", lambda v: _strings(v)),
+    "target": ("target", 'a string such as "layers.py:MyLayer"', lambda v: isinstance(v, str)),
+    "input-shape": (
+        "input_shape",
+        'a string such as "16,5", or a list of them, one per input',
+        lambda v: _strings(v) and v,
+    ),
+    "input-dtype": (
+        "input_dtype",
+        'a dtype name, or a list of them, one per input, e.g. ["float32"]',
+        lambda v: _strings(v),
+    ),
+    "input-range": (
+        "input_range",
+        'a "LOW,HIGH" string, or a list of them, one per input, e.g. ["-1,1"]',
+        lambda v: _strings(v),
+    ),
     "init": ("init", "a table of constructor keywords, e.g. {units = 4}", lambda v: isinstance(v, dict)),
     "seed": ("seed", "an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
     "training": ("training", "true or false", lambda v: isinstance(v, bool)),
@@ -41,7 +53,7 @@ _KEYS = {
     "order": ("order", "1 or 2", lambda v: v in (1, 2) and not isinstance(v, bool)),
     "max-elements": ("max_elements", "a positive integer", lambda v: _positive_number(v) and isinstance(v, int)),
     "timeout": ("timeout", "a number of seconds above 0", lambda v: _positive_number(v)),
-    "dtype-policy": ("dtype_policies", "a list of policy names, e.g. [\"mixed_float16\"]", lambda v: _policies(v)),
+    "dtype-policy": ("dtype_policies", 'a list of policy names, e.g. ["mixed_float16"]', lambda v: _policies(v)),
     "reload": ("reload", "true or false", lambda v: isinstance(v, bool)),
 }
 
@@ -78,7 +90,11 @@ def targets_from_pyproject(settings: dict, path: str = PYPROJECT) -> list:
     folder = os.path.dirname(os.path.abspath(path))
     jobs = []
     for number, entry in enumerate(entries, start=1):
-        label = entry.get("target") if isinstance(entry, dict) and isinstance(entry.get("target"), str) else f"targets[{number}]"
+        label = (
+            entry.get("target")
+            if isinstance(entry, dict) and isinstance(entry.get("target"), str)
+            else f"targets[{number}]"
+        )
         try:
             jobs.append(_job(entry, number, path, folder, settings))
         except GradcheckError as error:
@@ -120,8 +136,14 @@ def _read_entries(path: str) -> list:
 
 def _kind(value) -> str:
     """What a TOML value is, in a message's words: 'a string ("x")', 'an integer (3)', 'an empty array'."""
-    kinds = ((bool, "a boolean"), (str, "a string"), (int, "an integer"), (float, "a number"), (list, "an array"),
-             (dict, "a table"))
+    kinds = (
+        (bool, "a boolean"),
+        (str, "a string"),
+        (int, "an integer"),
+        (float, "a number"),
+        (list, "an array"),
+        (dict, "a table"),
+    )
     kind = next((name for cls, name in kinds if isinstance(value, cls)), f"a {type(value).__name__}")
     if isinstance(value, (list, dict)) and not value:
         return f"an empty {kind.split()[-1]}"
@@ -149,7 +171,9 @@ def _job(entry, number: int, path: str, folder: str, settings: dict):
         name, expected, valid = _KEYS[key]
         if not valid(value):
             shown = repr(value)
-            raise GradcheckError(f"{where}: {key} = {shown if len(shown) <= 60 else shown[:57] + '...'} is not {expected}.")
+            raise GradcheckError(
+                f"{where}: {key} = {shown if len(shown) <= 60 else shown[:57] + '...'} is not {expected}."
+            )
         keywords[name] = value
     target = _relative_to(folder, keywords.pop("target"))
     try:
@@ -168,5 +192,5 @@ def _relative_to(folder: str, target: str) -> str:
         return target
     path = os.path.normpath(os.path.join(folder, module_ref))
     cwd = os.getcwd() + os.sep
-    shown = path[len(cwd):] if path.startswith(cwd) else path  # as source.format_location shows files
+    shown = path[len(cwd) :] if path.startswith(cwd) else path  # as source.format_location shows files
     return f"{shown}{sep}{name}"

@@ -18,31 +18,55 @@ from .source import user_location
 # op type -> (what the user wrote, why it passes no gradient, what to do)
 _STRAIGHT_THROUGH = "use a straight-through estimator, e.g. `x + tf.stop_gradient(tf.round(x) - x)`"
 _EXPLANATIONS = {
-    "ArgMax": ("tf.argmax", "an index has no gradient",
-               "To learn through a choice, weight the candidates with a softmax instead (or Gumbel-softmax), "
-               "or use a straight-through estimator `soft + tf.stop_gradient(hard - soft)`."),
-    "ArgMin": ("tf.argmin", "an index has no gradient",
-               "To learn through a choice, weight the candidates with a softmax instead (or Gumbel-softmax), "
-               "or use a straight-through estimator `soft + tf.stop_gradient(hard - soft)`."),
-    "StopGradient": ("tf.stop_gradient", "it blocks the gradient by design",
-                     "Remove tf.stop_gradient if the tensor should learn; if it is meant to stay fixed, make it "
-                     "`self.add_weight(..., trainable=False)`."),
+    "ArgMax": (
+        "tf.argmax",
+        "an index has no gradient",
+        "To learn through a choice, weight the candidates with a softmax instead (or Gumbel-softmax), "
+        "or use a straight-through estimator `soft + tf.stop_gradient(hard - soft)`.",
+    ),
+    "ArgMin": (
+        "tf.argmin",
+        "an index has no gradient",
+        "To learn through a choice, weight the candidates with a softmax instead (or Gumbel-softmax), "
+        "or use a straight-through estimator `soft + tf.stop_gradient(hard - soft)`.",
+    ),
+    "StopGradient": (
+        "tf.stop_gradient",
+        "it blocks the gradient by design",
+        "Remove tf.stop_gradient if the tensor should learn; if it is meant to stay fixed, make it "
+        "`self.add_weight(..., trainable=False)`.",
+    ),
     "Round": ("tf.round", "its gradient is defined as none", f"To train through rounding, {_STRAIGHT_THROUGH}."),
     "Floor": ("tf.floor", "its gradient is defined as none", f"To train through rounding, {_STRAIGHT_THROUGH}."),
     "Ceil": ("tf.math.ceil", "its gradient is defined as none", f"To train through rounding, {_STRAIGHT_THROUGH}."),
     "Rint": ("tf.math.rint", "its gradient is defined as none", f"To train through rounding, {_STRAIGHT_THROUGH}."),
-    "Cast": ("a cast", "integer and bool values have no gradient",
-             f"Keep the computation in floating point; to quantise while training, {_STRAIGHT_THROUGH}."),
-    "PyFunc": ("tf.numpy_function", "TensorFlow cannot differentiate numpy code",
-               "Write the computation with TensorFlow ops, or give it a gradient with @tf.custom_gradient."),
-    "PyFuncStateless": ("tf.numpy_function", "TensorFlow cannot differentiate numpy code",
-                        "Write the computation with TensorFlow ops, or give it a gradient with @tf.custom_gradient."),
-    "EagerPyFunc": ("tf.py_function", "its body leaves TensorFlow (a .numpy() call or numpy code)",
-                    "Write the computation with TensorFlow ops, or give it a gradient with @tf.custom_gradient."),
+    "Cast": (
+        "a cast",
+        "integer and bool values have no gradient",
+        f"Keep the computation in floating point; to quantise while training, {_STRAIGHT_THROUGH}.",
+    ),
+    "PyFunc": (
+        "tf.numpy_function",
+        "TensorFlow cannot differentiate numpy code",
+        "Write the computation with TensorFlow ops, or give it a gradient with @tf.custom_gradient.",
+    ),
+    "PyFuncStateless": (
+        "tf.numpy_function",
+        "TensorFlow cannot differentiate numpy code",
+        "Write the computation with TensorFlow ops, or give it a gradient with @tf.custom_gradient.",
+    ),
+    "EagerPyFunc": (
+        "tf.py_function",
+        "its body leaves TensorFlow (a .numpy() call or numpy code)",
+        "Write the computation with TensorFlow ops, or give it a gradient with @tf.custom_gradient.",
+    ),
 }
 _COMPARISONS = {"Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual", "IsNan", "IsInf", "IsFinite"}
-_COMPARISON_TEXT = ("a comparison", "a bool has no gradient",
-                    "To learn through a threshold, use a smooth gate such as `tf.sigmoid(k * (a - b))`.")
+_COMPARISON_TEXT = (
+    "a comparison",
+    "a bool has no gradient",
+    "To learn through a threshold, use a smooth gate such as `tf.sigmoid(k * (a - b))`.",
+)
 
 
 @dataclass(frozen=True)

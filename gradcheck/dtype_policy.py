@@ -77,12 +77,15 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
     except Exception as error:
         where = user_frame_of(error)
         reason = f"raised: {type(error).__name__}: {error_text(error, 200)}"
-        return PolicyResult(policy, compute, status=reason), [finding(
-            "low-precision-loss", None,
-            f"Under the {policy} dtype policy the layer raised {type(error).__name__}: {error_text(error, 300)}. "
-            "A layer that mixes dtypes must cast explicitly to self.compute_dtype.",
-            where,
-        )]
+        return PolicyResult(policy, compute, status=reason), [
+            finding(
+                "low-precision-loss",
+                None,
+                f"Under the {policy} dtype policy the layer raised {type(error).__name__}: {error_text(error, 300)}. "
+                "A layer that mixes dtypes must cast explicitly to self.compute_dtype.",
+                where,
+            )
+        ]
     from .twin import _pair_variables  # the float64 twin pairs weights the same way
 
     pairs = _pair_variables(probe, copy, tf, keras)
@@ -103,22 +106,27 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
     ignored = [n for n, d in zip(probe.output_names, output_dtypes) if d != compute]
     if ignored:
         cast = located.cast_location()
-        findings.append(finding(
-            "dtype-policy-ignored", ignored[0],
-            f"Under the {policy} dtype policy the layer's {ignored[0]} is "
-            f"{output_dtypes[probe.output_names.index(ignored[0])]}, not {compute}"
-            + (f": the value leaves {compute} at {cast}" if cast else "")
-            + ". The layer gets no speed-up from the policy and hands the next layer an unexpected dtype. "
-            "Compute in self.compute_dtype; if one op needs float32, cast its result back "
-            "(`ops.cast(y, self.compute_dtype)`).",
-            cast,
-        ))
+        findings.append(
+            finding(
+                "dtype-policy-ignored",
+                ignored[0],
+                f"Under the {policy} dtype policy the layer's {ignored[0]} is "
+                f"{output_dtypes[probe.output_names.index(ignored[0])]}, not {compute}"
+                + (f": the value leaves {compute} at {cast}" if cast else "")
+                + ". The layer gets no speed-up from the policy and hands the next layer an unexpected dtype. "
+                "Compute in self.compute_dtype; if one op needs float32, cast its result back "
+                "(`ops.cast(y, self.compute_dtype)`).",
+                cast,
+            )
+        )
     worst_output = 0.0
     for name, expected, actual in zip(probe.output_names, reference["outputs"], ours["outputs"]):
         difference, how = _loss(expected, actual, float(np.linalg.norm(expected)), compute)
         worst_output = max(worst_output, difference)
         if how:
-            findings.append(_loss_finding(name, f"the {name}", how, difference, policy, compute, located, ("outputs", name)))
+            findings.append(
+                _loss_finding(name, f"the {name}", how, difference, policy, compute, located, ("outputs", name))
+            )
     largest = max([float(np.linalg.norm(g)) for g in reference["grads"] if g is not None] or [0.0])
     gradient_errors = {}
     for index, (name, expected, actual) in enumerate(zip(sources, reference["grads"], ours["grads"])):
@@ -128,7 +136,11 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
         difference, how = _loss(expected, actual, floor, compute)
         gradient_errors[name] = difference
         if how:
-            findings.append(_loss_finding(name, f"the gradient of `{name}`", how, difference, policy, compute, located, ("grads", index)))
+            findings.append(
+                _loss_finding(
+                    name, f"the gradient of `{name}`", how, difference, policy, compute, located, ("grads", index)
+                )
+            )
     status = "loss" if any(f.code == "low-precision-loss" for f in findings) else ("ignored" if ignored else "ok")
     return PolicyResult(policy, compute, output_dtypes, worst_output, gradient_errors, status), findings
 
@@ -191,7 +203,8 @@ def _loss_finding(name, subject, how, error, policy, compute, located, target):
     op, where = located.first_loss(target, how)
     at = f", first at the {op} op at {where}" if where else ""
     return finding(
-        "low-precision-loss", name,
+        "low-precision-loss",
+        name,
         f"Under the {policy} dtype policy {subject} {how}{at} ({compute} holds {_RANGE[compute]}). "
         "Training on it under this policy learns from garbage. Compute that op in float32 (cast its "
         "inputs with `ops.cast(x, 'float32')` and the result back to self.compute_dtype, or give that "
@@ -207,13 +220,16 @@ def _weight_findings(probe, copy, policy: str, keras) -> list:
     for original, weight in zip(probe.layer.weights, copy.weights):
         if weight.dtype in ("float16", "bfloat16") or str(weight.dtype) in ("float16", "bfloat16"):
             name = tensor_name(probe, original)
-            findings.append(finding(
-                "low-precision-weight", name,
-                f"Under the {policy} dtype policy `{name}` is a {weight.dtype} weight. Mixed precision keeps "
-                "weights in float32 so small optimizer steps are not rounded away; create it with "
-                "add_weight's default dtype (the policy's variable dtype), not self.compute_dtype.",
-                location_of_variable(probe, original),
-            ))
+            findings.append(
+                finding(
+                    "low-precision-weight",
+                    name,
+                    f"Under the {policy} dtype policy `{name}` is a {weight.dtype} weight. Mixed precision keeps "
+                    "weights in float32 so small optimizer steps are not rounded away; create it with "
+                    "add_weight's default dtype (the policy's variable dtype), not self.compute_dtype.",
+                    location_of_variable(probe, original),
+                )
+            )
     return findings
 
 
@@ -243,7 +259,10 @@ class _Locator:
                 outputs = float_tensors(tf, result)
                 loss = loss_of(tf, outputs, probe.projections, batch) * self.scale
             grads = tape.gradient(loss, self.variables + [xs[i] for i in indexes])
-            return {"outputs": outputs, "grads": [tf.zeros(()) if g is None else tf.convert_to_tensor(g) for g in grads]}
+            return {
+                "outputs": outputs,
+                "grads": [tf.zeros(()) if g is None else tf.convert_to_tensor(g) for g in grads],
+            }
 
         from .probe import trace_layer_function
 
@@ -261,12 +280,19 @@ class _Locator:
         from tensorflow.python.eager import wrap_function
 
         graph = function.graph
-        fetches = [t for op in graph.get_operations() if op.type != "Placeholder" for t in op.outputs
-                   if t.dtype.name == self.compute]
+        fetches = [
+            t
+            for op in graph.get_operations()
+            if op.type != "Placeholder"
+            for t in op.outputs
+            if t.dtype.name == self.compute
+        ]
         if not fetches:
             return {}
         try:
-            wrapped = wrap_function.WrappedFunction(graph, variable_holder=wrap_function.VariableHolder(share_variables=True))
+            wrapped = wrap_function.WrappedFunction(
+                graph, variable_holder=wrap_function.VariableHolder(share_variables=True)
+            )
             pruned = wrapped.prune(feeds=graph.inputs[: len(self.probe.inputs)], fetches=fetches)
             values = pruned(*self.probe.input_tensors())
         except Exception:

@@ -75,20 +75,26 @@ def fallback_findings(twin, targets, tensors, rtol_of) -> list:
         return []
     names = ", ".join(f"`{t.name}`" for t in fell_back)
     dtype = fell_back[0].dtype
-    limits = (f"{dtype} steps and tolerances (rtol {rtol_of(dtype):g}) catch gross errors only; a "
-              "relative error of 1e-3 can pass unseen")
+    limits = (
+        f"{dtype} steps and tolerances (rtol {rtol_of(dtype):g}) catch gross errors only; a "
+        "relative error of 1e-3 can pass unseen"
+    )
     if twin.reason is not None:
         explained = any(row.kind in ("untracked", "constant") and row.read_by_call for row in tensors)
         if explained:
             return []  # the untracked-variable / constant-tensor error says what to fix
-        return [finding(
-            "float32-fallback", None,
-            f"{names} {'was' if len(fell_back) == 1 else 'were'} compared with finite differences in "
-            f"{dtype}: no float64 copy of the layer could be used ({twin.reason}"
-            + (f", at {twin.location}" if twin.location else "") + f"). {limits}. Make every weight "
-            "with add_weight and compute in the input's dtype to get the float64 check.",
-            twin.location,
-        )]
+        return [
+            finding(
+                "float32-fallback",
+                None,
+                f"{names} {'was' if len(fell_back) == 1 else 'were'} compared with finite differences in "
+                f"{dtype}: no float64 copy of the layer could be used ({twin.reason}"
+                + (f", at {twin.location}" if twin.location else "")
+                + f"). {limits}. Make every weight "
+                "with add_weight and compute in the input's dtype to get the float64 check.",
+                twin.location,
+            )
+        ]
     ops = []
     for target in fell_back:
         if target.fallback_op is not None and target.fallback_op not in ops:
@@ -96,11 +102,14 @@ def fallback_findings(twin, targets, tensors, rtol_of) -> list:
     first = ops[0] if ops else None
     where = f": {first.describe()}" if first else ""
     more = f" (and {len(ops) - 1} more such op{'s' if len(ops) > 2 else ''})" if len(ops) > 1 else ""
-    return [finding(
-        "float32-fallback", None,
-        f"{names} {'was' if len(fell_back) == 1 else 'were'} compared with finite differences in {dtype}, "
-        f"because call() computes in {dtype} on {'its' if len(fell_back) == 1 else 'their'} path even in "
-        f"a float64 copy{where}{more}. {limits}. Compute in the input's dtype instead of a fixed "
-        f"one, e.g. `ops.cast(..., x.dtype)`, to get the float64 check.",
-        first.location if first else None,
-    )]
+    return [
+        finding(
+            "float32-fallback",
+            None,
+            f"{names} {'was' if len(fell_back) == 1 else 'were'} compared with finite differences in {dtype}, "
+            f"because call() computes in {dtype} on {'its' if len(fell_back) == 1 else 'their'} path even in "
+            f"a float64 copy{where}{more}. {limits}. Compute in the input's dtype instead of a fixed "
+            f"one, e.g. `ops.cast(..., x.dtype)`, to get the float64 check.",
+            first.location if first else None,
+        )
+    ]

@@ -75,7 +75,11 @@ def check_gradients(probe, tensors, inputs):
             continue  # an unread weight is already reported as unused-variable
         outcomes = []
         for run in runs:
-            if variable is not None and run.trace is not None and _source_placeholder(probe, run, variable, None) is None:
+            if (
+                variable is not None
+                and run.trace is not None
+                and _source_placeholder(probe, run, variable, None) is None
+            ):
                 continue  # not read in this mode (e.g. a branch taken only when training)
             value = _value(probe, variable, input_index)
             scale = probe.options.inputs[0].shape[0] if variable is None else 1
@@ -84,7 +88,11 @@ def check_gradients(probe, tensors, inputs):
             continue
         worst = min(outcomes, key=lambda o: _ORDER.index(o.status))
         worst_run = next(r for r in runs if r.mode == worst.mode)
-        source = graph_source(probe, worst_run.trace, variable=variable, input_index=input_index) if worst_run.trace else None
+        source = (
+            graph_source(probe, worst_run.trace, variable=variable, input_index=input_index)
+            if worst_run.trace
+            else None
+        )
         if is_rounding_noise(probe, worst_run, worst, source):
             worst = dataclasses.replace(worst, status="noise")
         facts = {"gradient_norm": worst.norm, "gradient_status": worst.status, "gradient_ratio": worst.ratio}
@@ -229,7 +237,7 @@ def _none_finding(probe, run, name, variable, input_index, where, created):
     consequence = (
         "so layers before this one get no gradient from it and cannot train"
         if variable is None
-        else "so fit() never changes it (Keras only says \"Gradients do not exist for variables\")"
+        else 'so fit() never changes it (Keras only says "Gradients do not exist for variables")'
     )
     if run.trace is None:
         location = eager_cut_location(probe.layer)
@@ -273,5 +281,3 @@ def _none_finding(probe, run, name, variable, input_index, where, created):
         f"{first.written_as} passes no gradient ({first.why}), {consequence}. {first.advice}",
         first.location or created,
     )
-
-

@@ -103,8 +103,7 @@ class Curvature:
 
     def _split(self, arguments):
         count, outputs = self._count, len(self.projections)
-        return (list(arguments[:count]), list(arguments[count:count + outputs]),
-                list(arguments[count + outputs:]))
+        return (list(arguments[:count]), list(arguments[count : count + outputs]), list(arguments[count + outputs :]))
 
     @property
     def hessian_function(self):
@@ -114,7 +113,8 @@ class Curvature:
             self.twin.reset_seeds()
             try:
                 self._hessian_function = trace_layer_function(
-                    self.twin.layer, self._hessian_vector, self.specs + self.direction_specs)
+                    self.twin.layer, self._hessian_vector, self.specs + self.direction_specs
+                )
             except Exception as error:
                 # autograph wraps the LookupError in a StagingError; keep only TensorFlow's line.
                 line = next((text.strip() for text in str(error).splitlines() if _NO_GRADIENT in text), None)
@@ -133,7 +133,8 @@ class Curvature:
     def value(self) -> list[np.ndarray]:
         """θ: the checked weights and float inputs, float64."""
         return [np.asarray(v, "float64") for v in self.originals] + [
-            np.asarray(self.base[i], "float64") for i in self.input_indexes]
+            np.asarray(self.base[i], "float64") for i in self.input_indexes
+        ]
 
     def gradient(self, displacement=None) -> list:
         """∇L at θ + displacement (a list like value()); weights are put back afterwards."""
@@ -142,7 +143,7 @@ class Curvature:
         if displacement is not None:
             for variable, original, d in zip(self.variables, self.originals, displacement):
                 variable.assign((original + d).astype(original.dtype))
-            for i, d in zip(self.input_indexes, displacement[len(self.variables):]):
+            for i, d in zip(self.input_indexes, displacement[len(self.variables) :]):
                 xs[i] = (xs[i] + d).astype(xs[i].dtype)
         try:
             self.twin.reset_seeds()
@@ -156,8 +157,9 @@ class Curvature:
     def hessian_vector(self, direction) -> list:
         tf, _ = tensorflow()
         self.twin.reset_seeds()
-        result = self.hessian_function(*[tf.constant(x) for x in self.base], *self.projections,
-                                       *[tf.constant(d) for d in direction])
+        result = self.hessian_function(
+            *[tf.constant(x) for x in self.base], *self.projections, *[tf.constant(d) for d in direction]
+        )
         return [None if h is None else np.asarray(h.numpy(), "float64") for h in result]
 
 
@@ -175,8 +177,7 @@ def compare(curvature, direction, step, tolerance, shrink, wanted) -> list:
     # rounding noise (a structural zero of the Hessian, differenced) and not held to rtol.
     scale = max([float(np.linalg.norm(n)) for n in numeric] + [float(np.linalg.norm(t)) for t in tape if t is not None])
     rtol_floor = tolerance.atol * scale / tolerance.rtol
-    blocks = [_block(t, n, step, tolerance, rtol_floor) if keep else None
-              for t, n, keep in zip(tape, numeric, wanted)]
+    blocks = [_block(t, n, step, tolerance, rtol_floor) if keep else None for t, n, keep in zip(tape, numeric, wanted)]
     if all(b is None or b.verdict == "ok" for b in blocks):
         return blocks
     small = step
@@ -227,9 +228,15 @@ def _block(tape, numeric, step, tolerance, rtol_floor) -> Block:
     errors = _errors(tape, numeric, rtol_floor)
     error = float(errors.max()) if errors.size else 0.0
     order = np.argsort(-errors, axis=None)[:3]
-    worst = [(tuple(int(i) for i in np.unravel_index(k, errors.shape)),
-              0.0 if tape is None else float(tape.reshape(-1)[k]), float(numeric.reshape(-1)[k]))
-             for k in order if errors.reshape(-1)[k] > tolerance.rtol]
+    worst = [
+        (
+            tuple(int(i) for i in np.unravel_index(k, errors.shape)),
+            0.0 if tape is None else float(tape.reshape(-1)[k]),
+            float(numeric.reshape(-1)[k]),
+        )
+        for k in order
+        if errors.reshape(-1)[k] > tolerance.rtol
+    ]
     if error <= tolerance.rtol:
         verdict = "ok"
     else:

@@ -147,15 +147,17 @@ def state_rows(probe: Probe, read: set[int]) -> list[TensorInfo]:
     for variable, _, path in state_variables(probe.layer, keras, probe.names.layer_path).values():
         name = path
         owner = probe.names.owner_layer(variable)
-        rows.append(TensorInfo(
-            name=name,
-            kind="state",
-            shape=tuple(variable.shape),
-            dtype=variable.dtype.name,
-            layer=owner.name if owner is not None and owner is not probe.layer else None,
-            created_at=location_of_variable(probe, variable),
-            read_by_call=id(variable.handle) in read,
-        ))
+        rows.append(
+            TensorInfo(
+                name=name,
+                kind="state",
+                shape=tuple(variable.shape),
+                dtype=variable.dtype.name,
+                layer=owner.name if owner is not None and owner is not probe.layer else None,
+                created_at=location_of_variable(probe, variable),
+                read_by_call=id(variable.handle) in read,
+            )
+        )
     return rows
 
 

@@ -166,9 +166,7 @@ def _no_bytecode():
 
 def _syntax_message(error: SyntaxError) -> GradcheckError:
     where = format_location(error.filename, error.lineno or 0) if error.filename else "the module"
-    return GradcheckError(
-        f"{where}: syntax error: {error.msg}. Python cannot import the module until it is fixed."
-    )
+    return GradcheckError(f"{where}: syntax error: {error.msg}. Python cannot import the module until it is fixed.")
 
 
 def user_frame_of(error: BaseException) -> str | None:
@@ -183,7 +181,9 @@ def user_frame_of(error: BaseException) -> str | None:
 def error_text(error: BaseException, limit: int = 400) -> str:
     """The reason an exception gives, without the wrapping Keras and TensorFlow add around it."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-    keras_reason = re.search(r"Exception encountered when calling .*?\n[ \t]*\n(.*?)(\n\s*\n\s*Arguments received|$)", text, re.S)
+    keras_reason = re.search(
+        r"Exception encountered when calling .*?\n[ \t]*\n(.*?)(\n\s*\n\s*Arguments received|$)", text, re.S
+    )
     if keras_reason:
         text = keras_reason.group(1)
     elif "in user code:" in text:
@@ -223,7 +223,7 @@ def exit_message(error: BaseException, stage: str) -> str:
         what = f"called sys.exit({code!r})" if isinstance(code, str) and code else f"called sys.exit({code})"
         advice = (
             "An exit is never a pass: remove the call, or keep script code under "
-            "`if __name__ == \"__main__\":` so importing the module does not run it."
+            '`if __name__ == "__main__":` so importing the module does not run it.'
         )
     else:
         what = "raised KeyboardInterrupt"
@@ -254,7 +254,11 @@ def _construct(obj, name: str, init: dict):
     _, keras = tensorflow()
     if inspect.isclass(obj):
         if not issubclass(obj, keras.layers.Layer):
-            raise GradcheckError(_not_a_layer(name, f"a class that is not a keras.layers.Layer subclass ({obj.__mro__[1].__name__} base)"))
+            raise GradcheckError(
+                _not_a_layer(
+                    name, f"a class that is not a keras.layers.Layer subclass ({obj.__mro__[1].__name__} base)"
+                )
+            )
         make = lambda: _call_user(obj, init, name)  # noqa: E731
         return make(), make
     if isinstance(obj, keras.layers.Layer):
@@ -265,6 +269,7 @@ def _construct(obj, name: str, init: dict):
             )
         return obj, None
     if callable(obj):
+
         def make():
             made = _call_user(obj, init, name)
             if not isinstance(made, keras.layers.Layer):

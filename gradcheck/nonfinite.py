@@ -63,14 +63,14 @@ _NONFINITE_ADVICE = {
     "Sqrt": "tf.sqrt has an infinite slope at 0: add a small epsilon inside (`tf.sqrt(x + 1e-12)`) or keep x away from 0.",
     "Rsqrt": "tf.math.rsqrt is infinite at 0: add a small epsilon inside.",
     "Log": "log(0) is -inf: add a small epsilon or clip (`tf.math.log(tf.maximum(x, 1e-12))`); inside tf.where the "
-           "branch not taken still gets a gradient, so make its input safe too (the double-where trick).",
+    "branch not taken still gets a gradient, so make its input safe too (the double-where trick).",
     "Pow": "pow at 0 with a fractional or negative exponent has an infinite slope; inside tf.where the branch not "
-           "taken still gets a gradient, so make its input safe too (the double-where trick).",
+    "taken still gets a gradient, so make its input safe too (the double-where trick).",
     "RealDiv": "A division by zero (e.g. v / norm(v) at v = 0): add an epsilon to the divisor or use "
-               "tf.math.l2_normalize.",
+    "tf.math.l2_normalize.",
     "Div": "A division by zero: add an epsilon to the divisor.",
     "Exp": "exp overflows float32 above about 88: clip its argument, rescale, or use a stable form (softplus, "
-           "log-sum-exp).",
+    "log-sum-exp).",
 }
 
 
@@ -140,7 +140,7 @@ def forward_origin(op):
     if not op.name.startswith("gradient_tape/"):
         return (op.type, user_location(op.traceback), "")
     # A backward op's traceback ends at the tape.gradient call, not at the user's line.
-    scope = op.name[len("gradient_tape/"):].rsplit("/", 1)[0]
+    scope = op.name[len("gradient_tape/") :].rsplit("/", 1)[0]
     candidates = [t.op for t in op.inputs if not t.op.name.startswith("gradient_tape/")]
     try:
         candidates.insert(0, op.graph.get_operation_by_name(scope))

@@ -283,10 +283,19 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
     scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
     rng = generator(probe.options.seed, DIRECTION_STREAM)
     float64 = _tolerance(probe.options, "float64")  # one joint look first: it may clear them all (screening.py)
-    cleared = screen(forward, twin, _ordered(targets), grads, base,
-                     steps=lambda t: first_step(float64.eps, value_of(twin, base, t)),
-                     eligible=lambda t: low_precision_op(forward.placeholder(t)) is None,
-                     tolerance=float64, floor=float64.atol * scale, seed=probe.options.seed, per_tensor=DIRECTIONS)
+    cleared = screen(
+        forward,
+        twin,
+        _ordered(targets),
+        grads,
+        base,
+        steps=lambda t: first_step(float64.eps, value_of(twin, base, t)),
+        eligible=lambda t: low_precision_op(forward.placeholder(t)) is None,
+        tolerance=float64,
+        floor=float64.atol * scale,
+        seed=probe.options.seed,
+        per_tensor=DIRECTIONS,
+    )
     for target, grad in zip(_ordered(targets), grads):
         if grad is None or not np.all(np.isfinite(grad)):
             target.skipped_modes.append(mode)  # gradients.py reports a None or NaN gradient
@@ -310,17 +319,29 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
                 if id(target) in cleared:  # drawn all the same: later tensors get the same directions
                     progress.advance()
                     continue
-                comparisons.append(compare("a random direction", float(np.sum(grad * direction)), evaluate,
-                                            direction, step, loss0, tolerance, floor, dtype))
+                comparisons.append(
+                    compare(
+                        "a random direction",
+                        float(np.sum(grad * direction)),
+                        evaluate,
+                        direction,
+                        step,
+                        loss0,
+                        tolerance,
+                        floor,
+                        dtype,
+                    )
+                )
                 progress.advance()
             comparisons += cleared.get(id(target), [])
             if grad.size <= SMALL_TENSOR or probe.options.exhaustive:
                 comparisons += _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress)
         finally:
             evaluate.restore()  # the weight exactly as it was, even when the layer raised
-        if any(c.verdict == "mismatch" for c in comparisons) and downstream_op(
-            forward, target, blocks_gradient_by_design
-        ) is not None:
+        if (
+            any(c.verdict == "mismatch" for c in comparisons)
+            and downstream_op(forward, target, blocks_gradient_by_design) is not None
+        ):
             # A path through tf.stop_gradient (or numpy_function) moves the loss and finite
             # differences see it, while the gradient leaves it out on purpose (a straight-through
             # estimator): the disagreement says nothing about the gradient, so it is not a
@@ -423,7 +444,8 @@ def _record(target, comparisons, mode, dtype, step, probe) -> None:
     worst = max(comparisons, key=lambda c: (_RANK["ok"] - _RANK[c.verdict], c.error))
     verdict = worst.verdict
     context = f"{'float64 twin' if dtype == 'float64' else dtype}" + (
-        f", training={mode.capitalize()}" if mode in ("true", "false") else "")
+        f", training={mode.capitalize()}" if mode in ("true", "false") else ""
+    )
     message = None
     if verdict in ("mismatch", "kink"):  # "skipped": no step resolved the function (steps.py)
         message = _message(target, comparisons, worst, context)
@@ -431,28 +453,36 @@ def _record(target, comparisons, mode, dtype, step, probe) -> None:
 
 
 def _message(target, comparisons, worst, context) -> str:
-    failing = sorted((c for c in comparisons if c.verdict == worst.verdict),
-                     key=lambda c: (-float(f"{c.error:.2g}"), -abs(c.tape - c.numeric) if np.isfinite(c.numeric) else 0.0))
+    failing = sorted(
+        (c for c in comparisons if c.verdict == worst.verdict),
+        key=lambda c: (-float(f"{c.error:.2g}"), -abs(c.tape - c.numeric) if np.isfinite(c.numeric) else 0.0),
+    )
     entries = [c for c in failing if c.label.startswith("entry") and np.isfinite(c.numeric)][:_SHOWN_ENTRIES]
     direction = next((c for c in failing if not c.label.startswith("entry")), None)
     parts = []
     if direction is not None:
-        parts.append(f"along a random unit direction u the tape gives r·J·u = {direction.tape:.6g}, finite "
-                     f"differences {direction.numeric:.6g} (relative error {direction.error:.1e}, step {direction.step:.0e})")
+        parts.append(
+            f"along a random unit direction u the tape gives r·J·u = {direction.tape:.6g}, finite "
+            f"differences {direction.numeric:.6g} (relative error {direction.error:.1e}, step {direction.step:.0e})"
+        )
     if entries:
         shown = "; ".join(f"{c.label[6:]} tape {c.tape:.6g} vs numeric {c.numeric:.6g}" for c in entries)
         count = sum(1 for c in comparisons if c.label.startswith("entry") and c.verdict == worst.verdict)
         parts.append(f"{count} entr{'y' if count == 1 else 'ies'} disagree, worst: {shown}")
     detail = "; ".join(parts)
     if worst.verdict == "kink":
-        return (f"`{target.name}`: finite differences disagree with the gradient ({context}): {detail}. The "
-                "one-sided slopes differ as much, so the loss has a kink (ReLU, abs, max) within the step of "
-                "this point: a non-differentiable point, not a wrong gradient. Sample inputs away from the kink "
-                "(--input-range, --seed) to check this tensor exactly.")
-    return (f"The gradient of `{target.name}` disagrees with finite differences ({context}): {detail}. The "
-            "disagreement stays at smaller steps, where the estimates agree with each other and the loss is smooth, so the gradient is "
-            "wrong, not the estimate. Check the custom gradient (tf.custom_gradient) or hand-written backward "
-            "this tensor flows through.")
+        return (
+            f"`{target.name}`: finite differences disagree with the gradient ({context}): {detail}. The "
+            "one-sided slopes differ as much, so the loss has a kink (ReLU, abs, max) within the step of "
+            "this point: a non-differentiable point, not a wrong gradient. Sample inputs away from the kink "
+            "(--input-range, --seed) to check this tensor exactly."
+        )
+    return (
+        f"The gradient of `{target.name}` disagrees with finite differences ({context}): {detail}. The "
+        "disagreement stays at smaller steps, where the estimates agree with each other and the loss is smooth, so the gradient is "
+        "wrong, not the estimate. Check the custom gradient (tf.custom_gradient) or hand-written backward "
+        "this tensor flows through."
+    )
 
 
 def _results(probe, twin, targets, tensors):

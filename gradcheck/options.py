@@ -31,8 +31,21 @@ from .values import (
 
 # check_target, check_fail_on, parse_init and init_of live in values.py and are part of this interface.
 __all__ = [
-    "InputSpec", "Options", "build_inputs", "check_fail_on", "check_range", "check_setting", "check_size", "check_target",
-    "init_of", "make_options", "parse_dtype", "parse_init", "parse_range", "parse_shape", "shape_of",
+    "InputSpec",
+    "Options",
+    "build_inputs",
+    "check_fail_on",
+    "check_range",
+    "check_setting",
+    "check_size",
+    "check_target",
+    "init_of",
+    "make_options",
+    "parse_dtype",
+    "parse_init",
+    "parse_range",
+    "parse_shape",
+    "shape_of",
 ]
 
 
@@ -58,8 +71,13 @@ DEFAULT_EXPLODING = 1e4
 MAX_FLOAT_INPUT = 1e18
 MAX_FLOAT16 = 65504.0
 # An integer input is drawn from [LOW, HIGH): HIGH may be one past the dtype's largest value.
-INT_BOUNDS = {"int8": (-(2**7), 2**7), "int16": (-(2**15), 2**15), "int32": (-(2**31), 2**31),
-              "int64": (-(2**63), 2**63), "uint8": (0, 2**8)}
+INT_BOUNDS = {
+    "int8": (-(2**7), 2**7),
+    "int16": (-(2**15), 2**15),
+    "int32": (-(2**31), 2**31),
+    "int64": (-(2**63), 2**63),
+    "uint8": (0, 2**8),
+}
 
 
 @dataclass(frozen=True)
@@ -240,7 +258,9 @@ def check_range(value_range: tuple[float, float], dtype: str) -> tuple[float, fl
     low, high = value_range
     shown = f"{low:g},{high:g}"
     if dtype == "bool":
-        raise GradcheckError(f"--input-range {shown} is given for a bool input, which is drawn as True/False; leave it out.")
+        raise GradcheckError(
+            f"--input-range {shown} is given for a bool input, which is drawn as True/False; leave it out."
+        )
     if dtype in INT_BOUNDS:
         lowest, past = INT_BOUNDS[dtype]
         if not (low.is_integer() and high.is_integer()) or low < lowest or high > past:
@@ -253,8 +273,11 @@ def check_range(value_range: tuple[float, float], dtype: str) -> tuple[float, fl
         raise GradcheckError(
             f"--input-range {shown} is too large for the {dtype} input: LOW and HIGH must be within "
             f"±{'65504' if dtype == 'float16' else '1e18'}"
-            + (" (the largest float16)." if dtype == "float16" else
-               " (the gradient checks square values, and larger ones overflow float32).")
+            + (
+                " (the largest float16)."
+                if dtype == "float16"
+                else " (the gradient checks square values, and larger ones overflow float32)."
+            )
         )
     return (low, high)
 
@@ -377,7 +400,8 @@ def make_options(*, input_shape=None, input_dtype=(), input_range=(), init=None,
             "gradient would be both. Give a vanishing threshold below the exploding one (defaults 1e-7 and 1e4)."
         )
     inputs = build_inputs(
-        _per_input(input_shape, "--input-shape"), _per_input(input_dtype, "--input-dtype"),
+        _per_input(input_shape, "--input-shape"),
+        _per_input(input_dtype, "--input-dtype"),
         _per_input(input_range, "--input-range"),
     )
     options = Options(inputs=inputs, init=init_of(init), **values)

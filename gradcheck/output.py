@@ -25,11 +25,17 @@ def check_output_path(output: str | None, targets: list[str]) -> None:
     path = os.path.abspath(output)
     folder = os.path.dirname(path)
     if os.path.isdir(path):
-        raise GradcheckError(f"--output {output} is a folder. Give a file name, e.g. --output {os.path.join(output, 'gradcheck-report.txt')}.")
+        raise GradcheckError(
+            f"--output {output} is a folder. Give a file name, e.g. --output {os.path.join(output, 'gradcheck-report.txt')}."
+        )
     if not os.path.isdir(folder):
-        raise GradcheckError(f"--output {output}: there is no folder {folder}. Create it first, or write the report elsewhere.")
+        raise GradcheckError(
+            f"--output {output}: there is no folder {folder}. Create it first, or write the report elsewhere."
+        )
     if not os.access(folder, os.W_OK):
-        raise GradcheckError(f"--output {output}: the folder {folder} is not writable. Write the report to a folder you can write to.")
+        raise GradcheckError(
+            f"--output {output}: the folder {folder} is not writable. Write the report to a folder you can write to."
+        )
     read = {PYPROJECT: "./pyproject.toml, which lists the targets"}
     for target in targets:
         source = _source_file(target)
@@ -52,7 +58,10 @@ def _source_file(target: str) -> str | None:
         return module_ref
     relative = module_ref.replace(".", os.sep)
     for base in [os.getcwd(), *sys.path]:
-        for candidate in (os.path.join(base or ".", relative + ".py"), os.path.join(base or ".", relative, "__init__.py")):
+        for candidate in (
+            os.path.join(base or ".", relative + ".py"),
+            os.path.join(base or ".", relative, "__init__.py"),
+        ):
             if os.path.isfile(candidate):
                 return candidate
     return None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 # The spacing of numbers just above 1.0 (numpy has no bfloat16, so the values are written out).
 EPSILON = {
-    "float64": 2.0 ** -52,
-    "float32": 2.0 ** -23,
-    "float16": 2.0 ** -10,
-    "bfloat16": 2.0 ** -7,
+    "float64": 2.0**-52,
+    "float32": 2.0**-23,
+    "float16": 2.0**-10,
+    "bfloat16": 2.0**-7,
 }
 
 

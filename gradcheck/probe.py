@@ -136,8 +136,11 @@ def _check_input_count(layer, given: int) -> None:
         parameters = inspect.signature(layer.call).parameters.values()
     except (TypeError, ValueError):
         return
-    names = [p.name for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty
-             and p.name not in ("training", "mask")]  # Keras fills these itself
+    names = [
+        p.name
+        for p in parameters
+        if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty and p.name not in ("training", "mask")
+    ]  # Keras fills these itself
     if len(names) > 1 and len(names) != given:
         raise GradcheckError(
             f"{given} --input-shape value(s) for a call() that takes {len(names)} inputs ({', '.join(names)}). "
@@ -269,18 +272,24 @@ def probe_findings(probe: Probe) -> list:
     output is random from call to call."""
     findings = []
     if probe.trace_error:
-        findings.append(finding(
-            "trace-failed", None,
-            f"call() could not be traced with tf.function ({probe.trace_error}). Keras's fit() "
-            "traces call(), so it will fail there too unless the model is compiled with "
-            "run_eagerly=True. Graph-based checks (which op cuts a path, constants) were skipped.",
-        ))
+        findings.append(
+            finding(
+                "trace-failed",
+                None,
+                f"call() could not be traced with tf.function ({probe.trace_error}). Keras's fit() "
+                "traces call(), so it will fail there too unless the model is compiled with "
+                "run_eagerly=True. Graph-based checks (which op cuts a path, constants) were skipped.",
+            )
+        )
     if probe.stochastic:
-        findings.append(finding(
-            "stochastic-output", None,
-            "Two calls with the same input gave different outputs (dropout or noise); the gradient "
-            "checks fix the random state so their results repeat.",
-        ))
+        findings.append(
+            finding(
+                "stochastic-output",
+                None,
+                "Two calls with the same input gave different outputs (dropout or noise); the gradient "
+                "checks fix the random state so their results repeat.",
+            )
+        )
     return findings
 
 
@@ -411,4 +420,3 @@ def location_of_variable(probe: Probe, variable) -> str | None:
     if record and record[1]:
         return record[1]
     return probe.names.assignment_location(variable)
-

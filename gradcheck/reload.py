@@ -148,8 +148,10 @@ def _from_config(probe, keras):
     if len(originals) != len(copies) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(originals, copies)):
         raise _Problem(
             "restoring the weights into the layer made by from_config(get_config())",
-            ValueError(f"it has {len(copies)} weights of shapes {[tuple(w.shape) for w in copies]}, the layer "
-                       f"{len(originals)} of shapes {[tuple(w.shape) for w in originals]}"),
+            ValueError(
+                f"it has {len(copies)} weights of shapes {[tuple(w.shape) for w in copies]}, the layer "
+                f"{len(originals)} of shapes {[tuple(w.shape) for w in originals]}"
+            ),
         )
     for original, twin in zip(originals, copies):
         backing(twin, keras).assign(backing(original, keras).numpy())
@@ -167,7 +169,9 @@ def _save_and_load(probe, keras):
             raise _Problem("saving to a .keras file", error) from None
         try:
             # safe_mode=False: a Lambda inside would otherwise be refused by policy, not by a fault.
-            return keras.saving.load_model(path, custom_objects=_custom_objects(layer, keras), compile=False, safe_mode=False)
+            return keras.saving.load_model(
+                path, custom_objects=_custom_objects(layer, keras), compile=False, safe_mode=False
+            )
         except Exception as error:
             raise _Problem("load_model of the .keras file", error) from None
 
@@ -200,10 +204,15 @@ def _failed(probe, problem: _Problem):
             f"so from_config() cannot construct the layer and load_model fails the same way. Add "
             f"{'them' if len(missing) > 1 else 'it'} to the dict get_config() returns."
         )
-        return finding("reload-failed", ", ".join(missing), f"{problem.step} raised ({reason}). {advice}",
-                       _config_location(layer) or where)
+        return finding(
+            "reload-failed",
+            ", ".join(missing),
+            f"{problem.step} raised ({reason}). {advice}",
+            _config_location(layer) or where,
+        )
     return finding(
-        "reload-failed", None,
+        "reload-failed",
+        None,
         f"{problem.step} raised ({reason}), so a model holding this layer cannot be saved and loaded "
         "again. Make get_config() return every constructor argument, create weights in build(), and "
         "register the class with @keras.saving.register_keras_serializable().",
@@ -224,31 +233,43 @@ def _mismatch(probe, tensors, copy, step: str, difference: float, tf, keras) -> 
         if _same_value_at(probe, reloaded_names, copy, row.name, tf):
             continue
         what = "raw tf.Variable" if row.kind == "untracked" else "constant"
-        findings.append(finding(
-            "reload-mismatch", row.name,
-            f"After {step} the output differs by {difference:.1e} of its scale: `{row.name}` is a {what} "
-            "that call() reads, and it is not saved with the layer, so it comes back with another value. "
-            "Make it with `self.add_weight(...)` in build() (trainable=False if it must stay fixed).",
-            row.created_at,
-        ))
+        findings.append(
+            finding(
+                "reload-mismatch",
+                row.name,
+                f"After {step} the output differs by {difference:.1e} of its scale: `{row.name}` is a {what} "
+                "that call() reads, and it is not saved with the layer, so it comes back with another value. "
+                "Make it with `self.add_weight(...)` in build() (trainable=False if it must stay fixed).",
+                row.created_at,
+            )
+        )
     # --init goes to the constructor only when TARGET names the class (not a factory's arguments).
-    names_class = probe.loaded.make is not None and probe.loaded.target.rsplit(":", 1)[-1].split(".")[-1] == type(probe.layer).__name__
+    names_class = (
+        probe.loaded.make is not None
+        and probe.loaded.target.rsplit(":", 1)[-1].split(".")[-1] == type(probe.layer).__name__
+    )
     for argument in _arguments_that_differ(probe.layer, copy, probe.options.init if names_class else {}):
-        findings.append(finding(
-            "reload-mismatch", argument,
-            f"After {step} the output differs by {difference:.1e} of its scale: the constructor argument "
-            f"`{argument}` comes back with another value, because get_config() does not return it (or "
-            "returns another value), so the reloaded layer falls back to its default. Return it from get_config().",
-            _config_location(probe.layer),
-        ))
+        findings.append(
+            finding(
+                "reload-mismatch",
+                argument,
+                f"After {step} the output differs by {difference:.1e} of its scale: the constructor argument "
+                f"`{argument}` comes back with another value, because get_config() does not return it (or "
+                "returns another value), so the reloaded layer falls back to its default. Return it from get_config().",
+                _config_location(probe.layer),
+            )
+        )
     if not findings:
-        findings.append(finding(
-            "reload-mismatch", None,
-            f"After {step} the layer's output differs by {difference:.1e} of its scale with the same "
-            "weights and inputs: something call() depends on is not in get_config() or in the saved weights. "
-            "Return every constructor argument from get_config() and keep state in add_weight variables.",
-            _config_location(probe.layer),
-        ))
+        findings.append(
+            finding(
+                "reload-mismatch",
+                None,
+                f"After {step} the layer's output differs by {difference:.1e} of its scale with the same "
+                "weights and inputs: something call() depends on is not in get_config() or in the saved weights. "
+                "Return every constructor argument from get_config() and keep state in add_weight variables.",
+                _config_location(probe.layer),
+            )
+        )
     return findings
 
 
@@ -260,8 +281,10 @@ def _same_value_at(probe, reloaded_names, copy, name: str, tf) -> bool:
     if original is other:
         return True  # a module global both read: not the layer's to save
     try:
-        return np.array_equal(np.asarray(original.numpy() if hasattr(original, "numpy") else original),
-                              np.asarray(other.numpy() if hasattr(other, "numpy") else other))
+        return np.array_equal(
+            np.asarray(original.numpy() if hasattr(original, "numpy") else original),
+            np.asarray(other.numpy() if hasattr(other, "numpy") else other),
+        )
     except Exception:
         return False
 

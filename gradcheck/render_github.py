@@ -47,7 +47,9 @@ def render(results, *, fail_on: str = ERROR, **_presentation) -> str:
         for item in result.findings:
             path, line = _file_and_line(item.location)
             lines.append(
-                command(_COMMAND[item.severity], f"{result.target}: {item.message}", file=path, line=line, title=item.code)
+                command(
+                    _COMMAND[item.severity], f"{result.target}: {item.message}", file=path, line=line, title=item.code
+                )
             )
     # Plain lines are shown in the job's log as they are: a verdict per target, for the reader there.
     # The target is escaped as data too: a line break in it would start a line the runner reads.

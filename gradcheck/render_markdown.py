@@ -68,8 +68,12 @@ def _target(result, label: str, fail_on: str, quiet: bool, level: str) -> str:
         return f"{level} {word} {code(label)}\n\n{text(result.message)}"
     lines = [f"{level} {word} {code(label)}", "", text(rest.lstrip(": ")), ""]
     versions = result.versions
-    lines.append(text(f"TensorFlow {versions.get('tensorflow', '?')} · Keras {versions.get('keras', '?')} · "
-                      f"seed {result.seed} · training={', '.join(result.training_modes)}"))
+    lines.append(
+        text(
+            f"TensorFlow {versions.get('tensorflow', '?')} · Keras {versions.get('keras', '?')} · "
+            f"seed {result.seed} · training={', '.join(result.training_modes)}"
+        )
+    )
     if not quiet and (result.variables or result.inputs):
         lines += ["", _table(result)]
     if result.findings:
@@ -82,23 +86,37 @@ def _table(report: Report) -> str:
     for t in report.variables:
         status = t.gradient_status or ("not read" if not t.read_by_call else "")
         name = t.name + (f" ({t.layer})" if t.layer else "")
-        rows.append(_row(name, t.kind, t.shape, t.gradient_ratio, status, t.trains_under_fit,
-                         t.numeric_verdict, t.numeric_error))
+        rows.append(
+            _row(
+                name, t.kind, t.shape, t.gradient_ratio, status, t.trains_under_fit, t.numeric_verdict, t.numeric_error
+            )
+        )
     for i in report.inputs:
         status = i.gradient_status or ("not differentiable" if not i.differentiable else "")
-        rows.append(_row(i.name, f"input {i.dtype}", i.shape, i.gradient_ratio, status, None,
-                         i.numeric_verdict, i.numeric_error))
-    thresholds = (f"gradient ratio: RMS(gradient) / max(RMS(tensor), 1); vanishing below "
-                  f"{report.vanishing_threshold:g}, exploding above {report.exploding_threshold:g}.")
+        rows.append(
+            _row(
+                i.name, f"input {i.dtype}", i.shape, i.gradient_ratio, status, None, i.numeric_verdict, i.numeric_error
+            )
+        )
+    thresholds = (
+        f"gradient ratio: RMS(gradient) / max(RMS(tensor), 1); vanishing below "
+        f"{report.vanishing_threshold:g}, exploding above {report.exploding_threshold:g}."
+    )
     return "\n".join(rows) + "\n\n" + text(thresholds)
 
 
 def _row(name, kind, shape, ratio, status, fit, verdict, error) -> str:
     ratio_text = f"{ratio:.1e}" if ratio is not None and math.isfinite(ratio) else ""
     numeric = (verdict or "") + (f" {error:.2e}" if verdict and error is not None and math.isfinite(error) else "")
-    cells = [code(name), text(kind), "x".join(map(str, shape)) or "scalar", ratio_text,
-             f"**{status}**" if status not in ("ok", "") else status,
-             {True: "yes", False: "no", None: ""}[fit], text(numeric)]
+    cells = [
+        code(name),
+        text(kind),
+        "x".join(map(str, shape)) or "scalar",
+        ratio_text,
+        f"**{status}**" if status not in ("ok", "") else status,
+        {True: "yes", False: "no", None: ""}[fit],
+        text(numeric),
+    ]
     return "| " + " | ".join(cell(c) for c in cells) + " |"
 
 

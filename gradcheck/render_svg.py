@@ -15,8 +15,9 @@ from .report import ERROR
 DEFAULT_WIDTH = 100
 
 
-def render(results, *, quiet: bool = False, width: Optional[int] = None, color: bool = True,
-           fail_on: str = ERROR) -> str:
+def render(
+    results, *, quiet: bool = False, width: Optional[int] = None, color: bool = True, fail_on: str = ERROR
+) -> str:
     out = make_console(width or DEFAULT_WIDTH, True, record=True)
     draw(out, results, quiet=quiet, fail_on=fail_on, wrap=True)
     return out.export_svg(title="gradcheck")

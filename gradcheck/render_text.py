@@ -29,14 +29,23 @@ def make_console(width: Optional[int], color: bool, *, record: bool = False):
     from rich.console import Console
 
     return Console(
-        file=io.StringIO(), width=width or UNLIMITED, force_terminal=color, force_jupyter=False,
-        color_system="auto" if color else None, highlight=False, markup=False, emoji=False,
-        soft_wrap=False, record=record, legacy_windows=False,
+        file=io.StringIO(),
+        width=width or UNLIMITED,
+        force_terminal=color,
+        force_jupyter=False,
+        color_system="auto" if color else None,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=False,
+        record=record,
+        legacy_windows=False,
     )
 
 
-def render(results, *, quiet: bool = False, width: Optional[int] = None, color: bool = False,
-           fail_on: str = ERROR) -> str:
+def render(
+    results, *, quiet: bool = False, width: Optional[int] = None, color: bool = False, fail_on: str = ERROR
+) -> str:
     """The text report of `results` (Reports and TargetFailures), `fail_on` deciding each verdict."""
     out = make_console(width, color)
     draw(out, results, quiet=quiet, fail_on=fail_on, wrap=width is not None)
@@ -114,7 +123,10 @@ def overall_verdict(results, fail_on: str):
     total = len(results)
     note = f" (--fail-on {fail_on})" if fail_on != ERROR else ""
     if broken:
-        word, rest = "COULD NOT RUN", f" {broken} of {total} targets; {failed} failed{note}, {total - broken - failed} ok."
+        word, rest = (
+            "COULD NOT RUN",
+            f" {broken} of {total} targets; {failed} failed{note}, {total - broken - failed} ok.",
+        )
     elif failed:
         word, rest = "FAILED", f" {failed} of {total} targets{note}."
     else:
@@ -152,14 +164,18 @@ def _policies_and_reload(writer, report: Report) -> None:
 
     for policy in report.dtype_policies:
         worst = max(policy.gradient_errors.values(), default=None)
-        writer.line(Text(
-            f"dtype policy {policy.policy}: output {', '.join(policy.output_dtypes) or '?'}"
-            f" · output error {_number(policy.output_error)} · worst gradient error {_number(worst)}"
-            f" · {policy.status}"
-        ), hang=2)
+        writer.line(
+            Text(
+                f"dtype policy {policy.policy}: output {', '.join(policy.output_dtypes) or '?'}"
+                f" · output error {_number(policy.output_error)} · worst gradient error {_number(worst)}"
+                f" · {policy.status}"
+            ),
+            hang=2,
+        )
     if report.reload is not None:
-        writer.line(Text(f"reloads: {report.reload} (from_config(get_config()), then a .keras save and load_model)"),
-                    hang=2)
+        writer.line(
+            Text(f"reloads: {report.reload} (from_config(get_config()), then a .keras save and load_model)"), hang=2
+        )
 
 
 def _number(value) -> str:
@@ -170,8 +186,9 @@ def _findings(writer, report: Report) -> None:
     from rich.text import Text
 
     for item in report.findings:
-        head = Text.assemble((f"{item.severity.upper():{_INDENT - 1}} ", _SEVERITY_STYLE[item.severity]),
-                             (item.code, "bold"))
+        head = Text.assemble(
+            (f"{item.severity.upper():{_INDENT - 1}} ", _SEVERITY_STYLE[item.severity]), (item.code, "bold")
+        )
         if item.tensor:
             head.append(f"  {item.tensor}")
         if item.location:
@@ -207,8 +224,8 @@ class _Writer:
         room = max(self.width - indent, 20)
         lines = list(text.wrap(self.out, room, overflow="fold"))
         if hang and len(lines) > 1:
-            rest = text[len(lines[0].plain):]
-            rest = rest[len(rest.plain) - len(rest.plain.lstrip(" ")):]
+            rest = text[len(lines[0].plain) :]
+            rest = rest[len(rest.plain) - len(rest.plain.lstrip(" ")) :]
             tail = rest.wrap(self.out, max(room - hang, 20), overflow="fold")
             lines = lines[:1] + [_indented(part, hang) for part in tail]
         return lines
@@ -240,8 +257,14 @@ def _summary(writer, results, labels, fail_on: str) -> None:
     lines = grid(headers, rows, writer.width)
     if lines is None:  # a target longer than the terminal: one wrapped line per target
         lines = [
-            Text.assemble(*row[:-4], " " * repeated, row[-4], ": ", row[-3],
-                          "" if isinstance(result, TargetFailure) else f", {counted(result)}")
+            Text.assemble(
+                *row[:-4],
+                " " * repeated,
+                row[-4],
+                ": ",
+                row[-3],
+                "" if isinstance(result, TargetFailure) else f", {counted(result)}",
+            )
             for row, result in zip(rows, results)
         ]
     for text in lines:

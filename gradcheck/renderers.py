@@ -17,8 +17,9 @@ from .report import ERROR
 FORMATS = ("text", "json", "github", "junit", "markdown", "svg")
 
 
-def render(format: str, results, *, quiet: bool = False, width: Optional[int] = None, color: bool = False,
-           fail_on: str = ERROR) -> str:
+def render(
+    format: str, results, *, quiet: bool = False, width: Optional[int] = None, color: bool = False, fail_on: str = ERROR
+) -> str:
     """The report of `results` in `format`.
 
     Args:

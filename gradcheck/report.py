@@ -23,27 +23,63 @@ CODES: dict[str, tuple[str, str]] = {
     "variable-created-in-call": (ERROR, "call() makes a new variable on every call"),
     "unused-variable": (ERROR, "a trainable weight that call() never reads"),
     "non-trainable-variable": (INFO, "a tracked variable with trainable=False that call() reads"),
-    "none-gradient": (ERROR, "a trainable weight read by call() whose gradient is None; location = the op that cuts the path"),
+    "none-gradient": (
+        ERROR,
+        "a trainable weight read by call() whose gradient is None; location = the op that cuts the path",
+    ),
     "input-gradient-none": (ERROR, "the gradient w.r.t. a float input is None: layers before it cannot train"),
     "nonfinite-gradient": (ERROR, "NaN/Inf in a gradient or in the output"),
-    "backward-failed": (ERROR, "the backward pass raises (a tf.py_function around numpy code, a custom gradient of the wrong shape); location = the op whose gradient fails"),
+    "backward-failed": (
+        ERROR,
+        "the backward pass raises (a tf.py_function around numpy code, a custom gradient of the wrong shape); location = the op whose gradient fails",
+    ),
     "gradient-mismatch": (ERROR, "analytic gradient disagrees with a finite-difference estimate"),
-    "second-order-none": (ERROR, "with --order 2: the gradient of a gradient is None for a tensor whose second derivative is not zero (a gradient penalty never trains it)"),
-    "second-order-mismatch": (ERROR, "with --order 2: a Hessian-vector product (or a gradient penalty's gradient) disagrees with finite differences of the gradient"),
+    "second-order-none": (
+        ERROR,
+        "with --order 2: the gradient of a gradient is None for a tensor whose second derivative is not zero (a gradient penalty never trains it)",
+    ),
+    "second-order-mismatch": (
+        ERROR,
+        "with --order 2: a Hessian-vector product (or a gradient penalty's gradient) disagrees with finite differences of the gradient",
+    ),
     "zero-gradient": (WARNING, "gradient exactly zero on the probe batch (dead ReLU, ...)"),
     "vanishing-gradient": (WARNING, "gradient tiny relative to the tensor's scale"),
     "exploding-gradient": (WARNING, "gradient huge relative to the tensor's scale"),
-    "rounding-noise-gradient": (INFO, "a gradient that is mathematically zero, left with rounding noise (attention's key bias, a bias before a normalisation)"),
-    "non-differentiable-point": (INFO, "finite differences disagree because an input sits on a kink (ReLU, abs, max), not because the gradient is wrong"),
-    "float32-fallback": (INFO, "the float64 comparison was not possible for a tensor; float32 steps and tolerances were used"),
-    "stochastic-output": (INFO, "two calls with the same input give different outputs (dropout, noise); gradient checks use fixed seeds"),
+    "rounding-noise-gradient": (
+        INFO,
+        "a gradient that is mathematically zero, left with rounding noise (attention's key bias, a bias before a normalisation)",
+    ),
+    "non-differentiable-point": (
+        INFO,
+        "finite differences disagree because an input sits on a kink (ReLU, abs, max), not because the gradient is wrong",
+    ),
+    "float32-fallback": (
+        INFO,
+        "the float64 comparison was not possible for a tensor; float32 steps and tolerances were used",
+    ),
+    "stochastic-output": (
+        INFO,
+        "two calls with the same input give different outputs (dropout, noise); gradient checks use fixed seeds",
+    ),
     "input-unused": (INFO, "the output depends on a float input's shape only, not its values (a position embedding)"),
-    "dtype-policy-ignored": (WARNING, "under a --dtype-policy, a float output is not in the policy's compute dtype (a cast to float32 in the layer)"),
-    "low-precision-loss": (ERROR, "under a --dtype-policy, an output or gradient underflows, overflows or differs far beyond the compute dtype's precision"),
-    "low-precision-weight": (WARNING, "under a mixed_* policy, a weight is not float32, so optimizer steps round away in low precision"),
+    "dtype-policy-ignored": (
+        WARNING,
+        "under a --dtype-policy, a float output is not in the policy's compute dtype (a cast to float32 in the layer)",
+    ),
+    "low-precision-loss": (
+        ERROR,
+        "under a --dtype-policy, an output or gradient underflows, overflows or differs far beyond the compute dtype's precision",
+    ),
+    "low-precision-weight": (
+        WARNING,
+        "under a mixed_* policy, a weight is not float32, so optimizer steps round away in low precision",
+    ),
     "reload-failed": (ERROR, "from_config(get_config()) or a .keras save and load_model raised"),
     "reload-mismatch": (ERROR, "the layer reloaded from its config or a .keras file computes another output"),
-    "trace-failed": (WARNING, "call() cannot be traced by tf.function, so fit() fails unless run_eagerly=True; graph checks were skipped"),
+    "trace-failed": (
+        WARNING,
+        "call() cannot be traced by tf.function, so fit() fails unless run_eagerly=True; graph checks were skipped",
+    ),
 }
 
 
@@ -79,7 +115,9 @@ class TensorInfo:
     trains_under_fit: Optional[bool] = None  # did one optimizer step over trainable_weights change it?
     numeric_error: Optional[float] = None  # worst relative error against finite differences
     numeric_verdict: Optional[str] = None  # ok | mismatch | kink | skipped | float32-fallback
-    second_order_error: Optional[float] = None  # with --order 2: worst relative error of H·u (and of the penalty's gradient)
+    second_order_error: Optional[float] = (
+        None  # with --order 2: worst relative error of H·u (and of the penalty's gradient)
+    )
     second_order_verdict: Optional[str] = None  # with --order 2: ok | none | mismatch | kink | skipped
 
 
@@ -178,9 +216,7 @@ def _tuples(value):
 
 def sort_findings(findings) -> tuple[Finding, ...]:
     """Errors first, then by tensor and code, so output is stable from run to run."""
-    return tuple(
-        sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.tensor or "", f.code, f.location or ""))
-    )
+    return tuple(sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.tensor or "", f.code, f.location or "")))
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,7 @@ def _quiet_import():
             detail = captured.read().decode(errors="replace").strip()
             raise GradcheckError(
                 f"TensorFlow could not be imported ({error}). gradcheck needs tensorflow>=2.16 with "
-                "Keras 3 in the same environment: pip install 'tensorflow>=2.16'."
-                + (f"\n{detail}" if detail else "")
+                "Keras 3 in the same environment: pip install 'tensorflow>=2.16'." + (f"\n{detail}" if detail else "")
             ) from None
         finally:
             sys.stderr.flush()

@@ -83,8 +83,19 @@ class _Joint:
             variable.assign(self.originals[key])
 
 
-def screen(forward, twin, targets, grads, base, steps: Callable, eligible: Callable, tolerance, floor: float,
-           seed: int, per_tensor: int) -> dict[int, list[Comparison]]:
+def screen(
+    forward,
+    twin,
+    targets,
+    grads,
+    base,
+    steps: Callable,
+    eligible: Callable,
+    tolerance,
+    floor: float,
+    seed: int,
+    per_tensor: int,
+) -> dict[int, list[Comparison]]:
     """{id(target): its comparisons} for the tensors the joint screen clears ({} when none).
 
     `targets` and `grads` are in the gradient function's order; `steps(target)` is the first step
@@ -96,8 +107,12 @@ def screen(forward, twin, targets, grads, base, steps: Callable, eligible: Calla
     chosen = [(t, g, d) for t, g, d in zip(targets, grads, directions) if d and eligible(t)]
     if len(chosen) < _MIN_TENSORS:
         return {}
-    look = _Look(_Joint(forward, twin, [t for t, _, _ in chosen], base),
-                 {id(t): steps(t) for t, _, _ in chosen}, tolerance.rtol, floor)
+    look = _Look(
+        _Joint(forward, twin, [t for t, _, _ in chosen], base),
+        {id(t): steps(t) for t, _, _ in chosen},
+        tolerance.rtol,
+        floor,
+    )
     cleared: dict[int, list[Comparison]] = {}
     try:
         if not look(chosen, cleared):
@@ -112,7 +127,7 @@ def _bisect(look, group, cleared) -> None:
     again (4 passes each) and a passing half is cleared. A lone tensor is left to its own check,
     and so is a group whose halves both fail: several culprits, or a cause shared by all (a kink
     in the input, a steep function), where halving further would cost more than it saves."""
-    halves = [group[: len(group) // 2], group[len(group) // 2:]]
+    halves = [group[: len(group) // 2], group[len(group) // 2 :]]
     failed = [half for half in halves if len(half) > 1 and not look(half, cleared)]
     if len(failed) == 1:
         _bisect(look, failed[0], cleared)
@@ -141,8 +156,11 @@ class _Look:
                 # Were the whole gap this tensor's, its own estimate would be this: an upper bound
                 # on its error, within its tolerance since the gap is within its allowance.
                 estimate = tape + (numeric - total) / step[key]
-                found[key].append(Comparison("a random direction", tape, estimate,
-                                             relative_error(tape, estimate, rtol, floor), step[key]))
+                found[key].append(
+                    Comparison(
+                        "a random direction", tape, estimate, relative_error(tape, estimate, rtol, floor), step[key]
+                    )
+                )
         cleared.update(found)
         return True
 

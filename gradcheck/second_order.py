@@ -78,8 +78,13 @@ def check_second_order(probe, tensors, inputs):
     ordered = weights + [t for t in targets if t.variable is None]
     try:
         for trace in probe.distinct_traces():
-            curvature = Curvature(probe, twin, trace.mode, [twin.variables[id(t.variable)] for t in weights],
-                                  [t.input_index for t in ordered if t.variable is None])
+            curvature = Curvature(
+                probe,
+                twin,
+                trace.mode,
+                [twin.variables[id(t.variable)] for t in weights],
+                [t.input_index for t in ordered if t.variable is None],
+            )
             _check_mode(probe, curvature, trace.mode, ordered, dtype)
     except Exception:  # noqa: BLE001 -- the layer raised in a pass the probe did not make: no verdict, no finding
         for target in ordered:
@@ -174,11 +179,12 @@ def _worse(block: Block, other: Block) -> bool:
 
 # -- findings ---------------------------------------------------------------------------------
 
-_USES = ("a gradient penalty (WGAN-GP), a physics-informed loss on ∂y/∂x, MAML or sharpness-aware "
-         "training")
-_ADVICE = ("Build the grad function of the custom gradient from differentiable TensorFlow ops (no "
-           "tf.stop_gradient, numpy or integer casts on values it returns), or give it a gradient of its "
-           "own with a nested @tf.custom_gradient.")
+_USES = "a gradient penalty (WGAN-GP), a physics-informed loss on ∂y/∂x, MAML or sharpness-aware training"
+_ADVICE = (
+    "Build the grad function of the custom gradient from differentiable TensorFlow ops (no "
+    "tf.stop_gradient, numpy or integer casts on values it returns), or give it a gradient of its "
+    "own with a nested @tf.custom_gradient."
+)
 
 
 def _findings(probe, targets, curvature, dtype) -> list:
@@ -187,13 +193,17 @@ def _findings(probe, targets, curvature, dtype) -> list:
         if target.verdict not in ("none", "mismatch"):
             continue
         location = _location(probe, curvature, target)
-        context = ("float64 twin" if dtype == "float64" else "float32")
+        context = "float64 twin" if dtype == "float64" else "float32"
         if target.verdict == "none":
-            findings.append(finding("second-order-none", target.name, _none_message(target, context, location),
-                                    location.where))
+            findings.append(
+                finding("second-order-none", target.name, _none_message(target, context, location), location.where)
+            )
         else:
-            findings.append(finding("second-order-mismatch", target.name,
-                                    _mismatch_message(target, context, location), location.where))
+            findings.append(
+                finding(
+                    "second-order-mismatch", target.name, _mismatch_message(target, context, location), location.where
+                )
+            )
     return findings
 
 
@@ -241,7 +251,7 @@ def _describe_stop(op, user_line) -> str:
     frames = list(op.traceback)
     first = next((i for i, frame in enumerate(frames) if frame.name == "stop_gradient"), None)
     # TensorFlow's dispatch and error-handling wrappers sit between the caller and the op.
-    callers = [f for f in frames[:first or 0] if "/python/util/" not in f.filename and f.name != "wrapper"]
+    callers = [f for f in frames[: first or 0] if "/python/util/" not in f.filename and f.name != "wrapper"]
     if callers and not is_user_file(callers[-1].filename):
         caller = callers[-1]
         inside = f"inside `{caller.name}` ({caller.filename.rsplit('/', 1)[-1]}:{caller.lineno})"
@@ -281,8 +291,9 @@ def _double_backward_cut(curvature, target):
         if forward is not None:
             from .source import user_location
 
-            cut = dataclasses.replace(cut, written_as=f"the gradient of {forward.type}",
-                                      location=user_location(forward.traceback))
+            cut = dataclasses.replace(
+                cut, written_as=f"the gradient of {forward.type}", location=user_location(forward.traceback)
+            )
     return cut
 
 
@@ -293,7 +304,7 @@ def _forward_op(graph, op_type: str):
     operations = graph.get_operations()
     for op in operations:
         if op.type == op_type and op.name.startswith("gradient_tape/"):
-            scope = op.name[len("gradient_tape/"):].rsplit("/", 1)[0] + "/"
+            scope = op.name[len("gradient_tape/") :].rsplit("/", 1)[0] + "/"
             forward_type = op_type.removesuffix("Grad")
             for candidate in operations:
                 if candidate.name.startswith(scope) and candidate.type == forward_type:
@@ -315,25 +326,42 @@ def _none_message(target, context, location: _Location) -> str:
     parts = []
     if hessian:
         block, label, mode = target.worst
-        parts.append(f"the gradient of its gradient (H·u along {label}{_mode_text(mode)}) is None, while finite "
-                     f"differences of the gradient give a norm of {np.linalg.norm(block.numeric):.3g}")
+        parts.append(
+            f"the gradient of its gradient (H·u along {label}{_mode_text(mode)}) is None, while finite "
+            f"differences of the gradient give a norm of {np.linalg.norm(block.numeric):.3g}"
+        )
     if penalty:
         block, _, mode = target.penalty
-        parts.append(f"the gradient of the penalty ‖∂loss/∂input‖² with respect to it is None{_mode_text(mode)}, "
-                     f"while finite differences give a norm of {np.linalg.norm(block.numeric):.3g}")
-    breaks = (f"a gradient penalty never trains `{name}`" if penalty and target.variable is not None
-              else f"{_USES} get no second-order signal through `{name}`")
-    advice = _ADVICE if location.custom or location.cut is None or location.cut.op_type in (
-        "StopGradient", "PyFunc", "PyFuncStateless", "EagerPyFunc", "Cast") else (
-        "Use an op that TensorFlow can differentiate twice on this path (e.g. resize with \"bilinear\" "
-        "rather than \"nearest\" or \"bicubic\"), or give it a @tf.custom_gradient whose grad function "
-        "is differentiable.")
+        parts.append(
+            f"the gradient of the penalty ‖∂loss/∂input‖² with respect to it is None{_mode_text(mode)}, "
+            f"while finite differences give a norm of {np.linalg.norm(block.numeric):.3g}"
+        )
+    breaks = (
+        f"a gradient penalty never trains `{name}`"
+        if penalty and target.variable is not None
+        else f"{_USES} get no second-order signal through `{name}`"
+    )
+    advice = (
+        _ADVICE
+        if location.custom
+        or location.cut is None
+        or location.cut.op_type in ("StopGradient", "PyFunc", "PyFuncStateless", "EagerPyFunc", "Cast")
+        else (
+            'Use an op that TensorFlow can differentiate twice on this path (e.g. resize with "bilinear" '
+            'rather than "nearest" or "bicubic"), or give it a @tf.custom_gradient whose grad function '
+            "is differentiable."
+        )
+    )
     if target.lookup:
-        return (f"TensorFlow cannot differentiate the gradient of the loss for `{name}` ({context}): "
-                f"{target.lookup}.{where} So {breaks}: differentiating its gradient raises. {advice}")
+        return (
+            f"TensorFlow cannot differentiate the gradient of the loss for `{name}` ({context}): "
+            f"{target.lookup}.{where} So {breaks}: differentiating its gradient raises. {advice}"
+        )
     detail = "; ".join(parts) or "the gradient of its gradient is None"
-    return (f"The second derivative of the loss for `{name}` is not zero, but the tape cannot compute it "
-            f"({context}): {detail}.{where} So {breaks}, silently. {advice}")
+    return (
+        f"The second derivative of the loss for `{name}` is not zero, but the tape cannot compute it "
+        f"({context}): {detail}.{where} So {breaks}, silently. {advice}"
+    )
 
 
 def _mismatch_message(target, context, location: _Location) -> str:
@@ -342,21 +370,29 @@ def _mismatch_message(target, context, location: _Location) -> str:
         if record is None or record[0].verdict != "mismatch":
             continue
         block, label, mode = record
-        shown = "; ".join(f"{list(index) if index else ''} tape {tape:.6g} vs numeric {numeric:.6g}".strip()
-                          for index, tape, numeric in block.worst)
+        shown = "; ".join(
+            f"{list(index) if index else ''} tape {tape:.6g} vs numeric {numeric:.6g}".strip()
+            for index, tape, numeric in block.worst
+        )
         along = "u = ∂L/∂input" if label == "penalty" else f"u = {label}"
-        parts.append(f"{kind} along {along}{_mode_text(mode)}: relative error {block.error:.1e} (step "
-                     f"{block.step:.0e}), worst entries {shown}")
+        parts.append(
+            f"{kind} along {along}{_mode_text(mode)}: relative error {block.error:.1e} (step "
+            f"{block.step:.0e}), worst entries {shown}"
+        )
     detail = "; ".join(parts)
     if location.stop is not None and not location.custom:
-        return (f"The second derivative of the loss for `{target.name}` disagrees with finite differences of its "
-                f"gradient ({context}): {detail}. The first-order gradient agrees: its path holds a tf.stop_gradient "
-                f"({location.stop}) that leaves the first derivative exact at this point and the second one "
-                f"wrong, so {_USES} would train on a wrong gradient. Compute that statistic without "
-                "tf.stop_gradient (e.g. the variance as mean((x - mean(x))²)) if the layer is to be "
-                "differentiated twice.")
-    return (f"The second derivative of the loss for `{target.name}` disagrees with finite differences of its "
-            f"gradient ({context}): {detail}. The first-order gradient agrees and the disagreement stays at "
-            f"10x and 100x smaller steps, so differentiating the gradient gives a wrong result: {_USES} "
-            f"would train on it. Check the grad function of the custom gradient this tensor flows through "
-            "(its own derivative, or a nested custom gradient).")
+        return (
+            f"The second derivative of the loss for `{target.name}` disagrees with finite differences of its "
+            f"gradient ({context}): {detail}. The first-order gradient agrees: its path holds a tf.stop_gradient "
+            f"({location.stop}) that leaves the first derivative exact at this point and the second one "
+            f"wrong, so {_USES} would train on a wrong gradient. Compute that statistic without "
+            "tf.stop_gradient (e.g. the variance as mean((x - mean(x))²)) if the layer is to be "
+            "differentiated twice."
+        )
+    return (
+        f"The second derivative of the loss for `{target.name}` disagrees with finite differences of its "
+        f"gradient ({context}): {detail}. The first-order gradient agrees and the disagreement stays at "
+        f"10x and 100x smaller steps, so differentiating the gradient gives a wrong result: {_USES} "
+        f"would train on it. Check the grad function of the custom gradient this tensor flows through "
+        "(its own derivative, or a nested custom gradient)."
+    )

@@ -11,7 +11,19 @@ import os
 import sys
 import sysconfig
 
-_LIBRARY_PACKAGES = ("tensorflow", "keras", "numpy", "gradcheck", "tf_keras", "absl", "google", "rich", "click", "_pytest", "pluggy")
+_LIBRARY_PACKAGES = (
+    "tensorflow",
+    "keras",
+    "numpy",
+    "gradcheck",
+    "tf_keras",
+    "absl",
+    "google",
+    "rich",
+    "click",
+    "_pytest",
+    "pluggy",
+)
 
 
 def _library_roots() -> tuple[str, ...]:
@@ -41,7 +53,7 @@ def is_user_file(filename: str) -> bool:
 def format_location(filename: str, lineno: int) -> str:
     real = os.path.realpath(filename)
     cwd = os.path.realpath(os.getcwd()) + os.sep
-    shown = real[len(cwd):] if real.startswith(cwd) else real
+    shown = real[len(cwd) :] if real.startswith(cwd) else real
     return f"{shown}:{lineno}"
 
 

@@ -49,8 +49,9 @@ class Terminated(BaseException):
     """SIGTERM arrived while targets were being checked (exit status 143, as Ctrl-C gives 130)."""
 
 
-def check_targets(jobs, *, workers: int = 1, debug: bool = False,
-                  done: Callable[[int, Outcome], None] | None = None) -> list[Outcome]:
+def check_targets(
+    jobs, *, workers: int = 1, debug: bool = False, done: Callable[[int, Outcome], None] | None = None
+) -> list[Outcome]:
     """Check each (target, Options) of `jobs` in up to `workers` worker processes.
 
     An entry whose Options is a GradcheckError (a pyproject entry that did not parse) becomes a
@@ -151,9 +152,16 @@ class _Worker:
             self.process = subprocess.Popen(
                 # `-c` puts the working folder first on sys.path; loading.py adds it for a module
                 # target only, as `python -m` would, so a file there cannot shadow a library.
-                [sys.executable, "-c", "import sys; del sys.path[0]; from gradcheck.worker import serve; serve()",
-                 str(child_end.fileno())],
-                pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL, stdout=capture, stderr=capture,
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; del sys.path[0]; from gradcheck.worker import serve; serve()",
+                    str(child_end.fileno()),
+                ],
+                pass_fds=[child_end.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=capture,
+                stderr=capture,
                 env=environment,
             )
         finally:
@@ -225,25 +233,33 @@ class _Worker:
             name = _signal_name(-code)
             if name == "SIGKILL":
                 how = f"The worker checking it was killed (SIGKILL) {during}"
-                advice = ("The kernel's out-of-memory killer ends a process this way: use a smaller "
-                          "--input-shape, or look at the layer's memory use.")
+                advice = (
+                    "The kernel's out-of-memory killer ends a process this way: use a smaller "
+                    "--input-shape, or look at the layer's memory use."
+                )
             elif name in _CRASH_SIGNALS:
                 how = f"The worker checking it crashed ({name}) {during}"
-                advice = ("The crash is in native code (TensorFlow or an extension the layer calls); "
-                          "the captured output holds the Python stack at the crash.")
+                advice = (
+                    "The crash is in native code (TensorFlow or an extension the layer calls); "
+                    "the captured output holds the Python stack at the crash."
+                )
             else:
                 how = f"The worker checking it was ended by {name} {during}"
                 advice = "Something outside gradcheck sent the signal; run the check again."
         else:
             how = f"The worker checking it exited with status {code} {during}, without a result"
-            advice = ("The layer's code, or a library it calls, ended the process (os._exit or a "
-                      "fatal error); an exit is never a pass.")
+            advice = (
+                "The layer's code, or a library it calls, ended the process (os._exit or a "
+                "fatal error); an exit is never a pass."
+            )
         return f"{how}. {advice} The target was not checked."
 
     def _overran(self) -> str:
         if not self.started:
-            return (f"The worker did not start within {STARTUP_LIMIT:g} s (importing TensorFlow). "
-                    "Check that `python -c 'import tensorflow'` works in this environment.")
+            return (
+                f"The worker did not start within {STARTUP_LIMIT:g} s (importing TensorFlow). "
+                "Check that `python -c 'import tensorflow'` works in this environment."
+            )
         return (
             f"The check did not finish within {self.timeout:g} s; it was stopped while {self.stage} "
             "(the layer may hang in build() or call()). Check the layer for an endless loop, or allow "

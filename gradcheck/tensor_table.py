@@ -20,12 +20,29 @@ from .report import Report
 
 BAR_WIDTH = 12
 _GAP = "  "
-_STATUS_STYLE = {"ok": "green", "none": "bold red", "nonfinite": "bold red", "zero": "yellow",
-                 "vanishing": "yellow", "exploding": "yellow", "mismatch": "bold red"}
+_STATUS_STYLE = {
+    "ok": "green",
+    "none": "bold red",
+    "nonfinite": "bold red",
+    "zero": "yellow",
+    "vanishing": "yellow",
+    "exploding": "yellow",
+    "mismatch": "bold red",
+}
 _HEADERS = {
-    "tensor": "tensor", "kind": "kind", "shape": "shape", "norm": "gradient norm", "gradient": "gradient",
-    "bar": "gradient", "status": "status", "fit": "trains under fit()", "fit_short": "trains",
-    "numeric": "finite diff.", "verdict": "finite diff.", "second": "2nd order", "second_verdict": "2nd order",
+    "tensor": "tensor",
+    "kind": "kind",
+    "shape": "shape",
+    "norm": "gradient norm",
+    "gradient": "gradient",
+    "bar": "gradient",
+    "status": "status",
+    "fit": "trains under fit()",
+    "fit_short": "trains",
+    "numeric": "finite diff.",
+    "verdict": "finite diff.",
+    "second": "2nd order",
+    "second_verdict": "2nd order",
 }
 # (columns, names on their own line); the first that fits the width is used.
 _LAYOUTS = (
@@ -119,8 +136,9 @@ def _laid_out(rows, columns, stacked: bool, width: Optional[int]):
 
     columns = [c for c in columns if any(row[c].plain for row in rows)]  # an empty column says nothing
 
-    body = grid([_HEADERS[c] for c in columns], [[row[c] for c in columns] for row in rows], width,
-                indent=2 if stacked else 0)
+    body = grid(
+        [_HEADERS[c] for c in columns], [[row[c] for c in columns] for row in rows], width, indent=2 if stacked else 0
+    )
     if body is None:
         return None
     if not stacked:
@@ -155,14 +173,40 @@ def _rows(report: Report) -> list[dict]:
     for tensor in report.variables:
         status = tensor.gradient_status or ("not read" if not tensor.read_by_call else "")
         name = tensor.name + (f" ({tensor.layer})" if tensor.layer else "")
-        rows.append(_row(report, name, tensor.kind, tensor.shape, tensor.gradient_norm, tensor.gradient_ratio,
-                         status, _yes_no(tensor.trains_under_fit), tensor.numeric_verdict, tensor.numeric_error,
-                         tensor.second_order_verdict, tensor.second_order_error))
+        rows.append(
+            _row(
+                report,
+                name,
+                tensor.kind,
+                tensor.shape,
+                tensor.gradient_norm,
+                tensor.gradient_ratio,
+                status,
+                _yes_no(tensor.trains_under_fit),
+                tensor.numeric_verdict,
+                tensor.numeric_error,
+                tensor.second_order_verdict,
+                tensor.second_order_error,
+            )
+        )
     for item in report.inputs:
         status = item.gradient_status or ("not differentiable" if not item.differentiable else "")
-        rows.append(_row(report, item.name, f"input {item.dtype}", item.shape, item.gradient_norm,
-                         item.gradient_ratio, status, "", item.numeric_verdict, item.numeric_error,
-                         item.second_order_verdict, item.second_order_error))
+        rows.append(
+            _row(
+                report,
+                item.name,
+                f"input {item.dtype}",
+                item.shape,
+                item.gradient_norm,
+                item.gradient_ratio,
+                status,
+                "",
+                item.numeric_verdict,
+                item.numeric_error,
+                item.second_order_verdict,
+                item.second_order_error,
+            )
+        )
     return rows
 
 
@@ -174,15 +218,24 @@ def _row(report, name, kind, shape, norm, ratio, status, fit, verdict, error, se
     gradient = Text.assemble(bar, " " if bar.plain and digits else "", digits)
     verdict_style = _STATUS_STYLE.get(verdict or "", "")
     return {
-        "tensor": Text(name), "kind": Text(kind), "shape": Text("x".join(map(str, shape)) or "scalar"),
-        "norm": Text(_number(norm)), "gradient": gradient, "bar": bar,
+        "tensor": Text(name),
+        "kind": Text(kind),
+        "shape": Text("x".join(map(str, shape)) or "scalar"),
+        "norm": Text(_number(norm)),
+        "gradient": gradient,
+        "bar": bar,
         "status": Text(status, style=_STATUS_STYLE.get(status, "")),
-        "fit": Text(fit), "fit_short": Text(fit),
-        "numeric": Text.assemble((verdict or "", verdict_style), f" {_number(error)}" if verdict and error is not None else ""),
+        "fit": Text(fit),
+        "fit_short": Text(fit),
+        "numeric": Text.assemble(
+            (verdict or "", verdict_style), f" {_number(error)}" if verdict and error is not None else ""
+        ),
         "verdict": Text(verdict or "", style=verdict_style),
         # the second-order verdict (--order 2); an empty column is dropped, so order 1 shows none
-        "second": Text.assemble((second or "", _STATUS_STYLE.get(second or "", "")),
-                                f" {_number(second_error)}" if second and second_error is not None else ""),
+        "second": Text.assemble(
+            (second or "", _STATUS_STYLE.get(second or "", "")),
+            f" {_number(second_error)}" if second and second_error is not None else "",
+        ),
         "second_verdict": Text(second or "", style=_STATUS_STYLE.get(second or "", "")),
     }
 

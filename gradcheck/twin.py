@@ -114,7 +114,9 @@ def make_twin(probe, variables) -> Twin:
         )
     pairs = _pair_variables(probe, twin, tf, keras)
     if pairs is None:
-        return original_layer(probe, variables, "the float64 copy of the layer holds different weights (names, shapes)", None)
+        return original_layer(
+            probe, variables, "the float64 copy of the layer holds different weights (names, shapes)", None
+        )
     for original, copy in pairs:
         copy.assign(np.asarray(original.numpy()).astype(copy.dtype.as_numpy_dtype))
     result = Twin(
@@ -197,7 +199,11 @@ def _pair_variables(probe, twin, tf, keras):
     for obj in probe.names.objects.values():
         if isinstance(obj, tf.Variable) and id(obj) not in tracked:
             copy = by_path.get(probe.names.variable_name(obj, probe.layer))
-            if copy is not None and tuple(copy.shape) == tuple(obj.shape) and copy.dtype.is_floating == obj.dtype.is_floating:
+            if (
+                copy is not None
+                and tuple(copy.shape) == tuple(obj.shape)
+                and copy.dtype.is_floating == obj.dtype.is_floating
+            ):
                 pairs.append((obj, copy))
                 tracked.add(id(obj))
     return pairs
@@ -210,8 +216,11 @@ def seed_states(layer, keras, *, as_is: bool = False) -> list:
     pairs = state.fixed(layer, keras, 0, rng=not as_is)
     seen = {id(variable) for variable, _ in pairs}
     if as_is:
-        pairs += [(v, np.array(v.numpy())) for v, what, _ in state.state_variables(layer, keras).values()
-                  if what == state.SEED and id(v) not in seen]
+        pairs += [
+            (v, np.array(v.numpy()))
+            for v, what, _ in state.state_variables(layer, keras).values()
+            if what == state.SEED and id(v) not in seen
+        ]
         seen = {id(variable) for variable, _ in pairs}
     for weight in layer.non_trainable_weights:
         variable = backing(weight, keras)
@@ -225,7 +234,9 @@ def _output_difference(probe, twin: Twin, tf):
     """None when the twin computes what the layer computes, else the relative difference."""
     twin.reset_seeds()
     with twin.arithmetic():
-        result = call_layer(twin.layer, [tf.constant(a) for a in twin.inputs], _deterministic(probe), probe.accepts_training)
+        result = call_layer(
+            twin.layer, [tf.constant(a) for a in twin.inputs], _deterministic(probe), probe.accepts_training
+        )
     twin.reset_seeds()
     flat = float_tensors(tf, result)
     # The original is called again rather than compared with the probe's first output: the

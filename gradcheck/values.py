@@ -97,9 +97,13 @@ def integer(name: str, value) -> int:
     elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
         number = int(value)
     if number is None:
-        raise GradcheckError(f"{option} {quote(value)} is not an integer: it must be {accepted}. Give e.g. {option} {example}.")
+        raise GradcheckError(
+            f"{option} {quote(value)} is not an integer: it must be {accepted}. Give e.g. {option} {example}."
+        )
     if number < low or (high is not None and number > high):
-        raise GradcheckError(f"{option} {quote(number)} is out of range: it must be {accepted}. Give e.g. {option} {example}.")
+        raise GradcheckError(
+            f"{option} {quote(number)} is out of range: it must be {accepted}. Give e.g. {option} {example}."
+        )
     return number
 
 
@@ -153,7 +157,9 @@ def check_target(target, *, file_must_exist: bool = True) -> None:
             )
         return
     if not module_ref.endswith(".py"):
-        raise GradcheckError(f"{module_ref!r} is not a Python file. Give a .py file, e.g. {module_ref}.py:NAME, or a module path.")
+        raise GradcheckError(
+            f"{module_ref!r} is not a Python file. Give a .py file, e.g. {module_ref}.py:NAME, or a module path."
+        )
     if file_must_exist and not os.path.isfile(module_ref):
         raise GradcheckError(
             f"There is no file {module_ref!r} (looked from {os.getcwd()}). Check the path, which is relative "

@@ -74,8 +74,12 @@ def weak_finding(probe, run, name, source, worst, where, subject, is_input, crea
     at_op = f" It {'dies' if worst.status != 'exploding' else 'explodes'} at {op.describe()}: {op.note}." if op else ""
     location = (op.location if op else None) or created
     if worst.status == "zero":
-        cause = ("" if op else " A ReLU whose inputs are all negative (a large negative bias), a mask, or a "
-                 "multiplication by zero are the usual causes.")
+        cause = (
+            ""
+            if op
+            else " A ReLU whose inputs are all negative (a large negative bias), a mask, or a "
+            "multiplication by zero are the usual causes."
+        )
         return finding(
             "zero-gradient",
             name,
@@ -91,7 +95,7 @@ def weak_finding(probe, run, name, source, worst, where, subject, is_input, crea
         "pre-activations near zero (normalise, rescale the initialiser) or use a non-saturating activation."
         if vanishing
         else "An exp, a large scale or a division by a small number blows it up: rescale the inputs or the "
-             "initialiser, clip the argument, or normalise."
+        "initialiser, clip the argument, or normalise."
     )
     return finding(
         f"{worst.status}-gradient",
