@@ -107,6 +107,9 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
     tf, keras = tensorflow()
     if fresh_session:
         keras.backend.clear_session()
+        # A module that set mixed precision at import set it for its own target only: the next
+        # target in the same worker starts from Keras's default policy.
+        keras.config.set_dtype_policy("float32")
     # Keras initialisers draw from the global seed: without this, two runs of the same command
     # would build different weights and report different gradient norms.
     keras.utils.set_random_seed(options.seed)

@@ -9,6 +9,7 @@ private ones (`kernel` rather than `_kernel`), shallow over deep.
 from __future__ import annotations
 
 import ast
+import functools
 import heapq
 import inspect
 import itertools
@@ -242,37 +243,46 @@ def _makes_variable(node) -> bool:
 def _find_assignment(cls, attribute: str, is_variable: bool) -> str | None:
     """The line of `self.<attribute> = ...` that made this kind of value: a variable maker's line
     for a variable, any other assignment for a tensor (`self.kernel = self.kernel / n` in call())."""
+    parsed = _self_assignments(cls)
+    if parsed is None:
+        return None
+    filename, start, assignments = parsed
+    preferred = [line for name, line, makes in assignments if name == attribute and makes == is_variable]
+    other = [line for name, line, makes in assignments if name == attribute and makes != is_variable]
+    lines_found = sorted(preferred) or sorted(other)
+    return format_location(filename, start + lines_found[0] - 1) if lines_found else None
+
+
+@functools.lru_cache(maxsize=256)
+def _self_assignments(cls) -> tuple[str, int, tuple[tuple[str, int, bool], ...]] | None:
+    """(file, first line, every `self.NAME = ...` in the class as (NAME, line, makes a variable)).
+
+    Parsed once per class: a layer made of many sublayers asks for dozens of attributes of the same
+    few classes, and reading a class's source (inspect.getsourcelines) is the slow part.
+    """
     try:
         filename = inspect.getsourcefile(cls)
-        lines, start = inspect.getsourcelines(cls)
-    except (TypeError, OSError):
+    except TypeError:
         return None
     if not filename or not is_user_file(filename):
         return None
     try:
+        lines, start = inspect.getsourcelines(cls)
         tree = ast.parse(textwrap.dedent("".join(lines)))
-    except SyntaxError:
+    except (TypeError, OSError, SyntaxError):
         return None
-    preferred: list[int] = []
-    other: list[int] = []
+    found: list[tuple[str, int, bool]] = []
     for node in ast.walk(tree):
-        if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            continue
-        targets: list[ast.expr] = []
         if isinstance(node, ast.Assign):
             targets = node.targets
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
             targets = [node.target]
+        else:
+            continue
         for target in targets:
-            if (
-                isinstance(target, ast.Attribute)
-                and target.attr == attribute
-                and isinstance(target.value, ast.Name)
-                and target.value.id == "self"
-            ):
-                (preferred if _makes_variable(node) == is_variable else other).append(node.lineno)
-    lines_found = sorted(preferred) or sorted(other)
-    return format_location(filename, start + lines_found[0] - 1) if lines_found else None
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                found.append((target.attr, node.lineno, _makes_variable(node)))
+    return filename, start, tuple(found)
 
 
 def assigned_name(location: str | None) -> str | None:

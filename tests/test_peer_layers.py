@@ -21,8 +21,8 @@ PEERS = {
 
 # Attention's key bias gets only float32 rounding noise: an info of its own, never a warning.
 NOISE = {
-    "TransformerEncoder": [("rounding-noise-gradient", "self_attention_layer.key.bias")],
-    "TransformerDecoder": [("rounding-noise-gradient", "self_attention_layer.key.bias")],
+    "TransformerEncoder": [("rounding-noise-gradient", "key.bias")],
+    "TransformerDecoder": [("rounding-noise-gradient", "key.bias")],
 }
 
 
