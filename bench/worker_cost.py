@@ -37,7 +37,7 @@ from gradcheck.api import make_options, run
 from gradcheck import render_text
 jobs = json.loads(sys.argv[1])
 results = [run(target, make_options(**keywords), fresh_session=True) for target, keywords in jobs]
-render_text.render(results, sys.stdout)
+sys.stdout.write(render_text.render(results))
 """
 
 

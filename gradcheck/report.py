@@ -42,6 +42,10 @@ CODES: dict[str, tuple[str, str]] = {
         ERROR,
         "with --order 2: a Hessian-vector product (or a gradient penalty's gradient) disagrees with finite differences of the gradient",
     ),
+    "second-order-approximate": (
+        WARNING,
+        "with --order 2: a second derivative is off because a library function on the path (tf.nn.moments in LayerNormalization) uses tf.stop_gradient; the first derivative is exact",
+    ),
     "zero-gradient": (WARNING, "gradient exactly zero on the probe batch (dead ReLU, ...)"),
     "vanishing-gradient": (WARNING, "gradient tiny relative to the tensor's scale"),
     "exploding-gradient": (WARNING, "gradient huge relative to the tensor's scale"),
@@ -118,7 +122,7 @@ class TensorInfo:
     second_order_error: Optional[float] = (
         None  # with --order 2: worst relative error of H·u (and of the penalty's gradient)
     )
-    second_order_verdict: Optional[str] = None  # with --order 2: ok | none | mismatch | kink | skipped
+    second_order_verdict: Optional[str] = None  # with --order 2: ok | none | mismatch | approximate | kink | skipped
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,8 @@ def check_second_order(probe, tensors, inputs):
         for target in ordered:
             target.verdict = "skipped"
         return (*_facts(ordered), [])
-    return (*_facts(ordered), _findings(probe, ordered, curvature, dtype))
+    found = _findings(probe, ordered, curvature, dtype)  # may mark a verdict "approximate": facts after it
+    return (*_facts(ordered), found)
 
 
 def _facts(targets) -> tuple[dict, dict]:
@@ -198,6 +199,12 @@ def _findings(probe, targets, curvature, dtype) -> list:
             findings.append(
                 finding("second-order-none", target.name, _none_message(target, context, location), location.where)
             )
+        elif location.stop_in_library and not location.custom:
+            # The tf.stop_gradient sits in a library function the user calls (tf.nn.moments inside
+            # LayerNormalization): true, worth knowing, and not a bug in the user's own code.
+            target.verdict = "approximate"
+            message = _mismatch_message(target, context, location)
+            findings.append(finding("second-order-approximate", target.name, message, location.where))
         else:
             findings.append(
                 finding(
@@ -213,6 +220,7 @@ class _Location:
     cut: Any = None  # the cuts.Cut of the double-backward graph, when one was named
     custom: bool = False  # `where` is the line applying a tf.custom_gradient
     stop: str | None = None  # where a tf.stop_gradient on the forward path is, described
+    stop_in_library: bool = False  # that tf.stop_gradient is called by library code, not the user's
 
 
 def _location(probe, curvature, target) -> _Location:
@@ -231,16 +239,17 @@ def _location(probe, curvature, target) -> _Location:
 
     stop_line = downstream_op(forward, target, is_stop)
     stop = _describe_stop(stops[0], stop_line) if stops else None
+    library = stop is not None and stop.startswith("inside ")
     cut = None
     if target.verdict == "none":
         cut = _double_backward_cut(curvature, target)
     if custom:
-        return _Location(custom, cut, True, stop)
+        return _Location(custom, cut, True, stop, library)
     if cut is not None and cut.location:
-        return _Location(cut.location, cut, stop=stop)
+        return _Location(cut.location, cut, stop=stop, stop_in_library=library)
     if stop_line:
-        return _Location(stop_line, cut, stop=stop)
-    return _Location(target.location, cut, stop=stop)
+        return _Location(stop_line, cut, stop=stop, stop_in_library=library)
+    return _Location(target.location, cut, stop=stop, stop_in_library=library)
 
 
 def _describe_stop(op, user_line) -> str:

@@ -101,10 +101,12 @@ def test_layer_normalization_input_hessian_is_wrong_in_tensorflow():
     # Checked by hand against a LayerNormalization written without stop_gradient: this is a real
     # wrong Hessian, not a false alarm.
     report = check("keras.layers:LayerNormalization", input_shape=(16, 5), order=2)
+    # The tf.stop_gradient is TensorFlow's, not the user's: a warning, and the run still passes.
     assert {(f.code, f.tensor) for f in report.findings if f.code.startswith("second-order")} == {
-        ("second-order-mismatch", "input")}, report
-    assert verdicts(report) == {"gamma": "ok", "beta": "ok", "input": "mismatch"}
-    [mismatch] = [f for f in report.findings if f.code == "second-order-mismatch"]
+        ("second-order-approximate", "input")}, report
+    assert report.ok
+    assert verdicts(report) == {"gamma": "ok", "beta": "ok", "input": "approximate"}
+    [mismatch] = [f for f in report.findings if f.code == "second-order-approximate"]
     assert "tf.stop_gradient (inside `moments` (nn_impl.py:" in mismatch.message
 
 
