@@ -146,11 +146,20 @@ def own_imports():
 
 def _is_user_module(module) -> bool:
     location = getattr(module, "__file__", None)
+    if location and _installed(location):
+        # An installed package (keras_hub, h5py when a .keras file is first saved) imported during
+        # one target stays for the next: unloading it would only cost its import again.
+        return False
     if location:
         return is_user_file(location)
     # A namespace package (a folder without __init__.py) has only __path__.
     folders = list(getattr(module, "__path__", None) or [])
     return bool(folders) and all(is_user_file(os.path.join(folder, "__init__.py")) for folder in folders)
+
+
+def _installed(location: str) -> bool:
+    parts = os.path.realpath(location).split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts
 
 
 @contextlib.contextmanager
