@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .gradient_paths import float_path_ops
 from .report import finding
 from .source import user_location
 
@@ -42,19 +43,11 @@ def low_precision_op(start) -> LowPrecisionOp | None:
     """
     if start is None:
         return None
-    seen, frontier = set(), list(start.consumers())
-    while frontier:
-        op = frontier.pop(0)
-        if id(op) in seen:
-            continue
-        seen.add(id(op))
+    for op in float_path_ops(start):
         low = [t.dtype.name for t in op.outputs if t.dtype.name in _LOW_PRECISION]
         if low:
             dtype = "float32" if low[0] == "complex64" else low[0]
             return LowPrecisionOp(op.type, dtype, user_location(op.traceback))
-        for output in op.outputs:
-            if output.dtype.is_floating or output.dtype.is_complex:
-                frontier.extend(output.consumers())
     return None
 
 

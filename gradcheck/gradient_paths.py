@@ -17,18 +17,24 @@ def downstream_op(forward, target, wanted):
     start = forward.placeholder(target)
     if start is None:
         return None
+    for op in float_path_ops(start):
+        if wanted(op):
+            return user_location(op.traceback) or ""
+    return None
+
+
+def float_path_ops(start):
+    """Every op the float (or complex) value of the graph tensor `start` flows into, nearest first."""
     seen, frontier = set(), list(start.consumers())
     while frontier:
         op = frontier.pop(0)
         if id(op) in seen:
             continue
         seen.add(id(op))
-        if wanted(op):
-            return user_location(op.traceback) or ""
+        yield op
         for output in op.outputs:
             if output.dtype.is_floating or output.dtype.is_complex:
                 frontier.extend(output.consumers())
-    return None
 
 
 # Ops whose gradient is left out by definition while their float output still follows the input.
