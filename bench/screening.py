@@ -5,9 +5,9 @@ before against after, on layers of a realistic size.
 
 Runs the whole command (a fresh process each) with PYTHONPATH set to each checkout in turn, side
 by side in one run, on:
-- `ResidualMLP` below: a pre-norm residual MLP block, 526,080 parameters, input 8x128x256;
+- bench/realistic.py's `PreNormResidualMLP`: a pre-norm residual MLP block, 526,080 parameters, input 8x128x256;
 - keras_hub `TransformerEncoder(intermediate_dim=1024, num_heads=8)` on 8x128x256;
-- `PlantedBias` below: 513,256 parameters whose bias `b1` (1,000 numbers) gets a gradient 1e-3
+- bench/realistic.py's `PlantedBiasMLP`: 513,768 parameters whose bias `b1` (1,000 numbers) gets a gradient 1e-3
   too large (relative) through a tf.custom_gradient: it must come out as `gradient-mismatch` on
   `b1` and nothing else;
 and the floor `python -c "import tensorflow, keras, keras_hub"`; the encoder once more with
@@ -29,47 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-import keras
-import tensorflow as tf
-
 ROOT = Path(__file__).resolve().parent.parent
-HERE = Path(__file__).resolve()
+# The layers are bench/realistic.py's, so both benchmarks measure the same computations.
+LAYERS = ROOT / "bench" / "realistic.py"
 SHAPE = "8,128,256"
-OFF_BY = 1e-3
-
-
-class ResidualMLP(keras.layers.Layer):
-    """x + Dense(256)(Dense(1024, gelu)(LayerNorm(x))): 526,080 parameters at width 256."""
-
-    def build(self, input_shape):
-        self.norm = keras.layers.LayerNormalization()
-        self.up = keras.layers.Dense(1024, activation="gelu")
-        self.down = keras.layers.Dense(input_shape[-1])
-
-    def call(self, inputs):
-        return inputs + self.down(self.up(self.norm(inputs)))
-
-
-@tf.custom_gradient
-def _too_large(bias):
-    return tf.identity(bias), lambda upstream: upstream * (1.0 + OFF_BY)
-
-
-class PlantedBias(keras.layers.Layer):
-    """x + gelu(LayerNorm(x)·W1 + b1)·W2 + b2 (256 -> 1000 -> 256), b1's gradient 1e-3 too large."""
-
-    def build(self, input_shape):
-        width = input_shape[-1]
-        self.norm = keras.layers.LayerNormalization()
-        self.norm.build(input_shape)
-        self.w1 = self.add_weight(shape=(width, 1000), name="w1")
-        self.b1 = self.add_weight(shape=(1000,), initializer="random_normal", name="b1")
-        self.w2 = self.add_weight(shape=(1000, width), name="w2")
-        self.b2 = self.add_weight(shape=(width,), initializer="zeros", name="b2")
-
-    def call(self, inputs):
-        hidden = tf.matmul(self.norm(inputs), self.w1) + _too_large(tf.convert_to_tensor(self.b1))
-        return inputs + tf.matmul(keras.activations.gelu(hidden), self.w2) + self.b2
+OFF_BY = 1e-3  # the planted relative error, as in bench/realistic.py
 
 
 def timed(command: list[str], pythonpath: str | None) -> tuple[float, float, str]:
@@ -102,10 +66,10 @@ def main() -> None:
     args = parser.parse_args()
     encoder = ["keras_hub.layers:TransformerEncoder", "--init", "intermediate_dim=1024", "--init", "num_heads=8"]
     rows = [
-        ("pre-norm residual MLP block (526k)", [f"{HERE}:ResidualMLP"]),
+        ("pre-norm residual MLP block (526k)", [f"{LAYERS}:PreNormResidualMLP"]),
         ("keras_hub TransformerEncoder(1024, 8)", encoder),
         ("the same, --no-numeric (what is not finite differences)", [*encoder, "--no-numeric"]),
-        (f"planted {OFF_BY:g} error in `b1` (1,000 of 513k)", [f"{HERE}:PlantedBias"]),
+        (f"planted {OFF_BY:g} error in `b1` (1,000 of 513k)", [f"{LAYERS}:PlantedBiasMLP"]),
     ]
     print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start, input {SHAPE}")
     floor_wall, floor_cpu, _ = timed([sys.executable, "-c", "import tensorflow, keras, keras_hub"], None)
