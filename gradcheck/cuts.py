@@ -89,11 +89,7 @@ def find_cuts(trace, source) -> list[Cut]:
     in graph order; empty when `source` does not reach the loss at all or no cut could be named."""
     tf, _ = tensorflow()
     feeds_loss = ancestors(trace.loss.op)
-    if source.dtype == tf.resource:
-        # Reading the variable is where its value enters the computation, not a cut.
-        start = [t for op in source.consumers() if op in feeds_loss for t in op.outputs if t.dtype.is_floating]
-    else:
-        start = [source]
+    start = entry_tensors(source, feeds_loss)
     on_path, frontier, cuts, seen = {t.ref() for t in start}, list(start), [], set()  # tensors hash by .ref()
     while frontier:
         tensor = frontier.pop()
@@ -114,6 +110,16 @@ def find_cuts(trace, source) -> list[Cut]:
                     frontier.append(output)
     order = {op: index for index, op in enumerate(trace.graph.get_operations())}
     return [_describe(tf, op) for op in sorted(cuts, key=lambda op: order[op])]
+
+
+def entry_tensors(source, feeds_loss: set) -> list:
+    """The float tensors through which `source` (a variable handle or an input placeholder) enters
+    the computation of the loss: a handle's reads, or the placeholder itself. Reading a variable is
+    where its value enters, not a cut."""
+    tf, _ = tensorflow()
+    if source.dtype != tf.resource:
+        return [source]
+    return [t for op in source.consumers() if op in feeds_loss for t in op.outputs if t.dtype.is_floating]
 
 
 def ancestors(op) -> set:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import state
-from .cuts import ancestors
+from .cuts import ancestors, entry_tensors
 from .runtime import tensorflow
 from .source import user_location
 
@@ -100,12 +100,8 @@ def _zero_note(op_type: str, x) -> str:
 
 def _ops_on_path(trace, source) -> list:
     """Activation-like ops between `source` and the loss, in graph order (forward ops only)."""
-    tf, _ = tensorflow()
     feeds_loss = ancestors(trace.loss.op)
-    if source.dtype == tf.resource:
-        start = [t for op in source.consumers() if op in feeds_loss for t in op.outputs if t.dtype.is_floating]
-    else:
-        start = [source]
+    start = entry_tensors(source, feeds_loss)
     seen, frontier, found = set(), list(start), []
     while frontier:
         tensor = frontier.pop()
