@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import signal
-import threading
 from collections.abc import Callable
 
 from .errors import GradcheckError
@@ -76,12 +73,14 @@ def check(
         return check_isolated(target, options)
     stages = ["loading the target"]
     try:
+        from .supervisor import time_limit
+
         with time_limit(options.timeout):
             return run(target, options, stage=stages.append)
     except (SystemExit, KeyboardInterrupt) as error:
         # Both are BaseExceptions that a caller's `except Exception` would let end a test run or a
         # notebook cell as if the check had been stopped on purpose; the layer's code raised them.
-        from .loading import exit_message
+        from .source import exit_message
 
         raise GradcheckError(exit_message(error, stages[-1])) from None
 
@@ -177,42 +176,3 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
 def _merge(items, updates: dict):
     """Apply {name: {field: value}} from a check to the matching TensorInfo/InputInfo."""
     return [dataclasses.replace(item, **updates.get(item.name, {})) for item in items]
-
-
-@contextlib.contextmanager
-def time_limit(seconds):
-    """A best-effort limit for the in-process check(): the command and check(isolate=True) do not use it.
-
-    SIGALRM interrupts Python code (a loop in call()) but not a long TensorFlow op or a
-    tf.while_loop, and a broad `except` in the code being run can swallow it. It works only in the
-    main thread, so elsewhere (a pytest-xdist worker thread, a notebook thread) no limit is set.
-    The supervisor's limit (supervisor.py) has none of these gaps: it ends the worker process.
-    """
-    usable = seconds and hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield
-        return
-
-    message = (
-        f"The check did not finish within {seconds:g} s (the layer may hang in build() or call()). "
-        "Check the layer for an endless loop, or allow more time with --timeout SECONDS."
-    )
-    expired = []
-
-    def expire(signum, frame):
-        expired.append(True)
-        raise GradcheckError(message)
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except Exception:
-        # Keras rewrites an exception raised inside Layer.__call__ ("Exception encountered when
-        # calling ..."), so the one raised above may come back wrapped: give the plain message.
-        if expired:
-            raise GradcheckError(message) from None
-        raise
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)

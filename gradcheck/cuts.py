@@ -168,16 +168,6 @@ def _describe(tf, op) -> Cut:
     return Cut(op.type, written_as, why, advice, user_location(op.traceback))
 
 
-def graph_source(probe, trace, variable=None, input_index=None):
-    """The placeholder inside `trace.graph` for a variable (its handle) or a float input."""
-    from .probe import backing
-
-    if variable is not None:
-        _, keras = tensorflow()
-        return trace.handle_placeholders.get(id(backing(variable, keras).handle))
-    return trace.input_placeholders[input_index]
-
-
 def eager_cut_location(layer) -> str | None:
     """Best effort when call() could not be traced: the first line of call()'s source that leaves
     TensorFlow (`.numpy()`, `np.`), the usual reason both tracing and the gradient fail."""

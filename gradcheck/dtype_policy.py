@@ -26,12 +26,11 @@ import contextlib
 import numpy as np
 
 from .inventory import tensor_name
-from .loading import error_text, user_frame_of
 from .outputs import float_tensors
 from .probe import backing, call_layer, location_of_variable, loss_of
 from .report import PolicyResult, finding
 from .runtime import tensorflow
-from .source import user_location
+from .source import error_text, user_frame_of, user_location
 
 _COMPUTE = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16", "float16": "float16", "bfloat16": "bfloat16"}
 _LOSS_SCALE = {"mixed_float16": 2.0**15}  # keras.optimizers.LossScaleOptimizer(initial_scale=2**15)

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import state
 from .backward import backward_failure
-from .cuts import eager_cut_location, find_cuts, graph_source
+from .cuts import eager_cut_location, find_cuts
 from .fitstep import trains_under_fit
 from .inventory import tensor_name
 from .nonfinite import nonfinite_finding, nonfinite_outputs
@@ -88,11 +88,7 @@ def check_gradients(probe, tensors, inputs):
             continue
         worst = min(outcomes, key=lambda o: _ORDER.index(o.status))
         worst_run = next(r for r in runs if r.mode == worst.mode)
-        source = (
-            graph_source(probe, worst_run.trace, variable=variable, input_index=input_index)
-            if worst_run.trace
-            else None
-        )
+        source = worst_run.trace.placeholder_of(variable, input_index) if worst_run.trace else None
         if is_rounding_noise(probe, worst_run, worst, source):
             worst = dataclasses.replace(worst, status="noise")
         facts = {"gradient_norm": worst.norm, "gradient_status": worst.status, "gradient_ratio": worst.ratio}
@@ -173,7 +169,7 @@ def _value(probe, variable, input_index):
 
 
 def _source_placeholder(probe, run, variable, input_index):
-    return graph_source(probe, run.trace, variable=variable, input_index=input_index)
+    return run.trace.placeholder_of(variable, input_index)
 
 
 # --- classification --------------------------------------------------------------------------------
@@ -225,7 +221,7 @@ def _finding(probe, runs, name, variable, input_index, index, worst, outcomes, r
     if worst.status == "nonfinite":
         return nonfinite_finding(probe, run, name, variable, index, where, created, subject)
     if worst.status in ("zero", "vanishing", "exploding"):
-        source = graph_source(probe, run.trace, variable=variable, input_index=input_index) if run.trace else None
+        source = run.trace.placeholder_of(variable, input_index) if run.trace else None
         return weak_finding(probe, run, name, source, worst, where, subject, is_input, created)
     if worst.status == "noise":
         return noise_finding(name, worst, peak_ratio(probe, run, worst), created)
@@ -250,7 +246,7 @@ def _none_finding(probe, run, name, variable, input_index, where, created):
             "a `.numpy()` or numpy call on a tensor is the usual cause. Keep the computation in TensorFlow ops.",
             location or created,
         )
-    source = graph_source(probe, run.trace, variable=variable, input_index=input_index)
+    source = run.trace.placeholder_of(variable, input_index)
     cuts = find_cuts(run.trace, source) if source is not None else []
     if variable is None and all(cut.op_type in _SHAPE_OPS for cut in cuts):
         # The output depends on the input's shape only (a position embedding, keras-hub's

@@ -12,16 +12,14 @@ import importlib
 import importlib.util
 import inspect
 import os
-import re
 import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import GradcheckError
 from .runtime import tensorflow
-from .source import format_location, is_user_file
+from .source import error_text, format_location, is_user_file, sentence, user_code_error, user_frame_of
 
 
 @dataclass
@@ -84,11 +82,11 @@ def _import(module_ref: str):
                 "Check the spelling, run gradcheck from the folder that holds the module or install its "
                 f"package, or give a file path instead: path/to/{module_ref.replace('.', '/')}.py:NAME."
             ) from None
-        raise _user_exception(error, f"importing {module_ref!r}") from None
+        raise user_code_error(error, f"importing {module_ref!r}") from None
     except SyntaxError as error:
         raise _syntax_message(error) from None
     except Exception as error:
-        raise _user_exception(error, f"importing {module_ref!r}") from None
+        raise user_code_error(error, f"importing {module_ref!r}") from None
 
 
 def _import_file(path: str):
@@ -120,7 +118,7 @@ def _import_file(path: str):
         raise _syntax_message(error) from None
     except Exception as error:
         del sys.modules[module_name]
-        raise _user_exception(error, f"importing {path}") from None
+        raise user_code_error(error, f"importing {path}") from None
     return module
 
 
@@ -176,68 +174,6 @@ def _no_bytecode():
 def _syntax_message(error: SyntaxError) -> GradcheckError:
     where = format_location(error.filename, error.lineno or 0) if error.filename else "the module"
     return GradcheckError(f"{where}: syntax error: {error.msg}. Python cannot import the module until it is fixed.")
-
-
-def user_frame_of(error: BaseException) -> str | None:
-    """The innermost line of the user's code in an exception's traceback, as file:line."""
-    frames = traceback.extract_tb(error.__traceback__)
-    for frame in reversed(frames):
-        if is_user_file(frame.filename):
-            return format_location(frame.filename, frame.lineno or 0)
-    return None
-
-
-def error_text(error: BaseException, limit: int = 400) -> str:
-    """The reason an exception gives, without the wrapping Keras and TensorFlow add around it."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-    keras_reason = re.search(
-        r"Exception encountered when calling .*?\n[ \t]*\n(.*?)(\n\s*\n\s*Arguments received|$)", text, re.S
-    )
-    if keras_reason:
-        text = keras_reason.group(1)
-    elif "in user code:" in text:
-        # TensorFlow lists the user's frames, then "    ErrorType: reason" as the last entry.
-        reasons = [line.strip() for line in text.splitlines() if re.match(r"\s*\w+(Error|Exception): ", line)]
-        text = reasons[-1] if reasons else text.strip().splitlines()[-1]
-    # TensorFlow's op errors carry the kernel's internal name and an empty op name:
-    # "{{function_node __wrapped__MatMul_device_/job:localhost/...}} Matrix size-incompatible ... [Op:MatMul] name: "
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
-    text = re.sub(r"(\[Op:\w+\])\s*name:\s*$", r"\1", text.strip())
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _user_exception(error: BaseException, doing: str) -> GradcheckError:
-    where = user_frame_of(error)
-    place = f" at {where}" if where else ""
-    text = error_text(error)
-    detail = f": {text}" if text else ""
-    return GradcheckError(
-        f"{type(error).__name__} raised{place} while {doing}{detail}. This is an error in the code "
-        "being checked; fix it there (run with --debug for the full traceback)."
-    )
-
-
-def exit_message(error: BaseException, stage: str) -> str:
-    """The paragraph for SystemExit or KeyboardInterrupt raised by the code being checked.
-
-    Either would otherwise end the run as if it had finished (sys.exit(0) as a pass), so both are
-    reported as a check that could not run, with the line that raised them.
-    """
-    where = user_frame_of(error)
-    place = f" at {where}" if where else ""
-    whose = "the layer's module" if stage == "loading the target" else "the layer's code"
-    if isinstance(error, SystemExit):
-        code = error.code if error.code is not None else ""
-        what = f"called sys.exit({code!r})" if isinstance(code, str) and code else f"called sys.exit({code})"
-        advice = (
-            "An exit is never a pass: remove the call, or keep script code under "
-            '`if __name__ == "__main__":` so importing the module does not run it.'
-        )
-    else:
-        what = "raised KeyboardInterrupt"
-        advice = "Nothing was checked; raise an ordinary exception there, or none."
-    return f"{whose[0].upper()}{whose[1:]} {what}{place} while {stage}. {advice}"
 
 
 def _layer_classes_in(module) -> list[str]:
@@ -319,16 +255,10 @@ def _call_user(constructor, init: dict, name: str):
         place = f" at {where}" if where else ""
         sig = f" Its signature is {name}{signature}." if signature is not None else ""
         raise GradcheckError(
-            f"{shown} raised {type(error).__name__}{place}: {_sentence(error_text(error))}{sig} "
+            f"{shown} raised {type(error).__name__}{place}: {sentence(error_text(error))}{sig} "
             "Fix the code there, or give other arguments with --init KEY=VALUE (run with --debug for "
             "the traceback)."
         ) from None
-
-
-def _sentence(text: str) -> str:
-    """End a quoted reason with a full stop, so the advice after it reads as its own sentence."""
-    text = text or "(no message)"  # MemoryError() and the like carry no text
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _signature_message(name: str, signature, init: dict, problem: TypeError) -> str:

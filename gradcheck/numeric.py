@@ -34,7 +34,6 @@ import numpy as np
 from .fallback import fallback_findings, low_precision_op
 from .gradient_paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
 from .inventory import tensor_name
-from .loading import error_text, user_frame_of
 from .outputs import float_tensors
 from .probe import backing, call_layer, trace_layer_function
 from .progress import Progress
@@ -42,6 +41,7 @@ from .report import finding
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
 from .screening import first_step, screen, value_of
+from .source import error_text, user_frame_of
 from .steps import Comparison, compare, relative_error
 
 DIRECTIONS = 3  # random directions per tensor and mode: one suffices for a gross error; three for margin

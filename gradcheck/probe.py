@@ -19,14 +19,14 @@ import numpy as np
 
 from . import state
 from .errors import GradcheckError
-from .loading import Loaded, error_text, user_frame_of
+from .loading import Loaded
 from .naming import Names
 from .options import Options
 from .outputs import float_leaves
 from .report import finding
 from .runtime import tensorflow
 from .sampling import projections, sample_inputs
-from .source import user_location
+from .source import error_text, user_code_error, user_frame_of, user_location
 
 
 class VariableLog:
@@ -68,6 +68,14 @@ class Trace:
     handle_placeholders: dict  # id(captured variable handle) -> placeholder inside the graph
     tensor_captures: list  # (captured eager tensor, placeholder) for non-variable captures
     fingerprint: Any = None  # equal for two traces that hold the same ops reading the same captures
+
+    def placeholder_of(self, variable=None, input_index: int | None = None):
+        """The placeholder inside `graph` for a variable (its captured handle) or a float input."""
+        if variable is not None:
+            _, keras = tensorflow()
+            return self.handle_placeholders.get(id(backing(variable, keras).handle))
+        assert input_index is not None, "a variable or an input index"
+        return self.input_placeholders[input_index]
 
     def consumers_location(self, placeholder) -> str | None:
         """The user's line of the first op that uses a captured tensor."""
@@ -175,23 +183,16 @@ def random_training(options: Options) -> bool:
 
 
 def _user_failure(error: Exception, doing: str, options: Options) -> GradcheckError:
-    where = user_frame_of(error)
-    place = f" at {where}" if where else ""
-    text = error_text(error)
+    note = ""
     if isinstance(error, MemoryError):  # often raised with no text at all: name the request and the limit
         total = sum(spec.elements for spec in options.inputs)
-        text = (f"{text}; " if text else "") + (
+        note = (
             f"out of memory with inputs of {total:,} numbers in all (--max-elements allows "
             f"{options.max_elements:,} per input)"
         )
-    text = text or "(no message)"
-    text = text if text.endswith((".", "!", "?")) else text + "."
     shapes = " and ".join(",".join(map(str, s.shape)) for s in options.inputs)
     hint = "Fix the layer, or check that --input-shape/--input-dtype describe what it expects"
-    return GradcheckError(
-        f"{type(error).__name__} raised{place} while {doing} on input shape {shapes}: {text} "
-        f"{hint} (run with --debug for the full traceback)."
-    )
+    return user_code_error(error, f"{doing} on input shape {shapes}", hint, note)
 
 
 def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .loading import error_text, user_frame_of
 from .outputs import float_tensors
 from .probe import backing, call_layer
 from .report import finding
 from .runtime import tensorflow
-from .source import format_location, is_user_file
+from .source import error_text, format_location, is_user_file, user_frame_of
 
 # Outputs of the reloaded layer must equal the original's to this fraction of the output's scale:
 # the same weights and inputs give the same float32 results up to kernel scheduling (~1e-6).

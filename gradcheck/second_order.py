@@ -34,11 +34,11 @@ import numpy as np
 
 from .gradient_paths import downstream_op, is_custom_gradient
 from .hessian import Block, Curvature, compare
-from .loading import error_text
 from .numeric import DIRECTIONS, _targets, _tolerance
 from .progress import Progress
 from .report import finding
 from .sampling import generator
+from .source import error_text
 from .steps import SMALLER_STEPS
 
 SECOND_ORDER_STREAM = 3  # its own stream of directions (sampling.py): the first-order draws stay as they were

@@ -1,4 +1,5 @@
-"""Where things happen in the user's code: picking the user's frame out of a stack or an op's traceback.
+"""Where things happen in the user's code, and how its failures are told: the user's frame in a stack,
+an op's traceback or an exception, and the one-paragraph text for an exception the user's code raised.
 
 A frame is the user's when its file is not part of Python itself, TensorFlow, Keras, NumPy or
 gradcheck. Locations are printed relative to the working folder when the file lies inside it, so
@@ -8,8 +9,12 @@ CI annotations (`::error file=...`) point at repository paths.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import sysconfig
+import traceback
+
+from .errors import GradcheckError
 
 _LIBRARY_PACKAGES = (
     "tensorflow",
@@ -63,3 +68,69 @@ def user_location(frames) -> str | None:
         if is_user_file(frame.filename):
             return format_location(frame.filename, frame.lineno)
     return None
+
+
+def user_frame_of(error: BaseException) -> str | None:
+    """The innermost line of the user's code in an exception's traceback, as file:line."""
+    return user_location(traceback.extract_tb(error.__traceback__))
+
+
+def error_text(error: BaseException, limit: int = 400) -> str:
+    """The reason an exception gives, without the wrapping Keras and TensorFlow add around it."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    keras_reason = re.search(
+        r"Exception encountered when calling .*?\n[ \t]*\n(.*?)(\n\s*\n\s*Arguments received|$)", text, re.S
+    )
+    if keras_reason:
+        text = keras_reason.group(1)
+    elif "in user code:" in text:
+        # TensorFlow lists the user's frames, then "    ErrorType: reason" as the last entry.
+        reasons = [line.strip() for line in text.splitlines() if re.match(r"\s*\w+(Error|Exception): ", line)]
+        text = reasons[-1] if reasons else text.strip().splitlines()[-1]
+    # TensorFlow's op errors carry the kernel's internal name and an empty op name:
+    # "{{function_node __wrapped__MatMul_device_/job:localhost/...}} Matrix size-incompatible ... [Op:MatMul] name: "
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"(\[Op:\w+\])\s*name:\s*$", r"\1", text.strip())
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def user_code_error(error: BaseException, doing: str, advice: str = "", note: str = "") -> GradcheckError:
+    """The one-paragraph error for an exception raised by the code being checked: what raised, at the
+    user's line, while doing what, its reason (with `note` added), then `advice`."""
+    where = user_frame_of(error)
+    place = f" at {where}" if where else ""
+    text = "; ".join(part for part in (error_text(error), note) if part)
+    advice = advice or "This is an error in the code being checked; fix it there"
+    return GradcheckError(
+        f"{type(error).__name__} raised{place} while {doing}: {sentence(text)} {advice} "
+        "(run with --debug for the full traceback)."
+    )
+
+
+def sentence(text: str) -> str:
+    """End a quoted reason with a full stop, so the advice after it reads as its own sentence."""
+    text = text or "(no message)"  # MemoryError() and the like carry no text
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def exit_message(error: BaseException, stage: str) -> str:
+    """The paragraph for SystemExit or KeyboardInterrupt raised by the code being checked.
+
+    Either would otherwise end the run as if it had finished (sys.exit(0) as a pass), so both are
+    reported as a check that could not run, with the line that raised them.
+    """
+    where = user_frame_of(error)
+    place = f" at {where}" if where else ""
+    whose = "the layer's module" if stage == "loading the target" else "the layer's code"
+    if isinstance(error, SystemExit):
+        code = error.code if error.code is not None else ""
+        what = f"called sys.exit({code!r})" if isinstance(code, str) and code else f"called sys.exit({code})"
+        advice = (
+            "An exit is never a pass: remove the call, or keep script code under "
+            '`if __name__ == "__main__":` so importing the module does not run it.'
+        )
+    else:
+        what = "raised KeyboardInterrupt"
+        advice = "Nothing was checked; raise an ordinary exception there, or none."
+    return f"{whose[0].upper()}{whose[1:]} {what}{place} while {stage}. {advice}"

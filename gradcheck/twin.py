@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from . import state
-from .loading import error_text, user_frame_of
 from .outputs import float_tensors
 from .precision import epsilon
 from .probe import backing, call_layer
 from .runtime import tensorflow
+from .source import error_text, user_frame_of
 
 # The twin's float output must match the original's to this fraction of the output's largest
 # magnitude: float32 rounding through a deep layer (an LSTM over a sequence) stays near 1e-5, a

@@ -62,7 +62,8 @@ def serve() -> None:
 def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
     """Run one check and return its result message; every way the layer's code can end becomes one."""
     from .api import run
-    from .loading import error_text, exit_message, own_imports
+    from .loading import own_imports
+    from .source import error_text, exit_message
 
     stages = ["loading the target"]
 
