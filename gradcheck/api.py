@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from .errors import GradcheckError
@@ -129,19 +128,16 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
     ):
         stage(phrase)
         tensor_updates, input_updates, new_findings = check_step(probe, tensors, inputs)
-        tensors = _merge(tensors, tensor_updates)
-        inputs = _merge(inputs, input_updates)
+        tensors = tensors.updated(tensor_updates)
+        inputs = inputs.updated(input_updates)
         findings += new_findings
     if options.order == 2:
         from .second_order import check_second_order
 
         stage("checking second derivatives")
         tensor_updates, input_updates, new_findings = check_second_order(probe, tensors, inputs)
-        tensors, inputs, findings = (
-            _merge(tensors, tensor_updates),
-            _merge(inputs, input_updates),
-            findings + new_findings,
-        )
+        tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
+        findings += new_findings
     policies: list = []
     if options.dtype_policies:
         from .dtype_policy import check_dtype_policies
@@ -159,8 +155,8 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
 
     return Report(
         target=loaded.target,
-        variables=tuple(tensors),
-        inputs=tuple(inputs),
+        variables=tensors.infos(),
+        inputs=inputs.infos(),
         findings=sort_findings(findings),
         training_modes=tuple(t.mode for t in probe.traces) or ("n/a",),
         stochastic=probe.stochastic,
@@ -171,8 +167,3 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
         dtype_policies=tuple(policies),
         reload=reload_status,
     )
-
-
-def _merge(items, updates: dict):
-    """Apply {name: {field: value}} from a check to the matching TensorInfo/InputInfo."""
-    return [dataclasses.replace(item, **updates.get(item.name, {})) for item in items]

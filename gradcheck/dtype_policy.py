@@ -25,7 +25,6 @@ import contextlib
 
 import numpy as np
 
-from .inventory import tensor_name
 from .outputs import float_tensors
 from .probe import backing, call_layer, location_of_variable, loss_of
 from .report import PolicyResult, finding
@@ -58,7 +57,7 @@ def policy_scope(keras, policy: str):
 def check_dtype_policies(probe, tensors, inputs) -> tuple[list, list]:
     """Return ([PolicyResult per policy], findings)."""
     reference = _run(probe, probe.layer, list(probe.layer.trainable_weights), 1.0)
-    sources = [tensor_name(probe, v) for v in probe.layer.trainable_weights]
+    sources = [probe.tensor_name(v) for v in probe.layer.trainable_weights]
     sources += [inputs[i].name for i in probe.float_input_indexes]
     results, findings = [], []
     for policy in probe.options.dtype_policies:
@@ -218,7 +217,7 @@ def _weight_findings(probe, copy, policy: str, keras) -> list:
     findings = []
     for original, weight in zip(probe.layer.weights, copy.weights):
         if weight.dtype in ("float16", "bfloat16") or str(weight.dtype) in ("float16", "bfloat16"):
-            name = tensor_name(probe, original)
+            name = probe.tensor_name(original)
             findings.append(
                 finding(
                     "low-precision-weight",

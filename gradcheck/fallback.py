@@ -56,14 +56,14 @@ def fallback_findings(twin, targets, tensors, rtol_of) -> list:
 
     Args:
         twin: the Twin the comparisons ran on.
-        targets: numeric.Target objects, each with .name, .dtype, .verdict, .checked, .fallback_op.
-        tensors: the inventory's TensorInfo rows (an untracked or constant row explains a fallback).
+        targets: numeric.Target objects, each with .key, .name, .dtype, .verdict, .checked, .fallback_op.
+        tensors: the inventory's Rows of TensorInfo (an untracked or constant row explains a fallback).
         rtol_of: dtype name -> the relative tolerance used in that dtype.
     """
     fell_back = [t for t in targets if t.dtype != "float64" and t.checked]
     # A raw tf.Variable stays float32 in the copy; its untracked-variable error says what to fix.
-    untracked = {row.name for row in tensors if row.kind == "untracked"}
-    fell_back = [t for t in fell_back if t.name not in untracked or twin.reason is not None]
+    untracked = {key for key, row in tensors.keyed() if row.kind == "untracked"}
+    fell_back = [t for t in fell_back if t.key not in untracked or twin.reason is not None]
     if not fell_back:
         return []
     names = ", ".join(f"`{t.name}`" for t in fell_back)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .inventory import tensor_name
 from .probe import backing
+from .rows import variable_key
 from .runtime import tensorflow
 
 _FIT_LEARNING_RATE = 0.01  # SGD's default: the one step only has to show whether anything moves
 
 
 def trains_under_fit(probe, runs, tensors) -> dict:
-    """{tensor name: changed by one SGD step over layer.trainable_weights}, the path fit() uses.
+    """{row key: changed by one SGD step over layer.trainable_weights}, the path fit() uses.
 
     The step runs on the real variables, so every value is saved first and restored exactly after.
     Untracked and non-trainable variables are not in trainable_weights: False without a step.
@@ -36,10 +36,11 @@ def trains_under_fit(probe, runs, tensors) -> dict:
         finally:
             for variable, before in saved:
                 variable.assign(before)
-    by_name = {}
+    # Every variable's row is keyed by its tf.Variable: facts for the rows that are variables, and
+    # False for an untracked variable found only by TF's name (a helper's global), outside both lists.
+    facts = {key: False for key, row in tensors.keyed() if row.kind == "untracked"}
     for variable in everything:
-        by_name[tensor_name(probe, variable)] = id(backing(variable, keras)) in changed
-    facts = {t.name: by_name[t.name] for t in tensors if t.kind != "constant" and t.name in by_name}
-    # An untracked variable found only by TF's name (a helper's global) is outside both lists above.
-    facts.update({t.name: False for t in tensors if t.kind == "untracked"})
+        key = variable_key(variable)
+        if tensors.get(key) is not None:
+            facts[key] = id(backing(variable, keras)) in changed
     return facts

@@ -28,11 +28,11 @@ from . import state
 from .backward import backward_failure
 from .cuts import eager_cut_location, find_cuts
 from .fitstep import trains_under_fit
-from .inventory import tensor_name
 from .nonfinite import nonfinite_finding, nonfinite_outputs
 from .outputs import float_tensors
 from .probe import call_layer, loss_of, random_training, run_trace
 from .report import finding
+from .rows import input_key, variable_key
 from .runtime import tensorflow
 from .weak import is_rounding_noise, noise_finding, peak_ratio, weak_finding
 
@@ -65,12 +65,14 @@ def check_gradients(probe, tensors, inputs):
     runs = _runs(probe)
     if not runs:  # every backward pass raised: nothing to classify
         return {}, {}, list(probe.backward_failures)
-    variable_rows = {t.name: t for t in tensors}
-    tensor_updates, input_updates, findings = {}, {}, []
+    tensor_updates: dict = {}
+    input_updates: dict = {}
+    findings: list = []
     sources = _sources(probe, inputs)
 
     for index, (name, variable, input_index) in enumerate(sources):
-        row = variable_rows.get(name) if variable is not None else None
+        key = variable_key(variable) if variable is not None else input_key(input_index)
+        row = tensors.get(key) if variable is not None else None
         if variable is not None and (row is None or not row.read_by_call):
             continue  # an unread weight is already reported as unused-variable
         outcomes = []
@@ -92,14 +94,14 @@ def check_gradients(probe, tensors, inputs):
         if is_rounding_noise(probe, worst_run, worst, source):
             worst = dataclasses.replace(worst, status="noise")
         facts = {"gradient_norm": worst.norm, "gradient_status": worst.status, "gradient_ratio": worst.ratio}
-        (tensor_updates if variable is not None else input_updates)[name] = facts
+        (tensor_updates if variable is not None else input_updates)[key] = facts
         made = _finding(probe, runs, name, variable, input_index, index, worst, outcomes, row)
         if made is not None:
             findings.append(made)
 
     findings += nonfinite_outputs(probe, runs, findings) + probe.backward_failures
-    for name, trains in trains_under_fit(probe, runs, tensors).items():
-        tensor_updates.setdefault(name, {})["trains_under_fit"] = trains
+    for key, trains in trains_under_fit(probe, runs, tensors).items():
+        tensor_updates.setdefault(key, {})["trains_under_fit"] = trains
     return tensor_updates, input_updates, findings
 
 
@@ -156,7 +158,7 @@ def _eager_result(probe) -> dict:
 
 def _sources(probe, inputs):
     """(name, variable or None, input index or None), in the order of the probe's gradients."""
-    names = [tensor_name(probe, v) for v in probe.gradient_variables]
+    names = [probe.tensor_name(v) for v in probe.gradient_variables]
     sources = [(name, v, None) for name, v in zip(names, probe.gradient_variables)]
     sources += [(inputs[i].name, None, i) for i in probe.float_input_indexes]
     return sources

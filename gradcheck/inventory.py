@@ -12,19 +12,21 @@ import numpy as np
 from .naming import assigned_name
 from .probe import Probe, backing, location_of_variable
 from .report import InputInfo, TensorInfo, finding
+from .rows import RowKey, Rows, constant_key, input_key, variable_key
 from .runtime import tensorflow
 from .state import state_variables
 
 _LIBRARY_MODULES = ("keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv")
 
 
-def check_inventory(probe: Probe):
-    """Return (tensor infos, findings) for every variable the layer holds or call() reads."""
+def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
+    """Return (tensor rows, findings) for every variable the layer holds or call() reads."""
     _, keras = tensorflow()
     layer = probe.layer
     read = _read_handles(probe)
     seed_states = set(state_variables(layer, keras))  # RNG, RNN and metric state: not weights
-    tensors, findings = [], []
+    tensors: list[tuple[RowKey, TensorInfo]] = []
+    findings: list = []
     tracked_ids = set()
 
     for variable in layer.weights:
@@ -32,19 +34,22 @@ def check_inventory(probe: Probe):
         tracked_ids.add(id(tf_variable))
         if id(tf_variable) in seed_states:
             continue  # listed below as state
-        name = tensor_name(probe, variable)
+        name = probe.tensor_name(variable)
         owner = probe.names.owner_layer(variable)
         is_read = id(tf_variable.handle) in read
         location = location_of_variable(probe, variable)
         tensors.append(
-            TensorInfo(
-                name=name,
-                kind="trainable" if variable.trainable else "non-trainable",
-                shape=tuple(variable.shape),
-                dtype=str(variable.dtype),
-                layer=owner.name if owner is not None and owner is not layer else None,
-                created_at=location,
-                read_by_call=is_read,
+            (
+                variable_key(variable),
+                TensorInfo(
+                    name=name,
+                    kind="trainable" if variable.trainable else "non-trainable",
+                    shape=tuple(variable.shape),
+                    dtype=str(variable.dtype),
+                    layer=owner.name if owner is not None and owner is not layer else None,
+                    created_at=location,
+                    read_by_call=is_read,
+                ),
             )
         )
         if variable.trainable and not is_read and probe.traces:
@@ -74,13 +79,16 @@ def check_inventory(probe: Probe):
         location = location_of_variable(probe, tf_variable)
         is_read = id(tf_variable.handle) in read
         tensors.append(
-            TensorInfo(
-                name=name,
-                kind="untracked",
-                shape=tuple(tf_variable.shape),
-                dtype=tf_variable.dtype.name,
-                created_at=location,
-                read_by_call=is_read,
+            (
+                variable_key(tf_variable),
+                TensorInfo(
+                    name=name,
+                    kind="untracked",
+                    shape=tuple(tf_variable.shape),
+                    dtype=tf_variable.dtype.name,
+                    created_at=location,
+                    read_by_call=is_read,
+                ),
             )
         )
         if is_read:
@@ -100,25 +108,24 @@ def check_inventory(probe: Probe):
     tensors += constants
     findings += constant_findings
     findings += _created_in_call(probe)
-    return tensors, findings
+    return Rows(tensors), findings
 
 
-def input_inventory(options) -> list[InputInfo]:
+def input_inventory(options) -> Rows[InputInfo]:
     """One row per input; integer inputs (token ids) are not differentiable and get no gradient check."""
-    return [
-        InputInfo(
-            name=f"input {i}" if len(options.inputs) > 1 else "input",
-            shape=spec.shape,
-            dtype=spec.dtype,
-            value_range=spec.resolved_range,
-            differentiable=spec.is_float,
+    return Rows(
+        (
+            input_key(i),
+            InputInfo(
+                name=f"input {i}" if len(options.inputs) > 1 else "input",
+                shape=spec.shape,
+                dtype=spec.dtype,
+                value_range=spec.resolved_range,
+                differentiable=spec.is_float,
+            ),
         )
         for i, spec in enumerate(options.inputs)
-    ]
-
-
-def tensor_name(probe: Probe, variable) -> str:
-    return probe.names.variable_name(variable, probe.layer)
+    )
 
 
 def _modes(probe: Probe) -> str:
@@ -139,7 +146,7 @@ def _read_handles(probe: Probe) -> set[int]:
     return {id(v.handle) for v in tape.watched_variables()}
 
 
-def state_rows(probe: Probe, read: set[int]) -> list[TensorInfo]:
+def state_rows(probe: Probe, read: set[int]) -> list[tuple[RowKey, TensorInfo]]:
     """One `state` row per variable Keras keeps beside the weights (state.py): an RNN's carried
     state, a SeedGenerator's, a metric's. Not weights, so never untracked and never trained."""
     _, keras = tensorflow()
@@ -148,14 +155,17 @@ def state_rows(probe: Probe, read: set[int]) -> list[TensorInfo]:
         name = path
         owner = probe.names.owner_layer(variable)
         rows.append(
-            TensorInfo(
-                name=name,
-                kind="state",
-                shape=tuple(variable.shape),
-                dtype=variable.dtype.name,
-                layer=owner.name if owner is not None and owner is not probe.layer else None,
-                created_at=location_of_variable(probe, variable),
-                read_by_call=id(variable.handle) in read,
+            (
+                variable_key(variable),
+                TensorInfo(
+                    name=name,
+                    kind="state",
+                    shape=tuple(variable.shape),
+                    dtype=variable.dtype.name,
+                    layer=owner.name if owner is not None and owner is not probe.layer else None,
+                    created_at=location_of_variable(probe, variable),
+                    read_by_call=id(variable.handle) in read,
+                ),
             )
         )
     return rows
@@ -167,7 +177,7 @@ def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[i
     found = {}
     for obj in probe.names.objects.values():
         if isinstance(obj, tf.Variable) and id(obj) not in tracked_ids and id(obj) not in seed_states:
-            found[id(obj)] = (obj, tensor_name(probe, obj))
+            found[id(obj)] = (obj, probe.tensor_name(obj))
     read = _read_handles(probe)
     # A variable call() reads that the walk could not reach (a helper's global): named by TF's name.
     for variable, _ in probe.log.created.values():
@@ -230,13 +240,16 @@ def _add_constant(probe: Probe, obj, values, placeholder, trace, tensors, findin
     shown = name or f"constant of shape {'x'.join(map(str, values.shape))}"
     is_mask = values.dtype.kind == "f" and set(np.unique(values)).issubset({0.0, 1.0}) and len(np.unique(values)) == 2
     tensors.append(
-        TensorInfo(
-            name=shown,
-            kind="constant",
-            shape=tuple(values.shape),
-            dtype=str(values.dtype),
-            created_at=location,
-            read_by_call=True,
+        (
+            constant_key(obj),
+            TensorInfo(
+                name=shown,
+                kind="constant",
+                shape=tuple(values.shape),
+                dtype=str(values.dtype),
+                created_at=location,
+                read_by_call=True,
+            ),
         )
     )
     if owner_module in _LIBRARY_MODULES or is_mask:

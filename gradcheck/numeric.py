@@ -33,11 +33,11 @@ import numpy as np
 
 from .fallback import fallback_findings, low_precision_op
 from .gradient_paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
-from .inventory import tensor_name
 from .outputs import float_tensors
 from .probe import backing, call_layer, trace_layer_function
 from .progress import Progress
 from .report import finding
+from .rows import RowKey, input_key, variable_key
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
 from .screening import first_step, screen, value_of
@@ -88,7 +88,8 @@ TOLERANCES = {
 class Target:
     """A tensor whose gradient is checked: a variable (by its original tf.Variable) or an input."""
 
-    name: str
+    key: RowKey  # the row its facts go to
+    name: str  # shown in messages
     variable: object = None  # the original tf.Variable, for a weight
     input_index: int | None = None
     location: str | None = None  # where its findings point
@@ -153,24 +154,24 @@ def _run(probe, twin, targets) -> None:
 
 def _targets(probe, tensors, inputs) -> list[Target]:
     _, keras = tensorflow()
-    rows = {t.name: t for t in tensors if t.kind in ("trainable", "untracked")}  # not a constant of the same name
     targets = []
     for variable in probe.gradient_variables:
-        name = tensor_name(probe, variable)
-        row = rows.get(name)
+        key = variable_key(variable)
+        row = tensors.get(key)
         tf_variable = backing(variable, keras)
-        if row is None or not row.read_by_call or not tf_variable.dtype.is_floating:
+        if row is None or row.kind not in ("trainable", "untracked") or not row.read_by_call:
             continue
-        targets.append(Target(name=name, variable=tf_variable, location=row.created_at))
+        if tf_variable.dtype.is_floating:
+            targets.append(Target(key=key, name=row.name, variable=tf_variable, location=row.created_at))
     for index, item in enumerate(inputs):
         if item.differentiable:
-            targets.append(Target(name=item.name, input_index=index))
+            targets.append(Target(key=input_key(index), name=item.name, input_index=index))
     return targets
 
 
 def _skipped(targets, tensors):
-    variables = {t.name: {"numeric_verdict": "skipped"} for t in targets if t.variable is not None}
-    inputs = {t.name: {"numeric_verdict": "skipped"} for t in targets if t.variable is None}
+    variables = {t.key: {"numeric_verdict": "skipped"} for t in targets if t.variable is not None}
+    inputs = {t.key: {"numeric_verdict": "skipped"} for t in targets if t.variable is None}
     return variables, inputs, []
 
 
@@ -494,7 +495,7 @@ def _results(probe, twin, targets, tensors):
         if verdict == "ok" and target.dtype != "float64":
             verdict = "float32-fallback"
         facts = {"numeric_verdict": verdict, "numeric_error": float(target.error) if verdict != "skipped" else None}
-        (tensor_updates if target.variable is not None else input_updates)[target.name] = facts
+        (tensor_updates if target.variable is not None else input_updates)[target.key] = facts
         location = target.location
         mismatch = next((m for v, m in target.messages if v == "mismatch"), None)
         kink = next((m for v, m in target.messages if v == "kink"), None)

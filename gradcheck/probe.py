@@ -120,6 +120,10 @@ class Probe:
                 seen.add(trace.fingerprint)
         return distinct
 
+    def tensor_name(self, variable) -> str:
+        """How a variable is shown: its attribute path on the layer (naming.py)."""
+        return self.names.variable_name(variable, self.layer)
+
     def input_tensors(self):
         tf, _ = tensorflow()
         return [tf.constant(a) for a in self.inputs]

@@ -28,6 +28,7 @@ import numpy as np
 from .outputs import float_tensors
 from .probe import backing, call_layer
 from .report import finding
+from .rows import variable_key
 from .runtime import tensorflow
 from .source import error_text, format_location, is_user_file, user_frame_of
 
@@ -84,12 +85,12 @@ def _reason_to_skip(probe, keras) -> str | None:
 
 def _move_raw_variables(probe, tensors, tf) -> list:
     """Shift every raw tf.Variable that call() reads off its value (returns what to restore)."""
-    untracked = {t.name for t in tensors if t.kind == "untracked" and t.read_by_call}
+    untracked = {key for key, row in tensors.keyed() if row.kind == "untracked" and row.read_by_call}
     moved = []
     for obj in probe.names.objects.values():
         if not isinstance(obj, tf.Variable) or not obj.dtype.is_floating:
             continue
-        if probe.names.variable_name(obj, probe.layer) not in untracked:
+        if variable_key(obj) not in untracked:
             continue
         value = obj.numpy()
         moved.append((obj, value))

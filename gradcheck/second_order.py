@@ -37,6 +37,7 @@ from .hessian import Block, Curvature, compare
 from .numeric import DIRECTIONS, _targets, _tolerance
 from .progress import Progress
 from .report import finding
+from .rows import RowKey
 from .sampling import generator
 from .source import error_text
 from .steps import SMALLER_STEPS
@@ -48,6 +49,7 @@ _USABLE_GRADIENT = (None, "ok", "zero", "vanishing", "exploding")  # a first-ord
 
 @dataclass
 class _Target:
+    key: RowKey
     name: str
     variable: object  # the original tf.Variable, or None for an input
     input_index: int | None
@@ -61,18 +63,18 @@ class _Target:
 
 def check_second_order(probe, tensors, inputs):
     """Return ({tensor: facts}, {input: facts}, findings) from the second-order comparison."""
-    rows = {row.name: row for row in [*tensors, *inputs]}
+    rows = {**dict(tensors.keyed()), **dict(inputs.keyed())}
     targets = []
     for target in _targets(probe, tensors, inputs):
-        row = rows[target.name]
+        row = rows[target.key]
         if row.gradient_status in _USABLE_GRADIENT and row.numeric_verdict not in ("skipped", "mismatch"):
-            targets.append(_Target(target.name, target.variable, target.input_index, target.location))
+            targets.append(_Target(target.key, target.name, target.variable, target.input_index, target.location))
     if not targets or not probe.traces:
         return {}, {}, []
     from .twin import make_twin
 
     twin = make_twin(probe, [t.variable for t in targets if t.variable is not None])
-    fallback = twin.dtype != "float64" or any(rows[t.name].numeric_verdict == "float32-fallback" for t in targets)
+    fallback = twin.dtype != "float64" or any(rows[t.key].numeric_verdict == "float32-fallback" for t in targets)
     dtype = "float32" if fallback else "float64"
     weights = [t for t in targets if t.variable is not None]
     ordered = weights + [t for t in targets if t.variable is None]
@@ -95,11 +97,11 @@ def check_second_order(probe, tensors, inputs):
 
 
 def _facts(targets) -> tuple[dict, dict]:
-    """{name: facts} for the weights, then for the inputs, as api.run merges them."""
+    """{row key: facts} for the weights, then for the inputs, as api.run applies them."""
     facts: tuple[dict, dict] = ({}, {})
     for t in targets:
         error = None if t.verdict == "skipped" else float(t.error)
-        facts[t.variable is None][t.name] = {"second_order_verdict": t.verdict, "second_order_error": error}
+        facts[t.variable is None][t.key] = {"second_order_verdict": t.verdict, "second_order_error": error}
     return facts
 
 
