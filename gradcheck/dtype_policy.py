@@ -25,8 +25,8 @@ import contextlib
 
 import numpy as np
 
-from .outputs import float_tensors
-from .probe import backing, call_layer, location_of_variable, loss_of
+from .outputs import float_tensors, probe_loss
+from .probe import backing, call_layer, location_of_variable
 from .report import PolicyResult, finding
 from .runtime import tensorflow
 from .source import error_text, user_frame_of, user_location
@@ -168,12 +168,12 @@ def _run(probe, layer, variables: list, scale: float) -> dict:
     tf, _ = tensorflow()
     xs = probe.input_tensors()
     floats = [xs[i] for i in probe.float_input_indexes]
-    batch = probe.options.inputs[0].shape[0]
+    batch = probe.batch_size
     with tf.GradientTape() as tape:
         tape.watch(floats)
         result = call_layer(layer, xs, _training(probe), probe.accepts_training)
         outputs = float_tensors(tf, result)
-        loss = loss_of(tf, outputs, probe.projections, batch) * scale
+        loss = probe_loss(tf, outputs, probe.projections, batch) * scale
     grads = tape.gradient(loss, variables + floats)
     return {
         "outputs": [np.asarray(o.numpy(), "float64") for o in outputs],
@@ -245,7 +245,7 @@ class _Locator:
             return self._traced
         tf, _ = tensorflow()
         probe = self.probe
-        batch = probe.options.inputs[0].shape[0]
+        batch = probe.batch_size
         indexes = probe.float_input_indexes
 
         def step(*xs):
@@ -255,7 +255,7 @@ class _Locator:
                     tape.watch(xs[i])
                 result = call_layer(self.copy, xs, _training(probe), probe.accepts_training)
                 outputs = float_tensors(tf, result)
-                loss = loss_of(tf, outputs, probe.projections, batch) * self.scale
+                loss = probe_loss(tf, outputs, probe.projections, batch) * self.scale
             grads = tape.gradient(loss, self.variables + [xs[i] for i in indexes])
             return {
                 "outputs": outputs,

@@ -29,8 +29,8 @@ from .backward import backward_failure
 from .cuts import eager_cut_location, find_cuts
 from .fitstep import trains_under_fit
 from .nonfinite import nonfinite_finding, nonfinite_outputs
-from .outputs import float_tensors
-from .probe import call_layer, loss_of, random_training, run_trace
+from .outputs import float_tensors, probe_loss
+from .probe import call_layer, random_training, run_trace
 from .report import finding
 from .rows import input_key, variable_key
 from .runtime import tensorflow
@@ -84,7 +84,7 @@ def check_gradients(probe, tensors, inputs):
             ):
                 continue  # not read in this mode (e.g. a branch taken only when training)
             value = _value(probe, variable, input_index)
-            scale = probe.options.inputs[0].shape[0] if variable is None else 1
+            scale = probe.batch_size if variable is None else 1
             outcomes.append(_classify(probe, run.mode, run.result["grads"][index], value, scale))
         if not outcomes:
             continue
@@ -144,7 +144,7 @@ def _eager_result(probe) -> dict:
         training = random_training(probe.options) if probe.accepts_training else None
         result = call_layer(probe.layer, xs, training, probe.accepts_training)
         outputs = float_tensors(tf, result)
-        loss = loss_of(tf, outputs, [tf.constant(r) for r in probe.projections], probe.options.inputs[0].shape[0])
+        loss = probe_loss(tf, outputs, [tf.constant(r) for r in probe.projections], probe.batch_size)
     grads = []
     for source in probe.gradient_variables + floats:
         try:

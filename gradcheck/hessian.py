@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .outputs import float_tensors, probe_loss
 from .probe import call_layer, trace_layer_function
 from .runtime import tensorflow
 
@@ -53,12 +54,11 @@ class Curvature:
         self.twin, self.variables, self.input_indexes = twin, variables, input_indexes
         training = {"true": True, "false": False}.get(mode)
         count = len(twin.inputs)
-        batch = probe.options.inputs[0].shape[0]
+        batch = probe.batch_size
 
         def loss_of(xs, rs):
             result = call_layer(twin.layer, xs, training, probe.accepts_training)
-            flat = [t for t in tf.nest.flatten(result) if tf.is_tensor(t) and t.dtype.is_floating]
-            return tf.add_n([tf.reduce_sum(tf.cast(y, tf.float64) * r) for y, r in zip(flat, rs)]) / batch
+            return probe_loss(tf, float_tensors(tf, result), rs, batch, float64=True)
 
         def first(xs, rs):
             with tf.GradientTape() as tape:

@@ -27,91 +27,33 @@ see the same draws.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from .fallback import fallback_findings, low_precision_op
+from .fallback import low_precision_op
 from .gradient_paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
-from .outputs import float_tensors
-from .probe import backing, call_layer, trace_layer_function
+from .numeric_results import ordered, record, results, select_targets, skipped_facts
+from .outputs import float_tensors, probe_loss
+from .probe import call_layer, trace_layer_function
 from .progress import Progress
-from .report import finding
-from .rows import RowKey, input_key, variable_key
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
 from .screening import first_step, screen, value_of
 from .source import error_text, user_frame_of
 from .steps import Comparison, compare, relative_error
+from .tolerances import DIRECTIONS, SMALL_TENSOR, tolerance_for
 
-DIRECTIONS = 3  # random directions per tensor and mode: one suffices for a gross error; three for margin
-# Tensors up to this many entries are also checked entry by entry: 2 passes per entry, so at most
-# 64 passes, about 10x the directional check's 6. Larger tensors are checked entry by entry only
-# with --exhaustive; in float64 a random direction still sees an error confined to one entry of a
-# tensor of n entries, diluted by about sqrt(n) (1e-3 on one entry of 1e4: 1e-5, at rtol).
-SMALL_TENSOR = 32
 _REFINED_ENTRIES = 8  # failing entries looked at again with smaller steps (the worst first)
-_SHOWN_ENTRIES = 3  # worst entries named in a message
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    eps: float  # step, as a fraction of the tensor's scale max(RMS(θ), 1)
-    rtol: float  # allowed |tape − numeric| as a fraction of the larger of the two
-    atol: float  # floor of the allowed |tape − numeric|, as a fraction of the largest gradient norm
-
-
-# Keyed by the dtype the arithmetic runs in. A central difference with step h is off by
-# h²·|f'''|/6 (truncation) plus about ε·|L|/h (the loss's rounding, ε the dtype's machine epsilon).
-# Balancing the two gives h ≈ ε^(1/3) and an error ≈ ε^(2/3) of the function's scale:
-#   float64: ε = 1.1e-16 -> h ≈ 5e-6 (eps 1e-5), error ≈ 2e-11; rtol 1e-5 leaves a factor 1e5 for
-#            curvature and for rounding summed over many outputs, and is 100x below the 1e-3
-#            relative errors the check must catch.
-#   float32: ε = 6e-8 -> h ≈ 4e-3 (eps 1e-3, where NOTES.md 8 measured agreement), error ≈ 1.5e-5;
-#            with the same margins that gives rtol 1e-2: a float32 comparison sees gross errors only.
-# The absolute floor: rounding noise in the numeric estimate is ≈ ε·sqrt(n)·|L|/h for n summed
-# outputs, i.e. ≈ ε·sqrt(n)/eps of the gradient scale: 1e-8 for float64 at n = 1e6, 6e-3 for
-# float32 at n = 1e4. A gradient that is rounding noise (MultiHeadAttention's key bias, which truly
-# gets none) sits below that floor and is not held to a relative tolerance.
-TOLERANCES = {
-    "float64": Tolerance(eps=1e-5, rtol=1e-5, atol=1e-7),
-    "float32": Tolerance(eps=1e-3, rtol=1e-2, atol=1e-2),
-    # The same balance for the half-precision policies (the layer itself, when no float64 copy
-    # exists): float16 ε = 9.8e-4 -> h ≈ 0.1, error ≈ 1e-2; bfloat16 ε = 7.8e-3 -> h ≈ 0.2,
-    # error ≈ 4e-2. Only gross errors are visible there.
-    "float16": Tolerance(eps=1e-1, rtol=2e-1, atol=2e-1),
-    "bfloat16": Tolerance(eps=2e-1, rtol=5e-1, atol=5e-1),
-}
-
-
-@dataclass
-class Target:
-    """A tensor whose gradient is checked: a variable (by its original tf.Variable) or an input."""
-
-    key: RowKey  # the row its facts go to
-    name: str  # shown in messages
-    variable: object = None  # the original tf.Variable, for a weight
-    input_index: int | None = None
-    location: str | None = None  # where its findings point
-    verdict: str = "ok"
-    error: float = 0.0
-    dtype: str = "float64"
-    fallback_op: object = None  # the LowPrecisionOp on its path that made it compare in float32
-    gradient_location: str | None = None  # the user's line applying a custom gradient on its path
-    checked: bool = False  # compared in at least one training mode
-    skipped_modes: list = field(default_factory=list)  # modes it could not be compared in
-    messages: list = field(default_factory=list)  # (verdict, text) per failing comparison
 
 
 def check_numeric(probe, tensors, inputs):
     """Return ({tensor: facts}, {input: facts}, findings) from the finite-difference comparison."""
     if not probe.options.numeric:
         return {}, {}, []
-    targets = _targets(probe, tensors, inputs)
+    targets = select_targets(probe, tensors, inputs)
     if not targets:
         return {}, {}, []
     if not probe.traces:  # call() cannot be compiled; trace-failed already says so
-        return _skipped(targets, tensors)
+        return skipped_facts(targets)
     from .twin import make_twin, original_layer
 
     variables = [t.variable for t in targets if t.variable is not None]
@@ -120,16 +62,16 @@ def check_numeric(probe, tensors, inputs):
         _run(probe, twin, targets)
     except Exception as error:  # raised by the layer in a pass the probe did not make
         reason = f"{type(error).__name__}: {error_text(error, 200)}"
-        targets = _targets(probe, tensors, inputs)
+        targets = select_targets(probe, tensors, inputs)
         if twin.reason is None:  # the float64 twin raised: try the layer itself, in float32
             twin = original_layer(probe, variables, f"the layer raised in float64 ({reason})", user_frame_of(error))
             try:
                 _run(probe, twin, targets)
             except Exception:
-                return _skipped(targets, tensors)
+                return skipped_facts(targets)
         else:
-            return _skipped(targets, tensors)
-    return _results(probe, twin, targets, tensors)
+            return skipped_facts(targets)
+    return results(probe, twin, targets, tensors)
 
 
 def _run(probe, twin, targets) -> None:
@@ -150,29 +92,6 @@ def _run(probe, twin, targets) -> None:
         progress.close()
         if twin.layer is probe.layer:
             twin.reset_seeds()  # the user's layer: its RNG and statistics as they were
-
-
-def _targets(probe, tensors, inputs) -> list[Target]:
-    _, keras = tensorflow()
-    targets = []
-    for variable in probe.gradient_variables:
-        key = variable_key(variable)
-        row = tensors.get(key)
-        tf_variable = backing(variable, keras)
-        if row is None or row.kind not in ("trainable", "untracked") or not row.read_by_call:
-            continue
-        if tf_variable.dtype.is_floating:
-            targets.append(Target(key=key, name=row.name, variable=tf_variable, location=row.created_at))
-    for index, item in enumerate(inputs):
-        if item.differentiable:
-            targets.append(Target(key=input_key(index), name=item.name, input_index=index))
-    return targets
-
-
-def _skipped(targets, tensors):
-    variables = {t.key: {"numeric_verdict": "skipped"} for t in targets if t.variable is not None}
-    inputs = {t.key: {"numeric_verdict": "skipped"} for t in targets if t.variable is None}
-    return variables, inputs, []
 
 
 def _size(probe, twin, target) -> int:
@@ -197,16 +116,13 @@ class _Forward:
         self.twin = twin
         training = {"true": True, "false": False}.get(mode)
         count = len(twin.inputs)
-        batch = probe.options.inputs[0].shape[0]
+        batch = probe.batch_size
         float_indexes = [t.input_index for t in targets if t.variable is None]
         sources = [twin.variables[id(t.variable)] for t in targets if t.variable is not None]
 
         def loss_of(xs, rs):
             result = call_layer(twin.layer, xs, training, probe.accepts_training)
-            flat = float_tensors(tf, result)
-            # float64 projections even for a float32 layer: the sum itself adds no rounding.
-            terms = [tf.reduce_sum(tf.cast(y, tf.float64) * r) for y, r in zip(flat, rs)]
-            return tf.add_n(terms) / batch
+            return probe_loss(tf, float_tensors(tf, result), rs, batch, float64=True)
 
         def loss(*arguments):
             return loss_of(list(arguments[:count]), list(arguments[count:]))
@@ -277,17 +193,15 @@ def _same(loss0, grads, other) -> bool:
 def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> None:
     base = [np.array(x) for x in twin.inputs]
     if not np.isfinite(loss0) or forward.loss(base) != forward.loss(base):
-        for target in targets:  # NaN output, or randomness outside Keras's seed generators
-            target.skipped_modes.append(mode)
-        return
+        return  # NaN output, or randomness outside Keras's seed generators: this mode cannot be compared
     finite = [g for g in grads if g is not None and np.all(np.isfinite(g))]
     scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
     rng = generator(probe.options.seed, DIRECTION_STREAM)
-    float64 = _tolerance(probe.options, "float64")  # one joint look first: it may clear them all (screening.py)
+    float64 = tolerance_for(probe.options, "float64")  # one joint look first: it may clear them all (screening.py)
     cleared = screen(
         forward,
         twin,
-        _ordered(targets),
+        ordered(targets),
         grads,
         base,
         steps=lambda t: first_step(float64.eps, value_of(twin, base, t)),
@@ -297,17 +211,16 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
         seed=probe.options.seed,
         per_tensor=DIRECTIONS,
     )
-    for target, grad in zip(_ordered(targets), grads):
+    for target, grad in zip(ordered(targets), grads):
         if grad is None or not np.all(np.isfinite(grad)):
-            target.skipped_modes.append(mode)  # gradients.py reports a None or NaN gradient
-            continue
+            continue  # gradients.py reports a None or NaN gradient
         dtype = twin.dtype
         low = low_precision_op(forward.placeholder(target)) if dtype == "float64" else None
         if low is not None:
             dtype, target.fallback_op = low.dtype, target.fallback_op or low
         if dtype != "float64":
             target.dtype = dtype
-        tolerance = _tolerance(probe.options, dtype)
+        tolerance = tolerance_for(probe.options, dtype)
         evaluate = _evaluator(forward, twin, target, base, probe.projections)
         step = first_step(tolerance.eps, evaluate.value())
         floor = tolerance.atol * scale
@@ -348,25 +261,10 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
             # estimator): the disagreement says nothing about the gradient, so it is not a
             # mismatch. Paths where the stop is harmless (tf.nn.moments' stop_gradient(mean) in
             # LayerNormalization) agree, and stay checked.
-            target.skipped_modes.append(mode)
             continue
         if any(c.verdict == "mismatch" for c in comparisons):
             target.gradient_location = target.gradient_location or downstream_op(forward, target, is_custom_gradient)
-        _record(target, comparisons, mode, dtype, step, probe)
-
-
-def _ordered(targets):
-    """Targets in the order the gradient function returns them: variables, then inputs."""
-    return [t for t in targets if t.variable is not None] + [t for t in targets if t.variable is None]
-
-
-def _tolerance(options, dtype: str) -> Tolerance:
-    table = TOLERANCES[dtype]
-    return Tolerance(
-        eps=options.eps if options.eps is not None else table.eps,
-        rtol=options.rtol if options.rtol is not None else table.rtol,
-        atol=options.atol if options.atol is not None else table.atol,
-    )
+        record(target, comparisons, mode, dtype, step, probe)
 
 
 class _evaluator:
@@ -426,82 +324,3 @@ def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
             verdict = next((c.verdict for c in reversed(comparisons) if c.verdict != "ok"), "mismatch")
             comparisons.append(Comparison(label, tape, float("nan"), error, step, verdict))
     return comparisons
-
-
-_RANK = {"mismatch": 0, "kink": 1, "skipped": 2, "ok": 3}
-
-
-def _worsen(target, verdict, error, message) -> None:
-    if _RANK[verdict] < _RANK[target.verdict]:
-        target.verdict = verdict
-    if np.isfinite(error):
-        target.error = max(target.error, error)
-    if message:
-        target.messages.append((verdict, message))
-
-
-def _record(target, comparisons, mode, dtype, step, probe) -> None:
-    target.checked = True
-    worst = max(comparisons, key=lambda c: (_RANK["ok"] - _RANK[c.verdict], c.error))
-    verdict = worst.verdict
-    context = f"{'float64 twin' if dtype == 'float64' else dtype}" + (
-        f", training={mode.capitalize()}" if mode in ("true", "false") else ""
-    )
-    message = None
-    if verdict in ("mismatch", "kink"):  # "skipped": no step resolved the function (steps.py)
-        message = _message(target, comparisons, worst, context)
-    _worsen(target, verdict, max(c.error for c in comparisons if np.isfinite(c.error)), message)
-
-
-def _message(target, comparisons, worst, context) -> str:
-    failing = sorted(
-        (c for c in comparisons if c.verdict == worst.verdict),
-        key=lambda c: (-float(f"{c.error:.2g}"), -abs(c.tape - c.numeric) if np.isfinite(c.numeric) else 0.0),
-    )
-    entries = [c for c in failing if c.label.startswith("entry") and np.isfinite(c.numeric)][:_SHOWN_ENTRIES]
-    direction = next((c for c in failing if not c.label.startswith("entry")), None)
-    parts = []
-    if direction is not None:
-        parts.append(
-            f"along a random unit direction u the tape gives r·J·u = {direction.tape:.6g}, finite "
-            f"differences {direction.numeric:.6g} (relative error {direction.error:.1e}, step {direction.step:.0e})"
-        )
-    if entries:
-        shown = "; ".join(f"{c.label[6:]} tape {c.tape:.6g} vs numeric {c.numeric:.6g}" for c in entries)
-        count = sum(1 for c in comparisons if c.label.startswith("entry") and c.verdict == worst.verdict)
-        parts.append(f"{count} entr{'y' if count == 1 else 'ies'} disagree, worst: {shown}")
-    detail = "; ".join(parts)
-    if worst.verdict == "kink":
-        return (
-            f"`{target.name}`: finite differences disagree with the gradient ({context}): {detail}. The "
-            "one-sided slopes differ as much, so the loss has a kink (ReLU, abs, max) within the step of "
-            "this point: a non-differentiable point, not a wrong gradient. Sample inputs away from the kink "
-            "(--input-range, --seed) to check this tensor exactly."
-        )
-    return (
-        f"The gradient of `{target.name}` disagrees with finite differences ({context}): {detail}. The "
-        "disagreement stays at smaller steps, where the estimates agree with each other and the loss is smooth, so the gradient is "
-        "wrong, not the estimate. Check the custom gradient (tf.custom_gradient) or hand-written backward "
-        "this tensor flows through."
-    )
-
-
-def _results(probe, twin, targets, tensors):
-    tensor_updates, input_updates, findings = {}, {}, []
-    for target in targets:
-        # A mode with randomness outside Keras's seed generators (or a NaN loss) cannot be compared;
-        # the verdict then rests on the modes that could be (training=False, usually).
-        verdict = target.verdict if target.checked else "skipped"
-        if verdict == "ok" and target.dtype != "float64":
-            verdict = "float32-fallback"
-        facts = {"numeric_verdict": verdict, "numeric_error": float(target.error) if verdict != "skipped" else None}
-        (tensor_updates if target.variable is not None else input_updates)[target.key] = facts
-        location = target.location
-        mismatch = next((m for v, m in target.messages if v == "mismatch"), None)
-        kink = next((m for v, m in target.messages if v == "kink"), None)
-        if mismatch:
-            findings.append(finding("gradient-mismatch", target.name, mismatch, target.gradient_location or location))
-        elif kink:
-            findings.append(finding("non-differentiable-point", target.name, kink, location))
-    findings += fallback_findings(twin, targets, tensors, lambda dtype: _tolerance(probe.options, dtype).rtol)
-    return tensor_updates, input_updates, findings

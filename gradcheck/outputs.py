@@ -1,4 +1,5 @@
-"""Every float leaf of whatever call() returns, with the name a user would index it by.
+"""Every float leaf of whatever call() returns, with the name a user would index it by, and the
+probe loss made from them.
 
 call() may return a tensor, or any nesting of tuples, lists and dicts of them (`(y, (y2, [y3]))`,
 `{"a": y, "b": {"c": z}}`); the probe loss must reach every float leaf, or a weight that feeds only
@@ -25,6 +26,23 @@ def float_leaves(tf, result) -> list[tuple[str, Any]]:
 def float_tensors(tf, result) -> list:
     """The float leaves of `result` without their names."""
     return [tensor for _, tensor in float_leaves(tf, result)]
+
+
+def probe_loss(tf, outputs, projections: list, batch: int, float64: bool = False):
+    """The loss every check differentiates: sum(r·y) over the float outputs, divided by the batch size.
+
+    Each r is a fixed random projection (sampling.projections), so every output number reaches the
+    loss with its own weight. The sums run in float32 at least (float64 for a float64 output); with
+    float64=True every term runs in float64, as the finite-difference comparisons want: the sum then
+    adds no rounding of its own to the float64 twin's loss.
+    """
+    total: Any = None
+    for y, r in zip(outputs, projections):
+        dtype = tf.float64 if float64 or y.dtype == tf.float64 else tf.float32
+        term = tf.reduce_sum(tf.cast(y, dtype) * tf.cast(r, dtype))
+        term = tf.cast(term, tf.float64) if total is not None and total.dtype == tf.float64 else term
+        total = term if total is None else total + tf.cast(term, total.dtype)
+    return total / batch
 
 
 def _walk(tf, value, name: str, found: list) -> None:

@@ -22,7 +22,7 @@ from .errors import GradcheckError
 from .loading import Loaded
 from .naming import Names
 from .options import Options
-from .outputs import float_leaves
+from .outputs import float_leaves, probe_loss
 from .report import finding
 from .runtime import tensorflow
 from .sampling import projections, sample_inputs
@@ -104,6 +104,11 @@ class Probe:
     traces: list[Trace] = field(default_factory=list)
     trace_error: str | None = None  # why call() could not be traced, with the user's line
     backward_failures: list = field(default_factory=list)  # backward-failed findings (backward.py)
+
+    @property
+    def batch_size(self) -> int:
+        """The first input's leading dimension: the probe loss is a mean over it."""
+        return self.options.inputs[0].shape[0]
 
     @property
     def float_input_indexes(self) -> list[int]:
@@ -323,24 +328,13 @@ def backing(variable, keras):
     return variable.value if isinstance(variable, keras.Variable) else variable
 
 
-def loss_of(tf, outputs, projections_, batch: int):
-    """sum(r * y) / batch over every float output, in float32 at least (float64 for float64 outputs)."""
-    total: Any = None
-    for y, r in zip(outputs, projections_):
-        dtype = tf.float64 if y.dtype == tf.float64 else tf.float32
-        term = tf.reduce_sum(tf.cast(y, dtype) * tf.cast(r, dtype))
-        term = tf.cast(term, tf.float64) if total is not None and total.dtype == tf.float64 else term
-        total = term if total is None else total + tf.cast(term, total.dtype)
-    return total / batch
-
-
 def _trace(probe: Probe, mode: str) -> Trace:
     tf, keras = tensorflow()
     layer = probe.layer
     training = {"true": True, "false": False}.get(mode)
     float_indexes = probe.float_input_indexes
     count = len(probe.inputs)
-    batch = probe.options.inputs[0].shape[0]
+    batch = probe.batch_size
     holder = {}
 
     def forward(*arguments):
@@ -350,7 +344,7 @@ def _trace(probe: Probe, mode: str) -> Trace:
                 tape.watch(xs[i])
             result = call_layer(layer, xs, training, probe.accepts_training)
             outputs, _ = _float_outputs(tf, result)
-            loss = loss_of(tf, outputs, rs, batch)
+            loss = probe_loss(tf, outputs, rs, batch)
         sources = probe.gradient_variables + [xs[i] for i in float_indexes]
         grads = tape.gradient(loss, sources, unconnected_gradients=tf.UnconnectedGradients.NONE)
         grads = [None if g is None else tf.convert_to_tensor(g) for g in grads]

@@ -34,13 +34,14 @@ import numpy as np
 
 from .gradient_paths import downstream_op, is_custom_gradient
 from .hessian import Block, Curvature, compare
-from .numeric import DIRECTIONS, _targets, _tolerance
+from .numeric_results import select_targets
 from .progress import Progress
 from .report import finding
 from .rows import RowKey
 from .sampling import generator
 from .source import error_text
 from .steps import SMALLER_STEPS
+from .tolerances import DIRECTIONS, tolerance_for
 
 SECOND_ORDER_STREAM = 3  # its own stream of directions (sampling.py): the first-order draws stay as they were
 _RANK = {"none": 0, "mismatch": 1, "kink": 2, "skipped": 3, "ok": 4}
@@ -65,7 +66,7 @@ def check_second_order(probe, tensors, inputs):
     """Return ({tensor: facts}, {input: facts}, findings) from the second-order comparison."""
     rows = {**dict(tensors.keyed()), **dict(inputs.keyed())}
     targets = []
-    for target in _targets(probe, tensors, inputs):
+    for target in select_targets(probe, tensors, inputs):
         row = rows[target.key]
         if row.gradient_status in _USABLE_GRADIENT and row.numeric_verdict not in ("skipped", "mismatch"):
             targets.append(_Target(target.key, target.name, target.variable, target.input_index, target.location))
@@ -106,7 +107,7 @@ def _facts(targets) -> tuple[dict, dict]:
 
 
 def _check_mode(probe, curvature, mode, targets, dtype) -> None:
-    tolerance = _tolerance(probe.options, dtype)
+    tolerance = tolerance_for(probe.options, dtype)
     gradient = curvature.gradient()
     if any(g is None or not np.all(np.isfinite(g)) for g in gradient):
         return  # gradients.py reports a None or NaN gradient; the other mode may still be compared
