@@ -122,14 +122,15 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
     tensors, findings = check_inventory(probe)
     inputs = input_inventory(options)
     findings += probe_findings(probe)
-    for phrase, check_step in (
-        ("computing gradients", check_gradients),
-        ("comparing gradients with finite differences", check_numeric),
-    ):
-        stage(phrase)
-        tensor_updates, input_updates, new_findings = check_step(probe, tensors, inputs)
-        tensors = tensors.updated(tensor_updates)
-        inputs = inputs.updated(input_updates)
+    # Each check is handed the settings it needs; the probe carries none of them.
+    stage("computing gradients")
+    tensor_updates, input_updates, new_findings = check_gradients(probe, tensors, inputs, options)
+    tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
+    findings += new_findings
+    if options.numeric:
+        stage("comparing gradients with finite differences")
+        tensor_updates, input_updates, new_findings = check_numeric(probe, tensors, inputs)
+        tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
         findings += new_findings
     if options.order == 2:
         from .second_order import check_second_order
@@ -143,7 +144,7 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
         from .dtype_policy import check_dtype_policies
 
         stage("running the layer under the dtype policies")
-        policies, policy_findings = check_dtype_policies(probe, tensors, inputs)
+        policies, policy_findings = check_dtype_policies(probe, tensors, inputs, options.dtype_policies)
         findings += policy_findings
     reload_status = None
     if options.reload:

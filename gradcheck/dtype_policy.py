@@ -25,8 +25,9 @@ import contextlib
 
 import numpy as np
 
+from .calling import call_layer
 from .outputs import float_tensors, probe_loss
-from .probe import backing, call_layer, location_of_variable
+from .probe import backing, location_of_variable
 from .report import PolicyResult, finding
 from .runtime import tensorflow
 from .source import error_text, user_frame_of, user_location
@@ -54,13 +55,13 @@ def policy_scope(keras, policy: str):
         keras.config.set_dtype_policy(previous)
 
 
-def check_dtype_policies(probe, tensors, inputs) -> tuple[list, list]:
+def check_dtype_policies(probe, tensors, inputs, policies: tuple[str, ...]) -> tuple[list, list]:
     """Return ([PolicyResult per policy], findings)."""
     reference = _run(probe, probe.layer, list(probe.layer.trainable_weights), 1.0)
     sources = [probe.tensor_name(v) for v in probe.layer.trainable_weights]
     sources += [inputs[i].name for i in probe.float_input_indexes]
     results, findings = [], []
-    for policy in probe.options.dtype_policies:
+    for policy in policies:
         result, made = _check_policy(probe, policy, reference, sources)
         results.append(result)
         findings += made

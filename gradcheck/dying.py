@@ -131,7 +131,7 @@ def _values(probe, run, ops) -> dict:
     wrapped = wrap_function.WrappedFunction(graph, variable_holder=wrap_function.VariableHolder(share_variables=True))
     pruned = wrapped.prune(feeds=graph.inputs[:count], fetches=fetches)
     saved = state.snapshot(probe.layer, keras)
-    state.restore(state.fixed(probe.layer, keras, probe.options.seed))  # the state of the run explained
+    state.restore(state.fixed(probe.layer, keras, probe.seed))  # the state of the run explained
     try:
         values = pruned(*probe.input_tensors(), *[tf.constant(r) for r in probe.projections])
     finally:

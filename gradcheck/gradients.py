@@ -26,11 +26,12 @@ import numpy as np
 
 from . import state
 from .backward import backward_failure
+from .calling import call_layer, random_training
 from .cuts import eager_cut_location, find_cuts
 from .fitstep import trains_under_fit
 from .nonfinite import nonfinite_finding, nonfinite_outputs
 from .outputs import float_tensors, probe_loss
-from .probe import call_layer, random_training, run_trace
+from .probe import run_trace
 from .report import finding
 from .rows import input_key, variable_key
 from .runtime import tensorflow
@@ -60,7 +61,7 @@ class Run:
     result: dict
 
 
-def check_gradients(probe, tensors, inputs):
+def check_gradients(probe, tensors, inputs, options):
     """Return ({tensor: facts}, {input: facts}, findings) for every gradient the probe takes."""
     runs = _runs(probe)
     if not runs:  # every backward pass raised: nothing to classify
@@ -85,7 +86,7 @@ def check_gradients(probe, tensors, inputs):
                 continue  # not read in this mode (e.g. a branch taken only when training)
             value = _value(probe, variable, input_index)
             scale = probe.batch_size if variable is None else 1
-            outcomes.append(_classify(probe, run.mode, run.result["grads"][index], value, scale))
+            outcomes.append(_classify(options, run.mode, run.result["grads"][index], value, scale))
         if not outcomes:
             continue
         worst = min(outcomes, key=lambda o: _ORDER.index(o.status))
@@ -95,7 +96,7 @@ def check_gradients(probe, tensors, inputs):
             worst = dataclasses.replace(worst, status="noise")
         facts = {"gradient_norm": worst.norm, "gradient_status": worst.status, "gradient_ratio": worst.ratio}
         (tensor_updates if variable is not None else input_updates)[key] = facts
-        made = _finding(probe, runs, name, variable, input_index, index, worst, outcomes, row)
+        made = _finding(probe, options, runs, name, variable, input_index, index, worst, outcomes, row)
         if made is not None:
             findings.append(made)
 
@@ -112,7 +113,7 @@ def _runs(probe) -> list[Run]:
     """One Run per traced mode, each from the same fixed random state so stochastic layers repeat."""
     tf, keras = tensorflow()
     saved = state.snapshot(probe.layer, keras)
-    fixed = state.fixed(probe.layer, keras, probe.options.seed)
+    fixed = state.fixed(probe.layer, keras, probe.seed)
     runs: list[Run] = []
     failures: list = []
     for trace in probe.distinct_traces():
@@ -141,7 +142,7 @@ def _eager_result(probe) -> dict:
     floats = [xs[i] for i in probe.float_input_indexes]
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(floats)
-        training = random_training(probe.options) if probe.accepts_training else None
+        training = random_training(probe.training) if probe.accepts_training else None
         result = call_layer(probe.layer, xs, training, probe.accepts_training)
         outputs = float_tensors(tf, result)
         loss = probe_loss(tf, outputs, [tf.constant(r) for r in probe.projections], probe.batch_size)
@@ -182,7 +183,7 @@ def _rms(values) -> float:
     return float(np.sqrt(np.mean(np.square(values)))) if values.size else 0.0
 
 
-def _classify(probe, mode, grad, value, scale) -> Outcome:
+def _classify(options, mode, grad, value, scale) -> Outcome:
     if grad is None:
         return Outcome(mode, "none", None, None)
     grad = np.asarray(grad, dtype=np.float64)
@@ -192,9 +193,9 @@ def _classify(probe, mode, grad, value, scale) -> Outcome:
     if not np.any(grad):
         return Outcome(mode, "zero", 0.0, 0.0)
     ratio = _rms(grad) * scale / max(_rms(value), SCALE_FLOOR)
-    if ratio < probe.options.vanishing_threshold:
+    if ratio < options.vanishing_threshold:
         return Outcome(mode, "vanishing", norm, ratio)
-    if ratio > probe.options.exploding_threshold:
+    if ratio > options.exploding_threshold:
         return Outcome(mode, "exploding", norm, ratio)
     return Outcome(mode, "ok", norm, ratio)
 
@@ -212,7 +213,7 @@ def _in_modes(worst: Outcome, outcomes) -> str:
 # --- findings ---------------------------------------------------------------------------------------
 
 
-def _finding(probe, runs, name, variable, input_index, index, worst, outcomes, row):
+def _finding(probe, options, runs, name, variable, input_index, index, worst, outcomes, row):
     is_input = variable is None
     where = _in_modes(worst, outcomes)
     subject = f"The gradient with respect to `{name}`" if is_input else f"`{name}`'s gradient"
@@ -224,7 +225,8 @@ def _finding(probe, runs, name, variable, input_index, index, worst, outcomes, r
         return nonfinite_finding(probe, run, name, variable, index, where, created, subject)
     if worst.status in ("zero", "vanishing", "exploding"):
         source = run.trace.placeholder_of(variable, input_index) if run.trace else None
-        return weak_finding(probe, run, name, source, worst, where, subject, is_input, created)
+        threshold = options.vanishing_threshold if worst.status != "exploding" else options.exploding_threshold
+        return weak_finding(probe, run, name, source, worst, where, subject, is_input, created, threshold)
     if worst.status == "noise":
         return noise_finding(name, worst, peak_ratio(probe, run, worst), created)
     return None

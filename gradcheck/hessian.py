@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .calling import call_layer
 from .outputs import float_tensors, probe_loss
-from .probe import call_layer, trace_layer_function
+from .probe import trace_layer_function
 from .runtime import tensorflow
 
 _NO_GRADIENT = "gradient registry has no entry for"

@@ -138,10 +138,10 @@ def _read_handles(probe: Probe) -> set[int]:
     if probe.traces:
         return {handle for trace in probe.traces for handle in trace.handle_placeholders}
     tf, keras = tensorflow()
-    from .probe import call_layer
+    from .calling import call_layer
 
     with tf.GradientTape(persistent=True) as tape:
-        call_layer(probe.layer, probe.input_tensors(), probe.options.training, probe.accepts_training)
+        call_layer(probe.layer, probe.input_tensors(), probe.training, probe.accepts_training)
     # The tape misses variables read only under stop_gradient (NOTES.md 7): a best effort only.
     return {id(v.handle) for v in tape.watched_variables()}
 

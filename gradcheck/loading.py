@@ -14,7 +14,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import GradcheckError
@@ -29,6 +29,7 @@ class Loaded:
     target: str
     layer: Any
     make: Callable[[], Any] | None  # None for an instance: it can only be cloned from its config
+    init: dict = field(default_factory=dict)  # the --init keywords `make` passes to the constructor
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -50,7 +51,7 @@ def load(target, init: dict) -> Loaded:
     if not isinstance(target, str):
         label = getattr(target, "__name__", None) or type(target).__name__
         layer, make = _construct(target, label, init)
-        return Loaded(target=label, layer=layer, make=make)
+        return Loaded(target=label, layer=layer, make=make, init=dict(init))
     module_ref, name = split_target(target)
     module = _import(module_ref)
     obj = module
@@ -59,7 +60,7 @@ def load(target, init: dict) -> Loaded:
             raise GradcheckError(_missing_name_message(module, module_ref, name))
         obj = getattr(obj, part)
     layer, make = _construct(obj, name, init)
-    return Loaded(target=target, layer=layer, make=make)
+    return Loaded(target=target, layer=layer, make=make, init=dict(init))
 
 
 def _is_file_ref(module_ref: str) -> bool:

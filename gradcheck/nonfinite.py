@@ -126,7 +126,7 @@ def _graph_values(probe, run) -> dict:
     pruned = wrapped.prune(feeds=graph.inputs[:count], fetches=fetches)
     _, keras = tensorflow()
     saved = state.snapshot(probe.layer, keras)
-    state.restore(state.fixed(probe.layer, keras, probe.options.seed))  # the masks of the run explained
+    state.restore(state.fixed(probe.layer, keras, probe.seed))  # the masks of the run explained
     values = pruned(*probe.input_tensors(), *[tf.constant(r) for r in probe.projections])
     state.restore(saved)
     run.result["finite"] = {t.ref(): bool(np.all(np.isfinite(v.numpy()))) for t, v in zip(fetches, values)}

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .calling import call_layer
 from .fallback import low_precision_op
 from .gradient_paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
 from .numeric_results import ordered, record, results, select_targets, skipped_facts
 from .outputs import float_tensors, probe_loss
-from .probe import call_layer, trace_layer_function
+from .probe import trace_layer_function
 from .progress import Progress
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
@@ -47,8 +48,6 @@ _REFINED_ENTRIES = 8  # failing entries looked at again with smaller steps (the 
 
 def check_numeric(probe, tensors, inputs):
     """Return ({tensor: facts}, {input: facts}, findings) from the finite-difference comparison."""
-    if not probe.options.numeric:
-        return {}, {}, []
     targets = select_targets(probe, tensors, inputs)
     if not targets:
         return {}, {}, []
@@ -196,7 +195,7 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
         return  # NaN output, or randomness outside Keras's seed generators: this mode cannot be compared
     finite = [g for g in grads if g is not None and np.all(np.isfinite(g))]
     scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
-    rng = generator(probe.options.seed, DIRECTION_STREAM)
+    rng = generator(probe.seed, DIRECTION_STREAM)
     float64 = tolerance_for(probe.options, "float64")  # one joint look first: it may clear them all (screening.py)
     cleared = screen(
         forward,
@@ -208,7 +207,7 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
         eligible=lambda t: low_precision_op(forward.placeholder(t)) is None,
         tolerance=float64,
         floor=float64.atol * scale,
-        seed=probe.options.seed,
+        seed=probe.seed,
         per_tensor=DIRECTIONS,
     )
     for target, grad in zip(ordered(targets), grads):

@@ -10,7 +10,6 @@ reads; the tape does not, NOTES.md 7).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from . import state
+from .calling import call_layer, random_training, takes_training
 from .errors import GradcheckError
 from .loading import Loaded
 from .naming import Names
-from .options import Options
+from .options import InputSpec, Options
 from .outputs import float_leaves, probe_loss
 from .report import finding
 from .runtime import tensorflow
@@ -88,8 +88,14 @@ class Trace:
 
 @dataclass
 class Probe:
+    """The layer built and called on sampled inputs, and what that showed. It holds what the sample
+    was made from (input specs, seed, the requested `training`), never the checks' own settings:
+    a check is handed the Options it needs by the pipeline (api.py)."""
+
     loaded: Loaded
-    options: Options
+    input_specs: tuple[InputSpec, ...]
+    seed: int  # the inputs and projections were drawn with it; checks draw their own streams from it
+    training: bool | None  # --training/--no-training: every call gradcheck makes uses it (None: both)
     layer: Any
     inputs: list  # numpy arrays, one per --input-shape
     outputs: list  # the float output tensors of the first call, flattened
@@ -108,11 +114,11 @@ class Probe:
     @property
     def batch_size(self) -> int:
         """The first input's leading dimension: the probe loss is a mean over it."""
-        return self.options.inputs[0].shape[0]
+        return self.input_specs[0].shape[0]
 
     @property
     def float_input_indexes(self) -> list[int]:
-        return [i for i, spec in enumerate(self.options.inputs) if spec.is_float]
+        return [i for i, spec in enumerate(self.input_specs) if spec.is_float]
 
     def distinct_traces(self) -> list:
         """The traces that compute something different: a layer whose call() ignores `training`
@@ -134,61 +140,9 @@ class Probe:
         return [tf.constant(a) for a in self.inputs]
 
 
-def call_layer(layer, inputs, training, accepts_training: bool):
-    """Call the layer as Keras would: one input as itself, several as a list (the contract), or
-    as separate arguments when call() asks for that many (`MultiHeadAttention.call(query, value)`,
-    NOTES.md 9)."""
-    keywords = {"training": training} if accepts_training and training is not None else {}
-    _check_input_count(layer, len(inputs))
-    if len(inputs) == 1:
-        return layer(inputs[0], **keywords)
-    if _required_positional(layer) == len(inputs):
-        return layer(*inputs, **keywords)
-    return layer(list(inputs), **keywords)
-
-
-def _check_input_count(layer, given: int) -> None:
-    """call(a, b) given three --input-shapes: say so, rather than Keras's "missing a required argument"."""
-    try:
-        parameters = inspect.signature(layer.call).parameters.values()
-    except (TypeError, ValueError):
-        return
-    names = [
-        p.name
-        for p in parameters
-        if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty and p.name not in ("training", "mask")
-    ]  # Keras fills these itself
-    if len(names) > 1 and len(names) != given:
-        raise GradcheckError(
-            f"{given} --input-shape value(s) for a call() that takes {len(names)} inputs ({', '.join(names)}). "
-            "Give --input-shape once per input of call(), in the order of its arguments."
-        )
-
-
-def _required_positional(layer) -> int:
-    try:
-        parameters = inspect.signature(layer.call).parameters.values()
-    except (TypeError, ValueError):
-        return 1
-    return sum(1 for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty)
-
-
-def takes_training(layer) -> bool:
-    try:
-        parameters = inspect.signature(layer.call).parameters
-    except (TypeError, ValueError):
-        return False
-    return "training" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
-
-
 def _float_outputs(tf, result):
     leaves = float_leaves(tf, result)
     return [t for _, t in leaves], [n for n, _ in leaves]
-
-
-def random_training(options: Options) -> bool:
-    """The `training` value for a call that should show randomness: True, unless --no-training."""
-    return options.training if options.training is not None else True
 
 
 def _user_failure(error: Exception, doing: str, options: Options) -> GradcheckError:
@@ -220,7 +174,7 @@ def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:
         except Exception as error:
             raise _user_failure(error, "building and calling the layer", options) from None
         mark = len(log.created)
-        stochastic_mode = random_training(options) if accepts_training else None
+        stochastic_mode = random_training(options.training) if accepts_training else None
         carried = state.fixed(layer, keras, options.seed, rng=False)  # RNN states from zero
         try:
             # A stateful RNN carries its state from call to call: both calls start from the same
@@ -249,7 +203,9 @@ def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:
     gradient_variables = _gradient_variables(layer, names, tf, keras)
     probe = Probe(
         loaded=loaded,
-        options=options,
+        input_specs=options.inputs,
+        seed=options.seed,
+        training=options.training,
         layer=layer,
         inputs=inputs,
         outputs=outputs,

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .calling import call_layer
 from .outputs import float_tensors
-from .probe import backing, call_layer
+from .probe import backing
 from .report import finding
 from .rows import variable_key
 from .runtime import tensorflow
@@ -248,7 +249,7 @@ def _mismatch(probe, tensors, copy, step: str, difference: float, tf, keras) -> 
         probe.loaded.make is not None
         and probe.loaded.target.rsplit(":", 1)[-1].split(".")[-1] == type(probe.layer).__name__
     )
-    for argument in _arguments_that_differ(probe.layer, copy, probe.options.init if names_class else {}):
+    for argument in _arguments_that_differ(probe.layer, copy, probe.loaded.init if names_class else {}):
         findings.append(
             finding(
                 "reload-mismatch",

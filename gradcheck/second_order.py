@@ -145,7 +145,7 @@ def _check_mode(probe, curvature, mode, targets, dtype) -> None:
 
 
 def _random_directions(probe, shapes) -> list:
-    rng = generator(probe.options.seed, SECOND_ORDER_STREAM)
+    rng = generator(probe.seed, SECOND_ORDER_STREAM)
     directions = []
     for _ in range(DIRECTIONS):
         parts = [rng.standard_normal(shape) for shape in shapes]

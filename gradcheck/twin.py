@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from . import state
+from .calling import call_layer
 from .outputs import float_tensors
 from .precision import epsilon
-from .probe import backing, call_layer
+from .probe import backing
 from .runtime import tensorflow
 from .source import error_text, user_frame_of
 
@@ -94,7 +95,7 @@ def make_twin(probe, variables) -> Twin:
         variables: the original tf.Variables (tracked or raw) whose gradients will be checked.
     """
     tf, keras = tensorflow()
-    inputs64 = [a.astype("float64") if spec.is_float else a for a, spec in zip(probe.inputs, probe.options.inputs)]
+    inputs64 = [a.astype("float64") if spec.is_float else a for a, spec in zip(probe.inputs, probe.input_specs)]
     promote, failure = False, None
     try:
         twin = _construct_and_build(probe, inputs64, False)
@@ -145,7 +146,7 @@ def make_twin(probe, variables) -> Twin:
 def _deterministic(probe):
     """`training` for the calls that build the twin and compare it with the layer: None (no
     dropout, whose float64 draws differ from float32's), or False under --no-training."""
-    return False if probe.options.training is False else None
+    return False if probe.training is False else None
 
 
 def _construct_and_build(probe, inputs64, promote: bool):
@@ -243,7 +244,7 @@ def _output_difference(probe, twin: Twin, tf):
     # probe's later calls in training mode moved its statistics (BatchNormalization's moving mean).
     _, keras = tensorflow()
     states = state.snapshot(probe.layer, keras) + seed_states(probe.layer, keras)
-    state.restore(state.fixed(probe.layer, keras, probe.options.seed, rng=False))  # as the twin starts
+    state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))  # as the twin starts
     reference = call_layer(probe.layer, probe.input_tensors(), _deterministic(probe), probe.accepts_training)
     expected = float_tensors(tf, reference)
     # How far the layer's own output moves when its inputs move by a few rounding steps: on an
@@ -251,7 +252,7 @@ def _output_difference(probe, twin: Twin, tf):
     # moves it far more than _SAME_OUTPUT, and the float64 copy is then the more exact of the two.
     compute = str(getattr(probe.layer, "compute_dtype", "float32"))
     jittered = _jittered_inputs(probe, 4 * epsilon(compute))
-    state.restore(state.fixed(probe.layer, keras, probe.options.seed, rng=False))
+    state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))
     nearby = float_tensors(tf, call_layer(probe.layer, jittered, _deterministic(probe), probe.accepts_training))
     for variable, value in states:
         variable.assign(value)
@@ -268,7 +269,7 @@ def _jittered_inputs(probe, relative: float) -> list:
     tf, _ = tensorflow()
     moved = []
     for index, array in enumerate(probe.inputs):
-        if probe.options.inputs[index].is_float:
+        if probe.input_specs[index].is_float:
             signs = np.where(np.arange(array.size).reshape(array.shape) % 2 == 0, 1.0, -1.0)
             array = (array * (1.0 + relative * signs)).astype(array.dtype)
         moved.append(tf.constant(array))

@@ -68,7 +68,7 @@ def peak_ratio(probe, run, worst) -> str:
     return f" (its norm is {worst.norm / peak:.0e} of the largest gradient in the same pass)" if peak else ""
 
 
-def weak_finding(probe, run, name, source, worst, where, subject, is_input, created):
+def weak_finding(probe, run, name, source, worst, where, subject, is_input, created, threshold: float):
     """zero-gradient, vanishing-gradient or exploding-gradient, located at the op that explains it."""
     op = culprit(probe, run, source, worst.status)
     at_op = f" It {'dies' if worst.status != 'exploding' else 'explodes'} at {op.describe()}: {op.note}." if op else ""
@@ -89,7 +89,6 @@ def weak_finding(probe, run, name, source, worst, where, subject, is_input, crea
             location,
         )
     vanishing = worst.status == "vanishing"
-    threshold = probe.options.vanishing_threshold if vanishing else probe.options.exploding_threshold
     advice = (
         "A saturated sigmoid/tanh, a tiny scale or a long chain of small factors shrinks it: keep "
         "pre-activations near zero (normalise, rescale the initialiser) or use a non-saturating activation."
