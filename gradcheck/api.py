@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import signal
 import threading
 from collections.abc import Callable
@@ -86,7 +87,14 @@ def check(
         raise GradcheckError(exit_message(error, stages[-1])) from None
 
 
-def run(target, options: Options, *, fresh_session: bool = False, stage: Callable[[str], None] | None = None) -> Report:
+def run(
+    target,
+    options: Options,
+    *,
+    fresh_session: bool = False,
+    stage: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
     """Load, probe and check `target` under `options` (no time limit of its own).
 
     `fresh_session=True` clears Keras's global state first, so a target checked after others in
@@ -94,8 +102,13 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
     it; check() does not, since clearing would renumber names in the caller's own session.
     `stage` is told, as a phrase ("computing gradients"), each step as it starts: the worker sends
     it to the supervisor, so a timeout can say what was running.
+    `progress(done, total)` is told how far a long stage with counted steps (the finite-difference
+    and second-order comparisons) has got, a few times a second: the command draws it (progress.py).
     """
     stage = stage or (lambda name: None)
+    # Given to the counted checks only when someone listens: a caller wrapping a check (bench/) keeps
+    # seeing the three arguments it always took.
+    counted = {"progress": progress} if progress is not None else {}
     # TensorFlow is imported here, not at module import, so the CLI's --help stays instant.
     from .gradients import check_gradients
     from .inventory import check_inventory, input_inventory
@@ -126,7 +139,7 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
     findings += probe_findings(probe)
     for phrase, check_step in (
         ("computing gradients", check_gradients),
-        ("comparing gradients with finite differences", check_numeric),
+        ("comparing gradients with finite differences", functools.partial(check_numeric, **counted)),
     ):
         stage(phrase)
         tensor_updates, input_updates, new_findings = check_step(probe, tensors, inputs)
@@ -137,7 +150,7 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
         from .second_order import check_second_order
 
         stage("checking second derivatives")
-        tensor_updates, input_updates, new_findings = check_second_order(probe, tensors, inputs)
+        tensor_updates, input_updates, new_findings = check_second_order(probe, tensors, inputs, **counted)
         tensors, inputs, findings = (
             _merge(tensors, tensor_updates),
             _merge(inputs, input_updates),

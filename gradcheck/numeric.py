@@ -37,7 +37,7 @@ from .inventory import tensor_name
 from .loading import error_text, user_frame_of
 from .outputs import float_tensors
 from .probe import backing, call_layer, trace_layer_function
-from .progress import Progress
+from .progress import Notify, Progress, silent
 from .report import finding
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
@@ -102,7 +102,7 @@ class Target:
     messages: list = field(default_factory=list)  # (verdict, text) per failing comparison
 
 
-def check_numeric(probe, tensors, inputs):
+def check_numeric(probe, tensors, inputs, *, progress: Notify = silent):
     """Return ({tensor: facts}, {input: facts}, findings) from the finite-difference comparison."""
     if not probe.options.numeric:
         return {}, {}, []
@@ -116,14 +116,14 @@ def check_numeric(probe, tensors, inputs):
     variables = [t.variable for t in targets if t.variable is not None]
     twin = make_twin(probe, variables)
     try:
-        _run(probe, twin, targets)
+        _run(probe, twin, targets, progress)
     except Exception as error:  # raised by the layer in a pass the probe did not make
         reason = f"{type(error).__name__}: {error_text(error, 200)}"
         targets = _targets(probe, tensors, inputs)
         if twin.reason is None:  # the float64 twin raised: try the layer itself, in float32
             twin = original_layer(probe, variables, f"the layer raised in float64 ({reason})", user_frame_of(error))
             try:
-                _run(probe, twin, targets)
+                _run(probe, twin, targets, progress)
             except Exception:
                 return _skipped(targets, tensors)
         else:
@@ -131,8 +131,8 @@ def check_numeric(probe, tensors, inputs):
     return _results(probe, twin, targets, tensors)
 
 
-def _run(probe, twin, targets) -> None:
-    progress = Progress(probe.options.progress, _total_steps(probe, twin, targets))
+def _run(probe, twin, targets, notify: Notify = silent) -> None:
+    progress = Progress(_total_steps(probe, twin, targets), notify)
     try:
         seen: list = []
         for trace in probe.distinct_traces():

@@ -36,7 +36,7 @@ from .gradient_paths import downstream_op, is_custom_gradient
 from .hessian import Block, Curvature, compare
 from .loading import error_text
 from .numeric import DIRECTIONS, _targets, _tolerance
-from .progress import Progress
+from .progress import Notify, Progress, silent
 from .report import finding
 from .sampling import generator
 from .steps import SMALLER_STEPS
@@ -59,7 +59,7 @@ class _Target:
     lookup: str | None = None  # the LookupError TensorFlow raised for the double backward
 
 
-def check_second_order(probe, tensors, inputs):
+def check_second_order(probe, tensors, inputs, *, progress=silent):  # progress: a progress.Notify
     """Return ({tensor: facts}, {input: facts}, findings) from the second-order comparison."""
     rows = {row.name: row for row in [*tensors, *inputs]}
     targets = []
@@ -85,7 +85,7 @@ def check_second_order(probe, tensors, inputs):
                 [twin.variables[id(t.variable)] for t in weights],
                 [t.input_index for t in ordered if t.variable is None],
             )
-            _check_mode(probe, curvature, trace.mode, ordered, dtype)
+            _check_mode(probe, curvature, trace.mode, ordered, dtype, progress)
     except Exception:  # noqa: BLE001 -- the layer raised in a pass the probe did not make: no verdict, no finding
         for target in ordered:
             target.verdict = "skipped"
@@ -103,7 +103,7 @@ def _facts(targets) -> tuple[dict, dict]:
     return facts
 
 
-def _check_mode(probe, curvature, mode, targets, dtype) -> None:
+def _check_mode(probe, curvature, mode, targets, dtype, notify: Notify = silent) -> None:
     tolerance = _tolerance(probe.options, dtype)
     gradient = curvature.gradient()
     if any(g is None or not np.all(np.isfinite(g)) for g in gradient):
@@ -124,7 +124,7 @@ def _check_mode(probe, curvature, mode, targets, dtype) -> None:
     penalty = _penalty_direction(targets, gradient)
     if penalty is not None:
         directions.append((penalty, "penalty", [t.variable is not None for t in targets]))
-    progress = Progress(probe.options.progress, len(directions))
+    progress = Progress(len(directions), notify)
     try:
         for direction, label, wanted in directions:
             try:
