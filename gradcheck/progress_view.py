@@ -4,9 +4,9 @@ could not run. The only place rich draws progress; the checks only count (progre
 The supervisor tells the view each Activity (supervisor.py). Nothing is drawn until a stage has
 lasted SHOW_AFTER seconds, so a quick check leaves the terminal as it was; then one line per target
 being checked: its stage (after its label, with several targets), and a bar with the count when the
-stage counts its steps. The
-lines are transient, erased when the view closes, which is before the report is written: the CLI
-uses a view only when stderr is a terminal and the report is text, and stdout is never touched.
+stage counts its steps. The lines are transient, erased when the view closes, which is before the
+report is written: the CLI uses a view only when stderr is a terminal and the report is text, and
+stdout is never touched.
 """
 
 from __future__ import annotations
