@@ -84,7 +84,14 @@ def check(
         raise GradcheckError(exit_message(error, stages[-1])) from None
 
 
-def run(target, options: Options, *, fresh_session: bool = False, stage: Callable[[str], None] | None = None) -> Report:
+def run(
+    target,
+    options: Options,
+    *,
+    fresh_session: bool = False,
+    stage: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
     """Load, probe and check `target` under `options` (no time limit of its own).
 
     `fresh_session=True` clears Keras's global state first, so a target checked after others in
@@ -92,8 +99,11 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
     it; check() does not, since clearing would renumber names in the caller's own session.
     `stage` is told, as a phrase ("computing gradients"), each step as it starts: the worker sends
     it to the supervisor, so a timeout can say what was running.
+    `progress(done, total)` is told how far a long stage with counted steps (the finite-difference
+    and second-order comparisons) has got, a few times a second: the command draws it (progress.py).
     """
     stage = stage or (lambda name: None)
+    progress = progress or (lambda done, total: None)
     # TensorFlow is imported here, not at module import, so the CLI's --help stays instant.
     from .gradients import check_gradients
     from .inventory import check_inventory, input_inventory
@@ -129,14 +139,16 @@ def run(target, options: Options, *, fresh_session: bool = False, stage: Callabl
     findings += new_findings
     if options.numeric:
         stage("comparing gradients with finite differences")
-        tensor_updates, input_updates, new_findings = check_numeric(probe, tensors, inputs)
+        tensor_updates, input_updates, new_findings = check_numeric(probe, tensors, inputs, options, progress=progress)
         tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
         findings += new_findings
     if options.order == 2:
         from .second_order import check_second_order
 
         stage("checking second derivatives")
-        tensor_updates, input_updates, new_findings = check_second_order(probe, tensors, inputs)
+        tensor_updates, input_updates, new_findings = check_second_order(
+            probe, tensors, inputs, options, progress=progress
+        )
         tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
         findings += new_findings
     policies: list = []

@@ -7,6 +7,7 @@ decide the exit status.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -322,7 +323,6 @@ def main(
         eps=eps,
         max_elements=max_elements,
         timeout=timeout,
-        progress=output_format == "text" and sys.stderr.isatty(),
     )
     settings.update(dtype_policies=tuple(dtype_policies), reload=reload)
     try:
@@ -330,13 +330,25 @@ def main(
         check_output_path(output, [label for label, _ in targets])
     except GradcheckError as error:
         raise UsageProblem(str(error)) from None
+    from .progress_view import ProgressView, stderr_is_terminal, tell
     from .supervisor import Terminated, check_targets, sigterm_raises
 
+    # Progress lines only where a person watches a text report come: erased before it is written.
+    view = (
+        ProgressView(alone=len(targets) == 1)
+        if output_format == "text" and not quiet and stderr_is_terminal()
+        else None
+    )
     try:
         with sigterm_raises():
-            outcomes = check_targets(
-                targets, workers=jobs, debug=debug, done=lambda index, outcome: _tell(targets, index, outcome, debug)
-            )
+            with view or contextlib.nullcontext():
+                outcomes = check_targets(
+                    targets,
+                    workers=jobs,
+                    debug=debug,
+                    done=lambda index, outcome: tell(targets, index, outcome, debug, view),
+                    progress=view.show if view is not None else None,
+                )
             results = [outcome.result for outcome in outcomes]
             # When no target could run there is no report: the messages on stderr are the whole
             # answer, and stdout or --output stays empty rather than holding a document about nothing.
@@ -376,24 +388,6 @@ def _jobs(target, input_shape, input_dtype, input_range, init, settings):
     from .config import targets_from_pyproject
 
     return targets_from_pyproject(settings)
-
-
-def _tell(targets, index: int, outcome, debug: bool) -> None:
-    """On stderr, in the order of the targets: why a target could not run, and what its code printed.
-
-    With several targets each message starts with its target, so a reader of the CI log knows
-    which entry it is about. Captured output is shown with a target that could not run (as pytest
-    shows a failing test's), and for every target under --debug.
-    """
-    label, options = targets[index]
-    result = outcome.result
-    if isinstance(result, TargetFailure):
-        named = len(targets) > 1 or isinstance(options, GradcheckError)
-        if debug and outcome.traceback:
-            click.echo(outcome.traceback.rstrip(), err=True)
-        click.echo(f"gradcheck: {label + ': ' if named else ''}{result.message}", err=True)
-    if outcome.captured and (debug or isinstance(result, TargetFailure)):
-        click.echo(f"----- output captured while checking {label} -----\n{outcome.captured}\n-----", err=True)
 
 
 def _render(results, output_format: str, quiet: bool, fail_on: str, output) -> str:

@@ -33,9 +33,10 @@ from .calling import call_layer
 from .fallback import low_precision_op
 from .gradient_paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
 from .numeric_results import ordered, record, results, select_targets, skipped_facts
+from .options import Options
 from .outputs import float_tensors, probe_loss
 from .probe import trace_layer_function
-from .progress import Progress
+from .progress import Notify, Progress, silent
 from .runtime import tensorflow
 from .sampling import DIRECTION_STREAM, generator
 from .screening import first_step, screen, value_of
@@ -46,8 +47,9 @@ from .tolerances import DIRECTIONS, SMALL_TENSOR, tolerance_for
 _REFINED_ENTRIES = 8  # failing entries looked at again with smaller steps (the worst first)
 
 
-def check_numeric(probe, tensors, inputs):
-    """Return ({tensor: facts}, {input: facts}, findings) from the finite-difference comparison."""
+def check_numeric(probe, tensors, inputs, options: Options, *, progress: Notify = silent):
+    """Return ({tensor: facts}, {input: facts}, findings) from the finite-difference comparison
+    under `options` (its tolerances, steps and --exhaustive); `progress` hears the passes counted."""
     targets = select_targets(probe, tensors, inputs)
     if not targets:
         return {}, {}, []
@@ -58,23 +60,23 @@ def check_numeric(probe, tensors, inputs):
     variables = [t.variable for t in targets if t.variable is not None]
     twin = make_twin(probe, variables)
     try:
-        _run(probe, twin, targets)
+        _compare_all(probe, options, twin, targets, progress)
     except Exception as error:  # raised by the layer in a pass the probe did not make
         reason = f"{type(error).__name__}: {error_text(error, 200)}"
         targets = select_targets(probe, tensors, inputs)
         if twin.reason is None:  # the float64 twin raised: try the layer itself, in float32
             twin = original_layer(probe, variables, f"the layer raised in float64 ({reason})", user_frame_of(error))
             try:
-                _run(probe, twin, targets)
+                _compare_all(probe, options, twin, targets, progress)
             except Exception:
                 return skipped_facts(targets)
         else:
             return skipped_facts(targets)
-    return results(probe, twin, targets, tensors)
+    return results(options, twin, targets, tensors)
 
 
-def _run(probe, twin, targets) -> None:
-    progress = Progress(probe.options.progress, _total_steps(probe, twin, targets))
+def _compare_all(probe, options, twin, targets, notify: Notify) -> None:
+    progress = Progress(_total_steps(probe, options, twin, targets), notify)
     try:
         seen: list = []
         for trace in probe.distinct_traces():
@@ -86,7 +88,7 @@ def _run(probe, twin, targets) -> None:
                 progress.skip(progress.total // len(probe.distinct_traces()))
                 continue
             seen.append((loss0, grads))
-            _check_mode(probe, twin, trace.mode, targets, progress, forward, loss0, grads)
+            _check_mode(probe, options, twin, trace.mode, targets, progress, forward, loss0, grads)
     finally:
         progress.close()
         if twin.layer is probe.layer:
@@ -99,11 +101,11 @@ def _size(probe, twin, target) -> int:
     return int(twin.inputs[target.input_index].size)
 
 
-def _total_steps(probe, twin, targets) -> int:
+def _total_steps(probe, options, twin, targets) -> int:
     per_mode = 0
     for target in targets:
         size = _size(probe, twin, target)
-        per_mode += DIRECTIONS + (size if size <= SMALL_TENSOR or probe.options.exhaustive else 0)
+        per_mode += DIRECTIONS + (size if size <= SMALL_TENSOR or options.exhaustive else 0)
     return per_mode * len(probe.distinct_traces())
 
 
@@ -189,14 +191,14 @@ def _same(loss0, grads, other) -> bool:
     )
 
 
-def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> None:
+def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, grads) -> None:
     base = [np.array(x) for x in twin.inputs]
     if not np.isfinite(loss0) or forward.loss(base) != forward.loss(base):
         return  # NaN output, or randomness outside Keras's seed generators: this mode cannot be compared
     finite = [g for g in grads if g is not None and np.all(np.isfinite(g))]
     scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
     rng = generator(probe.seed, DIRECTION_STREAM)
-    float64 = tolerance_for(probe.options, "float64")  # one joint look first: it may clear them all (screening.py)
+    float64 = tolerance_for(options, "float64")  # one joint look first: it may clear them all (screening.py)
     cleared = screen(
         forward,
         twin,
@@ -219,7 +221,7 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
             dtype, target.fallback_op = low.dtype, target.fallback_op or low
         if dtype != "float64":
             target.dtype = dtype
-        tolerance = tolerance_for(probe.options, dtype)
+        tolerance = tolerance_for(options, dtype)
         evaluate = _evaluator(forward, twin, target, base, probe.projections)
         step = first_step(tolerance.eps, evaluate.value())
         floor = tolerance.atol * scale
@@ -247,7 +249,7 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
                 )
                 progress.advance()
             comparisons += cleared.get(id(target), [])
-            if grad.size <= SMALL_TENSOR or probe.options.exhaustive:
+            if grad.size <= SMALL_TENSOR or options.exhaustive:
                 comparisons += _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress)
         finally:
             evaluate.restore()  # the weight exactly as it was, even when the layer raised

@@ -123,7 +123,7 @@ def _message(target, comparisons, worst, context) -> str:
     )
 
 
-def results(probe, twin, targets, tensors):
+def results(options, twin, targets, tensors):
     tensor_updates, input_updates, findings = {}, {}, []
     for target in targets:
         # A mode with randomness outside Keras's seed generators (or a NaN loss) cannot be compared;
@@ -140,5 +140,5 @@ def results(probe, twin, targets, tensors):
             findings.append(finding("gradient-mismatch", target.name, mismatch, target.gradient_location or location))
         elif kink:
             findings.append(finding("non-differentiable-point", target.name, kink, location))
-    findings += fallback_findings(twin, targets, tensors, lambda dtype: tolerance_for(probe.options, dtype).rtol)
+    findings += fallback_findings(twin, targets, tensors, lambda dtype: tolerance_for(options, dtype).rtol)
     return tensor_updates, input_updates, findings

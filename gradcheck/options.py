@@ -98,7 +98,6 @@ class Options:
     dtype_policies: tuple[str, ...] = ()  # Keras dtype policies to run the layer under too (dtype_policy.py)
     reload: bool = True  # the save/reload round trip (reload.py)
     order: int = 1  # 2: also check second derivatives (second_order.py)
-    progress: bool = False  # a progress bar on stderr for slow steps (the CLI sets it on a terminal)
 
 
 # Options field -> its validator. A field missing here is passed through as given.
@@ -108,7 +107,6 @@ _SETTINGS: dict[str, Callable[[Any], Any]] = {
     "training": lambda v: flag("training", v, allow_none=True),
     "numeric": lambda v: flag("numeric", v),
     "exhaustive": lambda v: flag("exhaustive", v),
-    "progress": lambda v: flag("progress", v),
     "vanishing_threshold": lambda v: positive_number("vanishing_threshold", v, allow_none=False),
     "exploding_threshold": lambda v: positive_number("exploding_threshold", v, allow_none=False),
     "rtol": lambda v: positive_number("rtol", v),

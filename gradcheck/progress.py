@@ -1,38 +1,54 @@
-"""A progress bar on stderr for the finite-difference check, shown only when it is slow."""
+"""How far a long stage of a check has got, told to whoever listens; nothing here draws.
+
+A check counts its steps with `Progress(total, notify)` and calls `advance()` as each ends; the
+listener (`notify(done, total)`) decides what to do with it. In the command that listener is the
+worker, which sends the counts over its pipe to the supervisor, whose caller (the CLI) draws them
+(progress_view.py). The checks so know nothing of terminals, and a library caller passes nothing
+and pays nothing.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+
+Notify = Callable[[int, int], None]  # notify(done, total), with 0 <= done <= total
+
+# A display redraws about ten times a second; telling it more often only fills the worker's pipe.
+INTERVAL = 0.1
+
+
+def silent(done: int, total: int) -> None:
+    """The listener when nobody listens."""
 
 
 class Progress:
-    """A rich progress bar on stderr, shown only once the check has taken more than a second."""
+    """Counts the steps of one stage and tells `notify` at most every INTERVAL seconds.
 
-    def __init__(self, wanted: bool, total: int):
-        self.wanted, self.total, self.done = wanted, total, 0
-        self.start = time.monotonic()
-        self.bar: Any = None
-        self.task: Any = None
+    `notify` hears (0, total) at once, so a display knows the size of the stage, and the last
+    count when the stage closes, so it sees the end even if the steps were quicker than INTERVAL.
+    """
 
-    def advance(self) -> None:
-        self.done += 1
-        if not self.wanted:
-            return
-        if self.bar is None and time.monotonic() - self.start > 1.0:
-            from rich.console import Console
-            from rich.progress import Progress
+    def __init__(self, total: int, notify: Notify = silent, interval: float = INTERVAL):
+        self.total, self.done, self.notify, self.interval = max(0, total), 0, notify, interval
+        self.told = 0
+        self.last = time.monotonic()
+        notify(0, self.total)
 
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("finite differences", total=self.total, completed=self.done)
-        elif self.bar is not None:
-            self.bar.update(self.task, completed=self.done)
+    def advance(self, steps: int = 1) -> None:
+        self.done = min(self.total, self.done + steps)
+        now = time.monotonic()
+        if now - self.last >= self.interval or (self.done == self.total and self.told != self.done):
+            self._tell(now)
 
     def skip(self, steps: int) -> None:
-        self.done += steps - 1
-        self.advance()
+        """Count `steps` at once (a training mode that needs no comparisons of its own)."""
+        self.advance(steps)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        if self.told != self.done:
+            self._tell(time.monotonic())
+
+    def _tell(self, now: float) -> None:
+        self.told, self.last = self.done, now
+        self.notify(self.done, self.total)

@@ -35,7 +35,7 @@ import numpy as np
 from .gradient_paths import downstream_op, is_custom_gradient
 from .hessian import Block, Curvature, compare
 from .numeric_results import select_targets
-from .progress import Progress
+from .progress import Notify, Progress, silent
 from .report import finding
 from .rows import RowKey
 from .sampling import generator
@@ -62,14 +62,14 @@ class _Target:
     lookup: str | None = None  # the LookupError TensorFlow raised for the double backward
 
 
-def check_second_order(probe, tensors, inputs):
+def check_second_order(probe, tensors, inputs, options, *, progress: Notify = silent):
     """Return ({tensor: facts}, {input: facts}, findings) from the second-order comparison."""
     rows = {**dict(tensors.keyed()), **dict(inputs.keyed())}
     targets = []
-    for target in select_targets(probe, tensors, inputs):
-        row = rows[target.key]
+    for first in select_targets(probe, tensors, inputs):
+        row = rows[first.key]
         if row.gradient_status in _USABLE_GRADIENT and row.numeric_verdict not in ("skipped", "mismatch"):
-            targets.append(_Target(target.key, target.name, target.variable, target.input_index, target.location))
+            targets.append(_Target(first.key, first.name, first.variable, first.input_index, first.location))
     if not targets or not probe.traces:
         return {}, {}, []
     from .twin import make_twin
@@ -86,9 +86,9 @@ def check_second_order(probe, tensors, inputs):
                 twin,
                 trace.mode,
                 [twin.variables[id(t.variable)] for t in weights],
-                [t.input_index for t in ordered if t.variable is None],
+                [t.input_index for t in ordered if t.input_index is not None],
             )
-            _check_mode(probe, curvature, trace.mode, ordered, dtype)
+            _check_mode(probe, options, curvature, trace.mode, ordered, dtype, progress)
     except Exception:  # noqa: BLE001 -- the layer raised in a pass the probe did not make: no verdict, no finding
         for target in ordered:
             target.verdict = "skipped"
@@ -106,8 +106,8 @@ def _facts(targets) -> tuple[dict, dict]:
     return facts
 
 
-def _check_mode(probe, curvature, mode, targets, dtype) -> None:
-    tolerance = tolerance_for(probe.options, dtype)
+def _check_mode(probe, options, curvature, mode, targets, dtype, notify: Notify) -> None:
+    tolerance = tolerance_for(options, dtype)
     gradient = curvature.gradient()
     if any(g is None or not np.all(np.isfinite(g)) for g in gradient):
         return  # gradients.py reports a None or NaN gradient; the other mode may still be compared
@@ -118,7 +118,7 @@ def _check_mode(probe, curvature, mode, targets, dtype) -> None:
     directions = [(d, "a random direction", everything) for d in _random_directions(probe, shapes)]
     for index, (target, shape) in enumerate(zip(targets, shapes)):
         size = int(np.prod(shape))
-        if probe.options.exhaustive:
+        if options.exhaustive:
             for entry in range(size):
                 unit = [np.zeros(s) for s in shapes]
                 unit[index].reshape(-1)[entry] = 1.0
@@ -127,7 +127,7 @@ def _check_mode(probe, curvature, mode, targets, dtype) -> None:
     penalty = _penalty_direction(targets, gradient)
     if penalty is not None:
         directions.append((penalty, "penalty", [t.variable is not None for t in targets]))
-    progress = Progress(probe.options.progress, len(directions))
+    progress = Progress(len(directions), notify)
     try:
         for direction, label, wanted in directions:
             try:

@@ -45,18 +45,37 @@ class Outcome:
     traceback: str | None = None
 
 
+@dataclass(frozen=True)
+class Activity:
+    """What the check of one target is doing, for a display: sent as it starts a stage, as a counted
+    stage gets on (`done` of `total` steps, a few times a second) and once when it ends."""
+
+    index: int  # the target's place in `jobs`
+    target: str
+    stage: str  # "starting the check", then the phrases api.run announces
+    done: int | None = None  # None: a stage whose steps are not counted
+    total: int | None = None
+    ended: bool = False
+
+
 class Terminated(BaseException):
     """SIGTERM arrived while targets were being checked (exit status 143, as Ctrl-C gives 130)."""
 
 
 def check_targets(
-    jobs, *, workers: int = 1, debug: bool = False, done: Callable[[int, Outcome], None] | None = None
+    jobs,
+    *,
+    workers: int = 1,
+    debug: bool = False,
+    done: Callable[[int, Outcome], None] | None = None,
+    progress: Callable[[Activity], None] | None = None,
 ) -> list[Outcome]:
     """Check each (target, Options) of `jobs` in up to `workers` worker processes.
 
     An entry whose Options is a GradcheckError (a pyproject entry that did not parse) becomes a
     TargetFailure without running. `done(index, outcome)` is called in the order of `jobs` as
-    results arrive, so messages printed from it are the same whatever `workers` is.
+    results arrive, so messages printed from it are the same whatever `workers` is. `progress` is
+    told each Activity of the targets being checked, as it comes (the CLI draws them).
 
     Raises:
         KeyboardInterrupt, Terminated: the workers still checking are ended first.
@@ -74,7 +93,7 @@ def check_targets(
                     outcomes[index] = Outcome(TargetFailure(target, str(options)))
                     continue
                 worker = _acquire()
-                worker.start(target, options, debug)
+                worker.start(target, options, debug, index, progress)
                 running[worker] = index
             if running:
                 limits = [r for r in (w.remaining() for w in running) if r is not None]
@@ -85,6 +104,7 @@ def check_targets(
                 outcome = worker.collect()
                 if outcome is not None:
                     outcomes[running.pop(worker)] = outcome
+                    worker.tell(ended=True)
                     _release(worker)
             while reported < len(jobs) and (finished := outcomes[reported]) is not None:
                 if done is not None:
@@ -169,9 +189,11 @@ class _Worker:
             os.close(capture)
         self.finished = True  # no check in progress: free to take a target
 
-    def start(self, target: str, options, debug: bool) -> None:
+    def start(self, target: str, options, debug: bool, index: int = 0, listener=None) -> None:
         self.target, self.timeout, self.finished = target, options.timeout, False
         self.stage = "starting the check"
+        self.index, self.listener = index, listener
+        self.tell()
         self.exit_call: tuple | None = None
         # Until the worker says the check began (TensorFlow imported), the start-up limit applies.
         self.deadline = time.monotonic() + STARTUP_LIMIT + (self.timeout or 0)
@@ -190,9 +212,12 @@ class _Worker:
                 message = self.connection.recv()
                 if message[0] == "stage":
                     self.stage = message[1]
+                    self.tell()
                     if not self.started:
                         self.started = True
                         self.deadline = time.monotonic() + self.timeout if self.timeout else float("inf")
+                elif message[0] == "progress":
+                    self.tell(done=message[1], total=message[2])
                 elif message[0] == "exit":
                     self.exit_call = message[1:]
                 elif message[0] == "report":
@@ -212,6 +237,10 @@ class _Worker:
             self.close(kill=True)
             return Outcome(TargetFailure(self.target, self._overran()), captured)
         return None
+
+    def tell(self, done: int | None = None, total: int | None = None, ended: bool = False) -> None:
+        if self.listener is not None:
+            self.listener(Activity(self.index, self.target, self.stage, done, total, ended))
 
     def captured(self) -> str:
         try:

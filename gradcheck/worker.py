@@ -8,6 +8,7 @@ supervisor reads it after each target. Messages are tuples of plain data:
 
     supervisor -> worker   ("check", target, options, cwd, debug)  or  ("stop",)
     worker -> supervisor   ("stage", phrase)        as each step of the check starts
+                           ("progress", done, total)  how far a counted step has got (progress.py)
                            ("exit", status, where)  just before the layer's code calls os._exit
                            ("report", Report.to_dict())  or  ("failure", message, traceback or None)
 
@@ -17,7 +18,6 @@ The worker ignores SIGINT: on Ctrl-C the supervisor decides, and ends it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import faulthandler
 import os
 import signal
@@ -71,12 +71,13 @@ def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
         stages.append(phrase)
         connection.send(("stage", phrase))
 
-    # A progress bar would only draw into the capture file; the supervisor has the stage messages.
-    options = dataclasses.replace(options, progress=False)
+    def count(done: int, total: int) -> None:  # a few times a second at most (progress.py)
+        connection.send(("progress", done, total))
+
     try:
         os.chdir(cwd)
         with own_imports():
-            report = run(target, options, fresh_session=True, stage=enter)
+            report = run(target, options, fresh_session=True, stage=enter, progress=count)
         return ("report", report.to_dict())
     except GradcheckError as error:
         # Messages are raised `from None` to keep them one paragraph; --debug promises the user's
