@@ -10,7 +10,6 @@ reads; the tape does not, NOTES.md 7).
 from __future__ import annotations
 
 import contextlib
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +25,7 @@ from .outputs import float_leaves, probe_loss
 from .report import finding
 from .runtime import tensorflow
 from .sampling import projections, sample_inputs
-from .source import error_text, user_code_error, user_frame_of, user_location
+from .source import error_text, user_code_error, user_frame_of, user_location, user_location_of_caller
 
 
 class VariableLog:
@@ -46,7 +45,7 @@ class VariableLog:
 
         def creator(next_creator, **kwargs):
             variable = next_creator(**kwargs)
-            self.created[id(variable)] = (variable, user_location(traceback.extract_stack()[:-1]))
+            self.created[id(variable)] = (variable, user_location_of_caller())
             return variable
 
         with tf.variable_creator_scope(creator):
@@ -349,7 +348,12 @@ def trace_layer_function(layer, python_function, specs):
     """
     tf, _ = tensorflow()
     before = {id(sub): (sub, dict(vars(sub))) for sub in layer._flatten_layers(include_self=True, recursive=True)}
-    function = tf.function(python_function, autograph=True).get_concrete_function(*specs)
+    # No autograph, as in fit(): Keras 3 traces its train step under
+    # tf.autograph.experimental.do_not_convert (keras/src/backend/tensorflow/trainer.py), and keras is
+    # on autograph's own do-not-convert list, so call() runs as plain Python either way (a Python `if`
+    # on a tensor fails in fit() and here alike). Converting gradcheck's own wrappers changed nothing
+    # and cost about 1.5 s of CPU per TransformerEncoder-sized check.
+    function = tf.function(python_function, autograph=False).get_concrete_function(*specs)
     for sub, attributes in before.values():
         for key, value in list(vars(sub).items()):
             is_graph_tensor = tf.is_tensor(value) and not isinstance(value, tf.Variable) and not hasattr(value, "numpy")

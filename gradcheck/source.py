@@ -8,11 +8,13 @@ CI annotations (`::error file=...`) point at repository paths.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
 import sysconfig
 import traceback
+import types
 
 from .errors import GradcheckError
 
@@ -32,13 +34,20 @@ _LIBRARY_PACKAGES = (
 
 
 def _library_roots() -> tuple[str, ...]:
+    # Which library packages are imported decides the roots; asked for every frame of every stack,
+    # so they are worked out once per set of imported packages.
+    return _roots_for(tuple(name for name in _LIBRARY_PACKAGES if name in sys.modules))
+
+
+@functools.lru_cache(maxsize=16)
+def _roots_for(imported: tuple[str, ...]) -> tuple[str, ...]:
     roots = {os.path.dirname(__file__)}
     # "scripts": the console-script shim (venv/bin/gradcheck) is not the user's code either.
     for key in ("stdlib", "platstdlib", "scripts"):
         path = sysconfig.get_paths().get(key)
         if path:
             roots.add(path)
-    for name in _LIBRARY_PACKAGES:
+    for name in imported:
         module = sys.modules.get(name)
         location = getattr(module, "__file__", None) if module else None
         if location:
@@ -49,10 +58,15 @@ def _library_roots() -> tuple[str, ...]:
 def is_user_file(filename: str) -> bool:
     if not filename or filename.startswith("<"):
         return False
-    real = os.path.realpath(filename)
+    real = _real_path(filename)
     if any(real.startswith(root) for root in _library_roots()):
         return False
     return not any(f"{os.sep}{name}{os.sep}" in real and "site-packages" in real for name in _LIBRARY_PACKAGES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_path(filename: str) -> str:
+    return os.path.realpath(filename)
 
 
 def format_location(filename: str, lineno: int) -> str:
@@ -67,6 +81,17 @@ def user_location(frames) -> str | None:
     for frame in reversed(list(frames)):
         if is_user_file(frame.filename):
             return format_location(frame.filename, frame.lineno)
+    return None
+
+
+def user_location_of_caller() -> str | None:
+    """The innermost user frame of the running stack, as file:line. Walks the frames themselves:
+    traceback.extract_stack() would read every frame's source line, for each variable created."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if is_user_file(frame.f_code.co_filename):
+            return format_location(frame.f_code.co_filename, frame.f_lineno)
+        frame = frame.f_back
     return None
 
 
