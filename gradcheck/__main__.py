@@ -1,0 +1,5 @@
+"""`python -m gradcheck ...`: the same command as `gradcheck ...`, for environments without the script on PATH."""
+
+from .cli import main
+
+main()
