@@ -75,7 +75,7 @@ def check(
         from .supervisor import time_limit
 
         with time_limit(options.timeout):
-            return run(target, options, stage=stages.append)
+            return build_report(target, options, stage=stages.append)
     except (SystemExit, KeyboardInterrupt) as error:
         # Both are BaseExceptions that a caller's `except Exception` would let end a test run or a
         # notebook cell as if the check had been stopped on purpose; the layer's code raised them.
@@ -84,7 +84,7 @@ def check(
         raise GradcheckError(exit_message(error, stages[-1])) from None
 
 
-def run(
+def build_report(
     target,
     options: Options,
     *,

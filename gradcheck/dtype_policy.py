@@ -57,7 +57,7 @@ def policy_scope(keras, policy: str):
 
 def check_dtype_policies(probe, tensors, inputs, policies: tuple[str, ...]) -> tuple[list, list]:
     """Return ([PolicyResult per policy], findings)."""
-    reference = _run(probe, probe.layer, list(probe.layer.trainable_weights), 1.0)
+    reference = _outputs_and_gradients(probe, probe.layer, list(probe.layer.trainable_weights), 1.0)
     sources = [probe.tensor_name(v) for v in probe.layer.trainable_weights]
     sources += [inputs[i].name for i in probe.float_input_indexes]
     results, findings = [], []
@@ -96,9 +96,9 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
     copied = {id(o): c for o, c in pairs}
     variables = [copied[id(backing(v, keras))] for v in probe.layer.trainable_weights]
     scale = _LOSS_SCALE.get(policy, 1.0)
-    ours = _run(probe, copy, variables, scale)
+    ours = _outputs_and_gradients(probe, copy, variables, scale)
     if scale != 1.0 and not all(g is None or np.all(np.isfinite(g)) for g in ours["grads"]):
-        ours = _run(probe, copy, variables, 1.0)  # the dynamic loss scale halves until it fits
+        ours = _outputs_and_gradients(probe, copy, variables, 1.0)  # the dynamic loss scale halves until it fits
 
     output_dtypes = tuple(ours["dtypes"])
     located = _Locator(probe, copy, compute, variables, scale)
@@ -163,7 +163,7 @@ def _training(probe):
     return False if probe.accepts_training else None
 
 
-def _run(probe, layer, variables: list, scale: float) -> dict:
+def _outputs_and_gradients(probe, layer, variables: list, scale: float) -> dict:
     """Outputs (float64 numpy), their dtypes, and the gradients of the probe loss times `scale`,
     divided by it again, for `variables` and the float inputs."""
     tf, _ = tensorflow()

@@ -31,7 +31,7 @@ from .cuts import eager_cut_location, find_cuts
 from .fitstep import trains_under_fit
 from .nonfinite import nonfinite_finding, nonfinite_outputs
 from .outputs import float_tensors, probe_loss
-from .probe import run_trace
+from .probe import execute_trace
 from .report import finding
 from .rows import input_key, variable_key
 from .runtime import tensorflow
@@ -53,7 +53,7 @@ class Outcome:
 
 
 @dataclasses.dataclass
-class Run:
+class ProbePass:
     """One forward+backward pass of the probe for one mode, as numpy."""
 
     mode: str
@@ -63,7 +63,7 @@ class Run:
 
 def check_gradients(probe, tensors, inputs, options):
     """Return ({tensor: facts}, {input: facts}, findings) for every gradient the probe takes."""
-    runs = _runs(probe)
+    runs = _probe_passes(probe)
     if not runs:  # every backward pass raised: nothing to classify
         return {}, {}, list(probe.backward_failures)
     tensor_updates: dict = {}
@@ -109,17 +109,17 @@ def check_gradients(probe, tensors, inputs, options):
 # --- running the probe -----------------------------------------------------------------------------
 
 
-def _runs(probe) -> list[Run]:
-    """One Run per traced mode, each from the same fixed random state so stochastic layers repeat."""
+def _probe_passes(probe) -> list[ProbePass]:
+    """One ProbePass per traced mode, each from the same fixed random state so stochastic layers repeat."""
     tf, keras = tensorflow()
     saved = state.snapshot(probe.layer, keras)
     fixed = state.fixed(probe.layer, keras, probe.seed)
-    runs: list[Run] = []
+    runs: list[ProbePass] = []
     failures: list = []
     for trace in probe.distinct_traces():
         state.restore(fixed)
         try:
-            runs.append(Run(trace.mode, trace, run_trace(probe, trace)))
+            runs.append(ProbePass(trace.mode, trace, execute_trace(probe, trace)))
         except tf.errors.OpError as error:
             failure = backward_failure(trace, error, trace.mode)
             if failure is None:
@@ -128,7 +128,7 @@ def _runs(probe) -> list[Run]:
                 failures.append(failure)
     if not probe.traces:
         state.restore(fixed)
-        runs.append(Run("n/a", None, _eager_result(probe)))
+        runs.append(ProbePass("n/a", None, _eager_result(probe)))
     state.restore(saved)
     probe.backward_failures = failures
     return runs

@@ -222,7 +222,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         if dtype != "float64":
             target.dtype = dtype
         tolerance = tolerance_for(options, dtype)
-        evaluate = _evaluator(forward, twin, target, base, probe.projections)
+        evaluate = _DisplacedLoss(forward, twin, target, base, probe.projections)
         step = first_step(tolerance.eps, evaluate.value())
         floor = tolerance.atol * scale
         comparisons = []
@@ -268,7 +268,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         record(target, comparisons, mode, dtype, step, probe)
 
 
-class _evaluator:
+class _DisplacedLoss:
     """L(θ + d) for a displacement d of one target: assign for a variable, an argument for an input."""
 
     def __init__(self, forward, twin, target, base, projections):

@@ -362,7 +362,7 @@ def trace_layer_function(layer, python_function, specs):
     return function
 
 
-def run_trace(probe: Probe, trace: Trace) -> dict:
+def execute_trace(probe: Probe, trace: Trace) -> dict:
     """Execute a traced probe function on the probe's inputs; numpy results (None kept)."""
     tf, _ = tensorflow()
     result = trace.function(*probe.input_tensors(), *[tf.constant(r) for r in probe.projections])

@@ -98,7 +98,7 @@ def check_second_order(probe, tensors, inputs, options, *, progress: Notify = si
 
 
 def _facts(targets) -> tuple[dict, dict]:
-    """{row key: facts} for the weights, then for the inputs, as api.run applies them."""
+    """{row key: facts} for the weights, then for the inputs, as api.build_report applies them."""
     facts: tuple[dict, dict] = ({}, {})
     for t in targets:
         error = None if t.verdict == "skipped" else float(t.error)

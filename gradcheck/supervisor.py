@@ -52,7 +52,7 @@ class Activity:
 
     index: int  # the target's place in `jobs`
     target: str
-    stage: str  # "starting the check", then the phrases api.run announces
+    stage: str  # "starting the check", then the phrases api.build_report announces
     done: int | None = None  # None: a stage whose steps are not counted
     total: int | None = None
     ended: bool = False

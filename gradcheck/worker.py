@@ -61,7 +61,7 @@ def serve() -> None:
 
 def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
     """Run one check and return its result message; every way the layer's code can end becomes one."""
-    from .api import run
+    from .api import build_report
     from .loading import own_imports
     from .source import error_text, exit_message
 
@@ -77,7 +77,7 @@ def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
     try:
         os.chdir(cwd)
         with own_imports():
-            report = run(target, options, fresh_session=True, stage=enter, progress=count)
+            report = build_report(target, options, fresh_session=True, stage=enter, progress=count)
         return ("report", report.to_dict())
     except GradcheckError as error:
         # Messages are raised `from None` to keep them one paragraph; --debug promises the user's

@@ -87,7 +87,7 @@ def test_the_checks_never_import_rich():
         }
         assert "rich" not in imported or path.stem in DRAWING_MODULES, path.name
 
-    from gradcheck.api import run
+    from gradcheck.api import build_report
     from gradcheck.options import make_options
 
     importers: list = []
@@ -103,7 +103,7 @@ def test_the_checks_never_import_rich():
     options = make_options(input_shape=["100,5"], init=["units=10"], reload=False)
     builtins.__import__ = recording
     try:
-        report = run(str(ROOT / TARGET), options, progress=lambda done, total: counts.append((done, total)))
+        report = build_report(str(ROOT / TARGET), options, progress=lambda done, total: counts.append((done, total)))
     finally:
         builtins.__import__ = original
     assert report.ok
