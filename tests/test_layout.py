@@ -1,0 +1,26 @@
+"""The README's Layout section names every module of the package, and each stays a size one can read."""
+
+import re
+
+from conftest import ROOT
+
+LIMIT = 420  # "none much over 400 lines"
+
+
+def _layout() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("\n## Layout\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_every_module_is_named_in_the_layout_section():
+    named = set(re.findall(r"`(\w+)\.py`", _layout()))
+    modules = {path.stem for path in (ROOT / "gradcheck").glob("*.py")} - {"__init__", "__main__"}
+    assert modules - named == set(), "modules the README's Layout section does not describe"
+    assert named - modules - {"finite_differences", "realistic", "reload", "second_order", "worker_cost", "screening"} == set()
+
+
+def test_no_module_is_much_over_400_lines():
+    sizes = {path.name: len(path.read_text().splitlines()) for path in (ROOT / "gradcheck").glob("*.py")}
+    assert {name: size for name, size in sizes.items() if size > LIMIT} == {}
