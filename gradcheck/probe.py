@@ -394,13 +394,27 @@ def trace_layer_function(layer, python_function, specs):
     """
     tf, _ = tensorflow()
     before = {id(sub): (sub, dict(vars(sub))) for sub in layer._flatten_layers(include_self=True, recursive=True)}
-    function = tf.function(python_function, autograph=True).get_concrete_function(*specs)
+    function = tf.function(python_function, autograph=_autograph_reaches(layer)).get_concrete_function(*specs)
     for sub, attributes in before.values():
         for key, value in list(vars(sub).items()):
             is_graph_tensor = tf.is_tensor(value) and not isinstance(value, tf.Variable) and not hasattr(value, "numpy")
             if is_graph_tensor and key in attributes:
                 vars(sub)[key] = attributes[key]
     return function
+
+
+def _autograph_reaches(layer) -> bool:
+    """Whether autograph would convert any of the layer's code when it converts gradcheck's wrapper.
+
+    It converts a called object only when the object's `__call__` is off its do-not-convert list,
+    and Keras is on that list: Keras's `Layer.__call__` runs call() unconverted (as fit() does,
+    whose step Keras marks do_not_convert). So for a layer that keeps Keras's `__call__`, autograph
+    would convert only gradcheck's own wrapper, which needs none, at a cost of about a second per
+    run (and more for each new wrapper); it stays on for a class that defines its own `__call__`.
+    """
+    call = getattr(type(layer), "__call__", None)
+    module = getattr(call, "__module__", None) or ""
+    return not (module == "keras" or module.startswith("keras."))
 
 
 def run_trace(probe: Probe, trace: Trace) -> dict:
