@@ -7,6 +7,7 @@ CI annotations (`::error file=...`) point at repository paths.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import sysconfig
@@ -27,6 +28,13 @@ _LIBRARY_PACKAGES = (
 
 
 def _library_roots() -> tuple[str, ...]:
+    # Asked once per frame of every stack gradcheck reads (each variable a layer creates, each op
+    # of a trace): computed once per set of loaded library packages, not per frame.
+    return _roots_of(tuple(name for name in _LIBRARY_PACKAGES if name in sys.modules))
+
+
+@functools.lru_cache(maxsize=None)
+def _roots_of(loaded: tuple[str, ...]) -> tuple[str, ...]:
     roots = {os.path.dirname(__file__)}
     # "scripts": the console-script shim (venv/bin/gradcheck) is not the user's code either.
     for key in ("stdlib", "platstdlib", "scripts"):
@@ -44,10 +52,16 @@ def _library_roots() -> tuple[str, ...]:
 def is_user_file(filename: str) -> bool:
     if not filename or filename.startswith("<"):
         return False
-    real = os.path.realpath(filename)
+    real = _realpath(filename) if os.path.isabs(filename) else os.path.realpath(filename)
     if any(real.startswith(root) for root in _library_roots()):
         return False
     return not any(f"{os.sep}{name}{os.sep}" in real and "site-packages" in real for name in _LIBRARY_PACKAGES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _realpath(filename: str) -> str:
+    """os.path.realpath of an absolute path, remembered: the same few files recur in every stack."""
+    return os.path.realpath(filename)
 
 
 def format_location(filename: str, lineno: int) -> str:
