@@ -40,8 +40,7 @@ from .probe import backing, call_layer, trace_layer_function
 from .progress import Progress
 from .report import finding
 from .runtime import tensorflow
-from .sampling import DIRECTION_STREAM, generator
-from .screening import first_step, screen, value_of
+from .screening import draw_directions, first_step, screen, value_of
 from .steps import Comparison, compare, relative_error
 
 DIRECTIONS = 3  # random directions per tensor and mode: one suffices for a gross error; three for margin
@@ -281,7 +280,8 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
         return
     finite = [g for g in grads if g is not None and np.all(np.isfinite(g))]
     scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
-    rng = generator(probe.options.seed, DIRECTION_STREAM)
+    # Each tensor's DIRECTIONS unit directions, drawn once for the screen and the per-tensor checks.
+    directions = draw_directions(probe.options.seed, grads, DIRECTIONS, DIRECTIONS)
     float64 = _tolerance(probe.options, "float64")  # one joint look first: it may clear them all (screening.py)
     cleared = screen(
         forward,
@@ -295,8 +295,9 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
         floor=float64.atol * scale,
         seed=probe.options.seed,
         per_tensor=DIRECTIONS,
+        directions=directions,
     )
-    for target, grad in zip(_ordered(targets), grads):
+    for target, grad, drawn in zip(_ordered(targets), grads, directions):
         if grad is None or not np.all(np.isfinite(grad)):
             target.skipped_modes.append(mode)  # gradients.py reports a None or NaN gradient
             continue
@@ -311,12 +312,9 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
         step = first_step(tolerance.eps, evaluate.value())
         floor = tolerance.atol * scale
         comparisons = []
-        shape = grad.shape
         try:
-            for _ in range(DIRECTIONS):
-                direction = rng.standard_normal(shape)
-                direction /= max(float(np.linalg.norm(direction)), 1e-300)
-                if id(target) in cleared:  # drawn all the same: later tensors get the same directions
+            for direction in drawn:
+                if id(target) in cleared:  # its screen comparisons stand in for this one
                     progress.advance()
                     continue
                 comparisons.append(
