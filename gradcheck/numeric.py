@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import GradcheckError
 from .fallback import fallback_findings, low_precision_op
 from .gradient_paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
 from .inventory import tensor_name
@@ -42,6 +43,7 @@ from .report import finding
 from .runtime import tensorflow
 from .screening import draw_directions, first_step, screen, value_of
 from .steps import Comparison, compare, relative_error
+from .subbatch import Samples, leading_samples, whole_batch
 
 DIRECTIONS = 3  # random directions per tensor and mode: one suffices for a gross error; three for margin
 # Tensors up to this many entries are also checked entry by entry: 2 passes per entry, so at most
@@ -114,15 +116,24 @@ def check_numeric(probe, tensors, inputs):
 
     variables = [t.variable for t in targets if t.variable is not None]
     twin = make_twin(probe, variables)
+    fewer = leading_samples(probe, twin)
+    if fewer is not None:  # a large batch: its leading samples first (subbatch.py)
+        try:
+            _run(probe, twin, targets, fewer)
+            return _results(probe, twin, targets, tensors)
+        except GradcheckError:  # the time limit
+            raise
+        except Exception:  # e.g. a batch size written into call(): the whole batch decides
+            targets = _targets(probe, tensors, inputs)
     try:
-        _run(probe, twin, targets)
+        _run(probe, twin, targets, whole_batch(probe, twin))
     except Exception as error:  # raised by the layer in a pass the probe did not make
         reason = f"{type(error).__name__}: {error_text(error, 200)}"
         targets = _targets(probe, tensors, inputs)
         if twin.reason is None:  # the float64 twin raised: try the layer itself, in float32
             twin = original_layer(probe, variables, f"the layer raised in float64 ({reason})", user_frame_of(error))
             try:
-                _run(probe, twin, targets)
+                _run(probe, twin, targets, whole_batch(probe, twin))
             except Exception:
                 return _skipped(targets, tensors)
         else:
@@ -130,20 +141,20 @@ def check_numeric(probe, tensors, inputs):
     return _results(probe, twin, targets, tensors)
 
 
-def _run(probe, twin, targets) -> None:
-    progress = Progress(probe.options.progress, _total_steps(probe, twin, targets))
+def _run(probe, twin, targets, samples: Samples) -> None:
+    progress = Progress(probe.options.progress, _total_steps(probe, samples, targets))
     try:
         seen: list = []
         for trace in probe.distinct_traces():
-            forward = _Forward(probe, twin, trace.mode, targets)
-            loss0, grads = forward.gradients([np.array(x) for x in twin.inputs])
+            forward = _Forward(probe, twin, trace.mode, targets, samples)
+            loss0, grads = forward.gradients([np.array(x) for x in samples.inputs])
             # A layer that computes the same thing in both modes (most do) is checked once: the same
             # function and the same gradients give the same comparisons.
             if any(_same(loss0, grads, other) for other in seen):
                 progress.skip(progress.total // len(probe.distinct_traces()))
                 continue
             seen.append((loss0, grads))
-            _check_mode(probe, twin, trace.mode, targets, progress, forward, loss0, grads)
+            _check_mode(probe, twin, trace.mode, targets, progress, forward, loss0, grads, samples)
     finally:
         progress.close()
         if twin.layer is probe.layer:
@@ -173,16 +184,16 @@ def _skipped(targets, tensors):
     return variables, inputs, []
 
 
-def _size(probe, twin, target) -> int:
+def _size(probe, samples, target) -> int:
     if target.variable is not None:
         return int(np.prod(target.variable.shape))
-    return int(twin.inputs[target.input_index].size)
+    return int(samples.inputs[target.input_index].size)
 
 
-def _total_steps(probe, twin, targets) -> int:
+def _total_steps(probe, samples, targets) -> int:
     per_mode = 0
     for target in targets:
-        size = _size(probe, twin, target)
+        size = _size(probe, samples, target)
         per_mode += DIRECTIONS + (size if size <= SMALL_TENSOR or probe.options.exhaustive else 0)
     return per_mode * len(probe.distinct_traces())
 
@@ -190,12 +201,12 @@ def _total_steps(probe, twin, targets) -> int:
 class _Forward:
     """The twin's probe loss and its gradients, each compiled once for one training mode."""
 
-    def __init__(self, probe, twin, mode: str, targets):
+    def __init__(self, probe, twin, mode: str, targets, samples: Samples):
         tf, keras = tensorflow()
         self.twin = twin
         training = {"true": True, "false": False}.get(mode)
-        count = len(twin.inputs)
-        batch = probe.options.inputs[0].shape[0]
+        count = len(samples.inputs)
+        batch = samples.batch
         float_indexes = [t.input_index for t in targets if t.variable is None]
         sources = [twin.variables[id(t.variable)] for t in targets if t.variable is not None]
 
@@ -218,9 +229,9 @@ class _Forward:
             grads = tape.gradient(value, sources + [xs[i] for i in float_indexes])
             return value, [None if g is None else tf.convert_to_tensor(g) for g in grads]
 
-        specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in twin.inputs]
-        specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]
-        self.projections = [tf.constant(r) for r in probe.projections]
+        specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in samples.inputs]
+        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections]
+        self.projections = [tf.constant(r) for r in samples.projections]
         twin.reset_seeds()
         with twin.arithmetic():
             self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
@@ -272,8 +283,8 @@ def _same(loss0, grads, other) -> bool:
     )
 
 
-def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> None:
-    base = [np.array(x) for x in twin.inputs]
+def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads, samples) -> None:
+    base = [np.array(x) for x in samples.inputs]
     if not np.isfinite(loss0) or forward.loss(base) != forward.loss(base):
         for target in targets:  # NaN output, or randomness outside Keras's seed generators
             target.skipped_modes.append(mode)
@@ -308,7 +319,7 @@ def _check_mode(probe, twin, mode, targets, progress, forward, loss0, grads) -> 
         if dtype != "float64":
             target.dtype = dtype
         tolerance = _tolerance(probe.options, dtype)
-        evaluate = _evaluator(forward, twin, target, base, probe.projections)
+        evaluate = _evaluator(forward, twin, target, base)
         step = first_step(tolerance.eps, evaluate.value())
         floor = tolerance.atol * scale
         comparisons = []
@@ -369,7 +380,7 @@ def _tolerance(options, dtype: str) -> Tolerance:
 class _evaluator:
     """L(θ + d) for a displacement d of one target: assign for a variable, an argument for an input."""
 
-    def __init__(self, forward, twin, target, base, projections):
+    def __init__(self, forward, twin, target, base):
         self.forward, self.target, self.base = forward, target, base
         tf, _ = tensorflow()
         self.variable = twin.variables[id(target.variable)] if target.variable is not None else None
