@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .calling import call_layer
+from .errors import GradcheckError
 from .fallback import low_precision_op
 from .gradient_paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
 from .numeric_results import ordered, record, results, select_targets, skipped_facts
@@ -38,10 +39,10 @@ from .outputs import float_tensors, probe_loss
 from .probe import trace_layer_function
 from .progress import Notify, Progress, silent
 from .runtime import tensorflow
-from .sampling import DIRECTION_STREAM, generator
-from .screening import first_step, screen, value_of
+from .screening import draw_directions, first_step, screen, value_of
 from .source import error_text, user_frame_of
 from .steps import Comparison, compare, relative_error
+from .subbatch import Samples, leading_samples, whole_batch
 from .tolerances import DIRECTIONS, SMALL_TENSOR, tolerance_for
 
 _REFINED_ENTRIES = 8  # failing entries looked at again with smaller steps (the worst first)
@@ -59,15 +60,24 @@ def check_numeric(probe, tensors, inputs, options: Options, *, progress: Notify 
 
     variables = [t.variable for t in targets if t.variable is not None]
     twin = make_twin(probe, variables)
+    fewer = leading_samples(probe, twin)
+    if fewer is not None:  # a large batch: its leading samples first (subbatch.py)
+        try:
+            _compare_all(probe, options, twin, targets, fewer, progress)
+            return results(options, twin, targets, tensors)
+        except GradcheckError:  # the time limit
+            raise
+        except Exception:  # e.g. a batch size written into call(): the whole batch decides
+            targets = select_targets(probe, tensors, inputs)
     try:
-        _compare_all(probe, options, twin, targets, progress)
+        _compare_all(probe, options, twin, targets, whole_batch(probe, twin), progress)
     except Exception as error:  # raised by the layer in a pass the probe did not make
         reason = f"{type(error).__name__}: {error_text(error, 200)}"
         targets = select_targets(probe, tensors, inputs)
         if twin.reason is None:  # the float64 twin raised: try the layer itself, in float32
             twin = original_layer(probe, variables, f"the layer raised in float64 ({reason})", user_frame_of(error))
             try:
-                _compare_all(probe, options, twin, targets, progress)
+                _compare_all(probe, options, twin, targets, whole_batch(probe, twin), progress)
             except Exception:
                 return skipped_facts(targets)
         else:
@@ -75,36 +85,36 @@ def check_numeric(probe, tensors, inputs, options: Options, *, progress: Notify 
     return results(options, twin, targets, tensors)
 
 
-def _compare_all(probe, options, twin, targets, notify: Notify) -> None:
-    progress = Progress(_total_steps(probe, options, twin, targets), notify)
+def _compare_all(probe, options, twin, targets, samples: Samples, notify: Notify) -> None:
+    progress = Progress(_total_steps(probe, options, samples, targets), notify)
     try:
         seen: list = []
         for trace in probe.distinct_traces():
-            forward = _Forward(probe, twin, trace.mode, targets)
-            loss0, grads = forward.gradients([np.array(x) for x in twin.inputs])
+            forward = _Forward(probe, twin, trace.mode, targets, samples)
+            loss0, grads = forward.gradients([np.array(x) for x in samples.inputs])
             # A layer that computes the same thing in both modes (most do) is checked once: the same
             # function and the same gradients give the same comparisons.
             if any(_same(loss0, grads, other) for other in seen):
                 progress.skip(progress.total // len(probe.distinct_traces()))
                 continue
             seen.append((loss0, grads))
-            _check_mode(probe, options, twin, trace.mode, targets, progress, forward, loss0, grads)
+            _check_mode(probe, options, twin, trace.mode, targets, progress, forward, loss0, grads, samples)
     finally:
         progress.close()
         if twin.layer is probe.layer:
             twin.reset_seeds()  # the user's layer: its RNG and statistics as they were
 
 
-def _size(probe, twin, target) -> int:
+def _size(samples, target) -> int:
     if target.variable is not None:
         return int(np.prod(target.variable.shape))
-    return int(twin.inputs[target.input_index].size)
+    return int(samples.inputs[target.input_index].size)
 
 
-def _total_steps(probe, options, twin, targets) -> int:
+def _total_steps(probe, options, samples, targets) -> int:
     per_mode = 0
     for target in targets:
-        size = _size(probe, twin, target)
+        size = _size(samples, target)
         per_mode += DIRECTIONS + (size if size <= SMALL_TENSOR or options.exhaustive else 0)
     return per_mode * len(probe.distinct_traces())
 
@@ -112,12 +122,12 @@ def _total_steps(probe, options, twin, targets) -> int:
 class _Forward:
     """The twin's probe loss and its gradients, each compiled once for one training mode."""
 
-    def __init__(self, probe, twin, mode: str, targets):
+    def __init__(self, probe, twin, mode: str, targets, samples: Samples):
         tf, keras = tensorflow()
         self.twin = twin
         training = {"true": True, "false": False}.get(mode)
-        count = len(twin.inputs)
-        batch = probe.batch_size
+        count = len(samples.inputs)
+        batch = samples.batch
         float_indexes = [t.input_index for t in targets if t.variable is None]
         sources = [twin.variables[id(t.variable)] for t in targets if t.variable is not None]
 
@@ -137,9 +147,9 @@ class _Forward:
             grads = tape.gradient(value, sources + [xs[i] for i in float_indexes])
             return value, [None if g is None else tf.convert_to_tensor(g) for g in grads]
 
-        specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in twin.inputs]
-        specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]
-        self.projections = [tf.constant(r) for r in probe.projections]
+        specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in samples.inputs]
+        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections]
+        self.projections = [tf.constant(r) for r in samples.projections]
         twin.reset_seeds()
         with twin.arithmetic():
             self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
@@ -191,13 +201,14 @@ def _same(loss0, grads, other) -> bool:
     )
 
 
-def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, grads) -> None:
-    base = [np.array(x) for x in twin.inputs]
+def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, grads, samples) -> None:
+    base = [np.array(x) for x in samples.inputs]
     if not np.isfinite(loss0) or forward.loss(base) != forward.loss(base):
         return  # NaN output, or randomness outside Keras's seed generators: this mode cannot be compared
     finite = [g for g in grads if g is not None and np.all(np.isfinite(g))]
     scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
-    rng = generator(probe.seed, DIRECTION_STREAM)
+    # Each tensor's DIRECTIONS unit directions, drawn once for the screen and the per-tensor checks.
+    directions = draw_directions(probe.seed, grads, DIRECTIONS, DIRECTIONS)
     float64 = tolerance_for(options, "float64")  # one joint look first: it may clear them all (screening.py)
     cleared = screen(
         forward,
@@ -211,8 +222,9 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         floor=float64.atol * scale,
         seed=probe.seed,
         per_tensor=DIRECTIONS,
+        directions=directions,
     )
-    for target, grad in zip(ordered(targets), grads):
+    for target, grad, drawn in zip(ordered(targets), grads, directions):
         if grad is None or not np.all(np.isfinite(grad)):
             continue  # gradients.py reports a None or NaN gradient
         dtype = twin.dtype
@@ -222,16 +234,13 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         if dtype != "float64":
             target.dtype = dtype
         tolerance = tolerance_for(options, dtype)
-        evaluate = _DisplacedLoss(forward, twin, target, base, probe.projections)
+        evaluate = _DisplacedLoss(forward, twin, target, base)
         step = first_step(tolerance.eps, evaluate.value())
         floor = tolerance.atol * scale
         comparisons = []
-        shape = grad.shape
         try:
-            for _ in range(DIRECTIONS):
-                direction = rng.standard_normal(shape)
-                direction /= max(float(np.linalg.norm(direction)), 1e-300)
-                if id(target) in cleared:  # drawn all the same: later tensors get the same directions
+            for direction in drawn:
+                if id(target) in cleared:  # its screen comparisons stand in for this one
                     progress.advance()
                     continue
                 comparisons.append(
@@ -271,7 +280,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
 class _DisplacedLoss:
     """L(θ + d) for a displacement d of one target: assign for a variable, an argument for an input."""
 
-    def __init__(self, forward, twin, target, base, projections):
+    def __init__(self, forward, twin, target, base):
         self.forward, self.target, self.base = forward, target, base
         tf, _ = tensorflow()
         self.variable = twin.variables[id(target.variable)] if target.variable is not None else None

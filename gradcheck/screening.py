@@ -95,15 +95,19 @@ def screen(
     floor: float,
     seed: int,
     per_tensor: int,
+    directions: list[list] | None = None,
 ) -> dict[int, list[Comparison]]:
     """{id(target): its comparisons} for the tensors the joint screen clears ({} when none).
 
     `targets` and `grads` are in the gradient function's order; `steps(target)` is the first step
     numeric.py would use for it, `eligible(target)` whether its check runs in float64.
+    `directions`: draw_directions(seed, grads, per_tensor, ...) when the caller drew them already.
     """
     if twin.dtype != "float64":  # a float32 comparison sees gross errors only: each tensor its own
         return {}
-    directions = draw_directions(seed, grads, per_tensor, SCREEN_DIRECTIONS)
+    if directions is None:
+        directions = draw_directions(seed, grads, per_tensor, SCREEN_DIRECTIONS)
+    directions = [drawn[:SCREEN_DIRECTIONS] for drawn in directions]
     chosen = [(t, g, d) for t, g, d in zip(targets, grads, directions) if d and eligible(t)]
     if len(chosen) < _MIN_TENSORS:
         return {}

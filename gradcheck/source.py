@@ -34,20 +34,20 @@ _LIBRARY_PACKAGES = (
 
 
 def _library_roots() -> tuple[str, ...]:
-    # Which library packages are imported decides the roots; asked for every frame of every stack,
-    # so they are worked out once per set of imported packages.
-    return _roots_for(tuple(name for name in _LIBRARY_PACKAGES if name in sys.modules))
+    # Asked once per frame of every stack gradcheck reads (each variable a layer creates, each op
+    # of a trace): computed once per set of loaded library packages, not per frame.
+    return _roots_of(tuple(name for name in _LIBRARY_PACKAGES if name in sys.modules))
 
 
-@functools.lru_cache(maxsize=16)
-def _roots_for(imported: tuple[str, ...]) -> tuple[str, ...]:
+@functools.cache
+def _roots_of(loaded: tuple[str, ...]) -> tuple[str, ...]:
     roots = {os.path.dirname(__file__)}
     # "scripts": the console-script shim (venv/bin/gradcheck) is not the user's code either.
     for key in ("stdlib", "platstdlib", "scripts"):
         path = sysconfig.get_paths().get(key)
         if path:
             roots.add(path)
-    for name in imported:
+    for name in loaded:
         module = sys.modules.get(name)
         location = getattr(module, "__file__", None) if module else None
         if location:
@@ -58,14 +58,15 @@ def _roots_for(imported: tuple[str, ...]) -> tuple[str, ...]:
 def is_user_file(filename: str) -> bool:
     if not filename or filename.startswith("<"):
         return False
-    real = _real_path(filename)
+    real = _realpath(filename) if os.path.isabs(filename) else os.path.realpath(filename)
     if any(real.startswith(root) for root in _library_roots()):
         return False
     return not any(f"{os.sep}{name}{os.sep}" in real and "site-packages" in real for name in _LIBRARY_PACKAGES)
 
 
 @functools.lru_cache(maxsize=4096)
-def _real_path(filename: str) -> str:
+def _realpath(filename: str) -> str:
+    """os.path.realpath of an absolute path, remembered: the same few files recur in every stack."""
     return os.path.realpath(filename)
 
 

@@ -244,24 +244,29 @@ def _output_difference(probe, twin: Twin, tf):
     # probe's later calls in training mode moved its statistics (BatchNormalization's moving mean).
     _, keras = tensorflow()
     states = state.snapshot(probe.layer, keras) + seed_states(probe.layer, keras)
-    state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))  # as the twin starts
-    reference = call_layer(probe.layer, probe.input_tensors(), _deterministic(probe), probe.accepts_training)
-    expected = float_tensors(tf, reference)
-    # How far the layer's own output moves when its inputs move by a few rounding steps: on an
-    # ill-conditioned input (a normalisation over nearly constant rows) float32 rounding alone
-    # moves it far more than _SAME_OUTPUT, and the float64 copy is then the more exact of the two.
     compute = str(getattr(probe.layer, "compute_dtype", "float32"))
-    jittered = _jittered_inputs(probe, 4 * epsilon(compute))
-    state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))
-    nearby = float_tensors(tf, call_layer(probe.layer, jittered, _deterministic(probe), probe.accepts_training))
-    for variable, value in states:
-        variable.assign(value)
-    if len(flat) != len(expected):
-        return 1.0
-    worst = _relative_gap(flat, expected)
-    # The layer's own rounding bounds how close the two can be: bfloat16 keeps 8 bits (eps 7.8e-3).
-    allowed = max(_SAME_OUTPUT, 8 * epsilon(compute), 10 * _relative_gap(nearby, expected))
-    return worst if worst > allowed else None
+    try:
+        state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))  # as the twin starts
+        reference = call_layer(probe.layer, probe.input_tensors(), _deterministic(probe), probe.accepts_training)
+        expected = float_tensors(tf, reference)
+        if len(flat) != len(expected):
+            return 1.0
+        worst = _relative_gap(flat, expected)
+        # The layer's own rounding bounds how close the two can be: bfloat16 keeps 8 bits (eps 7.8e-3).
+        allowed = max(_SAME_OUTPUT, 8 * epsilon(compute))
+        if worst > allowed:
+            # How far the layer's own output moves when its inputs move by a few rounding steps: on an
+            # ill-conditioned input (a normalisation over nearly constant rows) float32 rounding alone
+            # moves it far more than _SAME_OUTPUT, and the float64 copy is then the more exact of the
+            # two. Asked only when the outputs differ by more than that: one call of the layer less.
+            jittered = _jittered_inputs(probe, 4 * epsilon(compute))
+            state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))
+            nearby = float_tensors(tf, call_layer(probe.layer, jittered, _deterministic(probe), probe.accepts_training))
+            allowed = max(allowed, 10 * _relative_gap(nearby, expected))
+        return worst if worst > allowed else None
+    finally:
+        for variable, value in states:
+            variable.assign(value)
 
 
 def _jittered_inputs(probe, relative: float) -> list:

@@ -1,0 +1,65 @@
+"""The samples the finite-difference passes run on: the whole batch, or the leading samples of a large one.
+
+Every pass of the finite-difference check (numeric.py) is a forward pass of the float64 twin over
+its inputs, and on a realistic layer (8 sequences of 128x256 into a transformer block) one pass
+costs about as much as the rest of the comparison: the passes, not the arithmetic around them,
+are the check's cost. Whether a gradient is right is a property of the backward function, which
+the same weights give for any sample; the tape and the finite differences only have to see the
+same samples. So a batch whose inputs hold more than SUB_BATCH_ELEMENTS numbers is compared on
+its fewest leading samples that still hold that many (at least MIN_SAMPLES, so batch statistics
+and attention over the batch stay defined): a 1e-3 error in one bias among ~500k weights is as
+visible on two sequences of 128x256 as on eight, at a quarter of the cost.
+
+Every test and sample layer is far below that size and is compared on its whole batch, as before.
+A layer whose inputs or outputs do not all lead with the batch dimension keeps the whole batch,
+and numeric.py compares on the whole batch again when the smaller one raises (a batch size
+written into call()).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SUB_BATCH_ELEMENTS = 65_536  # input numbers (all inputs together) worth one pass
+MIN_SAMPLES = 2
+
+
+@dataclass(frozen=True)
+class Samples:
+    """What the finite-difference passes evaluate: inputs, projections and the loss's divisor."""
+
+    inputs: list  # numpy arrays in the compared layer's dtypes, one per input
+    projections: list  # numpy float64 arrays, one per float output
+    batch: int  # the probe loss is sum(r * y) / batch
+    whole: bool  # the probe's whole batch
+
+
+def whole_batch(probe, twin) -> Samples:
+    return Samples(
+        inputs=list(twin.inputs),
+        projections=list(probe.projections),
+        batch=probe.batch_size,
+        whole=True,
+    )
+
+
+def leading_samples(probe, twin) -> Samples | None:
+    """The leading samples of a large batch, or None when the whole batch is compared."""
+    batch = probe.batch_size
+    per_sample = sum(int(np.prod(a.shape[1:])) for a in twin.inputs)
+    if batch <= MIN_SAMPLES or per_sample * batch <= SUB_BATCH_ELEMENTS:
+        return None
+    count = max(MIN_SAMPLES, -(-SUB_BATCH_ELEMENTS // max(per_sample, 1)))  # ceil
+    if count >= batch:
+        return None
+    shapes = [tuple(a.shape) for a in twin.inputs] + [tuple(o.shape) for o in probe.outputs]
+    if any(not shape or shape[0] != batch for shape in shapes):
+        return None  # some tensor is not per sample: slicing it would change what is computed
+    return Samples(
+        inputs=[np.ascontiguousarray(a[:count]) for a in twin.inputs],
+        projections=[np.ascontiguousarray(r[:count]) for r in probe.projections],
+        batch=count,
+        whole=False,
+    )
