@@ -55,7 +55,7 @@ def test_closure_variable_of_a_factory_is_untracked(factories):
 
 
 def test_functional_model_names_weights_by_inner_layer(factories):
-    result = run_cli(["factories.py:functional_model", "--input-shape", "4,5", "--json"], cwd=factories)
+    result = run_cli(["factories.py:functional_model", "--input-shape", "4,5", "--no-numeric", "--json"], cwd=factories)
     assert result.exit_code == 0, result
     rows = {(v["name"], v["layer"], v["kind"]) for v in result.json()["variables"]}
     assert rows == {
@@ -65,7 +65,7 @@ def test_functional_model_names_weights_by_inner_layer(factories):
 
 
 def test_layer_instance_target(factories):
-    result = run_cli(["factories.py:INSTANCE", "--input-shape", "4,5", "--json"], cwd=factories)
+    result = run_cli(["factories.py:INSTANCE", "--input-shape", "4,5", "--no-numeric", "--json"], cwd=factories)
     assert result.exit_code == 0, result
     assert {v["name"] for v in result.json()["variables"]} == {"kernel", "bias"}, result
 

@@ -37,6 +37,7 @@ def test_layer_that_cannot_run_in_float64_is_checked_in_float32_and_says_why():
 def test_relative_error_of_1e3_is_caught_with_tape_and_numeric_values():
     result = run_cli(["sample_layers/custom_gradients.py:SlightlyOffGradient", "--input-shape", "16,5", "--json"])
     assert result.exit_code == 1, result
+    assert {f["code"] for f in result.json()["findings"]} == {"gradient-mismatch"}, result  # and nothing else
     [mismatch] = [f for f in result.json()["findings"] if f["code"] == "gradient-mismatch"]
     assert mismatch["tensor"] == "bias"
     assert "relative error 1.0e-03" in mismatch["message"], mismatch
