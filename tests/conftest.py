@@ -50,14 +50,47 @@ def run_cli(args, cwd: Path = ROOT) -> Result:
 _SHARED: dict = {}
 
 
+_FOLDER: list = []  # the folder every xdist worker of this test run sees; empty without xdist
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_runs_folder(tmp_path_factory):
+    """Under xdist each worker's temporary base is a folder of the run's own (pytest removes old
+    ones): the runs shared between workers are kept beside them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "shared-runs"
+        folder.mkdir(exist_ok=True)
+        _FOLDER.append(folder)
+    yield
+    _FOLDER.clear()
+
+
 def run_cli_shared(args, cwd: Path = ROOT) -> Result:
-    """run_cli, computed once per process for the same arguments: tests that read different facts
-    of one deterministic run (a sample layer's findings, its table rows) share it. Read it, never
-    change it."""
+    """run_cli, computed once per test run for the same arguments: tests that read different facts
+    of one deterministic run (a sample layer's findings, its table rows) share it, whichever xdist
+    worker runs them (the first to need it makes it under a file lock, the others read it). Read
+    it, never change it."""
     key = (tuple(str(a) for a in args), str(cwd))
-    if key not in _SHARED:
+    if key in _SHARED:
+        return _SHARED[key]
+    folder = _FOLDER[0] if _FOLDER else None
+    if folder is None:
         _SHARED[key] = run_cli(args, cwd)
-    return _SHARED[key]
+        return _SHARED[key]
+    import fcntl
+    import hashlib
+
+    stem = folder / hashlib.sha256(json.dumps(key).encode()).hexdigest()
+    with open(stem.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held while one worker makes the run
+        done = stem.with_suffix(".json")
+        if done.exists():
+            result = Result(**json.loads(done.read_text()))
+        else:
+            result = run_cli(args, cwd)
+            done.write_text(json.dumps(result.__dict__))
+    _SHARED[key] = result
+    return result
 
 
 def line_in(source: str, text: str) -> int:
@@ -128,7 +161,7 @@ def cli():
     return run_cli
 
 
-# --- CPU accounting (opt-in): GRADCHECK_CPU_REPORT=FILE appends "file<TAB>cpu-seconds" per test ---------
+# --- CPU accounting (opt-in): GRADCHECK_CPU_REPORT=FILE appends "file<TAB>cpu-seconds<TAB>test" per test -
 # The wall time of `pytest -n 2` depends on the machine's load; the CPU a test costs, its worker
 # processes included, does not much. Each test's cost is this process's CPU plus its descendants'
 # (workers that ended are counted through RUSAGE_CHILDREN once reaped, live ones through /proc).
@@ -171,4 +204,4 @@ if _CPU_REPORT:
         before = _cpu()
         yield
         with open(_CPU_REPORT, "a") as stream:
-            stream.write(f"{item.nodeid.split('::')[0]}\t{_cpu() - before:.2f}\n")
+            stream.write(f"{item.nodeid.split('::')[0]}\t{_cpu() - before:.2f}\t{item.nodeid}\n")

@@ -9,9 +9,6 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT, run_cli, run_cli_shared
 
-# One xdist worker runs the whole module (pytest --dist loadgroup): its tests share runs.
-pytestmark = pytest.mark.xdist_group("accuracy")
-
 LAYERS = "tests/data/accuracy_layers.py"
 
 

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from conftest import line_in, line_of, run_cli
+from conftest import line_in, line_of, run_cli, run_cli_shared
 
 FACTORIES = textwrap.dedent(
     '''
@@ -78,7 +78,8 @@ def test_factory_returning_something_else_is_refused(factories):
 
 
 def test_nested_model_weights_are_named_by_attribute_path():
-    result = run_cli(["sample_layers/untracked.py:NestedBlocksModel", "--input-shape", "4,5", "--no-numeric", "--json"])
+    # The run tests/test_samples.py makes of the sample layer, shared.
+    result = run_cli_shared(["sample_layers/untracked.py:NestedBlocksModel", "--input-shape", "16,5", "--json"])
     names = {v["name"]: v["kind"] for v in result.json()["variables"]}
     assert names["blocks[0].proj.kernel"] == "trainable", result
     assert names["blocks[1].scale"] == "untracked", result

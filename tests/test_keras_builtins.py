@@ -5,9 +5,6 @@ import pytest
 
 from conftest import run_cli_shared
 
-# One xdist worker runs the whole module (pytest --dist loadgroup): its tests share runs.
-pytestmark = pytest.mark.xdist_group("keras_builtins")
-
 MHA_INPUTS = ["--input-shape", "2,5,8", "--input-shape", "2,5,8"]  # call(query, value): two arguments (NOTES.md 9)
 
 BUILTINS = {

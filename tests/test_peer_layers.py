@@ -5,9 +5,6 @@ import pytest
 
 from conftest import run_cli_shared
 
-# One xdist worker runs the whole module (pytest --dist loadgroup): its tests share runs.
-pytestmark = pytest.mark.xdist_group("peer_layers")
-
 pytest.importorskip("keras_hub")
 
 PEERS = {

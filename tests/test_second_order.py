@@ -11,9 +11,6 @@ from gradcheck import check
 from gradcheck.config import targets_from_pyproject
 from gradcheck.errors import GradcheckError
 
-# One xdist worker runs the whole module (pytest --dist loadgroup): its tests share runs.
-pytestmark = pytest.mark.xdist_group("second_order")
-
 LAYERS = "tests/data/second_order_layers.py"
 
 
@@ -41,7 +38,7 @@ def test_smooth_correct_layer_has_no_second_order_finding():
 
 
 def stopped_tanh_order_2():
-    """StoppedTanhDense checked with --order 2 by the command, once per process: this test reads
+    """StoppedTanhDense checked with --order 2 by the command, once per test run: this test reads
     the report, test_cli_order_2_json_fields_text_column_and_exit_status its JSON fields."""
     return run_cli_shared([f"{LAYERS}:StoppedTanhDense", "--input-shape", "16,5", "--order", "2", "--json"])
 
