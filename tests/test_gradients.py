@@ -60,7 +60,7 @@ def test_zero_initialised_weight_under_norm_is_nonfinite():
     result = sample_run("NormalisedZeroWeight")
     assert result.exit_code == 1, result
     where = f"{GRADIENTS}:{line_of('self.v / tf.norm(self.v)')}"
-    assert ("nonfinite-gradient", "v", where) in errors_and_warnings(result), result
+    assert errors_and_warnings(result) == {("nonfinite-gradient", "v", where), ("nonfinite-gradient", "input", where)}, result
     assert result.json()["stochastic"] is False, result  # NaN == NaN here: not noise
     rows = {v["name"]: v for v in result.json()["variables"]}
     assert rows["v"]["gradient_status"] == "nonfinite" and rows["v"]["gradient_norm"] is None, result
@@ -70,7 +70,8 @@ def test_dead_relu_is_zero_gradient_and_does_not_train():
     result = sample_run("DeadRelu")
     assert result.exit_code == 0, result
     # Located at the op where the gradient dies (issue 10); the creation line stays in the inventory.
-    assert ("zero-gradient", "bias", f"{GRADIENTS}:{line_of('tf.nn.relu(tf.matmul(inputs, self.kernel) + self.bias)')}") in errors_and_warnings(result)
+    where = f"{GRADIENTS}:{line_of('tf.nn.relu(tf.matmul(inputs, self.kernel) + self.bias)')}"
+    assert errors_and_warnings(result) == {("zero-gradient", tensor, where) for tensor in ("kernel", "bias", "input")}, result
     rows = {v["name"]: v for v in result.json()["variables"]}
     assert rows["bias"] == {**rows["bias"], "gradient_status": "zero", "gradient_norm": 0.0, "trains_under_fit": False}
     assert rows["bias"]["created_at"] == f"{GRADIENTS}:{line_of('Constant(-100.0)')}"

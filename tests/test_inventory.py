@@ -51,7 +51,7 @@ def test_closure_variable_of_a_factory_is_untracked(factories):
     result = run_cli(["factories.py:closure_layer", "--input-shape", "4,5", "--no-numeric", "--json"], cwd=factories)
     assert result.exit_code == 1, result
     findings = [(f["code"], f["tensor"], f["location"]) for f in result.json()["findings"]]
-    assert ("untracked-variable", "scale", f"factories.py:{line_in(FACTORIES, 'scale = tf.Variable(')}") in findings, result
+    assert findings == [("untracked-variable", "scale", f"factories.py:{line_in(FACTORIES, 'scale = tf.Variable(')}")], result
 
 
 def test_functional_model_names_weights_by_inner_layer(factories):
