@@ -149,7 +149,7 @@ def test_functional_model_is_compared_in_float64_from_its_input(tmp_path):
         "    x = keras.layers.BatchNormalization()(x)\n"
         "    return keras.Model(i, keras.layers.Dense(2)(keras.layers.Flatten()(x)))\n"
     )
-    from conftest import run_cli, run_cli_shared
+    from conftest import run_cli
 
     result = run_cli(["functional_models.py:conv_model", "--input-shape", "4,6,6,2", "--json"], cwd=tmp_path)
     document = result.json()
