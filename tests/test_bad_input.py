@@ -7,9 +7,6 @@ import pytest
 
 from conftest import ROOT, line_of, run_cli
 
-# One xdist worker runs the whole module (pytest --dist loadgroup): its tests share runs.
-pytestmark = pytest.mark.xdist_group("bad_input")
-
 BAD = "tests/data/bad_layers.py"
 
 

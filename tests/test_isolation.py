@@ -16,9 +16,6 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli
 
-# One xdist worker runs the whole module (pytest --dist loadgroup): its tests share runs.
-pytestmark = pytest.mark.xdist_group("isolation")
-
 HOSTILE = ROOT / "tests" / "data" / "hostile"
 H = "tests/data/hostile"
 SCRIPT = Path(sys.executable).parent / "gradcheck"

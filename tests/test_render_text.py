@@ -12,9 +12,6 @@ from rich.cells import cell_len
 from gradcheck.renderers import render
 from gradcheck.report import Report, TargetFailure, TensorInfo, finding
 
-# One xdist worker runs the whole module (pytest --dist loadgroup): its tests share the reports fixture.
-pytestmark = pytest.mark.xdist_group("render_text")
-
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TARGETS = [
     ("tests/data/report_layers.py:LongNames", {"input_shape": (4, 5)}),
