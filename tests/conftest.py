@@ -50,14 +50,47 @@ def run_cli(args, cwd: Path = ROOT) -> Result:
 _SHARED: dict = {}
 
 
+_FOLDER: list = []  # the folder every xdist worker of this test run sees; empty without xdist
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_runs_folder(tmp_path_factory):
+    """Under xdist each worker's temporary base is a folder of the run's own (pytest removes old
+    ones): the runs shared between workers are kept beside them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "shared-runs"
+        folder.mkdir(exist_ok=True)
+        _FOLDER.append(folder)
+    yield
+    _FOLDER.clear()
+
+
 def run_cli_shared(args, cwd: Path = ROOT) -> Result:
-    """run_cli, computed once per process for the same arguments: tests that read different facts
-    of one deterministic run (a sample layer's findings, its table rows) share it. Read it, never
-    change it."""
+    """run_cli, computed once per test run for the same arguments: tests that read different facts
+    of one deterministic run (a sample layer's findings, its table rows) share it, whichever xdist
+    worker runs them (the first to need it makes it under a file lock, the others read it). Read
+    it, never change it."""
     key = (tuple(str(a) for a in args), str(cwd))
-    if key not in _SHARED:
+    if key in _SHARED:
+        return _SHARED[key]
+    folder = _FOLDER[0] if _FOLDER else None
+    if folder is None:
         _SHARED[key] = run_cli(args, cwd)
-    return _SHARED[key]
+        return _SHARED[key]
+    import fcntl
+    import hashlib
+
+    stem = folder / hashlib.sha256(json.dumps(key).encode()).hexdigest()
+    with open(stem.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held while one worker makes the run
+        done = stem.with_suffix(".json")
+        if done.exists():
+            result = Result(**json.loads(done.read_text()))
+        else:
+            result = run_cli(args, cwd)
+            done.write_text(json.dumps(result.__dict__))
+    _SHARED[key] = result
+    return result
 
 
 def line_in(source: str, text: str) -> int:
@@ -126,3 +159,49 @@ def observed(case: Case, document: dict) -> set:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# --- CPU accounting (opt-in): GRADCHECK_CPU_REPORT=FILE appends "file<TAB>cpu-seconds<TAB>test" per test -
+# The wall time of `pytest -n 2` depends on the machine's load; the CPU a test costs, its worker
+# processes included, does not much. Each test's cost is this process's CPU plus its descendants'
+# (workers that ended are counted through RUSAGE_CHILDREN once reaped, live ones through /proc).
+_CPU_REPORT = os.environ.get("GRADCHECK_CPU_REPORT")
+
+
+def _descendant_cpu(root: int) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, times = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    total = 0.0
+    for pid in times:
+        ancestor = parents.get(pid)
+        while ancestor and ancestor != root:
+            ancestor = parents.get(ancestor)
+        if ancestor == root:
+            total += times[pid]
+    return total
+
+
+def _cpu() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime + _descendant_cpu(os.getpid())
+
+
+if _CPU_REPORT:
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        before = _cpu()
+        yield
+        with open(_CPU_REPORT, "a") as stream:
+            stream.write(f"{item.nodeid.split('::')[0]}\t{_cpu() - before:.2f}\t{item.nodeid}\n")

@@ -7,7 +7,7 @@ layer's source by its `# here:` comment, so the file may change.
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, run_cli_shared
 
 LAYERS = "tests/data/accuracy_layers.py"
 
@@ -24,7 +24,8 @@ def at(text: str) -> str:
 
 
 def run(name: str, *options: str):
-    return run_cli([f"{LAYERS}:{name}", "--input-shape", "16,5", *options, "--json"])
+    """The layer checked once per process for these options: tests reading one run share it."""
+    return run_cli_shared([f"{LAYERS}:{name}", "--input-shape", "16,5", *options, "--json"])
 
 
 def findings(result, *, infos: bool = False) -> set:
@@ -110,8 +111,10 @@ def test_stateful_lstm_passes_clean_with_its_states_listed_as_state():
 def test_stateful_lstm_report_repeats():
     from gradcheck import check
 
-    first = check("keras.layers:LSTM", init={"units": 4, "stateful": True}, input_shape=(16, 3, 5))
-    second = check("keras.layers:LSTM", init={"units": 4, "stateful": True}, input_shape=(16, 3, 5))
+    # The gradient norms are compared, not the finite differences or the reload: those are off.
+    keywords = {"init": {"units": 4, "stateful": True}, "input_shape": (16, 3, 5), "numeric": False, "reload": False}
+    first = check("keras.layers:LSTM", **keywords)
+    second = check("keras.layers:LSTM", **keywords)
     assert [t.gradient_norm for t in first.variables] == [t.gradient_norm for t in second.variables]
 
 
@@ -163,9 +166,10 @@ def test_float32_computation_on_the_path_is_one_finding_naming_the_op_and_the_fi
 
 
 def test_variable_created_in_call_is_named_by_the_users_local_name():
-    result = run("NewVariableEachCall")
+    result = run("NewVariableEachCall", "--no-numeric")  # a finding of the probe, not of finite differences
     assert result.exit_code == 1, result
-    assert ("variable-created-in-call", "w", at("# here: w")) in findings(result), result
+    # The layer's trace fails too (a variable made inside a tf.function): a warning of its own.
+    assert findings(result) == {("variable-created-in-call", "w", at("# here: w")), ("trace-failed", None, None)}, result
 
 
 # --- a step that follows the function's scale ---------------------------------------------------
@@ -180,10 +184,8 @@ def test_layer_norm_over_nearly_constant_rows_is_no_mismatch():
     assert rows(result)["gamma"]["numeric_verdict"] == "ok", result
 
 
-def test_a_true_relative_error_of_1e3_is_still_caught():
-    result = run_cli(["sample_layers/custom_gradients.py:SlightlyOffGradient", "--input-shape", "16,5", "--json"])
-    assert result.exit_code == 1, result
-    assert {f["code"] for f in result.json()["findings"]} == {"gradient-mismatch"}, result
+# A true relative error of 1e-3 is still caught, and is the only finding: tests/test_numeric.py, in its run
+# of SlightlyOffGradient.
 
 
 # --- where a gradient dies or explodes ----------------------------------------------------------
@@ -216,11 +218,7 @@ def test_a_bias_before_a_normalisation_is_rounding_noise_info():
     assert rows(result)["kernel"]["gradient_status"] == "ok", result
 
 
-@pytest.mark.parametrize("seed", ["0", "1", "2", "3"])
-def test_rounding_noise_is_decided_the_same_way_for_every_seed(seed):
-    result = run_cli(["keras.layers:MultiHeadAttention", "--init", "num_heads=2", "--init", "key_dim=4",
-                      "--input-shape", "2,5,8", "--input-shape", "2,5,8", "--seed", seed, "--json"])
-    assert {(f["code"], f["tensor"]) for f in result.json()["findings"]} == {("rounding-noise-gradient", "key.bias")}, result
+# Rounding noise decided the same way for every seed: tests/test_keras_builtins.py, beside the run of seed 0.
 
 
 def test_a_metric_the_layer_holds_is_state_not_an_untracked_variable():

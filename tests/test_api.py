@@ -1,6 +1,7 @@
 """The Python API and pytest helper, determinism, and the comforts of the command (help, logs, colour)."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,12 +103,16 @@ def test_help_and_usage_errors_do_not_import_tensorflow():
     assert completed.stdout == "[0, 2, 2, 2] False False False\n", completed
 
 
-def test_a_clean_run_writes_nothing_to_stderr():
-    """TensorFlow's C++ log lines (oneDNN, absl, cuda) must not reach the terminal."""
-    completed = run_script(["sample_layers/classic.py:SimpleDense", "--init", "units=4", "--input-shape", "16,5"])
+def test_a_clean_run_writes_nothing_to_stderr_and_a_stdout_that_cannot_encode_gets_replacements():
+    """TensorFlow's C++ log lines (oneDNN, absl, cuda) must not reach the terminal; and a stdout
+    whose encoding lacks a character of the report gets `?` for it, not a traceback. Two
+    behaviours of the real command, one process (each costs a worker importing TensorFlow)."""
+    completed = run_script(["sample_layers/classic.py:SimpleDense", "--init", "units=4", "--input-shape", "16,5"],
+                           env={"PYTHONIOENCODING": "ascii"})
     assert completed.returncode == 0, completed
     assert completed.stderr == "", completed
     assert "OK sample_layers/classic.py:SimpleDense" in completed.stdout
+    assert re.search(r"TensorFlow \S+ \? Keras", completed.stdout), completed
 
 
 def test_no_color_gives_plain_text_even_when_colour_is_forced(monkeypatch):

@@ -2,9 +2,9 @@
 
 The sample layers in sample_layers/gradients.py carry their own expectations (test_samples.py);
 here the issue's "Done when" items are asserted once more by name, with the line found from the
-source so the tests point at the code they mean. They assert no finite-difference result, so they
-run with --no-numeric; tests/test_samples.py runs the same sample layers with it and holds them to
-exactly the errors and warnings their comments state.
+source so the tests point at the code they mean. They read the very runs tests/test_samples.py
+makes of those layers (run_cli_shared, finite differences included), which it holds to exactly the
+errors and warnings their comments state; a run of their own uses --no-numeric.
 """
 
 import textwrap
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import conftest
-from conftest import line_in, run_cli
+from conftest import line_in, run_cli, run_cli_shared
 
 GRADIENTS = "sample_layers/gradients.py"
 
@@ -23,12 +23,17 @@ def line_of(text, file=GRADIENTS) -> int:
     return conftest.line_of(text, file)
 
 
+def sample_run(name):
+    """The sample layer's run by tests/test_samples.py (finite differences included), shared with it."""
+    return run_cli_shared([f"{GRADIENTS}:{name}", "--input-shape", "16,5", "--json"])
+
+
 def errors_and_warnings(result):
     return {(f["code"], f["tensor"], f["location"]) for f in result.json()["findings"] if f["severity"] != "info"}
 
 
 def test_stop_gradient_bias_is_none_gradient_at_the_stop_gradient_line():
-    result = run_cli([f"{GRADIENTS}:StopGradientBias", "--input-shape", "16,5", "--no-numeric", "--json"])
+    result = sample_run("StopGradientBias")
     assert result.exit_code == 1, result
     where = f"{GRADIENTS}:{line_of('tf.stop_gradient(self.b)')}"
     assert errors_and_warnings(result) == {("none-gradient", "b", where)}, result
@@ -40,7 +45,7 @@ def test_stop_gradient_bias_is_none_gradient_at_the_stop_gradient_line():
 
 
 def test_argmax_path_cuts_the_kernel_and_the_input_at_the_argmax_line():
-    result = run_cli([f"{GRADIENTS}:ArgmaxRouting", "--input-shape", "16,5", "--no-numeric", "--json"])
+    result = sample_run("ArgmaxRouting")
     assert result.exit_code == 1, result
     where = f"{GRADIENTS}:{line_of('tf.argmax(')}"
     assert errors_and_warnings(result) == {
@@ -52,20 +57,21 @@ def test_argmax_path_cuts_the_kernel_and_the_input_at_the_argmax_line():
 
 
 def test_zero_initialised_weight_under_norm_is_nonfinite():
-    result = run_cli([f"{GRADIENTS}:NormalisedZeroWeight", "--input-shape", "16,5", "--no-numeric", "--json"])
+    result = sample_run("NormalisedZeroWeight")
     assert result.exit_code == 1, result
     where = f"{GRADIENTS}:{line_of('self.v / tf.norm(self.v)')}"
-    assert ("nonfinite-gradient", "v", where) in errors_and_warnings(result), result
+    assert errors_and_warnings(result) == {("nonfinite-gradient", "v", where), ("nonfinite-gradient", "input", where)}, result
     assert result.json()["stochastic"] is False, result  # NaN == NaN here: not noise
     rows = {v["name"]: v for v in result.json()["variables"]}
     assert rows["v"]["gradient_status"] == "nonfinite" and rows["v"]["gradient_norm"] is None, result
 
 
 def test_dead_relu_is_zero_gradient_and_does_not_train():
-    result = run_cli([f"{GRADIENTS}:DeadRelu", "--input-shape", "16,5", "--no-numeric", "--json"])
+    result = sample_run("DeadRelu")
     assert result.exit_code == 0, result
     # Located at the op where the gradient dies (issue 10); the creation line stays in the inventory.
-    assert ("zero-gradient", "bias", f"{GRADIENTS}:{line_of('tf.nn.relu(tf.matmul(inputs, self.kernel) + self.bias)')}") in errors_and_warnings(result)
+    where = f"{GRADIENTS}:{line_of('tf.nn.relu(tf.matmul(inputs, self.kernel) + self.bias)')}"
+    assert errors_and_warnings(result) == {("zero-gradient", tensor, where) for tensor in ("kernel", "bias", "input")}, result
     rows = {v["name"]: v for v in result.json()["variables"]}
     assert rows["bias"] == {**rows["bias"], "gradient_status": "zero", "gradient_norm": 0.0, "trains_under_fit": False}
     assert rows["bias"]["created_at"] == f"{GRADIENTS}:{line_of('Constant(-100.0)')}"
@@ -73,14 +79,14 @@ def test_dead_relu_is_zero_gradient_and_does_not_train():
 
 def test_layer_norm_like_gives_no_finding():
     # A plain-sum probe would see zero gradients here (NOTES.md 4): the projection must not.
-    result = run_cli([f"{GRADIENTS}:LayerNormLike", "--input-shape", "16,5", "--json"])
+    result = sample_run("LayerNormLike")
     assert result.exit_code == 0, result
     assert result.json()["findings"] == [], result
     assert {v["gradient_status"] for v in result.json()["variables"]} == {"ok"}, result
 
 
 def test_raw_tf_variable_has_a_gradient_but_does_not_train_under_fit():
-    result = run_cli(["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--no-numeric", "--json"])
+    result = run_cli_shared(["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--json"])
     rows = {v["name"]: v for v in result.json()["variables"]}
     assert rows["w"]["kind"] == "untracked", result
     assert rows["w"]["gradient_status"] == "ok" and rows["w"]["gradient_norm"] > 0, result
@@ -156,14 +162,14 @@ def test_the_optimizer_step_is_undone_exactly():
 
 
 def test_vanishing_threshold_option_moves_the_line():
+    assert {c for c, _, _ in errors_and_warnings(sample_run("SaturatedSigmoid"))} == {"vanishing-gradient"}
     args = [f"{GRADIENTS}:SaturatedSigmoid", "--input-shape", "16,5", "--no-numeric", "--json"]
-    assert {c for c, _, _ in errors_and_warnings(run_cli(args))} == {"vanishing-gradient"}
     result = run_cli([*args, "--vanishing-threshold", "1e-20"])
     assert errors_and_warnings(result) == set(), result
 
 
 def test_numpy_round_trip_is_located_without_a_graph():
-    result = run_cli([f"{GRADIENTS}:NumpyRoundTrip", "--input-shape", "16,5", "--no-numeric", "--json"])
+    result = sample_run("NumpyRoundTrip")
     where = f"{GRADIENTS}:{line_of('hidden.numpy()')}"
     assert errors_and_warnings(result) == {
         ("none-gradient", "kernel", where), ("input-gradient-none", "input", where), ("trace-failed", None, None),

@@ -6,8 +6,6 @@ and go on with the other targets.
 """
 
 import json
-import os
-import re
 import shutil
 import signal
 import subprocess
@@ -25,13 +23,6 @@ SCRIPT = Path(sys.executable).parent / "gradcheck"
 
 def line_of(path: Path, text: str) -> int:
     return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
-
-
-def script(args, cwd=ROOT, **kwargs):
-    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    environment.update(kwargs.pop("env", {}))
-    return subprocess.run([str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          env=environment, timeout=300, **kwargs)
 
 
 EXITS = {
@@ -52,19 +43,33 @@ EXITS = {
 }
 
 
+@pytest.fixture(scope="module")
+def exit_runs(tmp_path_factory):
+    """Each hostile target of EXITS checked once, asked for a JSON report in a file: an ending
+    worker costs a fresh one (TensorFlow imported again), so the tests that read a run share it."""
+    runs = {}
+
+    def run(target):
+        if target not in runs:
+            output = tmp_path_factory.mktemp("exit") / "report.json"
+            runs[target] = (run_cli([f"{H}/{target}", "--input-shape", "4,5", "--json", "--output", output]), output)
+        return runs[target]
+
+    return run
+
+
 @pytest.mark.parametrize("target, statement, phrase", list(EXITS.values()), ids=list(EXITS))
-def test_an_exit_or_crash_is_could_not_run_never_a_pass(target, statement, phrase, tmp_path):
+def test_an_exit_or_crash_is_could_not_run_never_a_pass(target, statement, phrase, exit_runs):
     file = target.split(":")[0]
     where = f"{H}/{file}:{line_of(HOSTILE / file, statement)}"
-    output = tmp_path / "report.json"
-    result = run_cli([f"{H}/{target}", "--input-shape", "4,5", "--json", "--output", output])
+    result, output = exit_runs(target)
     assert result.exit_code == 2, result
     assert result.stderr.startswith("gradcheck: " + phrase.format(where=where)), result
     assert result.stdout == "" and not output.exists(), result
 
 
-def test_a_crash_shows_the_captured_python_stack():
-    result = run_cli([f"{H}/in_call.py:Segfault", "--input-shape", "4,5"])
+def test_a_crash_shows_the_captured_python_stack(exit_runs):
+    result, _ = exit_runs("in_call.py:Segfault")
     assert "----- output captured while checking tests/data/hostile/in_call.py:Segfault -----" in result.stderr
     assert "Fatal Python error: Segmentation fault" in result.stderr, result
     assert f'File "{HOSTILE / "in_call.py"}", line {line_of(HOSTILE / "in_call.py", "string_at(0)")} in call' in result.stderr
@@ -117,9 +122,11 @@ def test_a_hang_in_the_float64_copy_cannot_be_swallowed_by_a_fallback():
     assert result.stderr.startswith("gradcheck: The check did not finish within 5 s; it was stopped while "), result
 
 
-@pytest.fixture
-def project(tmp_path):
-    """Five targets, one of which ends its process, and two folders that each hold a helpers.py."""
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """Five targets, one of which ends its process, and two folders that each hold a helpers.py.
+    Shared by the module's tests (none changes it): each run of it costs a fresh worker."""
+    tmp_path = tmp_path_factory.mktemp("project")
     shutil.copytree(HOSTILE, tmp_path / "layers")
     entries = [("layers/in_call.py:Scale", ""), ("layers/in_call.py:OsExitInCall", ""),
                ("layers/a/layers.py:Project", ""), ("layers/b/layers.py:Project", ""),
@@ -130,8 +137,23 @@ def project(tmp_path):
     return tmp_path
 
 
-def test_one_target_that_exits_does_not_end_the_run(project):
-    result = run_cli(["--json"], cwd=project)
+@pytest.fixture(scope="module")
+def project_runs(project):
+    """The project checked in a format with N jobs, each (format, N) once for the module."""
+    runs = {}
+
+    def run(output_format, jobs):
+        if (output_format, jobs) not in runs:
+            # No test here reads a finite-difference verdict or the reload: both are off.
+            args = ["--format", output_format, "--jobs", str(jobs), "--no-numeric", "--no-reload"]
+            runs[output_format, jobs] = run_cli(args, cwd=project)
+        return runs[output_format, jobs]
+
+    return run
+
+
+def test_one_target_that_exits_does_not_end_the_run(project, project_runs):
+    result = project_runs("json", 1)
     assert result.exit_code == 2, result
     targets = result.json()["targets"]
     assert [(t["target"], t["ok"]) for t in targets] == [
@@ -147,9 +169,8 @@ def test_one_target_that_exits_does_not_end_the_run(project):
 
 
 @pytest.mark.parametrize("output_format", ["json", "text"])
-def test_two_jobs_give_the_same_output_as_one(project, output_format):
-    one = run_cli(["--format", output_format, "-j", "1"], cwd=project)
-    two = run_cli(["--format", output_format, "--jobs", "2"], cwd=project)
+def test_two_jobs_give_the_same_output_as_one(project_runs, output_format):
+    one, two = project_runs(output_format, 1), project_runs(output_format, 2)
     assert one.exit_code == two.exit_code == 2, two
     assert (two.stdout, two.stderr) == (one.stdout, one.stderr)
     assert "layers/b/layers.py:Project" in one.stdout
@@ -252,10 +273,8 @@ def test_the_supervisor_does_not_import_tensorflow():
     assert completed.stdout == "0 False False\n", completed
 
 
-def test_a_stdout_that_cannot_encode_gets_replacements():
-    completed = script([f"{H}/in_call.py:Scale", "--input-shape", "4,5"], env={"PYTHONIOENCODING": "ascii"})
-    assert completed.returncode == 0, completed
-    assert re.search(r"TensorFlow \S+ \? Keras", completed.stdout) and "OK tests/data/hostile/in_call.py:Scale" in completed.stdout, completed
+# A stdout that cannot encode the report: tests/test_api.py's clean run of the real command, with
+# PYTHONIOENCODING=ascii (one process for both behaviours).
 
 
 def test_a_closed_stdout_exits_2_with_a_message():

@@ -26,8 +26,16 @@ BUILTINS = {
 NOISE = {"MultiHeadAttention": [("rounding-noise-gradient", "key.bias")]}
 
 
+# The layers also run under every low-precision policy (--dtype-policy): the same run answers
+# tests/test_dtype_policy.py's question for Keras's own layers, so each layer is checked once.
+POLICIES = ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16")
+UNDER_POLICIES = ("Dense", "LayerNormalization", "MultiHeadAttention", "Conv1D", "Conv2D", "Embedding")
+POLICY_CODES = {"dtype-policy-ignored", "low-precision-loss", "low-precision-weight"}
+
+
 def builtin(name):
-    return run_cli_shared([f"keras.layers:{name}", *BUILTINS[name], "--json"])
+    policies = [arg for policy in POLICIES for arg in ("--dtype-policy", policy)] if name in UNDER_POLICIES else []
+    return run_cli_shared([f"keras.layers:{name}", *BUILTINS[name], *policies, "--json"])
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))
@@ -63,3 +71,19 @@ def test_batch_normalization_statistics_are_reported_as_non_trainable():
     kinds = {t["name"]: t["kind"] for t in result.json()["variables"]}
     assert kinds == {"gamma": "trainable", "beta": "trainable", "moving_mean": "non-trainable",
                      "moving_variance": "non-trainable"}, result
+
+
+@pytest.mark.parametrize("name", sorted(UNDER_POLICIES))
+def test_keras_builtins_pass_under_every_policy(name):
+    result = builtin(name)
+    assert result.exit_code == 0, result
+    assert {f["code"] for f in result.json()["findings"]} & POLICY_CODES == set(), result
+    assert [r["status"] for r in result.json()["dtype_policies"]] == ["ok"] * 4, result
+
+
+@pytest.mark.parametrize("seed", ["0", "1", "2", "3"])
+def test_rounding_noise_is_decided_the_same_way_for_every_seed(seed):
+    # Seed 0 is the default: the table's own run of the layer.
+    result = builtin("MultiHeadAttention") if seed == "0" else run_cli_shared(
+        ["keras.layers:MultiHeadAttention", *BUILTINS["MultiHeadAttention"], "--seed", seed, "--json"])
+    assert {(f["code"], f["tensor"]) for f in result.json()["findings"]} == {("rounding-noise-gradient", "key.bias")}, result

@@ -4,6 +4,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from conftest import line_of
 
 from gradcheck.render_markdown import code, text
 from gradcheck.renderers import render
@@ -89,7 +90,8 @@ def test_cli_formats_write_the_report(cli, tmp_path, output_format):
     written = out.read_text()
     if output_format == "markdown":
         assert written.startswith("## FAILED `sample_layers/untracked.py:RawVariable`")
-        assert "- **ERROR** `untracked-variable` `w` at `sample_layers/untracked.py:18`: " in written
+        line = line_of("self.w = tf.Variable(", "sample_layers/untracked.py")
+        assert f"- **ERROR** `untracked-variable` `w` at `sample_layers/untracked.py:{line}`: " in written
         assert all(len(row) == len(table[0]) for table in _tables(written) for row in table)
     else:
         assert "untracked-variable" in "".join(ET.fromstring(written).itertext()).replace("\xa0", " ")

@@ -5,7 +5,7 @@ Wrong custom gradients, the stable softplus and the ReLU kink are sample layers
 """
 
 
-from conftest import run_cli
+from conftest import run_cli, run_cli_shared
 
 from gradcheck import check
 
@@ -35,8 +35,10 @@ def test_layer_that_cannot_run_in_float64_is_checked_in_float32_and_says_why():
 
 
 def test_relative_error_of_1e3_is_caught_with_tape_and_numeric_values():
-    result = run_cli(["sample_layers/custom_gradients.py:SlightlyOffGradient", "--input-shape", "16,5", "--json"])
+    # The run tests/test_samples.py makes of the sample layer, shared.
+    result = run_cli_shared(["sample_layers/custom_gradients.py:SlightlyOffGradient", "--input-shape", "16,5", "--json"])
     assert result.exit_code == 1, result
+    assert {f["code"] for f in result.json()["findings"]} == {"gradient-mismatch"}, result  # and nothing else
     [mismatch] = [f for f in result.json()["findings"] if f["code"] == "gradient-mismatch"]
     assert mismatch["tensor"] == "bias"
     assert "relative error 1.0e-03" in mismatch["message"], mismatch
@@ -47,7 +49,7 @@ def test_relative_error_of_1e3_is_caught_with_tape_and_numeric_values():
 
 def test_exhaustive_checks_every_entry_and_names_the_worst():
     args = ["sample_layers/custom_gradients.py:FlippedGradient", "--input-shape", "16,5", "--json"]
-    default = run_cli(args).json()
+    default = run_cli_shared(args).json()  # tests/test_samples.py's run of the sample layer
     exhaustive = run_cli([*args, "--exhaustive"]).json()
     message = lambda doc: next(f["message"] for f in doc["findings"] if f["code"] == "gradient-mismatch")  # noqa: E731
     assert "entries disagree" not in message(default)  # 80 entries: above the per-entry size

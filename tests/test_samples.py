@@ -6,14 +6,15 @@ correct layer has none, so any error or warning on it fails the test.
 
 import pytest
 
-from conftest import observed, run_cli, sample_cases
+from conftest import observed, run_cli_shared, sample_cases
 
 CASES = sample_cases()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_sample_layer_findings(case):
-    result = run_cli([f"{case.file}:{case.name}", *case.args, "--json"])
+    # Shared: tests/test_gradients.py and tests/test_numeric.py read other facts of the same runs.
+    result = run_cli_shared([f"{case.file}:{case.name}", *case.args, "--json"])
     assert result.exit_code in (0, 1), result
     document = result.json()
     assert observed(case, document) == case.expected, result

@@ -5,7 +5,7 @@ tensor and line, with the line found from the source.
 """
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, run_cli_shared
 
 from gradcheck import check
 from gradcheck.config import targets_from_pyproject
@@ -37,23 +37,31 @@ def test_smooth_correct_layer_has_no_second_order_finding():
     assert report.ok
 
 
+def stopped_tanh_order_2():
+    """StoppedTanhDense checked with --order 2 by the command, once per test run: this test reads
+    the report, test_cli_order_2_json_fields_text_column_and_exit_status its JSON fields."""
+    return run_cli_shared([f"{LAYERS}:StoppedTanhDense", "--input-shape", "16,5", "--order", "2", "--json"])
+
+
 def test_stop_gradient_in_the_grad_function_breaks_the_gradient_penalty():
-    report = check(f"{LAYERS}:StoppedTanhDense", input_shape=(16, 5), order=2)
+    document = stopped_tanh_order_2().json()
+    findings = document["findings"]
+    rows = [*document["variables"], *document["inputs"]]
     where = f"{LAYERS}:{line_of('return stopped_tanh(')}"
-    assert second_order(report) == {
+    assert {(f["code"], f["tensor"], f["location"]) for f in findings if f["code"].startswith("second-order")} == {
         ("second-order-none", "bias", where),
         ("second-order-mismatch", "kernel", where),
         ("second-order-mismatch", "input", where),
-    }, report
-    assert verdicts(report) == {"kernel": "mismatch", "bias": "none", "input": "mismatch"}
+    }, document
+    assert {row["name"]: row["second_order_verdict"] for row in rows} == {"kernel": "mismatch", "bias": "none", "input": "mismatch"}
     # The first-order check passes: only the second order sees it.
-    assert {row.numeric_verdict for row in (*report.variables, *report.inputs)} == {"ok"}
-    [none] = [f for f in report.findings if f.code == "second-order-none"]
-    assert "a gradient penalty never trains `bias`" in none.message
-    assert f"StopGradient (tf.stop_gradient) at {LAYERS}:{line_of('tf.stop_gradient(1.0')}" in none.message
-    [kernel] = [f for f in report.findings if f.code == "second-order-mismatch" and f.tensor == "kernel"]
-    assert "the penalty's gradient along u = ∂L/∂input" in kernel.message
-    assert "worst entries [" in kernel.message
+    assert {row["numeric_verdict"] for row in rows} == {"ok"}
+    [none] = [f for f in findings if f["code"] == "second-order-none"]
+    assert "a gradient penalty never trains `bias`" in none["message"]
+    assert f"StopGradient (tf.stop_gradient) at {LAYERS}:{line_of('tf.stop_gradient(1.0')}" in none["message"]
+    [kernel] = [f for f in findings if f["code"] == "second-order-mismatch" and f["tensor"] == "kernel"]
+    assert "the penalty's gradient along u = ∂L/∂input" in kernel["message"]
+    assert "worst entries [" in kernel["message"]
 
 
 def test_numpy_round_trip_in_the_grad_function_is_found_too():
@@ -111,7 +119,7 @@ def test_layer_normalization_input_hessian_is_wrong_in_tensorflow():
 
 
 def test_cli_order_2_json_fields_text_column_and_exit_status():
-    result = run_cli([f"{LAYERS}:StoppedTanhDense", "--input-shape", "16,5", "--order", "2", "--json"])
+    result = stopped_tanh_order_2()
     assert result.exit_code == 1, result
     document = result.json()
     rows = {row["name"]: row for row in (*document["variables"], *document["inputs"])}
