@@ -56,10 +56,10 @@ def check_numeric(probe, tensors, inputs, options: Options, *, progress: Notify 
         return {}, {}, []
     if not probe.traces:  # call() cannot be compiled; trace-failed already says so
         return skipped_facts(targets)
-    from .twin import make_twin, original_layer
+    from .twin import original_layer, shared_twin
 
     variables = [t.variable for t in targets if t.variable is not None]
-    twin = make_twin(probe, variables)
+    twin = shared_twin(probe, variables)
     fewer = leading_samples(probe, twin)
     if fewer is not None:  # a large batch: its leading samples first (subbatch.py)
         try:

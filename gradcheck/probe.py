@@ -109,6 +109,7 @@ class Probe:
     traces: list[Trace] = field(default_factory=list)
     trace_error: str | None = None  # why call() could not be traced, with the user's line
     backward_failures: list = field(default_factory=list)  # backward-failed findings (backward.py)
+    twins: list = field(default_factory=list)  # float64 copies made so far, shared by the checks (twin.py)
 
     @property
     def batch_size(self) -> int:

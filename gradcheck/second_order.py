@@ -72,9 +72,9 @@ def check_second_order(probe, tensors, inputs, options, *, progress: Notify = si
             targets.append(_Target(first.key, first.name, first.variable, first.input_index, first.location))
     if not targets or not probe.traces:
         return {}, {}, []
-    from .twin import make_twin
+    from .twin import shared_twin
 
-    twin = make_twin(probe, [t.variable for t in targets if t.variable is not None])
+    twin = shared_twin(probe, [t.variable for t in targets if t.variable is not None])
     fallback = twin.dtype != "float64" or any(rows[t.key].numeric_verdict == "float32-fallback" for t in targets)
     dtype = "float32" if fallback else "float64"
     weights = [t for t in targets if t.variable is not None]

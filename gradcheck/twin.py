@@ -87,6 +87,22 @@ def float64_policy(keras, promote: bool = False):
         keras.config.set_dtype_policy(previous)
 
 
+def shared_twin(probe, variables) -> Twin:
+    """make_twin, made once per probe: the second-order check compares on the copy the
+    finite-difference check made (every variable back at its value, every state reset before each
+    pass), rather than constructing, building and verifying a second one. Only a float64 copy is
+    shared; when the layer itself had to be used, each check makes its own decision again."""
+    _, keras = tensorflow()
+    wanted = {id(backing(v, keras)) for v in variables}
+    for twin in probe.twins:
+        if twin.reason is None and wanted <= twin.variables.keys():
+            return twin
+    twin = make_twin(probe, variables)
+    if twin.reason is None:
+        probe.twins.append(twin)
+    return twin
+
+
 def make_twin(probe, variables) -> Twin:
     """A float64 twin of `probe.layer`, or the original layer with the reason it is used instead.
 
