@@ -41,7 +41,7 @@ def check_seconds(repeat: int) -> tuple[float, float]:
     """The whole check() in-process, reload on and off alternately (after one warm-up of each)."""
     import dataclasses
 
-    from gradcheck.api import make_options, run
+    from gradcheck.api import build_report, make_options
 
     os.chdir(ROOT)
     options = make_options(input_shape="100,5", init={"units": 10})
@@ -50,7 +50,7 @@ def check_seconds(repeat: int) -> tuple[float, float]:
     for round_ in range(repeat + 1):
         for reload, chosen in variants.items():
             start = time.perf_counter()
-            run(TARGET[0], chosen, fresh_session=True)
+            build_report(TARGET[0], chosen, fresh_session=True)
             if round_:  # the first round warms both up
                 times[reload].append(time.perf_counter() - start)
     return min(times[True]), min(times[False])

@@ -34,17 +34,17 @@ OFF_BY = 1e-3
 
 
 def _timed(module_name: str, function_name: str) -> list:
-    """Wrap a check step so its own share of a check() is measured (api.run imports it at call time)."""
+    """Wrap a check step so its own share of a check() is measured (api.build_report imports it at call time)."""
     import importlib
 
     module = importlib.import_module(module_name)
     spent: list = []
     original = getattr(module, function_name)
 
-    def timed(*args):
+    def timed(*args, **kwargs):
         start = time.perf_counter()
         try:
-            return original(*args)
+            return original(*args, **kwargs)
         finally:
             spent.append(time.perf_counter() - start)
 

@@ -4,7 +4,7 @@
 
 Prints, measured side by side in one run (a fresh process each, best of --repeat):
 1. one target: the `gradcheck` command (supervisor + one worker) against the former design, the
-   same pipeline run in the command's own process (`api.run` then the text renderer, which is what
+   same pipeline run in the command's own process (`api.build_report` then the text renderer, which is what
    the command did before the supervisor: parse, run, render);
 2. ten targets of a pyproject.toml: `gradcheck -j 1` (one worker, reused) and `-j 2` against the
    former design (all ten in one process), and the cost of each target beyond the first.
@@ -33,10 +33,10 @@ LAYERS = ["SimpleDense", "DenseWithBias", "DenseWithActivation"]
 # The former command: every target in this one process, then the text report.
 IN_PROCESS = """
 import json, sys
-from gradcheck.api import make_options, run
+from gradcheck.api import build_report, make_options
 from gradcheck import render_text
 jobs = json.loads(sys.argv[1])
-results = [run(target, make_options(**keywords), fresh_session=True) for target, keywords in jobs]
+results = [build_report(target, make_options(**keywords), fresh_session=True) for target, keywords in jobs]
 sys.stdout.write(render_text.render(results))
 """
 
