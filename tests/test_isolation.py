@@ -218,7 +218,13 @@ def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, signum, statu
     assert workers, "no worker process started"
     time.sleep(4)  # TensorFlow imported, the check under way
     process.send_signal(signum)
-    stdout, stderr = process.communicate(timeout=60)
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        masks = [line for line in Path(f"/proc/{process.pid}/status").read_text().splitlines() if line.startswith("Sig")]
+        process.kill()
+        process.communicate()
+        raise AssertionError(f"the command did not end after the signal: {masks}") from None
     assert process.returncode == status, stderr
     assert stderr == f"gradcheck: {word}; the checks were stopped and no report was written.\n"
     assert stdout == ""
