@@ -1,6 +1,6 @@
 """Benchmark, run by hand (not by CI): the whole command on layers of a realistic size.
 
-    python bench/realistic.py [--repeat 1]
+    python bench/realistic.py [--repeat 1] [--before CHECKOUT]
 
 Prints one table, measured side by side in one run (a fresh process each, best of --repeat):
 - the floor, `python -c "import tensorflow, keras, keras_hub"`: what any run pays before checking;
@@ -54,7 +54,12 @@ class PreNormResidualMLP(keras.layers.Layer):
         self.down = None
 
     def build(self, input_shape):
+        # Every sublayer built here, so load_model can restore their weights (a sublayer made in
+        # build() and left unbuilt until the first call fails the reload check).
         self.down = keras.layers.Dense(input_shape[-1])
+        self.norm.build(input_shape)
+        self.up.build(input_shape)
+        self.down.build((*input_shape[:-1], self.hidden))
 
     def call(self, inputs):
         return inputs + self.down(self.up(self.norm(inputs)))
@@ -85,20 +90,26 @@ class PlantedBiasMLP(keras.layers.Layer):
         return inputs + tf.matmul(keras.activations.gelu(hidden), self.w2) + self.b2
 
 
-def run_timed(command: list[str], repeat: int) -> tuple[float, float, str]:
-    """Best wall time (s), that run's peak RSS (MB, via /usr/bin/time) and its stdout."""
-    best: tuple[float, float, str] | None = None
+def run_timed(command: list[str], repeat: int, checkout: str | None = None) -> tuple[float, float, float, str]:
+    """Best wall time (s), that run's CPU time (user + system, s, the worker process included),
+    its peak RSS (MB, of the largest process) and its stdout. CPU time is the figure to compare
+    on a shared machine: it hardly moves with the load, while wall time does."""
+    best: tuple[float, float, float, str] | None = None
     timer = shutil.which("time") or "/usr/bin/time"
     for _ in range(repeat):
         with tempfile.NamedTemporaryFile("r", suffix=".txt") as out:
-            wrapped = [timer, "-f", "%M", "-o", out.name, *command] if os.path.exists(timer) else command
+            wrapped = [timer, "-f", "%U %S %M", "-o", out.name, *command] if os.path.exists(timer) else command
             start = time.perf_counter()
-            completed = subprocess.run(wrapped, cwd=ROOT, capture_output=True, text=True, check=False)
+            environment = dict(os.environ)
+            if checkout is not None:
+                environment["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, environment.get("PYTHONPATH")]))
+            completed = subprocess.run(wrapped, cwd=ROOT, capture_output=True, text=True, check=False, env=environment)
             elapsed = time.perf_counter() - start
             text = out.read().split()
             peak = int(text[-1]) / 1024 if text and text[-1].isdigit() else float("nan")
+            cpu = float(text[-3]) + float(text[-2]) if len(text) >= 3 else float("nan")
         if best is None or elapsed < best[0]:
-            best = (elapsed, peak, completed.stdout)
+            best = (elapsed, cpu, peak, completed.stdout)
     assert best is not None
     return best
 
@@ -123,6 +134,12 @@ def verdict(stdout: str) -> tuple[str, int, list[tuple[str, str]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="runs per row; the best is shown")
+    parser.add_argument(
+        "--before",
+        metavar="CHECKOUT",
+        help="also run each row with the gradcheck package of another checkout (a git worktree), "
+        "alternating with this one, and print both",
+    )
     args = parser.parse_args()
 
     gradcheck = str(Path(sys.executable).with_name("gradcheck"))
@@ -134,21 +151,37 @@ def main() -> None:
         ("same, --no-numeric", [*encoder, "--no-numeric"]),
         (f"planted {OFF_BY:g} relative error in the gradient of `b1` (1,000 numbers)", [f"{HERE}:PlantedBiasMLP"]),
     ]
+    # The command as a module of a given checkout: PYTHONPATH puts that checkout's package first.
+    versions = [("now", None)] + ([("before", str(Path(args.before).resolve()))] if args.before else [])
     print(f"# {os.cpu_count()} CPUs · load average {os.getloadavg()[0]:.2f} at the start · input {SHAPE}")
     print()
-    floor_time, floor_peak, _ = run_timed([sys.executable, "-c", "import tensorflow, keras, keras_hub"], args.repeat)
-    print("| command | parameters | wall time | over the floor | peak memory (RSS) | verdict |")
-    print("|---|---:|---:|---:|---:|---|")
-    print(f'| `python -c "import tensorflow, keras, keras_hub"` (floor) | | {floor_time:.2f} s | | {floor_peak:.0f} MB | |')
+    floor_time, floor_cpu, floor_peak, _ = run_timed(
+        [sys.executable, "-c", "import tensorflow, keras, keras_hub"], args.repeat
+    )
+    print(
+        "| command | code | parameters | wall time | over the floor | CPU time | CPU over the floor | peak memory (RSS) | verdict |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    print(
+        f'| `python -c "import tensorflow, keras, keras_hub"` (floor) | | | {floor_time:.2f} s | | '
+        f"{floor_cpu:.2f} s | | {floor_peak:.0f} MB | |"
+    )
     for label, target in rows:
-        elapsed, peak, stdout = run_timed([gradcheck, *target, "--input-shape", SHAPE, "--json"], args.repeat)
-        status, parameters, errors = verdict(stdout)
-        shown = status + ("" if not errors else ": " + ", ".join(f"{code} on `{tensor}`" for code, tensor in errors))
-        if "PlantedBiasMLP" in target[0]:
-            caught = errors == [("gradient-mismatch", "b1")]
-            shown += " — caught" if caught else " — NOT caught as gradient-mismatch on `b1` alone"
-        print(f"| {label} | {parameters:,} | {elapsed:.2f} s | {elapsed - floor_time:+.2f} s | {peak:.0f} MB | {shown} |",
-              flush=True)
+        for name, checkout in versions:
+            command = [gradcheck, *target, "--input-shape", SHAPE, "--json"]
+            elapsed, cpu, peak, stdout = run_timed(command, args.repeat, checkout)
+            status, parameters, errors = verdict(stdout)
+            shown = status + (
+                "" if not errors else ": " + ", ".join(f"{code} on `{tensor}`" for code, tensor in errors)
+            )
+            if "PlantedBiasMLP" in target[0]:
+                caught = errors == [("gradient-mismatch", "b1")]
+                shown += " — caught" if caught else " — NOT caught as gradient-mismatch on `b1` alone"
+            print(
+                f"| {label} | {name} | {parameters:,} | {elapsed:.2f} s | {elapsed - floor_time:+.2f} s | "
+                f"{cpu:.2f} s | {cpu - floor_cpu:+.2f} s | {peak:.0f} MB | {shown} |",
+                flush=True,
+            )
     print()
     print(f"# load average {os.getloadavg()[0]:.2f} at the end")
 
