@@ -182,6 +182,11 @@ def test_jobs_must_be_a_count_or_auto():
     assert "Invalid value for '--jobs' / '-j': must be a number of worker processes (1 or more) or auto, got '0'." in result.stderr
 
 
+def _signals_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -210,6 +215,9 @@ def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, signum, statu
     process = subprocess.Popen(
         [str(SCRIPT), "tests/data/bad_layers.py:Hangs", "--input-shape", "4,5", "--json", "--output", str(report)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # As a terminal's foreground command gets it: a suite started in the background by a
+        # non-interactive shell runs with SIGINT and SIGQUIT ignored, and its children inherit that.
+        preexec_fn=_signals_as_in_a_terminal,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not _children(process.pid):
