@@ -168,17 +168,23 @@ def cli():
 _CPU_REPORT = os.environ.get("GRADCHECK_CPU_REPORT")
 
 
-def _descendant_cpu(root: int) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    parents, times = {}, {}
+def process_stats() -> dict[int, list[str]]:
+    """Every running process's /proc/PID/stat fields after the command name: [state, ppid, ...]."""
+    stats = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
-                continue
-            parents[int(entry.name)] = int(fields[1])
-            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+                continue  # it ended while the table was read
+    return stats
+
+
+def _descendant_cpu(root: int) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = process_stats()
+    parents = {pid: int(fields[1]) for pid, fields in stats.items()}
+    times = {pid: (int(fields[11]) + int(fields[12])) / ticks for pid, fields in stats.items()}  # utime + stime
     total = 0.0
     for pid in times:
         ancestor = parents.get(pid)

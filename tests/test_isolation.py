@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, process_stats, run_cli
 
 HOSTILE = ROOT / "tests" / "data" / "hostile"
 H = "tests/data/hostile"
@@ -188,16 +188,7 @@ def _signals_as_in_a_terminal() -> None:
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
+    return [child for child, fields in process_stats().items() if int(fields[1]) == pid]
 
 
 def _running(pid: int) -> bool:
