@@ -80,7 +80,8 @@ def check_second_order(probe, tensors, inputs, options, *, progress: Notify = si
     weights = [t for t in targets if t.variable is not None]
     ordered = weights + [t for t in targets if t.variable is None]
     try:
-        for trace in probe.distinct_traces():
+        modes = probe.distinct_traces()
+        for index, trace in enumerate(modes):
             curvature = Curvature(
                 probe,
                 twin,
@@ -88,7 +89,7 @@ def check_second_order(probe, tensors, inputs, options, *, progress: Notify = si
                 [twin.variables[id(t.variable)] for t in weights],
                 [t.input_index for t in ordered if t.input_index is not None],
             )
-            _check_mode(probe, options, curvature, trace.mode, ordered, dtype, progress)
+            _check_mode(probe, options, curvature, trace.mode, ordered, dtype, _in_mode(progress, index, len(modes)))
     except Exception:  # noqa: BLE001 -- the layer raised in a pass the probe did not make: no verdict, no finding
         for target in ordered:
             target.verdict = "skipped"
@@ -104,6 +105,12 @@ def _facts(targets) -> tuple[dict, dict]:
         error = None if t.verdict == "skipped" else float(t.error)
         facts[t.variable is None][t.key] = {"second_order_verdict": t.verdict, "second_order_error": error}
     return facts
+
+
+def _in_mode(notify: Notify, index: int, count: int) -> Notify:
+    """One count over every training mode: each mode has the same directions, so mode `index`
+    counts on from where the modes before it ended, out of `count` times its own total."""
+    return lambda done, total: notify(index * total + done, count * total)
 
 
 def _check_mode(probe, options, curvature, mode, targets, dtype, notify: Notify) -> None:
