@@ -67,12 +67,14 @@ def best_of(repeat, run):
     return min(results, key=lambda r: r[0])
 
 
-def _timed_numeric():
-    """Wrap gradcheck.numeric.check_numeric so its own share of a check() is measured too."""
-    import gradcheck.numeric as numeric
+def timed_step(module_name: str, function_name: str) -> list:
+    """Wrap a check step so its own share of a check() is measured: returns the list each call's
+    seconds are appended to (api.build_report imports the step at call time, so the wrapper is used)."""
+    import importlib
 
-    spent = []
-    original = numeric.check_numeric
+    module = importlib.import_module(module_name)
+    spent: list = []
+    original = getattr(module, function_name)
 
     def timed(*args, **kwargs):
         start = time.perf_counter()
@@ -81,7 +83,7 @@ def _timed_numeric():
         finally:
             spent.append(time.perf_counter() - start)
 
-    numeric.check_numeric = timed  # api.build_report imports it at call time
+    setattr(module, function_name, timed)
     return spent
 
 
@@ -89,7 +91,7 @@ def gradcheck_side(units, batch, features, repeat):
     import gradcheck
 
     planted, _ = planted_layer_class()
-    spent = _timed_numeric()
+    spent = timed_step("gradcheck.numeric", "check_numeric")
 
     def run(target):
         start = time.perf_counter()

@@ -28,28 +28,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from finite_differences import SIZES, numbers
+from finite_differences import SIZES, numbers, timed_step
 
 OFF_BY = 1e-3
-
-
-def _timed(module_name: str, function_name: str) -> list:
-    """Wrap a check step so its own share of a check() is measured (api.build_report imports it at call time)."""
-    import importlib
-
-    module = importlib.import_module(module_name)
-    spent: list = []
-    original = getattr(module, function_name)
-
-    def timed(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent.append(time.perf_counter() - start)
-
-    setattr(module, function_name, timed)
-    return spent
 
 
 def mlp_block_class():
@@ -127,8 +108,8 @@ def main():
     from gradcheck.runtime import tensorflow, versions
 
     tensorflow()
-    first_spent = _timed("gradcheck.numeric", "check_numeric")
-    second_spent = _timed("gradcheck.second_order", "check_second_order")
+    first_spent = timed_step("gradcheck.numeric", "check_numeric")
+    second_spent = timed_step("gradcheck.second_order", "check_second_order")
     print(f"# {versions()} · {os.cpu_count()} CPUs · load average {os.getloadavg()[0]:.2f} at start")
     print()
     print("| layer | numbers | first-order finite differences | second-order step | ratio | "

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from .errors import GradcheckError
 from .options import Options, make_options
+from .progress import Notify, silent
 from .report import Report, sort_findings
 
 
@@ -90,7 +91,7 @@ def build_report(
     *,
     fresh_session: bool = False,
     stage: Callable[[str], None] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Notify | None = None,
 ) -> Report:
     """Load, probe and check `target` under `options` (no time limit of its own).
 
@@ -103,7 +104,7 @@ def build_report(
     and second-order comparisons) has got, a few times a second: the command draws it (progress.py).
     """
     stage = stage or (lambda name: None)
-    progress = progress or (lambda done, total: None)
+    progress = progress or silent
     # TensorFlow is imported here, not at module import, so the CLI's --help stays instant.
     from .gradients import check_gradients
     from .inventory import check_inventory, input_inventory

@@ -75,7 +75,7 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
                 )
             )
 
-    for tf_variable, name in _untracked_variables(probe, tracked_ids, seed_states):
+    for tf_variable, name in _untracked_variables(probe, tracked_ids, seed_states, read):
         location = location_of_variable(probe, tf_variable)
         is_read = id(tf_variable.handle) in read
         tensors.append(
@@ -171,14 +171,13 @@ def state_rows(probe: Probe, read: set[int]) -> list[tuple[RowKey, TensorInfo]]:
     return rows
 
 
-def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[int]):
+def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[int], read: set[int]):
     """Raw tf.Variables the layer holds (or call() reads) that no layer's weights include."""
     tf, keras = tensorflow()
     found = {}
     for obj in probe.names.objects.values():
         if isinstance(obj, tf.Variable) and id(obj) not in tracked_ids and id(obj) not in seed_states:
             found[id(obj)] = (obj, probe.tensor_name(obj))
-    read = _read_handles(probe)
     # A variable call() reads that the walk could not reach (a helper's global): named by TF's name.
     for variable, _ in probe.log.created.values():
         if id(variable) in found or id(variable) in tracked_ids or id(variable) in seed_states:

@@ -52,23 +52,25 @@ def compare(label, tape, evaluate, direction, step, loss0, tolerance, floor, dty
     if error <= rtol:
         return Comparison(label, tape, numeric, error, step)
     estimates, errors, small = [numeric], [error], step
-    for factor in SMALLER_STEPS.get(dtype, ()):
+
+    def look_again(factor: float) -> bool:
+        """One more central difference at step / factor; True when it agrees with the tape."""
+        nonlocal small, plus, minus
         small = step / factor
         plus, minus = evaluate(small * direction), evaluate(-small * direction)
         estimates.append((plus - minus) / (2 * small))
         errors.append(relative_error(tape, estimates[-1], rtol, floor))
-        if errors[-1] <= rtol:
+        return errors[-1] <= rtol
+
+    for factor in SMALLER_STEPS.get(dtype, ()):
+        if look_again(factor):
             return Comparison(label, tape, estimates[-1], errors[-1], small)
     if _converging(errors):
         # A smooth function's central difference approaches the tape like h²: the disagreement
         # fell about 100x for a 10x smaller step, so the step is still too coarse for this
         # function. Go on shrinking while the estimates still move.
         for factor in _MORE.get(dtype, ()):
-            small = step / factor
-            plus, minus = evaluate(small * direction), evaluate(-small * direction)
-            estimates.append((plus - minus) / (2 * small))
-            errors.append(relative_error(tape, estimates[-1], rtol, floor))
-            if errors[-1] <= rtol:
+            if look_again(factor):
                 return Comparison(label, tape, estimates[-1], errors[-1], small)
             if _settled(estimates, rtol, floor):
                 break
