@@ -140,3 +140,24 @@ def test_a_terminal_sees_transient_progress_on_stderr_and_stdout_only_the_report
     assert "starting the check" in plain, drawn
     assert drawn.endswith(b"\x1b[2K"), drawn[-200:]  # the last line erased: nothing is left on the screen
     assert report.startswith(f"gradcheck {TARGET} ") and "\x1b" not in report and "starting" not in report, report
+
+
+def test_order_2_counts_once_over_both_training_modes():
+    """A layer with two distinct training modes: the second-derivative stage is one count from 0 to
+    its total, not a count that starts again at 0 for the second mode."""
+    from gradcheck.api import build_report
+    from gradcheck.options import make_options
+
+    events: list = []
+    stage = ["none"]
+    report = build_report(
+        str(ROOT / "tests/data/second_order_layers.py") + ":TrainingScaled",
+        make_options(input_shape="4,5", order=2, reload=False),
+        stage=lambda phrase: stage.__setitem__(0, phrase),
+        progress=lambda done, total: events.append((stage[0], done, total)),
+    )
+    assert report.training_modes == ("true", "false") and report.ok, report
+    counts = [(done, total) for phrase, done, total in events if phrase == "checking second derivatives"]
+    assert counts[0][0] == 0 and counts[-1][0] == counts[-1][1] > 0, counts
+    assert all(a[0] <= b[0] and b[0] <= b[1] for a, b in zip(counts, counts[1:])), counts
+    assert len({total for _, total in counts}) == 1, counts

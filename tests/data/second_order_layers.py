@@ -116,3 +116,14 @@ class NearestUpsample(keras.layers.Layer):
 
     def call(self, x):
         return tf.tanh(tf.image.resize(x, (4, 4), "nearest") * self.w)  # expect: second-order-none w
+
+
+class TrainingScaled(keras.layers.Layer):
+    """tanh(x·W), doubled when training: two training modes that compute different things."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
+
+    def call(self, inputs, training=None):
+        y = tf.tanh(tf.matmul(inputs, self.kernel))
+        return y * 2.0 if training else y
