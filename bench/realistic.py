@@ -90,7 +90,9 @@ class PlantedBiasMLP(keras.layers.Layer):
         return inputs + tf.matmul(keras.activations.gelu(hidden), self.w2) + self.b2
 
 
-def run_timed(command: list[str], repeat: int, checkout: str | None = None) -> tuple[float, float, float, str]:
+def run_timed(
+    command: list[str], repeat: int, checkout: str | None = None, cwd: Path = ROOT
+) -> tuple[float, float, float, str]:
     """Best wall time (s), that run's CPU time (user + system, s, the worker process included),
     its peak RSS (MB, of the largest process) and its stdout. CPU time is the figure to compare
     on a shared machine: it hardly moves with the load, while wall time does."""
@@ -103,7 +105,7 @@ def run_timed(command: list[str], repeat: int, checkout: str | None = None) -> t
             environment = dict(os.environ)
             if checkout is not None:
                 environment["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, environment.get("PYTHONPATH")]))
-            completed = subprocess.run(wrapped, cwd=ROOT, capture_output=True, text=True, check=False, env=environment)
+            completed = subprocess.run(wrapped, cwd=cwd, capture_output=True, text=True, check=False, env=environment)
             elapsed = time.perf_counter() - start
             text = out.read().split()
             peak = int(text[-1]) / 1024 if text and text[-1].isdigit() else float("nan")

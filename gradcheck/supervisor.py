@@ -5,7 +5,7 @@ runs only in worker processes (worker.py), and this side, which never imports Te
 back plain data: a Report, or a TargetFailure whose message says how the check ended. A worker
 that ends without a result (sys.exit is caught in the worker; os._exit, a signal, a segfault, the
 out-of-memory killer are not) or overruns its time limit is ended, and the next target gets a
-fresh one. A worker that finished normally is kept (TensorFlow stays imported) for the next
+fresh one (on Linux forked from a process that has TensorFlow imported: forkserver.py). A worker that finished normally is kept (TensorFlow stays imported) for the next
 target, and for the next run in the same Python process (the test-suite, check(isolate=True)).
 """
 
@@ -26,7 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
+from . import forkserver
 from .errors import GradcheckError
+from .forkserver import ForkedProcess, ForkServer
 from .report import Report, TargetFailure
 
 # Starting a worker imports TensorFlow (about 2 s, NOTES.md 5); a target's own --timeout starts
@@ -152,38 +154,29 @@ def sigterm_raises():
 class _Worker:
     """One worker process, the supervisor's end of its pipe, and the file its fd 1/2 write to.
 
-    A plain `python -c` child (not multiprocessing.Process): the spawn start method would also
-    start a resource-tracker process and re-import the command's own script in the worker, which
-    together cost about as much as the rest of the worker's start-up, TensorFlow aside.
+    On Linux it is forked from the fork server (forkserver.py), which has TensorFlow imported.
+    Elsewhere it is a plain `python -c` child (not multiprocessing.Process): the spawn start method
+    would also start a resource-tracker process and re-import the command's own script in the
+    worker, which together cost about as much as the rest of the worker's start-up, TensorFlow aside.
     """
 
-    def __init__(self) -> None:
-        import gradcheck
-
+    def __init__(self, environment: dict[str, str], server: ForkServer | None) -> None:
         self.connection, child_end = multiprocessing.Pipe()
         handle, self.capture_path = tempfile.mkstemp(prefix="gradcheck-", suffix=".out")
         os.close(handle)
         capture = os.open(self.capture_path, os.O_WRONLY | os.O_APPEND)
-        # The worker imports this very gradcheck, whatever the caller's sys.path made of it.
-        home = os.path.dirname(os.path.dirname(os.path.abspath(gradcheck.__file__)))
-        environment = dict(os.environ)
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
         try:
-            self.process = subprocess.Popen(
-                # `-c` puts the working folder first on sys.path; loading.py adds it for a module
-                # target only, as `python -m` would, so a file there cannot shadow a library.
-                [
-                    sys.executable,
-                    "-c",
-                    "import sys; del sys.path[0]; from gradcheck.worker import serve; serve()",
-                    str(child_end.fileno()),
-                ],
-                pass_fds=[child_end.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=capture,
-                stderr=capture,
-                env=environment,
-            )
+            if server is not None:
+                self.process: subprocess.Popen | ForkedProcess = server.start(self.capture_path, child_end, environment)
+            else:
+                self.process = subprocess.Popen(
+                    _python("from gradcheck.worker import serve; serve()") + [str(child_end.fileno())],
+                    pass_fds=[child_end.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    stdout=capture,
+                    stderr=capture,
+                    env=environment,
+                )
         finally:
             child_end.close()
             os.close(capture)
@@ -313,6 +306,12 @@ class _Worker:
         self.finished = False
 
 
+def _python(code: str) -> list[str]:
+    # `-c` puts the working folder first on sys.path; loading.py adds it for a module target only,
+    # as `python -m` would, so a file there cannot shadow a library.
+    return [sys.executable, "-c", f"import sys; del sys.path[0]; {code}"]
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -325,12 +324,20 @@ _idle: list[_Worker] = []
 
 
 def _acquire() -> _Worker:
+    import gradcheck
+
+    # The worker imports this very gradcheck, whatever the caller's sys.path made of it.
+    home = os.path.dirname(os.path.dirname(os.path.abspath(gradcheck.__file__)))
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
+    # First, as it may replace the server, and with it end the idle workers forked from the old one.
+    server = forkserver.server_for(_python("from gradcheck.forkserver import serve; serve()"), environment)
     while _idle:
         worker = _idle.pop()
         if worker.process.poll() is None:
             return worker
         worker.close()
-    return _Worker()
+    return _Worker(environment, server)
 
 
 def _release(worker: _Worker) -> None:
@@ -351,6 +358,7 @@ def shutdown() -> None:
     """
     while _idle:
         _idle.pop().close(kill=True)
+    forkserver.close_server()
 
 
 @contextlib.contextmanager

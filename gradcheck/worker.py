@@ -38,8 +38,12 @@ def serve() -> None:
     """
     from multiprocessing.connection import Connection
 
+    serve_connection(Connection(int(sys.argv[1])))
+
+
+def serve_connection(connection) -> None:
+    """Serve the supervisor on `connection`, in a process of its own (started, or forked by forkserver.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    connection = Connection(int(sys.argv[1]))
     faulthandler.enable()  # a segfault leaves its Python stack in the capture (fd 2)
     _report_os_exit(connection)
     _exit_with_parent()

@@ -51,8 +51,14 @@ def _signals_as_in_a_terminal() -> None:
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
-def _children(pid: int) -> list[int]:
-    return [child for child, fields in process_stats().items() if int(fields[1]) == pid]
+def _descendants(pid: int) -> list[int]:
+    """The processes under `pid`: on Linux the fork server, and the workers forked from it."""
+    parents = {child: int(fields[1]) for child, fields in process_stats().items()}
+    found, level = [], [pid]
+    while level:
+        level = [child for child, parent in parents.items() if parent in level]
+        found += level
+    return found
 
 
 def _running(pid: int) -> bool:
@@ -75,10 +81,10 @@ def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, signum, statu
         preexec_fn=_signals_as_in_a_terminal,
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not _children(process.pid):
+    while time.monotonic() < deadline and len(_descendants(process.pid)) < 2:
         time.sleep(0.2)
-    workers = _children(process.pid)
-    assert workers, "no worker process started"
+    workers = _descendants(process.pid)
+    assert len(workers) >= 2, "no worker process started"
     time.sleep(4)  # TensorFlow imported, the check under way
     process.send_signal(signum)
     try:

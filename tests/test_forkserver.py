@@ -1,0 +1,91 @@
+"""Workers are forked from one process that has TensorFlow imported (forkserver.py), on Linux.
+
+What must hold: a dead worker's replacement is a fork of the same server (TensorFlow is imported
+once per command, not once per crash); a worker sees the environment of the moment it was forked;
+a server that was killed is replaced; and without fork (other systems) each worker is a Python
+of its own. The checks go through check(isolate=True), the command's own supervisor.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, process_stats
+
+from gradcheck import GradcheckError, check, forkserver, supervisor
+
+pytestmark = pytest.mark.skipif(not forkserver.AVAILABLE, reason="the fork server is used on Linux")
+
+SCALE = "tests/data/hostile/in_call.py:Scale"
+
+
+@pytest.fixture(autouse=True)
+def _from_the_repository(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def _end_idle_workers() -> None:
+    """So the next check needs a new worker rather than reusing a warm one."""
+    while supervisor._idle:
+        supervisor._idle.pop().close(kill=True)
+
+
+def _parent_of(pid: int) -> int:
+    return int(process_stats()[pid][1])
+
+
+def test_a_dead_workers_replacement_is_forked_from_the_same_server():
+    check(SCALE, input_shape=(4, 5), isolate=True)
+    server = forkserver._current
+    _end_idle_workers()
+    issued = len(server._issued)
+    with pytest.raises(GradcheckError, match=r"^The layer's code called os\._exit\(0\)"):
+        check("tests/data/hostile/in_call.py:OsExitInCall", input_shape=(4, 5), isolate=True)
+    report = check(SCALE, input_shape=(4, 5), isolate=True)
+    assert report.ok
+    assert forkserver._current is server and server.alive
+    assert len(server._issued) == issued + 2  # the one that exited, and its replacement
+    worker = supervisor._idle[-1]
+    assert _parent_of(server._pids[worker.process.token]) == server.process.pid
+
+
+def test_a_worker_sees_the_environment_of_the_moment_it_was_forked(monkeypatch):
+    check(SCALE, input_shape=(4, 5), isolate=True)
+    server = forkserver._current
+    monkeypatch.setenv("GRADCHECK_TEST_WIDTH", "3")  # after the server started
+    _end_idle_workers()
+    report = check("tests/data/environment_layer.py:WidthFromEnvironment", input_shape=(4, 5), isolate=True)
+    assert [v.shape for v in report.variables if v.kind == "trainable"] == [(5, 3)]
+    assert forkserver._current is server  # not a variable TensorFlow reads at import: no new server
+
+
+def test_only_variables_read_at_import_need_a_new_server():
+    base = {"PATH": "/usr/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": "/src"}
+    same = forkserver._imported_under(base)
+    assert forkserver._imported_under({**base, "PYTEST_CURRENT_TEST": "t.py::x (call)", "PATH": "/bin"}) == same
+    for name in ("TF_ENABLE_ONEDNN_OPTS", "KERAS_HOME", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED", "HOME", "OMP_NUM_THREADS"):
+        assert forkserver._imported_under({**base, name: "0"}) != same, name
+
+
+def test_a_killed_server_is_replaced_and_the_next_check_runs():
+    check(SCALE, input_shape=(4, 5), isolate=True)
+    server = forkserver._current
+    _end_idle_workers()
+    os.kill(server.process.pid, signal.SIGKILL)  # as the out-of-memory killer would
+    server.process.wait(30)
+    report = check(SCALE, input_shape=(4, 5), isolate=True)
+    assert report.ok
+    assert not server.alive and forkserver._current is not server and forkserver._current.alive
+
+
+def test_without_fork_each_worker_is_a_python_of_its_own(monkeypatch):
+    monkeypatch.setattr(forkserver, "AVAILABLE", False)
+    _end_idle_workers()
+    report = check(SCALE, input_shape=(4, 5), isolate=True)
+    assert report.ok
+    worker = supervisor._idle[-1]
+    assert isinstance(worker.process, subprocess.Popen)
+    assert worker.process.args[:2] == [sys.executable, "-c"] and _parent_of(worker.process.pid) == os.getpid()
+    _end_idle_workers()  # later tests of this process get forked workers again
