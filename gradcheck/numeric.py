@@ -39,7 +39,7 @@ from .outputs import float_tensors, probe_loss
 from .probe import trace_layer_function
 from .progress import Notify, Progress, silent
 from .runtime import tensorflow
-from .screening import draw_directions, first_step, screen, value_of
+from .screening import SCREEN_DIRECTIONS, draw_directions, first_step, screen, value_of
 from .source import error_text, user_frame_of
 from .steps import Comparison, compare, relative_error
 from .subbatch import Samples, leading_samples, whole_batch
@@ -112,7 +112,7 @@ def _size(samples, target) -> int:
 
 
 def _total_steps(probe, options, samples, targets) -> int:
-    per_mode = 0
+    per_mode = SCREEN_DIRECTIONS  # the joint screen's, counted whether or not it runs
     for target in targets:
         size = _size(samples, target)
         per_mode += DIRECTIONS + (size if size <= SMALL_TENSOR or options.exhaustive else 0)
@@ -223,6 +223,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         seed=probe.seed,
         per_tensor=DIRECTIONS,
         directions=directions,
+        advance=progress.advance,
     )
     for target, grad, drawn in zip(ordered(targets), grads, directions):
         if grad is None or not np.all(np.isfinite(grad)):

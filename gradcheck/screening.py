@@ -96,13 +96,34 @@ def screen(
     seed: int,
     per_tensor: int,
     directions: list[list] | None = None,
+    advance: Callable[[int], None] = lambda steps: None,
 ) -> dict[int, list[Comparison]]:
     """{id(target): its comparisons} for the tensors the joint screen clears ({} when none).
 
     `targets` and `grads` are in the gradient function's order; `steps(target)` is the first step
     numeric.py would use for it, `eligible(target)` whether its check runs in float64.
     `directions`: draw_directions(seed, grads, per_tensor, ...) when the caller drew them already.
+    `advance(steps)` counts SCREEN_DIRECTIONS steps in all, whatever the screen does: one as each
+    direction of the look at every tensor agrees (on a big layer that look is most of the check's
+    time, and a progress bar should move during it), the rest when the screen ends.
     """
+    counted = [0]
+
+    def count() -> None:
+        counted[0] += 1
+        advance(1)
+
+    try:
+        return _screen(
+            forward, twin, targets, grads, base, steps, eligible, tolerance, floor, seed, per_tensor, directions, count
+        )
+    finally:
+        advance(SCREEN_DIRECTIONS - counted[0])
+
+
+def _screen(
+    forward, twin, targets, grads, base, steps, eligible, tolerance, floor, seed, per_tensor, directions, count
+):
     if twin.dtype != "float64":  # a float32 comparison sees gross errors only: each tensor its own
         return {}
     if directions is None:
@@ -119,7 +140,7 @@ def screen(
     )
     cleared: dict[int, list[Comparison]] = {}
     try:
-        if not look(chosen, cleared):
+        if not look(chosen, cleared, count):
             _bisect(look, chosen, cleared)
     finally:
         look.joint.restore()
@@ -143,8 +164,9 @@ class _Look:
     def __init__(self, joint: _Joint, step: dict, rtol: float, floor: float) -> None:
         self.joint, self.step, self.rtol, self.floor = joint, step, rtol, floor
 
-    def __call__(self, group, cleared: dict) -> bool:
-        """True (and each tensor's comparisons put in `cleared`) when the group agrees."""
+    def __call__(self, group, cleared: dict, agreed: Callable[[], None] = lambda: None) -> bool:
+        """True (and each tensor's comparisons put in `cleared`) when the group agrees; `agreed()`
+        is called as each direction does."""
         step, rtol, floor = self.step, self.rtol, self.floor
         tensors = [t for t, _, _ in group]
         found: dict[int, list[Comparison]] = {id(t): [] for t in tensors}
@@ -165,6 +187,7 @@ class _Look:
                         "a random direction", tape, estimate, relative_error(tape, estimate, rtol, floor), step[key]
                     )
                 )
+            agreed()
         cleared.update(found)
         return True
 

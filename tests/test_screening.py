@@ -52,3 +52,32 @@ def test_planted_error_in_one_small_bias_is_still_a_mismatch_on_that_bias(passes
     # The screen failed and halving it cleared the tensors that agree: fewer passes than every
     # tensor's own directions (6 + 7 x 6) would take, however many smaller steps b1 then gets.
     assert 6 + 2 * 2 * 2 < passes["loss"] < 6 + 7 * 2 * numeric.DIRECTIONS
+
+
+def test_the_progress_count_moves_while_the_screen_looks(monkeypatch):
+    """On a big layer the screen's look at every tensor is most of the check: the count must move
+    during it, not jump from 0 to the end after it (the worker tells the CLI's bar these counts)."""
+    from gradcheck import progress
+    from gradcheck.api import build_report
+    from gradcheck.options import make_options
+    from gradcheck.screening import SCREEN_DIRECTIONS
+
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)  # every count told, so each pass sees the latest
+    heard: list = []
+    seen_by_pass: list = []
+    original = numeric._Forward.loss
+
+    def loss(self, xs, tensors=None):  # a spy: the real pass runs
+        seen_by_pass.append(heard[-1] if heard else None)
+        return original(self, xs, tensors)
+
+    monkeypatch.setattr(numeric._Forward, "loss", loss)
+    options = make_options(input_shape=[",".join(map(str, SHAPE))], reload=False)
+    report = build_report(f"{LAYERS}:Block", options, progress=lambda done, total: heard.append((done, total)))
+    assert report.findings == (), report
+    total = heard[0][1]
+    # 7 tensors x 3 directions, and the screen's 2; the screen clears all, so the rest are skipped at once.
+    assert total == 7 * numeric.DIRECTIONS + SCREEN_DIRECTIONS
+    # Passes 1-2 check that the loss repeats; then each screen direction is a +/- pair of passes.
+    assert seen_by_pass == [(0, total)] * 4 + [(1, total)] * 2, seen_by_pass
+    assert heard[-1] == (total, total)
