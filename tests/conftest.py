@@ -184,7 +184,8 @@ def _descendant_cpu(root: int) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     stats = process_stats()
     parents = {pid: int(fields[1]) for pid, fields in stats.items()}
-    times = {pid: (int(fields[11]) + int(fields[12])) / ticks for pid, fields in stats.items()}  # utime + stime
+    # utime + stime, and cutime + cstime: a fork server's workers that ended count through it.
+    times = {pid: sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks for pid, fields in stats.items()}
     total = 0.0
     for pid in times:
         ancestor = parents.get(pid)

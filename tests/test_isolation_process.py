@@ -81,11 +81,12 @@ def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, signum, statu
         preexec_fn=_signals_as_in_a_terminal,
     )
     deadline = time.monotonic() + 120
+    # The fork server, and the worker it forks once TensorFlow is imported (forkserver.py).
     while time.monotonic() < deadline and len(_descendants(process.pid)) < 2:
         time.sleep(0.2)
     workers = _descendants(process.pid)
     assert len(workers) >= 2, "no worker process started"
-    time.sleep(4)  # TensorFlow imported, the check under way
+    time.sleep(1.5)  # the check under way: the worker loads the layer, which hangs in call()
     process.send_signal(signum)
     try:
         stdout, stderr = process.communicate(timeout=60)
