@@ -109,42 +109,34 @@ def screen(
     """
     counted = [0]
 
-    def count() -> None:
+    def agreed() -> None:
         counted[0] += 1
         advance(1)
 
     try:
-        return _screen(
-            forward, twin, targets, grads, base, steps, eligible, tolerance, floor, seed, per_tensor, directions, count
+        if twin.dtype != "float64":  # a float32 comparison sees gross errors only: each tensor its own
+            return {}
+        if directions is None:
+            directions = draw_directions(seed, grads, per_tensor, SCREEN_DIRECTIONS)
+        directions = [drawn[:SCREEN_DIRECTIONS] for drawn in directions]
+        chosen = [(t, g, d) for t, g, d in zip(targets, grads, directions) if d and eligible(t)]
+        if len(chosen) < _MIN_TENSORS:
+            return {}
+        look = _Look(
+            _Joint(forward, twin, [t for t, _, _ in chosen], base),
+            {id(t): steps(t) for t, _, _ in chosen},
+            tolerance.rtol,
+            floor,
         )
+        cleared: dict[int, list[Comparison]] = {}
+        try:
+            if not look(chosen, cleared, agreed):
+                _bisect(look, chosen, cleared)
+        finally:
+            look.joint.restore()
+        return cleared
     finally:
         advance(SCREEN_DIRECTIONS - counted[0])
-
-
-def _screen(
-    forward, twin, targets, grads, base, steps, eligible, tolerance, floor, seed, per_tensor, directions, count
-):
-    if twin.dtype != "float64":  # a float32 comparison sees gross errors only: each tensor its own
-        return {}
-    if directions is None:
-        directions = draw_directions(seed, grads, per_tensor, SCREEN_DIRECTIONS)
-    directions = [drawn[:SCREEN_DIRECTIONS] for drawn in directions]
-    chosen = [(t, g, d) for t, g, d in zip(targets, grads, directions) if d and eligible(t)]
-    if len(chosen) < _MIN_TENSORS:
-        return {}
-    look = _Look(
-        _Joint(forward, twin, [t for t, _, _ in chosen], base),
-        {id(t): steps(t) for t, _, _ in chosen},
-        tolerance.rtol,
-        floor,
-    )
-    cleared: dict[int, list[Comparison]] = {}
-    try:
-        if not look(chosen, cleared, count):
-            _bisect(look, chosen, cleared)
-    finally:
-        look.joint.restore()
-    return cleared
 
 
 def _bisect(look, group, cleared) -> None:
