@@ -227,10 +227,10 @@ def _preload() -> None:
     """Import what a worker imports before the user's code runs; a failure is left for the worker to
     meet and report as it would without a server."""
     with contextlib.suppress(BaseException):
-        import keras  # noqa: F401
-        import tensorflow  # noqa: F401
-
         from . import api, worker  # noqa: F401
+        from .runtime import tensorflow
+
+        tensorflow()  # as the worker imports it: quietly, under TF_CPP_MIN_LOG_LEVEL
     for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice by the forks
         with contextlib.suppress(Exception):
             stream.flush()
@@ -251,9 +251,12 @@ def _fork(worker_fd: int, capture_path: str, environment: dict, control: Connect
         os.dup2(capture, 1)
         os.dup2(capture, 2)
         os.close(capture)
+        from .runtime import quiet_environment
+        from .worker import serve_connection
+
         os.environ.clear()
         os.environ.update(environment)
-        from .worker import serve_connection
+        quiet_environment()
 
         serve_connection(Connection(worker_fd))  # ends the process itself
     except BaseException:

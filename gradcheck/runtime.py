@@ -24,9 +24,16 @@ def tensorflow():
     return _modules
 
 
-def _quiet_import():
+def quiet_environment() -> None:
+    """The variables TensorFlow is imported under, unless the user set them: no C++ log lines, the
+    TensorFlow backend. A worker forked after the import (forkserver.py) sets them again, so its
+    os.environ is what the import saw."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def _quiet_import():
+    quiet_environment()
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:

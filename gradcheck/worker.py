@@ -1,6 +1,7 @@
 """The worker process: the one place where the code under check runs.
 
-supervisor.py starts it (`python -c ... serve()` with one end of a multiprocessing Pipe as its
+supervisor.py starts it (on Linux forked from the fork server, forkserver.py, which calls
+serve_connection; elsewhere `python -c ... serve()` with one end of a multiprocessing Pipe as its
 argument) and talks to it over that Pipe, never over fd 1 or 2: the supervisor points them at a
 capture file for the worker's whole life, so whatever the layer writes
 (print, os.write(1, ...), tf.print, TensorFlow's C++ log lines, a crash dump) lands there, and the

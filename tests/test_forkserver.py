@@ -89,3 +89,15 @@ def test_without_fork_each_worker_is_a_python_of_its_own(monkeypatch):
     assert isinstance(worker.process, subprocess.Popen)
     assert worker.process.args[:2] == [sys.executable, "-c"] and _parent_of(worker.process.pid) == os.getpid()
     _end_idle_workers()  # later tests of this process get forked workers again
+
+
+def test_a_forked_workers_output_holds_no_tensorflow_log_lines(monkeypatch):
+    """A user's shell has no TF_CPP_MIN_LOG_LEVEL: the server imports TensorFlow as a worker would
+    (quietly, under level 3), so the capture shown after a crash starts with the crash itself."""
+    from conftest import run_cli
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # a new server, started without it
+    result = run_cli(["tests/data/hostile/in_call.py:Segfault", "--input-shape", "4,5"])
+    assert result.exit_code == 2, result
+    captured = result.stderr.split("----- output captured while checking tests/data/hostile/in_call.py:Segfault -----\n")[1]
+    assert captured.startswith("Fatal Python error: Segmentation fault\n"), captured
