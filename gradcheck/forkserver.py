@@ -106,7 +106,7 @@ class ForkServer:
         """End the server; its workers end with it (it kills them as its pipe closes)."""
         self.control.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(2.0)
+            self.process.wait(1.0)
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
