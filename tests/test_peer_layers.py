@@ -1,11 +1,15 @@
 """Layers gradcheck has never been tuned on: keras-hub's. They are correct, so no error and no
 warning other than the honest one about attention's key bias (see test_keras_builtins.py)."""
 
+import importlib.util
+
 import pytest
 
 from conftest import run_cli_shared
 
-pytest.importorskip("keras_hub")
+# Looked up, not imported: the layers are imported by gradcheck's worker, and importing keras_hub
+# here would cost every xdist worker TensorFlow's and keras_hub's import while it collects.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("keras_hub") is None, reason="needs keras-hub (the test extra)")
 
 PEERS = {
     "TransformerEncoder": ["--init", "intermediate_dim=8", "--init", "num_heads=2", "--input-shape", "2,5,8"],
