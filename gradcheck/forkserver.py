@@ -1,6 +1,6 @@
 """Start worker processes by forking one that has TensorFlow imported, rather than importing it again.
 
-A worker's start is mostly `import tensorflow, keras` (about 4 CPU-seconds here). A run starts a
+A worker's start is mostly `import tensorflow, keras` (about 5 CPU-seconds here). A run starts a
 fresh worker for every target whose worker died (an exit, a crash, a time limit) and one per job
 with --jobs N, and check(isolate=True) does so for each such target of a session. The fork server
 is a process the supervisor starts once: it imports TensorFlow, Keras and gradcheck's own modules

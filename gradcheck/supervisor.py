@@ -5,8 +5,9 @@ runs only in worker processes (worker.py), and this side, which never imports Te
 back plain data: a Report, or a TargetFailure whose message says how the check ended. A worker
 that ends without a result (sys.exit is caught in the worker; os._exit, a signal, a segfault, the
 out-of-memory killer are not) or overruns its time limit is ended, and the next target gets a
-fresh one (on Linux forked from a process that has TensorFlow imported: forkserver.py). A worker that finished normally is kept (TensorFlow stays imported) for the next
-target, and for the next run in the same Python process (the test-suite, check(isolate=True)).
+fresh one (on Linux forked from a process that has TensorFlow imported: forkserver.py). A worker
+that finished normally is kept (TensorFlow stays imported) for the next target, and for the next
+run in the same Python process (the test-suite, check(isolate=True)).
 """
 
 from __future__ import annotations
