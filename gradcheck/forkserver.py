@@ -50,6 +50,7 @@ class ForkServer:
         self._issued: list[int] = []
         self._pids: dict[int, int] = {}  # token -> pid, once forked
         self._ended: dict[int, int] = {}  # token -> returncode
+        self.orphaned: set[int] = set()  # tokens whose worker ended with the server: the server's returncode
         try:
             self.process = subprocess.Popen(
                 [*command, str(server_end.fileno())],
@@ -94,7 +95,9 @@ class ForkServer:
             self.process.wait(5.0)
         status = self.process.returncode
         for token in self._issued:
-            self._ended.setdefault(token, status if status is not None and status < 0 else 1)
+            if token not in self._ended:
+                self._ended[token] = status if status is not None and status < 0 else 1
+                self.orphaned.add(token)
         self.control.close()
 
     def send_signal(self, token: int, number: int) -> None:
@@ -122,6 +125,11 @@ class ForkedProcess:
     @property
     def returncode(self) -> int | None:
         return self.server._ended.get(self.token)
+
+    @property
+    def ended_with_server(self) -> bool:
+        """Whether the server died under this worker (then returncode is the server's)."""
+        return self.token in self.server.orphaned
 
     def poll(self) -> int | None:
         self.server.drain()
@@ -242,6 +250,7 @@ def _fork(worker_fd: int, capture_path: str, environment: dict, control: Connect
         os.close(worker_fd)
         return pid
     try:  # in the new worker
+        _end_with_parent()
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for fd in wake:
@@ -262,6 +271,18 @@ def _fork(worker_fd: int, capture_path: str, environment: dict, control: Connect
     except BaseException:
         traceback.print_exc()  # into the capture, shown with the target's failure
     _real_exit(1)
+
+
+def _end_with_parent() -> None:
+    """Have the kernel kill this worker the moment the server dies (a Linux prctl), so the layer's
+    code stops where it was rather than at the worker's next once-a-second look (worker.py)."""
+    parent = os.getppid()
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the prctl took hold
+        _real_exit(1)
 
 
 def _reap(control: Connection, children: dict[int, int], tokens: dict[int, int]) -> None:

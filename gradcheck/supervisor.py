@@ -252,6 +252,13 @@ class _Worker:
             whose = "module" if self.stage == "loading the target" else "code"
             how = f"The layer's {whose} called os._exit({status}){f' at {where}' if where else ''} {during}"
             advice = "An exit is never a pass: remove the call from the code being checked."
+        elif getattr(self.process, "ended_with_server", False):
+            ended = f"was ended by {_signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
+            how = f"gradcheck's fork server, the process the worker was forked from, {ended} {during}, and the worker with it"
+            advice = (
+                "The kernel's out-of-memory killer sends SIGKILL, and so does code that signals its parent "
+                "(os.kill(os.getppid(), ...)): look at the layer's memory use and at what its code signals."
+            )
         elif code is not None and code < 0:
             name = _signal_name(-code)
             if name == "SIGKILL":

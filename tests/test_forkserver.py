@@ -7,6 +7,7 @@ of its own. The checks go through check(isolate=True), the command's own supervi
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,12 +73,28 @@ def test_only_variables_read_at_import_need_a_new_server():
 def test_a_killed_server_is_replaced_and_the_next_check_runs():
     check(SCALE, input_shape=(4, 5), isolate=True)
     server = forkserver._current
-    _end_idle_workers()
-    os.kill(server.process.pid, signal.SIGKILL)  # as the out-of-memory killer would
+    os.kill(server.process.pid, signal.SIGKILL)  # while idle, as the out-of-memory killer would
     server.process.wait(30)
-    report = check(SCALE, input_shape=(4, 5), isolate=True)
+    report = check(SCALE, input_shape=(4, 5), isolate=True)  # its idle worker went with it
     assert report.ok
     assert not server.alive and forkserver._current is not server and forkserver._current.alive
+
+
+def test_a_server_killed_under_a_check_is_named_and_the_next_check_runs():
+    check(SCALE, input_shape=(4, 5), isolate=True)
+    server = forkserver._current
+    with pytest.raises(GradcheckError) as raised:
+        check("tests/data/hostile/in_call.py:KillsItsParent", input_shape=(4, 5), isolate=True)
+    # The stage varies: a server with TensorFlow loaded takes some milliseconds to end, and the
+    # worker (ended by the kernel as it does) gets that far.
+    assert re.match(
+        r"gradcheck's fork server, the process the worker was forked from, was ended by SIGKILL while "
+        r"[a-z0-9() ]+, and the worker with it\. The kernel's out-of-memory killer sends SIGKILL, and so "
+        r"does code that signals its parent \(os\.kill\(os\.getppid\(\), \.\.\.\)\)",
+        str(raised.value),
+    ), raised.value
+    assert check(SCALE, input_shape=(4, 5), isolate=True).ok
+    assert not server.alive and forkserver._current is not server
 
 
 def test_without_fork_each_worker_is_a_python_of_its_own(monkeypatch):

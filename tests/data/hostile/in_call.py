@@ -2,6 +2,7 @@
 
 import ctypes
 import os
+import signal
 import sys
 
 import keras
@@ -61,4 +62,12 @@ class HangsInFloat64Copy(Scale):
     def call(self, inputs):
         while self.compute_dtype == "float64":
             pass
+        return inputs * self.scale
+
+
+class KillsItsParent(Scale):
+    """Ends the process that started its worker: on Linux the fork server, elsewhere the command."""
+
+    def call(self, inputs):
+        os.kill(os.getppid(), signal.SIGKILL)
         return inputs * self.scale
