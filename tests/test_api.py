@@ -106,10 +106,12 @@ def test_help_and_usage_errors_do_not_import_tensorflow():
 
 
 def test_a_clean_run_writes_nothing_to_stderr_and_a_stdout_that_cannot_encode_gets_replacements():
-    """TensorFlow's C++ log lines (oneDNN, absl, cuda) must not reach the terminal; and a stdout
-    whose encoding lacks a character of the report gets `?` for it, not a traceback. Two
-    behaviours of the real command, one process (each costs a worker importing TensorFlow)."""
-    completed = run_script(["sample_layers/classic.py:SimpleDense", "--init", "units=4", "--input-shape", "16,5"],
+    """TensorFlow's C++ log lines (oneDNN, absl, cuda) must not reach the terminal, not even as
+    output captured from the worker, which --debug shows (the fork server imports TensorFlow as a
+    worker would, under TF_CPP_MIN_LOG_LEVEL; this shell has none); and a stdout whose encoding
+    lacks a character of the report gets `?` for it, not a traceback. Behaviours of the real
+    command, one process (each costs a TensorFlow import)."""
+    completed = run_script(["sample_layers/classic.py:SimpleDense", "--init", "units=4", "--input-shape", "16,5", "--debug"],
                            env={"PYTHONIOENCODING": "ascii"})
     assert completed.returncode == 0, completed
     assert completed.stderr == "", completed

@@ -2,8 +2,10 @@
 
 What must hold: a dead worker's replacement is a fork of the same server (TensorFlow is imported
 once per command, not once per crash); a worker sees the environment of the moment it was forked;
-a server that was killed is replaced; and without fork (other systems) each worker is a Python
-of its own. The checks go through check(isolate=True), the command's own supervisor.
+a server that was killed is replaced, and one killed under a check is named as such; and without
+fork (other systems) each worker is a Python of its own. The checks go through
+check(isolate=True), the command's own supervisor. That the server imports TensorFlow quietly, as
+a worker does, is tests/test_api.py's clean run of the real command under --debug.
 """
 
 import os
@@ -107,14 +109,3 @@ def test_without_fork_each_worker_is_a_python_of_its_own(monkeypatch):
     assert worker.process.args[:2] == [sys.executable, "-c"] and _parent_of(worker.process.pid) == os.getpid()
     _end_idle_workers()  # later tests of this process get forked workers again
 
-
-def test_a_forked_workers_output_holds_no_tensorflow_log_lines(monkeypatch):
-    """A user's shell has no TF_CPP_MIN_LOG_LEVEL: the server imports TensorFlow as a worker would
-    (quietly, under level 3), so the capture shown after a crash starts with the crash itself."""
-    from conftest import run_cli
-
-    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # a new server, started without it
-    result = run_cli(["tests/data/hostile/in_call.py:Segfault", "--input-shape", "4,5"])
-    assert result.exit_code == 2, result
-    captured = result.stderr.split("----- output captured while checking tests/data/hostile/in_call.py:Segfault -----\n")[1]
-    assert captured.startswith("Fatal Python error: Segmentation fault\n"), captured
