@@ -32,7 +32,7 @@ from .errors import GradcheckError
 from .forkserver import ForkedProcess, ForkServer
 from .report import Report, TargetFailure
 
-# Starting a worker imports TensorFlow (about 2 s, NOTES.md 5); a target's own --timeout starts
+# A first worker waits for TensorFlow's import (NOTES.md 5; in the fork server on Linux); a target's own --timeout starts
 # only when its check starts, so a cold start does not eat into it. This bounds a start that hangs.
 STARTUP_LIMIT = 300.0
 CAPTURE_LIMIT = 20_000  # characters of captured output kept per target (the end of it)
