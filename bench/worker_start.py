@@ -10,7 +10,7 @@ before the fork server), alternating with this one.
 
 Rows (a fresh `gradcheck` command each, in a temporary project of sample targets, 4x5 inputs,
 --no-numeric --no-reload so the start-up is what is measured):
-- one correct target;
+- one correct target, and ten (what each target beyond the first costs a warm worker);
 - eight targets, three of which end their worker (os._exit in call, a segfault, os._exit at
   import), with -j 1 and with -j 2.
 Prints wall time, CPU time (the command and every process under it) and peak RSS of the largest.
@@ -121,9 +121,11 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---|")
     with tempfile.TemporaryDirectory() as folder:
         one = project(Path(folder) / "one", TARGETS[:1])
+        ten = project(Path(folder) / "ten", TARGETS[:1] * 10)
         eight = project(Path(folder) / "eight", TARGETS)
         rows = [
             ("1 target", one, []),
+            ("10 correct targets, -j 1", ten, ["-j", "1"]),
             ("8 targets, 3 end their worker, -j 1", eight, ["-j", "1"]),
             ("8 targets, 3 end their worker, -j 2", eight, ["-j", "2"]),
         ]

@@ -21,6 +21,7 @@ The server ends when the supervisor's end of its pipe closes, and ends its worke
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import os
 import signal
@@ -195,7 +196,10 @@ def serve() -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle (worker.py)
     control = Connection(int(sys.argv[1]))
-    _preload()
+    gc.disable()  # no collection while importing: it would leave freed holes in pages the forks share
+    from .worker import prepare
+
+    prepare()  # ends with gc.freeze(): the forks' collections never walk (or copy) these objects
     # SIGCHLD wakes the loop through this pipe, so a worker's end is told at once.
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -231,19 +235,6 @@ def serve() -> None:
         _real_exit(0)  # skip TensorFlow's teardown, as the worker does
 
 
-def _preload() -> None:
-    """Import what a worker imports before the user's code runs; a failure is left for the worker to
-    meet and report as it would without a server."""
-    with contextlib.suppress(BaseException):
-        from . import api, worker  # noqa: F401
-        from .runtime import tensorflow
-
-        tensorflow()  # as the worker imports it: quietly, under TF_CPP_MIN_LOG_LEVEL
-    for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice by the forks
-        with contextlib.suppress(Exception):
-            stream.flush()
-
-
 def _fork(worker_fd: int, capture_path: str, environment: dict, control: Connection, wake: tuple[int, int]) -> int:
     pid = os.fork()
     if pid:
@@ -266,6 +257,7 @@ def _fork(worker_fd: int, capture_path: str, environment: dict, control: Connect
         os.environ.clear()
         os.environ.update(environment)
         quiet_environment()
+        gc.enable()
 
         serve_connection(Connection(worker_fd))  # ends the process itself
     except BaseException:

@@ -64,6 +64,17 @@ def test_a_worker_sees_the_environment_of_the_moment_it_was_forked(monkeypatch):
     assert forkserver._current is server  # not a variable TensorFlow reads at import: no new server
 
 
+FROZEN = "tests/data/environment_layer.py:WidthFromFrozenObjects"
+
+
+def test_a_worker_never_walks_tensorflows_objects_in_its_collections():
+    """Each target starts with clear_session()'s gc.collect(): with TensorFlow's ~270,000 objects
+    frozen by the server before it forks, that is cheap (bench/worker_start.py)."""
+    _end_idle_workers()
+    report = check(FROZEN, input_shape=(4, 5), isolate=True)
+    assert [v.shape for v in report.variables if v.kind == "trainable"] == [(5, 1)]
+
+
 def test_only_variables_read_at_import_need_a_new_server():
     base = {"PATH": "/usr/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": "/src"}
     same = forkserver._imported_under(base)
@@ -102,8 +113,8 @@ def test_a_server_killed_under_a_check_is_named_and_the_next_check_runs():
 def test_without_fork_each_worker_is_a_python_of_its_own(monkeypatch):
     monkeypatch.setattr(forkserver, "AVAILABLE", False)
     _end_idle_workers()
-    report = check(SCALE, input_shape=(4, 5), isolate=True)
-    assert report.ok
+    report = check(FROZEN, input_shape=(4, 5), isolate=True)
+    assert [v.shape for v in report.variables if v.kind == "trainable"] == [(5, 1)]  # frozen here too
     worker = supervisor._idle[-1]
     assert isinstance(worker.process, subprocess.Popen)
     assert worker.process.args[:2] == [sys.executable, "-c"] and _parent_of(worker.process.pid) == os.getpid()
