@@ -24,12 +24,16 @@ def tensorflow():
     return _modules
 
 
+# The variables TensorFlow is imported under, unless the user set them: no C++ log lines, the
+# TensorFlow backend.
+QUIET_DEFAULTS = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+
+
 def quiet_environment() -> None:
-    """The variables TensorFlow is imported under, unless the user set them: no C++ log lines, the
-    TensorFlow backend. A worker forked after the import (forkserver.py) sets them again, so its
-    os.environ is what the import saw."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    """Set QUIET_DEFAULTS where the user did not. A worker forked after the import (forkserver.py)
+    sets them again, so its os.environ is what the import saw."""
+    for name, value in QUIET_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def _quiet_import():

@@ -31,6 +31,7 @@ from . import forkserver
 from .errors import GradcheckError
 from .forkserver import ForkedProcess, ForkServer
 from .report import Report, TargetFailure
+from .runtime import QUIET_DEFAULTS
 
 # A first worker waits for TensorFlow's import (NOTES.md 5; in the fork server on Linux); a target's own --timeout starts
 # only when its check starts, so a cold start does not eat into it. This bounds a start that hangs.
@@ -336,7 +337,9 @@ def _acquire() -> _Worker:
 
     # The worker imports this very gradcheck, whatever the caller's sys.path made of it.
     home = os.path.dirname(os.path.dirname(os.path.abspath(gradcheck.__file__)))
-    environment = dict(os.environ)
+    # With the defaults the worker imports TensorFlow under: the same whether or not this process
+    # has imported it (check() sets them here), so that import does not call for a new fork server.
+    environment = {**QUIET_DEFAULTS, **os.environ}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
     # First, as it may replace the server, and with it end the idle workers forked from the old one.
     server = forkserver.server_for(_python("from gradcheck.forkserver import serve; serve()"), environment)

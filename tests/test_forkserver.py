@@ -75,6 +75,17 @@ def test_a_worker_never_walks_tensorflows_objects_in_its_collections():
     assert [v.shape for v in report.variables if v.kind == "trainable"] == [(5, 1)]
 
 
+def test_importing_tensorflow_in_this_process_does_not_call_for_a_new_server(monkeypatch):
+    from gradcheck import runtime
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)  # as before this process imported TensorFlow
+    check(SCALE, input_shape=(4, 5), isolate=True)
+    server = forkserver._current
+    runtime.quiet_environment()  # what check() in this process does as it imports TensorFlow
+    check(SCALE, input_shape=(4, 5), isolate=True)
+    assert forkserver._current is server
+
+
 def test_only_variables_read_at_import_need_a_new_server():
     base = {"PATH": "/usr/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": "/src"}
     same = forkserver._imported_under(base)
