@@ -128,6 +128,12 @@ class ForkedProcess:
         return self.server._ended.get(self.token)
 
     @property
+    def pid(self) -> int | None:
+        """The worker's process id, once the server has said it forked it."""
+        self.server.drain()
+        return self.server._pids.get(self.token)
+
+    @property
     def ended_with_server(self) -> bool:
         """Whether the server died under this worker (then returncode is the server's)."""
         return self.token in self.server.orphaned
@@ -196,7 +202,7 @@ def serve() -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle (worker.py)
     control = Connection(int(sys.argv[1]))
-    gc.disable()  # no collection while importing: it would leave freed holes in pages the forks share
+    gc.disable()  # no collections scattered through the import (prepare() collects once, then freezes)
     from .worker import prepare
 
     prepare()  # ends with gc.freeze(): the forks' collections never walk (or copy) these objects

@@ -33,8 +33,9 @@ from .forkserver import ForkedProcess, ForkServer
 from .report import Report, TargetFailure
 from .runtime import QUIET_DEFAULTS
 
-# A first worker waits for TensorFlow's import (NOTES.md 5; in the fork server on Linux); a target's own --timeout starts
-# only when its check starts, so a cold start does not eat into it. This bounds a start that hangs.
+# A first worker waits for TensorFlow's import (NOTES.md 5; in the fork server on Linux); a
+# target's own --timeout starts only when its check starts, so a cold start does not eat into it.
+# This bounds a start that hangs.
 STARTUP_LIMIT = 300.0
 CAPTURE_LIMIT = 20_000  # characters of captured output kept per target (the end of it)
 _CRASH_SIGNALS = {"SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL"}

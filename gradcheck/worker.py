@@ -39,6 +39,7 @@ def serve() -> None:
     """
     from multiprocessing.connection import Connection
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # before the import: Ctrl-C is the supervisor's
     prepare()
     serve_connection(Connection(int(sys.argv[1])))
 

@@ -51,7 +51,7 @@ def test_a_dead_workers_replacement_is_forked_from_the_same_server():
     assert forkserver._current is server and server.alive
     assert len(server._issued) == issued + 2  # the one that exited, and its replacement
     worker = supervisor._idle[-1]
-    assert _parent_of(server._pids[worker.process.token]) == server.process.pid
+    assert _parent_of(worker.process.pid) == server.process.pid
 
 
 def test_a_worker_sees_the_environment_of_the_moment_it_was_forked(monkeypatch):
