@@ -1,6 +1,7 @@
 """The command's process-level ends (issue 8), each through the real command or a real worker:
 a timeout that must stop a graph loop or a hang the check could swallow, Ctrl-C and SIGTERM, a
-closed stdout, a supervisor that never imports TensorFlow, and check(isolate=True).
+closed stdout, and check(isolate=True). (That the supervisor never imports TensorFlow is shown by
+tests/test_progress.py's run of the command in a terminal.)
 
 Split from test_isolation.py so that xdist (`--dist loadfile`) runs these slow, mostly waiting
 tests beside the others rather than after them.
@@ -27,23 +28,23 @@ def line_of(path: Path, text: str) -> int:
 def test_a_never_ending_graph_loop_is_stopped_by_the_timeout():
     run_cli([f"{H}/in_call.py:Scale", "--input-shape", "4,5"])  # a warm worker: time the check, not an import
     started = time.monotonic()
-    result = run_cli([f"{H}/in_call.py:WhileForever", "--input-shape", "4,5", "--timeout", "5"])
+    result = run_cli([f"{H}/in_call.py:WhileForever", "--input-shape", "4,5", "--timeout", "2"])
     elapsed = time.monotonic() - started
     assert result.exit_code == 2, result
     assert result.stderr == (
-        "gradcheck: The check did not finish within 5 s; it was stopped while building and calling the layer "
+        "gradcheck: The check did not finish within 2 s; it was stopped while building and calling the layer "
         "(the layer may hang in build() or call()). Check the layer for an endless loop, or allow more time "
         "with --timeout SECONDS.\n"
     ), result
-    assert elapsed < 20, elapsed  # 5 s of check, the kill, and slack for a loaded machine
+    assert elapsed < 17, elapsed  # 2 s of check (a loop that spins), the kill, and slack for a loaded machine
 
 
 def test_a_hang_in_the_float64_copy_cannot_be_swallowed_by_a_fallback():
-    result = run_cli([f"{H}/in_call.py:HangsInFloat64Copy", "--input-shape", "4,5", "--timeout", "5", "--json"])
+    result = run_cli([f"{H}/in_call.py:HangsInFloat64Copy", "--input-shape", "4,5", "--timeout", "2", "--json"])
     assert result.exit_code == 2 and result.stdout == "", result
     # The stage is "comparing gradients with finite differences" on an idle machine; under load
-    # the 5 s may run out before the check gets there.
-    assert result.stderr.startswith("gradcheck: The check did not finish within 5 s; it was stopped while "), result
+    # the 2 s may run out before the check gets there.
+    assert result.stderr.startswith("gradcheck: The check did not finish within 2 s; it was stopped while "), result
 
 
 def _signals_as_in_a_terminal() -> None:
@@ -100,20 +101,10 @@ def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, signum, statu
     assert stdout == ""
     assert report.read_text() == "the previous report\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # no temporary file left
-    time.sleep(1)
+    deadline = time.monotonic() + 1  # the server's workers die with it (PR_SET_PDEATHSIG)
+    while time.monotonic() < deadline and [pid for pid in workers if _running(pid)]:
+        time.sleep(0.05)
     assert not [pid for pid in workers if _running(pid)]
-
-
-def test_the_supervisor_does_not_import_tensorflow():
-    code = (
-        "import sys\n"
-        "from click.testing import CliRunner\n"
-        "from gradcheck.cli import main\n"
-        f"result = CliRunner().invoke(main, ['{H}/in_call.py:Scale', '--input-shape', '4,5', '--quiet'])\n"
-        "print(result.exit_code, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
-    )
-    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert completed.stdout == "0 False False\n", completed
 
 
 # A stdout that cannot encode the report: tests/test_api.py's clean run of the real command, with
@@ -146,8 +137,8 @@ def test_check_isolated_survives_os_exit_and_stops_a_graph_loop():
         check(f"{H}/in_call.py:OsExitInCall", input_shape=(4, 5), isolate=True)
     assert str(raised.value).startswith("The layer's code called os._exit(0) at")
     with pytest.raises(GradcheckError) as raised:
-        check(f"{H}/in_call.py:WhileForever", input_shape=(4, 5), isolate=True, timeout=3)
-    assert str(raised.value).startswith("The check did not finish within 3 s; it was stopped while building and calling the layer")
+        check(f"{H}/in_call.py:WhileForever", input_shape=(4, 5), isolate=True, timeout=2)
+    assert str(raised.value).startswith("The check did not finish within 2 s; it was stopped while building and calling the layer")
 
 
 def test_assert_trainable_passes_isolate_through():
