@@ -23,15 +23,19 @@ def run_script(args, cwd=ROOT, env=None):
 
 
 def test_check_in_a_plain_python_session():
+    """check() imports TensorFlow itself, with the garbage collector paused for the import
+    (runtime.py): the caller's session gets its collector back on."""
     code = (
+        "import gc\n"
         "from gradcheck import check\n"
         "report = check('sample_layers/untracked.py:RawVariable', input_shape=(16, 5), numeric=False)\n"
         "print(report.ok, [(f.code, f.tensor, f.location) for f in report.findings if f.severity == 'error'])\n"
+        "print(gc.isenabled())\n"
     )
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed
     assert completed.stdout == (
-        f"False [('reload-mismatch', 'w', '{RAW_W}'), ('untracked-variable', 'w', '{RAW_W}')]\n"
+        f"False [('reload-mismatch', 'w', '{RAW_W}'), ('untracked-variable', 'w', '{RAW_W}')]\nTrue\n"
     ), completed
 
 
