@@ -107,8 +107,8 @@ def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, signum, statu
     assert not [pid for pid in workers if _running(pid)]
 
 
-# A stdout that cannot encode the report: tests/test_api.py's clean run of the real command, with
-# PYTHONIOENCODING=ascii (one process for both behaviours).
+# A stdout that cannot encode the report is tests/test_api.py's (write_output), and the real command's
+# clean stderr tests/test_config.py's run of the installed command.
 
 
 def test_a_closed_stdout_exits_2_with_a_message():
