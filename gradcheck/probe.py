@@ -331,14 +331,48 @@ def _trace(probe: Probe, mode: str) -> Trace:
 
 
 def _fingerprint(graph):
-    """The graph's nodes (with names, attributes and inputs) and the identity of what it captures.
+    """The graph's nodes (with names, attributes and inputs), the functions they call, and the
+    identity of what it captures.
 
-    Nested functions (a while loop's body) get unique names per trace, so such graphs never
-    compare equal: the comparison errs towards checking both modes."""
+    Nested functions (a while loop's body and cond, their gradients) get a new unique name in every
+    trace, which also shows in the names of their arguments and nodes: so that an RNN's two modes
+    can compare equal, each function's name is replaced, wherever it occurs, by the order in which
+    the graph first calls it. Two traces then compare equal only when they are the same up to those
+    names; any other difference (a dropout mask in one mode) keeps both modes checked.
+    """
     definition = graph.as_graph_def()
-    nodes = tuple(node.SerializeToString(deterministic=True) for node in definition.node)
-    library = definition.library.SerializeToString(deterministic=True)
-    return nodes, library, tuple(id(external) for external, _ in graph.captures)
+    captured = tuple(id(external) for external, _ in graph.captures)
+    if not definition.library.function:
+        return tuple(node.SerializeToString(deterministic=True) for node in definition.node), captured
+    from google.protobuf import text_format
+
+    functions = {function.signature.name: function for function in definition.library.function}
+    order: list[str] = []
+
+    def visit(nodes) -> None:
+        for node in nodes:
+            for key in sorted(node.attr):
+                value = node.attr[key]
+                for reference in [value.func] if value.HasField("func") else value.list.func:
+                    if reference.name in functions and reference.name not in order:
+                        order.append(reference.name)
+                        visit(functions[reference.name].node_def)
+
+    visit(definition.node)
+    # Functions no node calls (a loop body's original beside its rewritten copy) follow by name:
+    # should two of them swap places between traces, the traces differ and both modes are checked.
+    order += sorted(set(functions) - set(order))
+    longest_first = sorted(order, key=len, reverse=True)  # "..._body_443" is part of "..._body_443_grad_569"
+
+    def canonical(message) -> str:
+        text = text_format.MessageToString(message)
+        for name in longest_first:
+            text = text.replace(name, f"<function {order.index(name)}>")
+        return text
+
+    nodes = tuple(canonical(node) for node in definition.node)
+    library = tuple(sorted(canonical(entry) for entry in [*definition.library.function, *definition.library.gradient]))
+    return nodes, library, captured
 
 
 def trace_layer_function(layer, python_function, specs):
