@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 
@@ -211,6 +212,11 @@ def _failed(probe, problem: _Problem):
             f"{problem.step} raised ({reason}). {advice}",
             _config_location(layer) or where,
         )
+    unbuilt = _UNBUILT.search(str(problem.error))
+    if unbuilt:
+        return finding(
+            "reload-failed", None, f"{problem.step} raised ({reason}). {_unbuilt_advice(layer, unbuilt[1])}", where
+        )
     return finding(
         "reload-failed",
         None,
@@ -218,6 +224,25 @@ def _failed(probe, problem: _Problem):
         "again. Make get_config() return every constructor argument, create weights in build(), and "
         "register the class with @keras.saving.register_keras_serializable().",
         where,
+    )
+
+
+# Keras's words when load_model finds a sublayer with saved weights but no variables of its own.
+_UNBUILT = re.compile(r"<(\w+) name=[^,>]*, built=False>:\s*Layer '[^']*' was never built")
+
+
+def _unbuilt_advice(layer, class_name: str) -> str:
+    """A sublayer made in __init__ that only the layer's first call builds: a layer loaded alone is
+    built from its saved input shape by its own build(), which leaves that sublayer without the
+    variables its saved weights are for. (A Functional model calls the layer on its Input, which
+    builds the sublayer, and loads; checked with Keras 3.15.)"""
+    named = [key for key, value in vars(layer).items() if type(value).__name__ == class_name]
+    sublayer = f"self.{named[0]}" if len(named) == 1 else f"a {class_name} sublayer"
+    return (
+        f"The layer builds {sublayer} only when it is first called, not in build(): loaded on its own, "
+        "the layer is built from its saved input shape and the sublayer is left without the variables "
+        "its saved weights are for (a Functional model that calls the layer on its Input is spared). "
+        f"Build it in the layer's build(), e.g. `{sublayer if named else 'self.sublayer'}.build(input_shape)`."
     )
 
 

@@ -92,3 +92,32 @@ def test_a_functional_model_with_a_custom_layer_round_trips():
     result = run("make_functional_model")
     assert findings_of(result) == set(), result
     assert result.json()["reload"] == "ok", result
+
+
+def test_a_sublayer_only_the_first_call_builds_is_named_with_its_fix(tmp_path):
+    result = run("SublayerBuiltOnlyByCall")
+    assert result.exit_code == 1, result
+    assert findings_of(result) == {("reload-failed", None, line_of("class SublayerBuiltOnlyByCall"))}, result
+    (item,) = result.json()["findings"]
+    assert item["message"].startswith("load_model of the .keras file raised (ValueError: "), result
+    assert item["message"].endswith(
+        "The layer builds self.project only when it is first called, not in build(): loaded on its own, the layer "
+        "is built from its saved input shape and the sublayer is left without the variables its saved weights are "
+        "for (a Functional model that calls the layer on its Input is spared). Build it in the layer's build(), "
+        "e.g. `self.project.build(input_shape)`."
+    ), result
+    # What the message says of a Functional model holds (Keras 3.15): it calls the layer, so it loads.
+    import importlib.util
+
+    import keras
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("reload_layers", Path(__file__).parent / "data" / "reload_layers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, module.SublayerBuiltOnlyByCall()(inputs))
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", custom_objects={"SublayerBuiltOnlyByCall": module.SublayerBuiltOnlyByCall})
+    x = np.ones((2, 5), "float32")
+    np.testing.assert_array_equal(loaded(x), model(x))

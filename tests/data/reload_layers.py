@@ -83,3 +83,12 @@ def make_functional_model():
     inputs = keras.Input((5,))
     outputs = RoundTrips(units=3, activation="relu")(keras.layers.Dense(4)(inputs))
     return keras.Model(inputs, outputs)
+
+
+class SublayerBuiltOnlyByCall(keras.layers.Layer):  # no build(): Keras builds its Dense at the first call
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.project = keras.layers.Dense(3)
+
+    def call(self, inputs):
+        return self.project(inputs)
