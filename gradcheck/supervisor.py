@@ -116,6 +116,9 @@ def check_targets(
                     done(reported, finished)
                 reported += 1
     except BaseException:
+        # The workers die with their fork server at once, one it has yet to fork included (the
+        # server may still be importing TensorFlow and hear no request for seconds).
+        forkserver.close_server()
         for worker in running:
             worker.close(kill=True)
         raise
