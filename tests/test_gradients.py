@@ -193,14 +193,14 @@ def test_modes_that_trace_to_the_same_graph_are_checked_once():
 
 @pytest.mark.parametrize("init, modes", [({"units": 3}, ["true"]), ({"units": 3, "recurrent_dropout": 0.3}, ["true", "false"])])
 def test_loops_whose_modes_differ_only_in_their_functions_names_are_checked_once(init, modes):
-    """A GRU's loop body and cond are functions renamed in every trace: without dropout its two modes
-    are the same graph up to those names, and are checked once. A recurrent dropout mask lives only
-    inside the body, and keeps both modes checked."""
+    """An RNN's loop body and cond are functions renamed in every trace: without dropout its two
+    modes are the same graph up to those names, and are checked once. A recurrent dropout mask
+    lives only inside the body, and keeps both modes checked."""
     from gradcheck.api import make_options
     from gradcheck.loading import load
     from gradcheck.probe import VariableLog, make_probe
 
     options = make_options(input_shape=[(4, 5, 3)], init=init)
-    gru = make_probe(load("keras.layers:GRU", options.init), options, VariableLog())
-    assert [t.mode for t in gru.traces] == ["true", "false"]
-    assert [t.mode for t in gru.distinct_traces()] == modes
+    rnn = make_probe(load("keras.layers:SimpleRNN", options.init), options, VariableLog())
+    assert [t.mode for t in rnn.traces] == ["true", "false"]
+    assert [t.mode for t in rnn.distinct_traces()] == modes
