@@ -236,13 +236,24 @@ def _unbuilt_advice(layer, class_name: str) -> str:
     built from its saved input shape by its own build(), which leaves that sublayer without the
     variables its saved weights are for. (A Functional model calls the layer on its Input, which
     builds the sublayer, and loads; checked with Keras 3.15.)"""
-    named = [key for key, value in vars(layer).items() if type(value).__name__ == class_name]
-    sublayer = f"self.{named[0]}" if len(named) == 1 else f"a {class_name} sublayer"
+    # The attribute to build: the unbuilt sublayer itself, or the one holding it (an RNN's cell).
+    holders = [
+        (key, value)
+        for key, value in vars(layer).items()
+        if hasattr(value, "_flatten_layers")
+        and any(type(sub).__name__ == class_name for sub in value._flatten_layers(include_self=True, recursive=True))
+    ]
+    if len(holders) == 1:
+        key, holder = holders[0]
+        sublayer = f"self.{key}" + ("" if type(holder).__name__ == class_name else f" (and the {class_name} in it)")
+        example = f"self.{key}.build(input_shape)"
+    else:
+        sublayer, example = f"a {class_name} sublayer", "self.sublayer.build(input_shape)"
     return (
         f"The layer builds {sublayer} only when it is first called, not in build(): loaded on its own, "
         "the layer is built from its saved input shape and the sublayer is left without the variables "
         "its saved weights are for (a Functional model that calls the layer on its Input is spared). "
-        f"Build it in the layer's build(), e.g. `{sublayer if named else 'self.sublayer'}.build(input_shape)`."
+        f"Build it in the layer's build(), e.g. `{example}`."
     )
 
 

@@ -121,3 +121,13 @@ def test_a_sublayer_only_the_first_call_builds_is_named_with_its_fix(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "model.keras", custom_objects={"SublayerBuiltOnlyByCall": module.SublayerBuiltOnlyByCall})
     x = np.ones((2, 5), "float32")
     np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def test_a_cell_inside_a_sublayer_names_the_sublayer_to_build_and_the_advice_works():
+    result = run_cli([f"{LAYERS}:CellBuiltOnlyByCall", "--input-shape", "4,6,3", "--no-numeric", "--json"])
+    assert findings_of(result) == {("reload-failed", None, line_of("class CellBuiltOnlyByCall"))}, result
+    (item,) = [f for f in result.json()["findings"] if f["code"] == "reload-failed"]
+    assert "The layer builds self.rnn (and the SimpleRNNCell in it) only when it is first called" in item["message"]
+    assert item["message"].endswith("Build it in the layer's build(), e.g. `self.rnn.build(input_shape)`."), result
+    fixed = run_cli([f"{LAYERS}:CellBuiltInBuild", "--input-shape", "4,6,3", "--no-numeric", "--json"])
+    assert fixed.exit_code == 0 and fixed.json()["reload"] == "ok", fixed

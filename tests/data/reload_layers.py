@@ -92,3 +92,17 @@ class SublayerBuiltOnlyByCall(keras.layers.Layer):  # no build(): Keras builds i
 
     def call(self, inputs):
         return self.project(inputs)
+
+
+class CellBuiltOnlyByCall(keras.layers.Layer):  # no build(): its RNN builds the cell at the first call
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.rnn = keras.layers.RNN(keras.layers.SimpleRNNCell(3))
+
+    def call(self, inputs):
+        return self.rnn(inputs)
+
+
+class CellBuiltInBuild(CellBuiltOnlyByCall):  # the advice taken
+    def build(self, input_shape):
+        self.rnn.build(input_shape)
