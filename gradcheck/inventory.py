@@ -28,6 +28,9 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
     tensors: list[tuple[RowKey, TensorInfo]] = []
     findings: list = []
     tracked_ids = set()
+    # Names of the weights call() reads: an unread weight sharing one is a copy left by a build that
+    # Keras abandoned and ran again (see _orphan_message).
+    names_read = {probe.tensor_name(v) for v in layer.weights if id(backing(v, keras).handle) in read}
 
     for variable in layer.weights:
         tf_variable = backing(variable, keras)
@@ -53,17 +56,15 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
             )
         )
         if variable.trainable and not is_read and probe.traces:
-            findings.append(
-                finding(
-                    "unused-variable",
-                    name,
-                    f"`{name}` is a trainable weight that call() never reads{_modes(probe)}, so it "
-                    "cannot learn and only adds parameters. Use it in call(), or remove it from build()"
-                    " (if call() replaces the attribute, e.g. `self.kernel = self.kernel / n`, assign "
-                    "the result to a local name instead).",
-                    location,
-                )
+            message = (
+                _orphan_message(name)
+                if name in names_read
+                else f"`{name}` is a trainable weight that call() never reads{_modes(probe)}, so it "
+                "cannot learn and only adds parameters. Use it in call(), or remove it from build()"
+                " (if call() replaces the attribute, e.g. `self.kernel = self.kernel / n`, assign "
+                "the result to a local name instead)."
             )
+            findings.append(finding("unused-variable", name, message, location))
         elif not variable.trainable and is_read:
             findings.append(
                 finding(
@@ -125,6 +126,21 @@ def input_inventory(options) -> Rows[InputInfo]:
             ),
         )
         for i, spec in enumerate(options.inputs)
+    )
+
+
+def _orphan_message(name: str) -> str:
+    """An unread weight beside a read one of the same name. Keras first builds a layer that has no
+    build() of its own symbolically, in a graph, to learn its output shape; a sublayer's build()
+    that raises there (a raw tf.Variable made from a tensor cannot be lifted out of that graph) is
+    abandoned after the weights it made so far, and run again at the real call: those first
+    weights stay in layer.weights, read by nothing (checked with Keras 3.15)."""
+    return (
+        f"`{name}` is a trainable weight that call() never reads, beside another `{name}` that it does: "
+        "a copy left by a build() that Keras abandoned and ran again. Keras first builds the layer "
+        "in a graph to work out its output shape; a build() that raises there (a raw tf.Variable made "
+        "from a tensor is one way) leaves the weights it had made in the layer, never trained and saved "
+        "for nothing. Make every weight in that build() with self.add_weight(...), and the copy goes."
     )
 
 

@@ -107,3 +107,21 @@ def test_loading_writes_nothing_into_the_users_folder(tmp_path, target, monkeypa
     result = run_cli([target, "--input-shape", "4,5", "--json"], cwd=tmp_path)
     assert result.exit_code == 0, result
     assert sorted(p.name for p in tmp_path.iterdir()) == [target.split(":")[0].removesuffix(".py") + ".py"]
+
+
+def test_weights_left_by_an_abandoned_build_are_named_as_copies():
+    result = run_cli(["tests/data/rebuilt_layers.py:LeakyRecurrent", "--input-shape", "4,5,2", "--no-numeric",
+                      "--no-reload", "--json"])
+    document = result.json()
+    decay = line_of("# raw variable from a tensor", "tests/data/rebuilt_layers.py")
+    assert {(f["code"], f["tensor"], f["location"]) for f in document["findings"] if f["severity"] == "error"} == {
+        ("untracked-variable", "rnn.cell.decay", f"tests/data/rebuilt_layers.py:{decay}"),
+        ("unused-variable", "rnn.cell.w", None),
+        ("unused-variable", "rnn.cell.u", None),
+    }, result
+    # Each name twice: the copy from the abandoned build, unread, and the one call() reads.
+    rows = [(v["name"], v["read_by_call"]) for v in document["variables"] if v["kind"] == "trainable"]
+    assert sorted(rows) == [("rnn.cell.u", False), ("rnn.cell.u", True), ("rnn.cell.w", False), ("rnn.cell.w", True)]
+    unused = [f["message"] for f in document["findings"] if f["code"] == "unused-variable"]
+    assert all(m.startswith("`rnn.cell.") and "that call() never reads, beside another `rnn.cell." in m for m in unused), unused
+    assert all("a copy left by a build() that Keras abandoned and ran again" in m for m in unused), unused
