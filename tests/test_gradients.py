@@ -204,3 +204,13 @@ def test_loops_whose_modes_differ_only_in_their_functions_names_are_checked_once
     rnn = make_probe(load("keras.layers:SimpleRNN", options.init), options, VariableLog())
     assert [t.mode for t in rnn.traces] == ["true", "false"]
     assert [t.mode for t in rnn.distinct_traces()] == modes
+
+
+def test_modes_whose_loop_bodies_differ_in_one_constant_are_both_checked():
+    from gradcheck.api import make_options
+    from gradcheck.loading import load
+    from gradcheck.probe import VariableLog, make_probe
+
+    options = make_options(input_shape=[(4, 3)])
+    probe = make_probe(load("tests/data/loop_layers.py:LoopScaledInTraining", options.init), options, VariableLog())
+    assert [t.mode for t in probe.distinct_traces()] == ["true", "false"]

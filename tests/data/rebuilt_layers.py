@@ -28,3 +28,4 @@ class LeakyRecurrent(keras.layers.Layer):
 
     def call(self, inputs):
         return self.rnn(inputs)
+
