@@ -130,17 +130,19 @@ def input_inventory(options) -> Rows[InputInfo]:
 
 
 def _orphan_message(name: str) -> str:
-    """An unread weight beside a read one of the same name. Keras first builds a layer that has no
-    build() of its own symbolically, in a graph, to learn its output shape; a sublayer's build()
-    that raises there (a raw tf.Variable made from a tensor cannot be lifted out of that graph) is
-    abandoned after the weights it made so far, and run again at the real call: those first
-    weights stay in layer.weights, read by nothing (checked with Keras 3.15)."""
+    """An unread weight beside a read one of the same name: a copy from an earlier build. Keras
+    first builds a layer that has no build() of its own symbolically, in a graph, to learn its
+    output shape; a sublayer's build() that raises there (a raw tf.Variable made from a tensor
+    cannot be lifted out of that graph) is abandoned after the weights it made so far, and run
+    again at the real call: those first weights stay in layer.weights, read by nothing (checked
+    with Keras 3.15). A sublayer replaced after it was built leaves its weights behind the same way."""
     return (
         f"`{name}` is a trainable weight that call() never reads, beside another `{name}` that it does: "
-        "a copy left by a build() that Keras abandoned and ran again. Keras first builds the layer "
-        "in a graph to work out its output shape; a build() that raises there (a raw tf.Variable made "
-        "from a tensor is one way) leaves the weights it had made in the layer, never trained and saved "
-        "for nothing. Make every weight in that build() with self.add_weight(...), and the copy goes."
+        "a copy left by an earlier build, never trained and saved for nothing. Keras first builds a "
+        "layer without a build() of its own in a graph, to work out its output shape; a build() that "
+        "raises there (a raw tf.Variable made from a tensor is one way) is run again later, and the "
+        "weights it had made stay in the layer. Make every weight in that build() with "
+        "self.add_weight(...) (and build or assign each sublayer once), and the copy goes."
     )
 
 
