@@ -28,8 +28,8 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
     tensors: list[tuple[RowKey, TensorInfo]] = []
     findings: list = []
     tracked_ids = set()
-    # Names of the weights call() reads: an unread weight sharing one is a copy left by a build that
-    # Keras abandoned and ran again (see _orphan_message).
+    # Names of the weights call() reads: an unread weight sharing one is a copy left by an earlier
+    # build (see _orphan_message).
     names_read = {probe.tensor_name(v) for v in layer.weights if id(backing(v, keras).handle) in read}
 
     for variable in layer.weights:
