@@ -27,6 +27,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from multiprocessing.connection import Connection, Pipe, wait
@@ -34,6 +35,16 @@ from multiprocessing.reduction import recv_handle, send_handle
 
 AVAILABLE = sys.platform.startswith("linux")
 _real_exit = os._exit  # the worker replaces os._exit with one that reports its caller (worker.py)
+
+
+def tail_of(path: str, limit: int) -> str:
+    """The last `limit` characters of a capture file ("" if it is gone), marked when cut."""
+    try:
+        with open(path, "rb") as stream:
+            text = stream.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    return text if len(text) <= limit else "[...]\n" + text[-limit:]
 
 
 def returncode(status: int) -> int:
@@ -52,17 +63,21 @@ class ForkServer:
         self._pids: dict[int, int] = {}  # token -> pid, once forked
         self._ended: dict[int, int] = {}  # token -> returncode
         self.orphaned: set[int] = set()  # tokens whose worker ended with the server: the server's returncode
+        # What the server itself writes: nothing, unless its import crashes it (a TensorFlow built
+        # for instructions this CPU lacks says so, then aborts). Shown with the checks it took down.
+        handle, self.capture_path = tempfile.mkstemp(prefix="gradcheck-server-", suffix=".out")
         try:
             self.process = subprocess.Popen(
                 [*command, str(server_end.fileno())],
                 pass_fds=[server_end.fileno()],
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,  # nothing of the user's runs here; TensorFlow's import lines go nowhere
-                stderr=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=handle,
                 env=environment,
             )
         finally:
             server_end.close()
+            os.close(handle)
 
     @property
     def alive(self) -> bool:
@@ -106,6 +121,10 @@ class ForkServer:
         with contextlib.suppress(OSError, ValueError):
             self.control.send(("signal", token, number))
 
+    def output(self, limit: int) -> str:
+        """The end of what the server wrote to its stdout and stderr (its own, not a worker's)."""
+        return tail_of(self.capture_path, limit)
+
     def close(self) -> None:
         """End the server, and with it its workers (the kernel kills each as the server dies).
 
@@ -117,6 +136,8 @@ class ForkServer:
             self.process.kill()
         self.process.wait()
         self._lost()
+        with contextlib.suppress(OSError):
+            os.remove(self.capture_path)
 
 
 class ForkedProcess:
@@ -139,6 +160,11 @@ class ForkedProcess:
     def ended_with_server(self) -> bool:
         """Whether the server died under this worker (then returncode is the server's)."""
         return self.token in self.server.orphaned
+
+    @property
+    def forked(self) -> bool:
+        """Whether the server said it forked this worker (a server that died importing never did)."""
+        return self.token in self.server._pids
 
     def poll(self) -> int | None:
         self.server.drain()
@@ -207,7 +233,12 @@ def serve() -> None:
     gc.disable()  # no collections scattered through the import (prepare() collects once, then freezes)
     from .worker import prepare
 
-    prepare()  # ends with gc.freeze(): the forks' collections never walk (or copy) these objects
+    # Its stderr is a file the supervisor shows only if the server dies: a crash in the import
+    # leaves its words there. Once imported, what the import wrote (log lines) is dropped.
+    prepare(hide_stderr=False)  # ends with gc.freeze(): the forks' collections never walk (or copy) these objects
+    with contextlib.suppress(OSError):
+        os.ftruncate(2, 0)
+        os.lseek(2, 0, os.SEEK_SET)  # fd 1 shares the offset: both are the one file
     # SIGCHLD wakes the loop through this pipe, so a worker's end is told at once.
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)

@@ -17,11 +17,15 @@ from .errors import GradcheckError
 _modules = None
 
 
-def tensorflow():
-    """Return (tf, keras), importing them silently the first time."""
+def tensorflow(hide_stderr: bool = True):
+    """Return (tf, keras), importing them silently the first time.
+
+    `hide_stderr=False` leaves file descriptor 2 as it is during the import: for the fork server,
+    whose stderr is a file of its own, so that what a crashing import writes is kept (forkserver.py).
+    """
     global _modules
     if _modules is None:
-        _modules = _quiet_import()
+        _modules = _quiet_import(hide_stderr)
     return _modules
 
 
@@ -37,7 +41,7 @@ def quiet_environment() -> None:
         os.environ.setdefault(name, value)
 
 
-def _quiet_import():
+def _quiet_import(hide_stderr: bool = True):
     quiet_environment()
     sys.stderr.flush()
     saved = os.dup(2)
@@ -45,7 +49,8 @@ def _quiet_import():
     # would trigger on the way walk them again and again for nothing (0.6 of its 4-5 CPU-seconds here).
     collecting = gc.isenabled()
     with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
+        if hide_stderr:
+            os.dup2(captured.fileno(), 2)
         try:
             gc.disable()
             import tensorflow as tf  # noqa: I001  (TensorFlow first: Keras picks its backend from it)

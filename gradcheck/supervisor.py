@@ -29,7 +29,7 @@ from multiprocessing.connection import wait
 
 from . import forkserver
 from .errors import GradcheckError
-from .forkserver import ForkedProcess, ForkServer
+from .forkserver import ForkedProcess, ForkServer, tail_of
 from .report import Report, TargetFailure
 from .runtime import QUIET_DEFAULTS
 
@@ -242,11 +242,11 @@ class _Worker:
             self.listener(Activity(self.index, self.target, self.stage, done, total, ended))
 
     def captured(self) -> str:
-        try:
-            with open(self.capture_path, "rb") as stream:
-                text = stream.read().decode("utf-8", errors="replace").strip()
-        except OSError:
-            return ""
+        text = tail_of(self.capture_path, CAPTURE_LIMIT)
+        if isinstance(self.process, ForkedProcess) and self.process.ended_with_server:
+            server = self.process.server.output(CAPTURE_LIMIT)
+            if server:  # why the server died (a crash while it imported TensorFlow)
+                text = "\n".join(filter(None, [text, "[gradcheck's fork server]", server]))
         return text if len(text) <= CAPTURE_LIMIT else "[...]\n" + text[-CAPTURE_LIMIT:]
 
     def _ended(self) -> str:
@@ -257,6 +257,17 @@ class _Worker:
             whose = "module" if self.stage == "loading the target" else "code"
             how = f"The layer's {whose} called os._exit({status}){f' at {where}' if where else ''} {during}"
             advice = "An exit is never a pass: remove the call from the code being checked."
+        elif isinstance(self.process, ForkedProcess) and self.process.ended_with_server and not self.process.forked:
+            ended = f"was ended by {_signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
+            how = (
+                f"gradcheck's fork server, the process that imports TensorFlow and Keras for the workers, "
+                f"{ended} before it could start one"
+            )
+            advice = (
+                "TensorFlow or Keras cannot be imported in this environment (a TensorFlow built for CPU "
+                "instructions this machine lacks ends this way); the captured output holds what the "
+                'server wrote. Check that `python -c "import tensorflow, keras"` works with this Python.'
+            )
         elif getattr(self.process, "ended_with_server", False):
             ended = f"was ended by {_signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
             how = f"gradcheck's fork server, the process the worker was forked from, {ended} {during}, and the worker with it"

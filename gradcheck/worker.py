@@ -44,14 +44,14 @@ def serve() -> None:
     serve_connection(Connection(int(sys.argv[1])))
 
 
-def prepare() -> None:
+def prepare(hide_stderr: bool = True) -> None:
     """Import what every check needs, then freeze what was made so far out of the garbage collector.
 
     Each target starts with keras.backend.clear_session(), which runs gc.collect(): over the
     ~270,000 objects TensorFlow's import leaves, that is 0.2 s a target, half of a small layer's
     check. Frozen, they are never walked again (a forked worker's collections never write to
     the pages it shares with the fork server either); the targets' own objects are still collected.
-    A failed import is left for the check to meet and report.
+    A failed import is left for the check to meet and report. `hide_stderr` as runtime.tensorflow().
     """
     import gc
 
@@ -59,7 +59,7 @@ def prepare() -> None:
         from . import api  # noqa: F401
         from .runtime import tensorflow
 
-        tensorflow()  # quietly, under TF_CPP_MIN_LOG_LEVEL (runtime.py)
+        tensorflow(hide_stderr)  # quietly, under TF_CPP_MIN_LOG_LEVEL (runtime.py)
     for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice by forks
         with contextlib.suppress(Exception):
             stream.flush()

@@ -131,3 +131,25 @@ def test_without_fork_each_worker_is_a_python_of_its_own(monkeypatch):
     assert worker.process.args[:2] == [sys.executable, "-c"] and _parent_of(worker.process.pid) == os.getpid()
     _end_idle_workers()  # later tests of this process get forked workers again
 
+
+
+def test_a_server_that_dies_importing_tensorflow_says_so_with_its_output():
+    """A TensorFlow that cannot start here (built for CPU instructions the machine lacks) writes why
+    and aborts inside the server's import: the command names that, with what the server wrote. A
+    fresh command, cheap here: its supervisor never imports TensorFlow, and this one aborts at once."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT / "tests" / "data" / "broken_tensorflow")}
+    script = os.path.join(os.path.dirname(sys.executable), "gradcheck")
+    completed = subprocess.run([script, SCALE, "--input-shape", "4,5"], cwd=ROOT, env=environment,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2 and completed.stdout == "", completed
+    assert completed.stderr == (
+        "gradcheck: gradcheck's fork server, the process that imports TensorFlow and Keras for the workers, was "
+        "ended by SIGABRT before it could start one. TensorFlow or Keras cannot be imported in this environment (a "
+        "TensorFlow built for CPU instructions this machine lacks ends this way); the captured output holds what "
+        'the server wrote. Check that `python -c "import tensorflow, keras"` works with this Python. The target '
+        "was not checked.\n"
+        f"----- output captured while checking {SCALE} -----\n"
+        "[gradcheck's fork server]\n"
+        "The TensorFlow library was compiled to use instructions this CPU does not have.\n"
+        "-----\n"
+    ), completed.stderr
