@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from . import forkserver
+from .endings import ended_message, overran_message
 from .errors import GradcheckError
 from .forkserver import ForkedProcess, ForkServer, tail_of
 from .report import Report, TargetFailure
@@ -38,7 +39,6 @@ from .runtime import QUIET_DEFAULTS
 # This bounds a start that hangs.
 STARTUP_LIMIT = 300.0
 CAPTURE_LIMIT = 20_000  # characters of captured output kept per target (the end of it)
-_CRASH_SIGNALS = {"SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL"}
 
 
 @dataclass(frozen=True)
@@ -250,67 +250,17 @@ class _Worker:
         return text if len(text) <= CAPTURE_LIMIT else "[...]\n" + text[-CAPTURE_LIMIT:]
 
     def _ended(self) -> str:
-        code = self.process.returncode
-        during = f"while {self.stage}"
-        if self.exit_call is not None:
-            status, where = self.exit_call
-            whose = "module" if self.stage == "loading the target" else "code"
-            how = f"The layer's {whose} called os._exit({status}){f' at {where}' if where else ''} {during}"
-            advice = "An exit is never a pass: remove the call from the code being checked."
-        elif isinstance(self.process, ForkedProcess) and self.process.ended_with_server and not self.process.forked:
-            ended = f"was ended by {_signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
-            how = (
-                f"gradcheck's fork server, the process that imports TensorFlow and Keras for the workers, "
-                f"{ended} before it could start one"
-            )
-            advice = (
-                "TensorFlow or Keras cannot be imported in this environment (a TensorFlow built for CPU "
-                "instructions this machine lacks ends this way); the captured output holds what the "
-                'server wrote. Check that `python -c "import tensorflow, keras"` works with this Python.'
-            )
-        elif getattr(self.process, "ended_with_server", False):
-            ended = f"was ended by {_signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
-            how = f"gradcheck's fork server, the process the worker was forked from, {ended} {during}, and the worker with it"
-            advice = (
-                "The kernel's out-of-memory killer sends SIGKILL, and so does code that signals its parent "
-                "(os.kill(os.getppid(), ...)): look at the layer's memory use and at what its code signals."
-            )
-        elif code is not None and code < 0:
-            name = _signal_name(-code)
-            if name == "SIGKILL":
-                how = f"The worker checking it was killed (SIGKILL) {during}"
-                advice = (
-                    "The kernel's out-of-memory killer ends a process this way: use a smaller "
-                    "--input-shape, or look at the layer's memory use."
-                )
-            elif name in _CRASH_SIGNALS:
-                how = f"The worker checking it crashed ({name}) {during}"
-                advice = (
-                    "The crash is in native code (TensorFlow or an extension the layer calls); "
-                    "the captured output holds the Python stack at the crash."
-                )
-            else:
-                how = f"The worker checking it was ended by {name} {during}"
-                advice = "Something outside gradcheck sent the signal; run the check again."
-        else:
-            how = f"The worker checking it exited with status {code} {during}, without a result"
-            advice = (
-                "The layer's code, or a library it calls, ended the process (os._exit or a "
-                "fatal error); an exit is never a pass."
-            )
-        return f"{how}. {advice} The target was not checked."
+        process = self.process
+        return ended_message(
+            process.returncode,
+            self.stage,
+            self.exit_call,
+            with_server=getattr(process, "ended_with_server", False),
+            before_forked=isinstance(process, ForkedProcess) and not process.forked,
+        )
 
     def _overran(self) -> str:
-        if not self.started:
-            return (
-                f"The worker did not start within {STARTUP_LIMIT:g} s (importing TensorFlow). "
-                "Check that `python -c 'import tensorflow'` works in this environment."
-            )
-        return (
-            f"The check did not finish within {self.timeout:g} s; it was stopped while {self.stage} "
-            "(the layer may hang in build() or call()). Check the layer for an endless loop, or allow "
-            "more time with --timeout SECONDS."
-        )
+        return overran_message(self.started, self.timeout, self.stage, STARTUP_LIMIT)
 
     def close(self, kill: bool = False) -> None:
         """End the process (asked to stop; or terminated, then killed a second later) and remove its capture file."""
@@ -334,13 +284,6 @@ def _python(code: str) -> list[str]:
     # `-c` puts the working folder first on sys.path; loading.py adds it for a module target only,
     # as `python -m` would, so a file there cannot shadow a library.
     return [sys.executable, "-c", f"import sys; del sys.path[0]; {code}"]
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 # Idle workers with TensorFlow imported, kept for the next target of this process.

@@ -1,0 +1,87 @@
+"""What to tell the user about a check whose worker ended without a result, or overran its time:
+how it ended, and what to do about it (supervisor.py turns each into a target that could not run)."""
+
+from __future__ import annotations
+
+import signal
+
+_CRASH_SIGNALS = {"SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL"}
+
+
+def ended_message(
+    code: int | None, stage: str, exit_call: tuple | None, *, with_server: bool, before_forked: bool
+) -> str:
+    """A worker that ended without a result: `code` as Popen gives it, `stage` the step it was in,
+    `exit_call` (status, where) when the layer's code called os._exit, `with_server` when the fork
+    server died under it (`code` is then the server's), `before_forked` when the server never forked it."""
+    during = f"while {stage}"
+    if exit_call is not None:
+        status, where = exit_call
+        whose = "module" if stage == "loading the target" else "code"
+        how = f"The layer's {whose} called os._exit({status}){f' at {where}' if where else ''} {during}"
+        advice = "An exit is never a pass: remove the call from the code being checked."
+    elif with_server and before_forked:
+        ended = f"was ended by {signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
+        how = (
+            f"gradcheck's fork server, the process that imports TensorFlow and Keras for the workers, "
+            f"{ended} before it could start one"
+        )
+        advice = (
+            "TensorFlow or Keras cannot be imported in this environment (a TensorFlow built for CPU "
+            "instructions this machine lacks ends this way); the captured output holds what the "
+            'server wrote. Check that `python -c "import tensorflow, keras"` works with this Python.'
+        )
+    elif with_server:
+        ended = f"was ended by {signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
+        how = (
+            f"gradcheck's fork server, the process the worker was forked from, {ended} {during}, and the worker with it"
+        )
+        advice = (
+            "The kernel's out-of-memory killer sends SIGKILL, and so does code that signals its parent "
+            "(os.kill(os.getppid(), ...)): look at the layer's memory use and at what its code signals."
+        )
+    elif code is not None and code < 0:
+        name = signal_name(-code)
+        if name == "SIGKILL":
+            how = f"The worker checking it was killed (SIGKILL) {during}"
+            advice = (
+                "The kernel's out-of-memory killer ends a process this way: use a smaller "
+                "--input-shape, or look at the layer's memory use."
+            )
+        elif name in _CRASH_SIGNALS:
+            how = f"The worker checking it crashed ({name}) {during}"
+            advice = (
+                "The crash is in native code (TensorFlow or an extension the layer calls); "
+                "the captured output holds the Python stack at the crash."
+            )
+        else:
+            how = f"The worker checking it was ended by {name} {during}"
+            advice = "Something outside gradcheck sent the signal; run the check again."
+    else:
+        how = f"The worker checking it exited with status {code} {during}, without a result"
+        advice = (
+            "The layer's code, or a library it calls, ended the process (os._exit or a "
+            "fatal error); an exit is never a pass."
+        )
+    return f"{how}. {advice} The target was not checked."
+
+
+def overran_message(started: bool, timeout: float | None, stage: str, startup_limit: float) -> str:
+    """A worker that did not start within `startup_limit`, or whose check ran past `timeout`."""
+    if not started:
+        return (
+            f"The worker did not start within {startup_limit:g} s (importing TensorFlow). "
+            "Check that `python -c 'import tensorflow'` works in this environment."
+        )
+    return (
+        f"The check did not finish within {timeout:g} s; it was stopped while {stage} "
+        "(the layer may hang in build() or call()). Check the layer for an endless loop, or allow "
+        "more time with --timeout SECONDS."
+    )
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
