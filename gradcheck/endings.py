@@ -15,16 +15,16 @@ def ended_message(
     `exit_call` (status, where) when the layer's code called os._exit, `with_server` when the fork
     server died under it (`code` is then the server's), `before_forked` when the server never forked it."""
     during = f"while {stage}"
+    server_ended = f"was ended by {signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
     if exit_call is not None:
         status, where = exit_call
         whose = "module" if stage == "loading the target" else "code"
         how = f"The layer's {whose} called os._exit({status}){f' at {where}' if where else ''} {during}"
         advice = "An exit is never a pass: remove the call from the code being checked."
     elif with_server and before_forked:
-        ended = f"was ended by {signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
         how = (
             f"gradcheck's fork server, the process that imports TensorFlow and Keras for the workers, "
-            f"{ended} before it could start one"
+            f"{server_ended} before it could start one"
         )
         advice = (
             "TensorFlow or Keras cannot be imported in this environment (a TensorFlow built for CPU "
@@ -32,9 +32,9 @@ def ended_message(
             'server wrote. Check that `python -c "import tensorflow, keras"` works with this Python.'
         )
     elif with_server:
-        ended = f"was ended by {signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
         how = (
-            f"gradcheck's fork server, the process the worker was forked from, {ended} {during}, and the worker with it"
+            f"gradcheck's fork server, the process the worker was forked from, {server_ended} {during}, "
+            "and the worker with it"
         )
         advice = (
             "The kernel's out-of-memory killer sends SIGKILL, and so does code that signals its parent "

@@ -47,6 +47,19 @@ def tail_of(path: str, limit: int) -> str:
     return text if len(text) <= limit else "[...]\n" + text[-limit:]
 
 
+def start_child(command: list[str], passed: int, output: int, environment: dict[str, str]) -> subprocess.Popen:
+    """Start `command` (a Python) with the file descriptor `passed` kept open and given as its last
+    argument, its fd 1 and 2 on `output` and no stdin: the fork server, or a worker where there is none."""
+    return subprocess.Popen(
+        [*command, str(passed)],
+        pass_fds=[passed],
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
+        env=environment,
+    )
+
+
 def returncode(status: int) -> int:
     """A waitpid status as Popen.returncode gives it: the exit status, or minus the signal number."""
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
@@ -67,14 +80,7 @@ class ForkServer:
         # for instructions this CPU lacks says so, then aborts). Shown with the checks it took down.
         handle, self.capture_path = tempfile.mkstemp(prefix="gradcheck-server-", suffix=".out")
         try:
-            self.process = subprocess.Popen(
-                [*command, str(server_end.fileno())],
-                pass_fds=[server_end.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=handle,
-                env=environment,
-            )
+            self.process = start_child(command, server_end.fileno(), handle, environment)
         finally:
             server_end.close()
             os.close(handle)

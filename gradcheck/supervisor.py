@@ -30,7 +30,7 @@ from multiprocessing.connection import wait
 from . import forkserver
 from .endings import ended_message, overran_message
 from .errors import GradcheckError
-from .forkserver import ForkedProcess, ForkServer, tail_of
+from .forkserver import ForkedProcess, ForkServer, start_child, tail_of
 from .report import Report, TargetFailure
 from .runtime import QUIET_DEFAULTS
 
@@ -175,14 +175,8 @@ class _Worker:
             if server is not None:
                 self.process: subprocess.Popen | ForkedProcess = server.start(self.capture_path, child_end, environment)
             else:
-                self.process = subprocess.Popen(
-                    _python("from gradcheck.worker import serve; serve()") + [str(child_end.fileno())],
-                    pass_fds=[child_end.fileno()],
-                    stdin=subprocess.DEVNULL,
-                    stdout=capture,
-                    stderr=capture,
-                    env=environment,
-                )
+                command = _python("from gradcheck.worker import serve; serve()")
+                self.process = start_child(command, child_end.fileno(), capture, environment)
         finally:
             child_end.close()
             os.close(capture)
@@ -255,7 +249,7 @@ class _Worker:
             process.returncode,
             self.stage,
             self.exit_call,
-            with_server=getattr(process, "ended_with_server", False),
+            with_server=isinstance(process, ForkedProcess) and process.ended_with_server,
             before_forked=isinstance(process, ForkedProcess) and not process.forked,
         )
 
