@@ -56,10 +56,11 @@ def prepare(hide_stderr: bool = True) -> None:
     import gc
 
     with contextlib.suppress(BaseException):
-        from . import api  # noqa: F401
+        from .api import import_checks
         from .runtime import tensorflow
 
         tensorflow(hide_stderr)  # quietly, under TF_CPP_MIN_LOG_LEVEL (runtime.py)
+        import_checks()
     for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice by forks
         with contextlib.suppress(Exception):
             stream.flush()
