@@ -161,6 +161,36 @@ def cli():
     return run_cli
 
 
+# --- the order test files are handed to xdist workers --------------------------------------------
+# `--dist loadfile` gives each worker whole files, the next one in collection order as it runs low
+# (pyproject's addopts turn off xdist's own reordering, which puts the files with the most tests
+# first). A file costing ten seconds handed out last leaves the other CPU idle for up to ten, so
+# the files that cost most (fresh processes that import TensorFlow, many checks) go first and the
+# many small ones fill in at the end: both workers end within about a second of each other.
+_COSTLIEST_FIRST = (
+    "test_isolation_process.py",
+    "test_forkserver.py",
+    "test_accuracy.py",
+    "test_samples.py",
+    "test_keras_builtins.py",
+    "test_api.py",
+    "test_progress.py",
+    "test_config.py",
+    "test_numeric.py",
+    "test_peer_layers.py",
+    "test_reload.py",
+    "test_second_order.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = Path(str(item.path)).name
+        return _COSTLIEST_FIRST.index(name) if name in _COSTLIEST_FIRST else len(_COSTLIEST_FIRST)
+
+    items.sort(key=rank)  # stable: tests keep their order within a file, the other files theirs
+
+
 # --- CPU accounting (opt-in): GRADCHECK_CPU_REPORT=FILE appends "file<TAB>cpu-seconds<TAB>test" per test -
 # The wall time of `pytest -n 2` depends on the machine's load; the CPU a test costs, its worker
 # processes included, does not much. Each test's cost is this process's CPU plus its descendants'
