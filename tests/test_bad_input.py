@@ -47,7 +47,7 @@ CASES = {
     "returns integers": ([f"{BAD}:ReturnsInt", "--input-shape", "4,5"], "call() returned a tensor of dtype int32 with no floating-point tensor"),
     "too large": ([f"{BAD}:FixedWidth", "--input-shape", "100000,100000"],
                   "has 10,000,000,000 numbers, above the limit of 50,000,000; sampling and checking it would need about 80,000 MB"),
-    "hangs": ([f"{BAD}:Hangs", "--input-shape", "4,5", "--timeout", "2"], "The check did not finish within 2 s"),
+    "hangs": ([f"{BAD}:Hangs", "--input-shape", "4,5", "--timeout", "1"], "The check did not finish within 1 s"),
     "bad format": ([f"{BAD}:FixedWidth", "--input-shape", "4,5", "--format", "xml"], "'xml' is not one of"),
     "json and format": ([f"{BAD}:FixedWidth", "--input-shape", "4,5", "--json", "--format", "text"], "--json is --format json"),
     "bad target": (["layers.py", "--input-shape", "4,5"], "TARGET 'layers.py' is not MODULE:NAME"),

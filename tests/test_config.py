@@ -249,10 +249,10 @@ def test_installed_command_in_a_fresh_process_is_silent_and_gives_a_warm_workers
 def test_a_hanging_target_times_out_and_the_next_is_still_checked(project):
     shutil.copy(ROOT / "tests" / "data" / "bad_layers.py", project / "layers" / "bad_layers.py")
     (project / "pyproject.toml").write_text(
-        '[[tool.gradcheck.targets]]\ntarget = "layers/bad_layers.py:Hangs"\ninput-shape = ["4,5"]\ntimeout = 2\n\n'
+        '[[tool.gradcheck.targets]]\ntarget = "layers/bad_layers.py:Hangs"\ninput-shape = ["4,5"]\ntimeout = 1\n\n'
         '[[tool.gradcheck.targets]]\ntarget = "layers/classic.py:SimpleDense"\ninput-shape = ["4,5"]\ninit = {units = 3}\n'
     )
     result = run_cli(["--json", "--no-numeric"], cwd=project)
     assert result.exit_code == 2, result
     assert [t["ok"] for t in result.json()["targets"]] == [False, True]
-    assert "gradcheck: layers/bad_layers.py:Hangs: The check did not finish within 2 s" in result.stderr, result
+    assert "gradcheck: layers/bad_layers.py:Hangs: The check did not finish within 1 s" in result.stderr, result

@@ -7,6 +7,7 @@ Split from test_isolation.py so that xdist (`--dist loadfile`) runs these slow, 
 tests beside the others rather than after them.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -28,15 +29,15 @@ def line_of(path: Path, text: str) -> int:
 def test_a_never_ending_graph_loop_is_stopped_by_the_timeout():
     run_cli([f"{H}/in_call.py:Scale", "--input-shape", "4,5"])  # a warm worker: time the check, not an import
     started = time.monotonic()
-    result = run_cli([f"{H}/in_call.py:WhileForever", "--input-shape", "4,5", "--timeout", "2"])
+    result = run_cli([f"{H}/in_call.py:WhileForever", "--input-shape", "4,5", "--timeout", "1"])
     elapsed = time.monotonic() - started
     assert result.exit_code == 2, result
     assert result.stderr == (
-        "gradcheck: The check did not finish within 2 s; it was stopped while building and calling the layer "
+        "gradcheck: The check did not finish within 1 s; it was stopped while building and calling the layer "
         "(the layer may hang in build() or call()). Check the layer for an endless loop, or allow more time "
         "with --timeout SECONDS.\n"
     ), result
-    assert elapsed < 17, elapsed  # 2 s of check (a loop that spins), the kill, and slack for a loaded machine
+    assert elapsed < 17, elapsed  # 1 s of check (a loop that spins), the kill, and slack for a loaded machine
 
 
 def test_a_hang_in_the_float64_copy_cannot_be_swallowed_by_a_fallback():
@@ -79,12 +80,13 @@ def _running(pid: int) -> bool:
         (signal.SIGTERM, 143, "terminated (SIGTERM)", "the import"),
     ],
 )
-def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, signum, status, word, moment):
+def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, tmp_path_factory, signum, status, word, moment):
     report = tmp_path / "report.json"
     report.write_text("the previous report\n")
+    mark = tmp_path_factory.mktemp("mark") / "in-call"  # made by the layer once its call() runs
     process = subprocess.Popen(
-        [str(SCRIPT), "tests/data/bad_layers.py:Hangs", "--input-shape", "4,5", "--json", "--output", str(report)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [str(SCRIPT), "tests/data/bad_layers.py:HangsOnceInCall", "--input-shape", "4,5", "--json", "--output", str(report)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HANG_MARK": str(mark)},
         # As a terminal's foreground command gets it: a suite started in the background by a
         # non-interactive shell runs with SIGINT and SIGQUIT ignored, and its children inherit that.
         preexec_fn=_signals_as_in_a_terminal,
@@ -96,8 +98,9 @@ def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, signum, statu
         time.sleep(0.05)
     workers = _descendants(process.pid)
     assert len(workers) >= wanted, "no worker process started"
-    if moment == "the check":
-        time.sleep(1.5)  # the check under way: the worker loads the layer, which hangs in call()
+    while moment == "the check" and time.monotonic() < deadline and not mark.exists():
+        time.sleep(0.02)  # the check under way: the worker loads the layer, which hangs in call()
+    assert moment != "the check" or mark.exists(), "the layer's call() never ran"
     signalled = time.monotonic()
     process.send_signal(signum)
     try:
@@ -150,8 +153,8 @@ def test_check_isolated_survives_os_exit_and_stops_a_graph_loop():
         check(f"{H}/in_call.py:OsExitInCall", input_shape=(4, 5), isolate=True)
     assert str(raised.value).startswith("The layer's code called os._exit(0) at")
     with pytest.raises(GradcheckError) as raised:
-        check(f"{H}/in_call.py:WhileForever", input_shape=(4, 5), isolate=True, timeout=2)
-    assert str(raised.value).startswith("The check did not finish within 2 s; it was stopped while building and calling the layer")
+        check(f"{H}/in_call.py:WhileForever", input_shape=(4, 5), isolate=True, timeout=1)
+    assert str(raised.value).startswith("The check did not finish within 1 s; it was stopped while building and calling the layer")
 
 
 def test_assert_trainable_passes_isolate_through():

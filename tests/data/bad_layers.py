@@ -4,6 +4,7 @@ They live outside sample_layers/ on purpose: the sample harness checks every cla
 the user's file:line in a message by the `# raises here: WHAT` comment on the line (line_of()).
 """
 
+import os
 import time
 
 import keras
@@ -57,6 +58,16 @@ class ReturnsInt(keras.layers.Layer):
 class Hangs(keras.layers.Layer):
     def call(self, inputs):
         while True:  # never returns; it sleeps rather than spins, leaving the CPU to the other tests
+            time.sleep(0.01)
+
+
+class HangsOnceInCall(keras.layers.Layer):
+    """Hangs as Hangs does, once it has made the file HANG_MARK names: a test that must act while
+    call() runs waits for that file instead of guessing how long a cold start takes."""
+
+    def call(self, inputs):
+        open(os.environ["HANG_MARK"], "w").close()
+        while True:
             time.sleep(0.01)
 
 
