@@ -191,6 +191,26 @@ def pytest_collection_modifyitems(items):
     items.sort(key=rank)  # stable: tests keep their order within a file, the other files theirs
 
 
+def pytest_configure(config):
+    """hypothesis ships a pytest plugin, so pytest marks its whole package (some seventy modules)
+    for assertion rewriting; with PYTHONDONTWRITEBYTECODE set nothing caches the result, and each
+    process of a run (both xdist workers when they collect test_properties.py, and the controller,
+    whose summary imports it) paid 0.6-0.8 s for asserts inside hypothesis that no test reads.
+    Unmarked, it is imported as it is installed. (A private set of pytest's: left alone if gone.)"""
+    marked = getattr(getattr(config.pluginmanager, "rewrite_hook", None), "_must_rewrite", None)
+    if isinstance(marked, set):
+        marked.discard("hypothesis")
+
+
+def pytest_unconfigure(config):
+    """Out of the garbage collector's reach with everything made so far: a process with TensorFlow
+    loaded spends about a second of its exit in the interpreter's last collections, walking
+    TensorFlow's objects (measured: 1.0 s to end, 0.12 s frozen), and each xdist worker is one."""
+    import gc
+
+    gc.freeze()
+
+
 # --- CPU accounting (opt-in): GRADCHECK_CPU_REPORT=FILE appends "file<TAB>cpu-seconds<TAB>test" per test -
 # The wall time of `pytest -n 2` depends on the machine's load; the CPU a test costs, its worker
 # processes included, does not much. Each test's cost is this process's CPU plus its descendants'
