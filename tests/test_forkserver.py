@@ -22,6 +22,9 @@ from gradcheck import GradcheckError, check, forkserver, supervisor
 pytestmark = pytest.mark.skipif(not forkserver.AVAILABLE, reason="the fork server is used on Linux")
 
 SCALE = "tests/data/hostile/in_call.py:Scale"
+# These tests read processes and variables, never a finite-difference or reload verdict: both are
+# off, which takes a tiny layer's check from about 150 ms to 45 ms.
+QUICK = {"numeric": False, "reload": False}
 
 
 @pytest.fixture(autouse=True)
@@ -40,13 +43,13 @@ def _parent_of(pid: int) -> int:
 
 
 def test_a_dead_workers_replacement_is_forked_from_the_same_server():
-    check(SCALE, input_shape=(4, 5), isolate=True)
+    check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
     server = forkserver._current
     _end_idle_workers()
     issued = len(server._issued)
     with pytest.raises(GradcheckError, match=r"^The layer's code called os\._exit\(0\)"):
-        check("tests/data/hostile/in_call.py:OsExitInCall", input_shape=(4, 5), isolate=True)
-    report = check(SCALE, input_shape=(4, 5), isolate=True)
+        check("tests/data/hostile/in_call.py:OsExitInCall", input_shape=(4, 5), isolate=True, **QUICK)
+    report = check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
     assert report.ok
     assert forkserver._current is server and server.alive
     assert len(server._issued) == issued + 2  # the one that exited, and its replacement
@@ -55,11 +58,11 @@ def test_a_dead_workers_replacement_is_forked_from_the_same_server():
 
 
 def test_a_worker_sees_the_environment_of_the_moment_it_was_forked(monkeypatch):
-    check(SCALE, input_shape=(4, 5), isolate=True)
+    check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
     server = forkserver._current
     monkeypatch.setenv("GRADCHECK_TEST_WIDTH", "3")  # after the server started
     _end_idle_workers()
-    report = check("tests/data/environment_layer.py:WidthFromEnvironment", input_shape=(4, 5), isolate=True)
+    report = check("tests/data/environment_layer.py:WidthFromEnvironment", input_shape=(4, 5), isolate=True, **QUICK)
     assert [v.shape for v in report.variables if v.kind == "trainable"] == [(5, 3)]
     assert forkserver._current is server  # not a variable TensorFlow reads at import: no new server
 
@@ -71,7 +74,7 @@ def test_a_worker_never_walks_tensorflows_objects_in_its_collections():
     """Each target starts with clear_session()'s gc.collect(): with TensorFlow's ~270,000 objects
     frozen by the server before it forks, that is cheap (bench/worker_start.py)."""
     _end_idle_workers()
-    report = check(FROZEN, input_shape=(4, 5), isolate=True)
+    report = check(FROZEN, input_shape=(4, 5), isolate=True, **QUICK)
     assert [v.shape for v in report.variables if v.kind == "trainable"] == [(5, 1)]
 
 
@@ -79,10 +82,10 @@ def test_importing_tensorflow_in_this_process_does_not_call_for_a_new_server(mon
     from gradcheck import runtime
 
     monkeypatch.delenv("KERAS_BACKEND", raising=False)  # as before this process imported TensorFlow
-    check(SCALE, input_shape=(4, 5), isolate=True)
+    check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
     server = forkserver._current
     runtime.quiet_environment()  # what check() in this process does as it imports TensorFlow
-    check(SCALE, input_shape=(4, 5), isolate=True)
+    check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
     assert forkserver._current is server
 
 
@@ -101,7 +104,7 @@ def test_a_server_killed_under_a_check_is_named_and_replaced_and_its_idle_worker
     which a new server checks."""
     from gradcheck.options import make_options
 
-    options = make_options(input_shape=["4,5"])
+    options = make_options(input_shape=["4,5"], **QUICK)
     _end_idle_workers()
     outcomes = supervisor.check_targets([(SCALE, options), (SCALE, options)], workers=2)
     assert [outcome.result.ok for outcome in outcomes] == [True, True]
@@ -109,7 +112,7 @@ def test_a_server_killed_under_a_check_is_named_and_replaced_and_its_idle_worker
     idle = list(supervisor._idle)
     assert len(idle) == 2 and {_parent_of(w.process.pid) for w in idle} == {server.process.pid}
     with pytest.raises(GradcheckError) as raised:
-        check("tests/data/hostile/in_call.py:KillsItsParent", input_shape=(4, 5), isolate=True)
+        check("tests/data/hostile/in_call.py:KillsItsParent", input_shape=(4, 5), isolate=True, **QUICK)
     # The stage varies: a server with TensorFlow loaded takes some milliseconds to end, and the
     # worker (ended by the kernel as it does) gets that far.
     assert re.match(
@@ -119,7 +122,7 @@ def test_a_server_killed_under_a_check_is_named_and_replaced_and_its_idle_worker
         str(raised.value),
     ), raised.value
     assert supervisor._idle == [idle[0]]  # the other one checked KillsItsParent and was closed
-    report = check(SCALE, input_shape=(4, 5), isolate=True)
+    report = check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
     assert report.ok
     assert not server.alive and forkserver._current is not server and forkserver._current.alive
     assert idle[0].process.poll() is not None  # it went with the server, and was not used
@@ -130,7 +133,7 @@ def test_a_server_killed_under_a_check_is_named_and_replaced_and_its_idle_worker
 def test_without_fork_each_worker_is_a_python_of_its_own(monkeypatch):
     monkeypatch.setattr(forkserver, "AVAILABLE", False)
     _end_idle_workers()
-    report = check(FROZEN, input_shape=(4, 5), isolate=True)
+    report = check(FROZEN, input_shape=(4, 5), isolate=True, **QUICK)
     assert [v.shape for v in report.variables if v.kind == "trainable"] == [(5, 1)]  # frozen here too
     worker = supervisor._idle[-1]
     assert isinstance(worker.process, subprocess.Popen)

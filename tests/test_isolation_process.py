@@ -27,7 +27,7 @@ def line_of(path: Path, text: str) -> int:
 
 
 def test_a_never_ending_graph_loop_is_stopped_by_the_timeout():
-    run_cli([f"{H}/in_call.py:Scale", "--input-shape", "4,5"])  # a warm worker: time the check, not an import
+    run_cli([f"{H}/in_call.py:Scale", "--input-shape", "4,5", "--no-numeric", "--no-reload"])  # a warm worker: time the check, not an import
     started = time.monotonic()
     result = run_cli([f"{H}/in_call.py:WhileForever", "--input-shape", "4,5", "--timeout", "1"])
     elapsed = time.monotonic() - started
