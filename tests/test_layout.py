@@ -1,4 +1,5 @@
-"""The README's Layout section names every module of the package, and each stays a size one can read."""
+"""The README's Layout section names every module of the package, and each stays a size one can read;
+the order conftest.py hands test files to xdist names files that exist."""
 
 import re
 
@@ -24,3 +25,13 @@ def test_every_module_is_named_in_the_layout_section():
 def test_no_module_is_much_over_400_lines():
     sizes = {path.name: len(path.read_text().splitlines()) for path in (ROOT / "gradcheck").glob("*.py")}
     assert {name: size for name, size in sizes.items() if size > LIMIT} == {}
+
+
+def test_the_costliest_first_order_names_test_files_that_exist():
+    """conftest.py hands these files to the xdist workers first; a renamed file would silently
+    fall back to the end of the queue and leave one worker idle while the other runs it."""
+    from conftest import _COSTLIEST_FIRST
+
+    missing = [name for name in _COSTLIEST_FIRST if not (ROOT / "tests" / name).is_file()]
+    assert missing == []
+    assert len(set(_COSTLIEST_FIRST)) == len(_COSTLIEST_FIRST)
