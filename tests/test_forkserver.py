@@ -4,8 +4,8 @@ What must hold: a dead worker's replacement is a fork of the same server (Tensor
 once per command, not once per crash); a worker sees the environment of the moment it was forked;
 a server killed under a check is named as such and replaced, and the idle workers it had forked
 are not reused; and without fork (other systems) each worker is a Python of its own. The checks
-go through check(isolate=True), the command's own supervisor. That the server imports TensorFlow quietly, as
-a worker does, is tests/test_config.py's run of the installed command under --debug.
+go through check(isolate=True), the command's own supervisor. That the server imports TensorFlow
+quietly, as a worker does, is tests/test_config.py's run of the installed command under --debug.
 """
 
 import os

@@ -27,7 +27,8 @@ def line_of(path: Path, text: str) -> int:
 
 
 def test_a_never_ending_graph_loop_is_stopped_by_the_timeout():
-    run_cli([f"{H}/in_call.py:Scale", "--input-shape", "4,5", "--no-numeric", "--no-reload"])  # a warm worker: time the check, not an import
+    # A warm worker, so the check is timed and not an import (its verdicts are not read).
+    run_cli([f"{H}/in_call.py:Scale", "--input-shape", "4,5", "--no-numeric", "--no-reload"])
     started = time.monotonic()
     result = run_cli([f"{H}/in_call.py:WhileForever", "--input-shape", "4,5", "--timeout", "1"])
     elapsed = time.monotonic() - started
@@ -85,7 +86,7 @@ def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, tmp_path_fact
     report.write_text("the previous report\n")
     mark = tmp_path_factory.mktemp("mark") / "in-call"  # made by the layer once its call() runs
     process = subprocess.Popen(
-        [str(SCRIPT), "tests/data/bad_layers.py:HangsOnceInCall", "--input-shape", "4,5", "--json", "--output", str(report)],
+        [str(SCRIPT), "tests/data/bad_layers.py:Hangs", "--input-shape", "4,5", "--json", "--output", str(report)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HANG_MARK": str(mark)},
         # As a terminal's foreground command gets it: a suite started in the background by a
         # non-interactive shell runs with SIGINT and SIGQUIT ignored, and its children inherit that.
