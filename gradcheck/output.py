@@ -1,7 +1,8 @@
 """Where the report goes: stdout, or the --output file, written so that nothing half-done is left.
 
 The --output path is checked before any target runs: a report written over a file the run reads
-(the layer's own source, pyproject.toml) would destroy it. The file is written as editors do, to a
+(the layer's own source, pyproject.toml) would destroy it. So is a stdout whose reader has already
+gone: the checks would run for a report nobody can read. The file is written as editors do, to a
 temporary file in the same folder and then renamed over the target, so an interrupted or failed
 run leaves an existing report as it was.
 """
@@ -9,7 +10,9 @@ run leaves an existing report as it was.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import select
 import sys
 import tempfile
 
@@ -19,8 +22,10 @@ PYPROJECT = "pyproject.toml"
 
 
 def check_output_path(output: str | None, targets: list[str]) -> None:
-    """Refuse an --output the run could not write, or must not: a folder, or a file the run reads."""
+    """Refuse an --output the run could not write, or must not: a folder, or a file the run reads;
+    without --output, a stdout that is already closed."""
     if output is None:
+        _refuse_a_closed_stdout()
         return
     path = os.path.abspath(output)
     folder = os.path.dirname(path)
@@ -86,13 +91,31 @@ def write_output(output: str | None, text: str) -> None:
             buffer.write(text.encode(sys.stdout.encoding or "utf-8", errors="replace"))
         sys.stdout.flush()
     except BrokenPipeError:
-        # Point fd 1 at /dev/null, so the interpreter's final flush does not fail a second time.
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise GradcheckError(
-            "stdout was closed before the report was written (the reading end of a pipe ended). "
-            "Let the reader take the whole report, or write it to a file with --output FILE."
-        ) from None
+        raise _stdout_closed() from None
+
+
+def _refuse_a_closed_stdout() -> None:
+    """Raise now when stdout is a pipe whose reading end has already closed (`gradcheck ... | head
+    -0`, a reader that died). poll() tells it without writing: POLLERR on a pipe's writing end. A
+    file, a terminal or a reader that closes later is met by write_output."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)  # POLLERR is reported whatever is asked for
+        closed = any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # no poll(), or no fd
+        return
+    if closed:
+        raise _stdout_closed()
+
+
+def _stdout_closed() -> GradcheckError:
+    # Point fd 1 at /dev/null, so the interpreter's final flush does not fail a second time.
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return GradcheckError(
+        "stdout was closed before the report was written (the reading end of a pipe ended). "
+        "Let the reader take the whole report, or write it to a file with --output FILE."
+    )
 
 
 @contextlib.contextmanager

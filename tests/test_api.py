@@ -1,6 +1,7 @@
 """The Python API and pytest helper, determinism, and the comforts of the command (help, logs, colour)."""
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -139,6 +140,28 @@ def test_a_stdout_that_cannot_encode_the_report_gets_replacements(monkeypatch):
     assert "OK sample_layers/classic.py:SimpleDense" in text
     assert re.search(r"TensorFlow \S+ \? Keras", text), text
     assert text == report.stdout.encode("ascii", errors="replace").decode("ascii")
+
+
+def test_a_stdout_closed_while_the_checks_ran_is_an_error_and_its_fd_is_pointed_at_devnull(monkeypatch):
+    """The reader went during the checks: the write fails (EPIPE), which is one paragraph, and the
+    descriptor is pointed at /dev/null so that the interpreter's last flush cannot fail again."""
+    from gradcheck import GradcheckError
+    from gradcheck.output import write_output
+
+    reading, writing = os.pipe()
+    stream = open(writing, "w", encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", stream)
+    try:
+        write_output(None, "before\n")  # the reader is still there
+        assert os.read(reading, 100) == b"before\n"
+        os.close(reading)
+        with pytest.raises(GradcheckError) as raised:
+            write_output(None, "the report\n")
+        assert str(raised.value).startswith("stdout was closed before the report was written")
+        os.write(writing, b"no EPIPE any more")  # /dev/null takes it
+        assert os.path.samestat(os.fstat(writing), os.stat(os.devnull))
+    finally:
+        stream.close()
 
 
 def test_no_color_gives_plain_text_even_when_colour_is_forced(monkeypatch):
