@@ -5,7 +5,7 @@ once per command, not once per crash); a worker sees the environment of the mome
 a server killed under a check is named as such and replaced, and the idle workers it had forked
 are not reused; and without fork (other systems) each worker is a Python of its own. The checks
 go through check(isolate=True), the command's own supervisor. That the server imports TensorFlow
-quietly, as a worker does, is tests/test_config.py's run of the installed command under --debug.
+quietly, as a worker does, is tests/test_config.py's fresh command under --debug.
 """
 
 import os

@@ -1,7 +1,7 @@
 """The command's process-level ends (issue 8), each through the real command or a real worker:
 a timeout that must stop a graph loop or a hang the check could swallow, Ctrl-C and SIGTERM, a
 closed stdout, and check(isolate=True). (That the supervisor never imports TensorFlow is shown by
-tests/test_progress.py's run of the command in a terminal.)
+tests/test_config.py's fresh command in a terminal.)
 
 Split from test_isolation.py so that xdist (`--dist loadfile`) runs these slow, mostly waiting
 tests beside the others rather than after them.
@@ -125,7 +125,7 @@ def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, tmp_path_fact
 
 
 # A stdout that cannot encode the report, or that closes while the checks run, is tests/test_api.py's
-# (write_output), and the real command's clean stderr tests/test_config.py's run of the installed command.
+# (write_output), and the real command's clean stderr tests/test_config.py's fresh command in a terminal.
 
 CLOSED_STDOUT = (
     "gradcheck: stdout was closed before the report was written (the reading end of a pipe ended). Let the "

@@ -6,10 +6,6 @@ from __future__ import annotations
 import ast
 import builtins
 import os
-import pty
-import re
-import subprocess
-import sys
 
 from conftest import ROOT
 
@@ -111,47 +107,8 @@ def test_the_checks_never_import_rich():
     assert counts[0][0] == 0 and counts[-1][0] == counts[-1][1] > 0, counts
 
 
-def test_a_terminal_sees_transient_progress_on_stderr_and_stdout_only_the_report(tmp_path):
-    """The command as a person runs it: stderr a terminal (a pseudo-terminal here), stdout a pipe.
-    A fresh command starts its worker (TensorFlow's import) for over a second, so a line is drawn.
-
-    The same process shows that the supervisor never imports TensorFlow or Keras, not even to draw
-    the report (only its workers do, issue 8): one fresh command for both, as each costs an import.
-    """
-    leader, follower = pty.openpty()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TTY_", "FORCE_COLOR", "NO_COLOR"))}
-    environment.update(TERM="xterm-256color", COLUMNS="100", TF_CPP_MIN_LOG_LEVEL="3")
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
-    modules = tmp_path / "modules.txt"  # what the command had imported when it exited
-    code = (
-        "import atexit, sys\n"
-        f"atexit.register(lambda: open({str(modules)!r}, 'w').write(str(['tensorflow' in sys.modules, 'keras' in sys.modules])))\n"
-        "from gradcheck.cli import main\n"
-        "main()\n"
-    )
-    command = [sys.executable, "-c", code, TARGET]
-    command += ["--init", "units=10", "--input-shape", "100,5", "--no-reload"]
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower, env=environment
-    )
-    os.close(follower)
-    drawn = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the command ended and closed the terminal
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(leader)
-    report = process.stdout.read().decode()  # type: ignore[union-attr]
-    assert process.wait(timeout=300) == 0, (report, drawn)
-    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode(errors="replace"))
-    assert "starting the check" in plain, drawn
-    assert drawn.endswith(b"\x1b[2K"), drawn[-200:]  # the last line erased: nothing is left on the screen
-    assert report.startswith(f"gradcheck {TARGET} ") and "\x1b" not in report and "starting" not in report, report
-    assert modules.read_text() == "[False, False]"
+# The command in a terminal (transient lines on stderr, the report alone on stdout, a supervisor that
+# never imports TensorFlow) is tests/test_config.py's fresh command: each fresh command costs an import.
 
 
 def test_order_2_counts_once_over_both_training_modes():
