@@ -32,10 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported: no C++ log lines
+from gradcheck.runtime import tensorflow
 
-import keras  # noqa: E402  (the layers below subclass Keras's)
-import tensorflow as tf  # noqa: E402
+# The layers below subclass Keras's, so TensorFlow is imported with the module; gradcheck's quiet
+# import keeps its C++ log lines (which TF_CPP_MIN_LOG_LEVEL alone does not stop) off the table.
+tf, keras = tensorflow()
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().relative_to(ROOT).as_posix()
