@@ -91,7 +91,7 @@ def gradcheck_side(units, batch, features, repeat):
     import gradcheck
 
     planted, _ = planted_layer_class()
-    spent = timed_step("gradcheck.numeric", "check_numeric")
+    spent = timed_step("gradcheck.numeric.first_order", "check_numeric")
 
     def run(target):
         start = time.perf_counter()

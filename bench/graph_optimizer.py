@@ -51,9 +51,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from gradcheck import runtime
-    from gradcheck.api import build_report
+    from gradcheck.pipeline import build_report
     from gradcheck.options import make_options
-    from gradcheck.worker import prepare
+    from gradcheck.isolation.worker import prepare
 
     prepare()  # as a worker starts: TensorFlow imported and its objects frozen out of the collector
     ways = {"optimized": contextlib.nullcontext, "unoptimized": runtime.unoptimized_graphs}

@@ -41,7 +41,8 @@ def check_seconds(repeat: int) -> tuple[float, float]:
     """The whole check() in-process, reload on and off alternately (after one warm-up of each)."""
     import dataclasses
 
-    from gradcheck.api import build_report, make_options
+    from gradcheck.options import make_options
+    from gradcheck.pipeline import build_report
 
     os.chdir(ROOT)
     options = make_options(input_shape="100,5", init={"units": 10})
@@ -57,11 +58,11 @@ def check_seconds(repeat: int) -> tuple[float, float]:
 
 
 def reload_alone_seconds(repeat: int) -> tuple[float, float]:
-    from gradcheck.api import make_options
-    from gradcheck.inventory import check_inventory
-    from gradcheck.loading import load
-    from gradcheck.probe import VariableLog, make_probe
-    from gradcheck.reload import check_reload
+    from gradcheck.options import make_options
+    from gradcheck.checks.inventory import check_inventory
+    from gradcheck.layer.loading import load
+    from gradcheck.layer.probe import VariableLog, make_probe
+    from gradcheck.checks.reload import check_reload
 
     os.chdir(ROOT)
     options = make_options(input_shape="100,5", init={"units": 10})

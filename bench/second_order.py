@@ -108,8 +108,8 @@ def main():
     from gradcheck.runtime import tensorflow, versions
 
     tensorflow()
-    first_spent = timed_step("gradcheck.numeric", "check_numeric")
-    second_spent = timed_step("gradcheck.second_order", "check_second_order")
+    first_spent = timed_step("gradcheck.numeric.first_order", "check_numeric")
+    second_spent = timed_step("gradcheck.numeric.second_order", "check_second_order")
     print(f"# {versions()} · {os.cpu_count()} CPUs · load average {os.getloadavg()[0]:.2f} at start")
     print()
     print("| layer | numbers | first-order finite differences | second-order step | ratio | "

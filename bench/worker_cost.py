@@ -33,7 +33,8 @@ LAYERS = ["SimpleDense", "DenseWithBias", "DenseWithActivation"]
 # The former command: every target in this one process, then the text report.
 IN_PROCESS = """
 import json, sys
-from gradcheck.api import build_report, make_options
+from gradcheck.options import make_options
+from gradcheck.pipeline import build_report
 from gradcheck import render_text
 jobs = json.loads(sys.argv[1])
 results = [build_report(target, make_options(**keywords), fresh_session=True) for target, keywords in jobs]

@@ -1,5 +1,5 @@
 """`python -m gradcheck ...`: the same command as `gradcheck ...`, for environments without the script on PATH."""
 
-from .cli import main
+from .cli.command import main
 
 main()

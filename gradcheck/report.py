@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
-from .options import DEFAULT_EXPLODING, DEFAULT_VANISHING
+from .options.settings import DEFAULT_EXPLODING, DEFAULT_VANISHING
 
 ERROR = "error"
 WARNING = "warning"

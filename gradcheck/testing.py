@@ -15,7 +15,7 @@ import inspect
 import os
 
 from .api import check
-from .options import check_fail_on
+from .options.settings import check_fail_on
 from .report import ERROR, SEVERITY_ORDER, Report, fails
 
 
@@ -76,6 +76,6 @@ def _beside_caller(target, caller_file: str):
 
 
 def _findings_text(report: Report) -> str:
-    from .renderers import render
+    from .render import render
 
     return render("text", [report], quiet=True).rstrip()

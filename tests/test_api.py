@@ -129,7 +129,7 @@ def test_a_stdout_that_cannot_encode_the_report_gets_replacements(monkeypatch):
     """A real text report (it draws ▶ and ·) written to a stdout whose encoding is ASCII, as under
     PYTHONIOENCODING=ascii: `?` for what it lacks, not a UnicodeEncodeError that loses the report.
     (The real command's own clean run is tests/test_config.py's.)"""
-    from gradcheck.output import write_output
+    from gradcheck.cli.destination import write_output
 
     report = run_cli_shared(["sample_layers/classic.py:SimpleDense", "--init", "units=4", "--input-shape", "16,5"])
     assert report.exit_code == 0 and "\u25b6" in report.stdout, report  # the control: it has a character ASCII lacks
@@ -146,7 +146,7 @@ def test_a_stdout_closed_while_the_checks_ran_is_an_error_and_its_fd_is_pointed_
     """The reader went during the checks: the write fails (EPIPE), which is one paragraph, and the
     descriptor is pointed at /dev/null so that the interpreter's last flush cannot fail again."""
     from gradcheck import GradcheckError
-    from gradcheck.output import write_output
+    from gradcheck.cli.destination import write_output
 
     reading, writing = os.pipe()
     stream = open(writing, "w", encoding="utf-8")

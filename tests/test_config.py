@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import ROOT, SAMPLES, line_of, run_cli
-from gradcheck.config import targets_from_pyproject
+from gradcheck.options.pyproject import targets_from_pyproject
 from gradcheck.errors import GradcheckError
 from gradcheck.options import InputSpec
 

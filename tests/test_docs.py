@@ -41,7 +41,7 @@ def test_every_exit_status_is_documented(status):
 
 
 def test_pyproject_keys_are_documented():
-    from gradcheck.config import _KEYS
+    from gradcheck.options.pyproject import _KEYS
 
     # A key is documented when the section's example sets it (`seed = 3`) or its comment names it
     # among the optional keys (`# optional: seed, training, ...`), not when the word occurs anywhere.

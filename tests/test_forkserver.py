@@ -17,7 +17,8 @@ import sys
 import pytest
 from conftest import ROOT, process_stats
 
-from gradcheck import GradcheckError, check, forkserver, supervisor
+from gradcheck import GradcheckError, check
+from gradcheck.isolation import forkserver, supervisor
 
 pytestmark = pytest.mark.skipif(not forkserver.AVAILABLE, reason="the fork server is used on Linux")
 

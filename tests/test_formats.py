@@ -4,7 +4,7 @@ import io
 import json
 import xml.etree.ElementTree as ET
 
-from gradcheck import render_github, render_json, render_junit, render_text
+from gradcheck.render import github as render_github, json as render_json, junit as render_junit, text as render_text
 from gradcheck.report import Report, TargetFailure, TensorInfo, finding
 
 BROKEN = Report(
@@ -100,7 +100,7 @@ def test_text_quiet_of_one_target_prints_only_its_findings():
 
 
 def test_text_no_color_has_no_escape_codes_even_when_forced(monkeypatch):
-    from gradcheck.renderers import terminal_settings
+    from gradcheck.render import terminal_settings
 
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("FORCE_COLOR", "1")

@@ -136,7 +136,7 @@ def test_one_training_mode_when_asked(modes, flag, exit_code):
 def test_stochastic_layer_gives_repeatable_gradients():
     from gradcheck import check
 
-    from gradcheck.loading import load
+    from gradcheck.layer.loading import load
 
     layer = load(f"{GRADIENTS}:DropoutDense", {}).layer
     first = check(layer, input_shape=(16, 5), numeric=False)
@@ -178,9 +178,9 @@ def test_numpy_round_trip_is_located_without_a_graph():
 
 def test_modes_that_trace_to_the_same_graph_are_checked_once():
     # Dense ignores `training`: both modes are reported, the second is not recomputed.
-    from gradcheck.api import make_options
-    from gradcheck.loading import load
-    from gradcheck.probe import VariableLog, make_probe
+    from gradcheck.options import make_options
+    from gradcheck.layer.loading import load
+    from gradcheck.layer.probe import VariableLog, make_probe
 
     options = make_options(input_shape=[(8, 5)], init={"units": 3})
     dense = make_probe(load("keras.layers:Dense", options.init), options, VariableLog())
@@ -196,9 +196,9 @@ def test_loops_whose_modes_differ_only_in_their_functions_names_are_checked_once
     """An RNN's loop body and cond are functions renamed in every trace: without dropout its two
     modes are the same graph up to those names, and are checked once. A recurrent dropout mask
     lives only inside the body, and keeps both modes checked."""
-    from gradcheck.api import make_options
-    from gradcheck.loading import load
-    from gradcheck.probe import VariableLog, make_probe
+    from gradcheck.options import make_options
+    from gradcheck.layer.loading import load
+    from gradcheck.layer.probe import VariableLog, make_probe
 
     options = make_options(input_shape=[(4, 5, 3)], init=init)
     rnn = make_probe(load("keras.layers:SimpleRNN", options.init), options, VariableLog())
@@ -207,9 +207,9 @@ def test_loops_whose_modes_differ_only_in_their_functions_names_are_checked_once
 
 
 def test_modes_whose_loop_bodies_differ_in_one_constant_are_both_checked():
-    from gradcheck.api import make_options
-    from gradcheck.loading import load
-    from gradcheck.probe import VariableLog, make_probe
+    from gradcheck.options import make_options
+    from gradcheck.layer.loading import load
+    from gradcheck.layer.probe import VariableLog, make_probe
 
     options = make_options(input_shape=[(4, 3)])
     probe = make_probe(load("tests/data/loop_layers.py:LoopScaledInTraining", options.init), options, VariableLog())

@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import line_of
 
-from gradcheck.render_markdown import code, text
-from gradcheck.renderers import render
+from gradcheck.render.markdown import code, text
+from gradcheck.render import render
 from gradcheck.report import Report, TargetFailure, TensorInfo, finding
 
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")

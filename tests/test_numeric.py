@@ -80,7 +80,7 @@ def test_a_layer_instance_checked_in_float32_is_left_exactly_as_it_was():
     import numpy as np
     import tensorflow as tf
 
-    from gradcheck.loading import load
+    from gradcheck.layer.loading import load
 
     layer = load("sample_layers/untracked.py:RawVariable", {}).layer
     layer(tf.zeros((16, 5)))

@@ -42,7 +42,7 @@ def _counts(activities, stage):
 
 def test_a_real_check_sends_its_counts_through_the_supervisor():
     from gradcheck.options import make_options
-    from gradcheck.supervisor import check_targets
+    from gradcheck.isolation.supervisor import check_targets
 
     activities: list = []
     options = make_options(input_shape=["100,5"], init=["units=10"], order=2, reload=False)
@@ -83,7 +83,7 @@ def test_the_checks_never_import_rich():
         }
         assert "rich" not in imported or path.stem in DRAWING_MODULES, path.name
 
-    from gradcheck.api import build_report
+    from gradcheck.pipeline import build_report
     from gradcheck.options import make_options
 
     importers: list = []
@@ -114,7 +114,7 @@ def test_the_checks_never_import_rich():
 def test_order_2_counts_once_over_both_training_modes():
     """A layer with two distinct training modes: the second-derivative stage is one count from 0 to
     its total, not a count that starts again at 0 for the second mode."""
-    from gradcheck.api import build_report
+    from gradcheck.pipeline import build_report
     from gradcheck.options import make_options
 
     events: list = []

@@ -23,9 +23,9 @@ from hypothesis import strategies as st  # noqa: E402
 
 from click.testing import CliRunner  # noqa: E402
 from gradcheck.cli import main  # noqa: E402
-from gradcheck.config import targets_from_pyproject  # noqa: E402
+from gradcheck.options.pyproject import targets_from_pyproject  # noqa: E402
 from gradcheck.errors import GradcheckError  # noqa: E402
-from gradcheck.options import DTYPES, INT_BOUNDS, MAX_FLOAT16, MAX_FLOAT_INPUT, Options, make_options  # noqa: E402
+from gradcheck.options.settings import DTYPES, INT_BOUNDS, MAX_FLOAT16, MAX_FLOAT_INPUT, Options, make_options  # noqa: E402
 
 MISSING = "tests/data/no_such_file.py:Layer"  # every accepted value ends at "There is no file": exit 2, no TensorFlow
 FAST = settings(max_examples=80, deadline=1000, suppress_health_check=[HealthCheck.too_slow])

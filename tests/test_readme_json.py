@@ -26,7 +26,7 @@ def _keys(document: dict) -> dict:
 
 def test_readme_json_example_keys_match_a_real_report_in_order():
     from gradcheck import check
-    from gradcheck.render_json import render
+    from gradcheck.render.json import render
 
     report = check("sample_layers/untracked.py:RawVariable", input_shape=(16, 5), numeric=False)
     real = json.loads(render([report]))

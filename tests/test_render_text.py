@@ -9,7 +9,7 @@ import re
 import pytest
 from rich.cells import cell_len
 
-from gradcheck.renderers import render
+from gradcheck.render import render
 from gradcheck.report import Report, TargetFailure, TensorInfo, finding
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -108,7 +108,7 @@ def test_gradient_column_places_the_ratio_between_the_thresholds(reports):
 
 
 def test_gradient_bar_positions():
-    from gradcheck.tensor_table import gradient_bar
+    from gradcheck.render.table import gradient_bar
 
     low, high = 1e-7, 1e4
     assert gradient_bar(1e-7, "ok", low, high).plain == "●" + "·" * 11

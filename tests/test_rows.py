@@ -5,7 +5,7 @@ from conftest import line_of
 
 from gradcheck import check
 from gradcheck.report import InputInfo
-from gradcheck.rows import RowKey, Rows, input_key
+from gradcheck.layer.rows import RowKey, Rows, input_key
 
 
 def test_two_tensors_shown_with_one_name_keep_their_own_facts():

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck import check, numeric
+from gradcheck import check
+from gradcheck.numeric import first_order as numeric
 
 LAYERS = "tests/data/screening_layers.py"
 SHAPE = (4, 16, 64)
@@ -58,9 +59,9 @@ def test_the_progress_count_moves_while_the_screen_looks(monkeypatch):
     """On a big layer the screen's look at every tensor is most of the check: the count must move
     during it, not jump from 0 to the end after it (the worker tells the CLI's bar these counts)."""
     from gradcheck import progress
-    from gradcheck.api import build_report
+    from gradcheck.pipeline import build_report
     from gradcheck.options import make_options
-    from gradcheck.screening import SCREEN_DIRECTIONS
+    from gradcheck.numeric.screening import SCREEN_DIRECTIONS
 
     monkeypatch.setattr(progress, "INTERVAL", 0.0)  # every count told, so each pass sees the latest
     heard: list = []

@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT, run_cli, run_cli_shared
 
 from gradcheck import check
-from gradcheck.config import targets_from_pyproject
+from gradcheck.options.pyproject import targets_from_pyproject
 from gradcheck.errors import GradcheckError
 
 LAYERS = "tests/data/second_order_layers.py"

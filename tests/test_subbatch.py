@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck import check, numeric, subbatch
+from gradcheck import check
+from gradcheck.numeric import first_order as numeric, subbatch
 
 LAYERS = "tests/data/screening_layers.py"
 SHAPE = (8, 16, 64)  # 1,024 numbers per sample

@@ -15,8 +15,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import ROOT, run_cli
-from gradcheck import GradcheckError, check, render_github, render_json, render_junit
-from gradcheck.config import targets_from_pyproject
+from gradcheck import GradcheckError, check
+from gradcheck.render import github as render_github, json as render_json, junit as render_junit
+from gradcheck.options.pyproject import targets_from_pyproject
 from gradcheck.options import InputSpec, make_options
 from gradcheck.report import Report, TargetFailure, finding
 from gradcheck.testing import assert_trainable

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gradcheck.renderers import render
+from gradcheck.render import render
 from gradcheck.report import Report, TargetFailure, exit_status, fails, finding
 
 ERRORS = Report(target="a.py:Errors", findings=(finding("unused-variable", "b", "never read", "a.py:3"),))

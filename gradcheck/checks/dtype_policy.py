@@ -1,0 +1,353 @@
+"""The layer under a low-precision Keras dtype policy, compared with its float32 run.
+
+For each `--dtype-policy` the layer is constructed again with that policy switched on (so
+sublayers made in __init__ or build() follow it, as for the float64 twin, NOTES.md 8), given the
+layer's weights and called on the same inputs in inference mode. Three things can go wrong:
+
+- a float output is not in the policy's compute dtype (`dtype-policy-ignored`): the layer casts
+  back to float32 somewhere, so it gets no speed-up and the next layer a dtype it did not expect.
+  The Cast from the compute dtype on the output's path is named at its line in the user's code;
+- an output or a gradient loses its value (`low-precision-loss`): it flushes to zero, overflows, or
+  differs from float32 far beyond the compute dtype's rounding. Gradients are taken as fit() takes
+  them: under mixed_float16 the loss is multiplied by LossScaleOptimizer's initial scale 2**15
+  before the backward pass and the gradients divided by it afterwards (NOTES.md: compile() wraps
+  the optimizer); if that overflows, once more unscaled, as the dynamic scale would settle;
+- a weight that is not float32 under a mixed_* policy (`low-precision-weight`): its updates are
+  rounded away in float16/bfloat16 (Keras's own layer tests assert float32 weights).
+
+Cost: one forward+backward pass per policy (two when the scaled one overflows); the graph is
+traced and every tensor evaluated only when a finding has to be located.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ..layer.calling import call_layer
+from ..layer.leaves import float_tensors, probe_loss
+from ..layer.probe import backing, location_of_variable
+from ..layer.source import error_text, user_frame_of, user_location
+from ..report import PolicyResult, finding
+from ..runtime import tensorflow
+
+_COMPUTE = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16", "float16": "float16", "bfloat16": "bfloat16"}
+_LOSS_SCALE = {"mixed_float16": 2.0**15}  # keras.optimizers.LossScaleOptimizer(initial_scale=2**15)
+# "Far beyond the precision": 50 rounding steps of the compute dtype (float16 2**-10, bfloat16 2**-7),
+# relative to the tensor's norm. A layer's own rounding through a few matmuls and a softmax stays
+# within a few steps; a flushed or saturated value is off by O(1).
+_TOLERANCE = {"float16": 50 * 2.0**-10, "bfloat16": 50 * 2.0**-7}
+# A gradient is measured against max(its norm, this fraction of the layer's largest gradient
+# norm): a gradient that is pure float32 rounding noise (MultiHeadAttention's key bias) has no
+# relative precision to lose.
+_NOISE_FLOOR = 1e-2
+_RANGE = {"float16": "6e-8 .. 65504", "bfloat16": "1e-38 .. 3e38, with 3 significant digits"}
+
+
+@contextlib.contextmanager
+def policy_scope(keras, policy: str):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def check_dtype_policies(probe, tensors, inputs, policies: tuple[str, ...]) -> tuple[list, list]:
+    """Return ([PolicyResult per policy], findings)."""
+    reference = _outputs_and_gradients(probe, probe.layer, list(probe.layer.trainable_weights), 1.0)
+    sources = [probe.tensor_name(v) for v in probe.layer.trainable_weights]
+    sources += [inputs[i].name for i in probe.float_input_indexes]
+    results, findings = [], []
+    for policy in policies:
+        result, made = _check_policy(probe, policy, reference, sources)
+        results.append(result)
+        findings += made
+    return results, findings
+
+
+def _check_policy(probe, policy: str, reference: dict, sources: list):
+    tf, keras = tensorflow()
+    compute = _COMPUTE[policy]
+    try:
+        copy = _construct(probe, policy)
+    except Exception as error:
+        where = user_frame_of(error)
+        reason = f"raised: {type(error).__name__}: {error_text(error, 200)}"
+        return PolicyResult(policy, compute, status=reason), [
+            finding(
+                "low-precision-loss",
+                None,
+                f"Under the {policy} dtype policy the layer raised {type(error).__name__}: {error_text(error, 300)}. "
+                "A layer that mixes dtypes must cast explicitly to self.compute_dtype.",
+                where,
+            )
+        ]
+    from ..layer.twin import _pair_variables  # the float64 twin pairs weights the same way
+
+    pairs = _pair_variables(probe, copy, tf, keras)
+    if pairs is None:
+        return PolicyResult(policy, compute, status="skipped: the copy holds different weights"), []
+    for original, twin in pairs:
+        twin.assign(np.asarray(original.numpy()).astype(twin.dtype.as_numpy_dtype))
+    findings = _weight_findings(probe, copy, policy, keras)
+    copied = {id(o): c for o, c in pairs}
+    variables = [copied[id(backing(v, keras))] for v in probe.layer.trainable_weights]
+    scale = _LOSS_SCALE.get(policy, 1.0)
+    ours = _outputs_and_gradients(probe, copy, variables, scale)
+    if scale != 1.0 and not all(g is None or np.all(np.isfinite(g)) for g in ours["grads"]):
+        ours = _outputs_and_gradients(probe, copy, variables, 1.0)  # the dynamic loss scale halves until it fits
+
+    output_dtypes = tuple(ours["dtypes"])
+    located = _Locator(probe, copy, compute, variables, scale)
+    ignored = [n for n, d in zip(probe.output_names, output_dtypes) if d != compute]
+    if ignored:
+        cast = located.cast_location()
+        findings.append(
+            finding(
+                "dtype-policy-ignored",
+                ignored[0],
+                f"Under the {policy} dtype policy the layer's {ignored[0]} is "
+                f"{output_dtypes[probe.output_names.index(ignored[0])]}, not {compute}"
+                + (f": the value leaves {compute} at {cast}" if cast else "")
+                + ". The layer gets no speed-up from the policy and hands the next layer an unexpected dtype. "
+                "Compute in self.compute_dtype; if one op needs float32, cast its result back "
+                "(`ops.cast(y, self.compute_dtype)`).",
+                cast,
+            )
+        )
+    worst_output = 0.0
+    for name, expected, actual in zip(probe.output_names, reference["outputs"], ours["outputs"]):
+        difference, how = _loss(expected, actual, float(np.linalg.norm(expected)), compute)
+        worst_output = max(worst_output, difference)
+        if how:
+            findings.append(
+                _loss_finding(name, f"the {name}", how, difference, policy, compute, located, ("outputs", name))
+            )
+    largest = max([float(np.linalg.norm(g)) for g in reference["grads"] if g is not None] or [0.0])
+    gradient_errors = {}
+    for index, (name, expected, actual) in enumerate(zip(sources, reference["grads"], ours["grads"])):
+        if expected is None or actual is None:
+            continue
+        floor = max(float(np.linalg.norm(expected)), _NOISE_FLOOR * largest)
+        difference, how = _loss(expected, actual, floor, compute)
+        gradient_errors[name] = difference
+        if how:
+            findings.append(
+                _loss_finding(
+                    name, f"the gradient of `{name}`", how, difference, policy, compute, located, ("grads", index)
+                )
+            )
+    status = "loss" if any(f.code == "low-precision-loss" for f in findings) else ("ignored" if ignored else "ok")
+    return PolicyResult(policy, compute, output_dtypes, worst_output, gradient_errors, status), findings
+
+
+def _construct(probe, policy: str):
+    _, keras = tensorflow()
+    with policy_scope(keras, policy):
+        if probe.loaded.make is not None:
+            copy = probe.loaded.make()
+        else:
+            config = probe.layer.get_config()
+            if "dtype" in config:
+                config["dtype"] = policy
+            copy = type(probe.layer).from_config(config)
+        call_layer(copy, probe.input_tensors(), _training(probe), probe.accepts_training)
+    return copy
+
+
+def _training(probe):
+    # Inference mode: dropout and noise draw nothing, so the two runs see the same computation.
+    return False if probe.accepts_training else None
+
+
+def _outputs_and_gradients(probe, layer, variables: list, scale: float) -> dict:
+    """Outputs (float64 numpy), their dtypes, and the gradients of the probe loss times `scale`,
+    divided by it again, for `variables` and the float inputs."""
+    tf, _ = tensorflow()
+    xs = probe.input_tensors()
+    floats = [xs[i] for i in probe.float_input_indexes]
+    batch = probe.batch_size
+    with tf.GradientTape() as tape:
+        tape.watch(floats)
+        result = call_layer(layer, xs, _training(probe), probe.accepts_training)
+        outputs = float_tensors(tf, result)
+        loss = probe_loss(tf, outputs, probe.projections, batch) * scale
+    grads = tape.gradient(loss, variables + floats)
+    return {
+        "outputs": [np.asarray(o.numpy(), "float64") for o in outputs],
+        "dtypes": [o.dtype.name for o in outputs],
+        "grads": [None if g is None else np.asarray(tf.convert_to_tensor(g).numpy(), "float64") / scale for g in grads],
+    }
+
+
+def _loss(expected, actual, floor: float, compute: str) -> tuple[float, str | None]:
+    """(relative difference, how the value was lost or None)."""
+    expected = np.asarray(expected, "float64")
+    actual = np.asarray(actual, "float64")
+    if not np.all(np.isfinite(actual)) and np.all(np.isfinite(expected)):
+        return float("inf"), "overflows to inf/NaN"
+    error = float(np.linalg.norm(actual - expected)) / max(floor, 1e-30)
+    nonzero = expected != 0
+    if nonzero.any() and np.mean(actual[nonzero] == 0) > 0.5:
+        return error, f"flushes to zero ({np.mean(actual[nonzero] == 0):.0%} of its nonzero entries)"
+    if error > _TOLERANCE[compute]:
+        return error, f"differs from float32 by {error:.1e} of its norm"
+    return error, None
+
+
+def _loss_finding(name, subject, how, error, policy, compute, located, target):
+    op, where = located.first_loss(target, how)
+    at = f", first at the {op} op at {where}" if where else ""
+    return finding(
+        "low-precision-loss",
+        name,
+        f"Under the {policy} dtype policy {subject} {how}{at} ({compute} holds {_RANGE[compute]}). "
+        "Training on it under this policy learns from garbage. Compute that op in float32 (cast its "
+        "inputs with `ops.cast(x, 'float32')` and the result back to self.compute_dtype, or give that "
+        "sublayer dtype='float32'), or rescale the values so they stay within range.",
+        where,
+    )
+
+
+def _weight_findings(probe, copy, policy: str, keras) -> list:
+    if not policy.startswith("mixed_"):
+        return []
+    findings = []
+    for original, weight in zip(probe.layer.weights, copy.weights):
+        if weight.dtype in ("float16", "bfloat16") or str(weight.dtype) in ("float16", "bfloat16"):
+            name = probe.tensor_name(original)
+            findings.append(
+                finding(
+                    "low-precision-weight",
+                    name,
+                    f"Under the {policy} dtype policy `{name}` is a {weight.dtype} weight. Mixed precision keeps "
+                    "weights in float32 so small optimizer steps are not rounded away; create it with "
+                    "add_weight's default dtype (the policy's variable dtype), not self.compute_dtype.",
+                    location_of_variable(probe, original),
+                )
+            )
+    return findings
+
+
+class _Locator:
+    """Finds where a value leaves the policy or is lost, in the copy's traced forward+backward graph.
+
+    Built lazily: the trace and the evaluation of every tensor happen only for a finding."""
+
+    def __init__(self, probe, copy, compute, variables, scale):
+        self.probe, self.copy, self.compute, self.variables, self.scale = probe, copy, compute, variables, scale
+        self._traced = None
+
+    def _trace(self):
+        if self._traced is not None:
+            return self._traced
+        tf, _ = tensorflow()
+        probe = self.probe
+        batch = probe.batch_size
+        indexes = probe.float_input_indexes
+
+        def step(*xs):
+            xs = list(xs)
+            with tf.GradientTape() as tape:
+                for i in indexes:
+                    tape.watch(xs[i])
+                result = call_layer(self.copy, xs, _training(probe), probe.accepts_training)
+                outputs = float_tensors(tf, result)
+                loss = probe_loss(tf, outputs, probe.projections, batch) * self.scale
+            grads = tape.gradient(loss, self.variables + [xs[i] for i in indexes])
+            return {
+                "outputs": outputs,
+                "grads": [tf.zeros(()) if g is None else tf.convert_to_tensor(g) for g in grads],
+            }
+
+        from ..layer.probe import trace_layer_function
+
+        specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in probe.inputs]
+        try:
+            function = trace_layer_function(self.copy, step, specs)
+        except Exception:
+            self._traced = (None, {})
+            return self._traced
+        self._traced = (function, self._values(function))
+        return self._traced
+
+    def _values(self, function) -> dict:
+        """{graph tensor ref: numpy value} for every low-precision float tensor of the graph."""
+        from tensorflow.python.eager import wrap_function
+
+        graph = function.graph
+        fetches = [
+            t
+            for op in graph.get_operations()
+            if op.type != "Placeholder"
+            for t in op.outputs
+            if t.dtype.name == self.compute
+        ]
+        if not fetches:
+            return {}
+        try:
+            wrapped = wrap_function.WrappedFunction(
+                graph, variable_holder=wrap_function.VariableHolder(share_variables=True)
+            )
+            pruned = wrapped.prune(feeds=graph.inputs[: len(self.probe.inputs)], fetches=fetches)
+            values = pruned(*self.probe.input_tensors())
+        except Exception:
+            return {}
+        return {t.ref(): v.numpy() for t, v in zip(fetches, values)}
+
+    def cast_location(self) -> str | None:
+        """The user's line of the first Cast from the compute dtype to a wider float on an output's path."""
+        function, _ = self._trace()
+        if function is None:
+            return None
+        from ..graph.cuts import ancestors
+
+        tf, _ = tensorflow()
+        path = set()
+        for output in function.structured_outputs["outputs"]:
+            path |= ancestors(output.op)
+        for op in function.graph.get_operations():
+            if op.type != "Cast" or op not in path or op.name.startswith("gradient_tape/"):
+                continue
+            if op.get_attr("SrcT") == tf.as_dtype(self.compute) and op.get_attr("DstT") in (tf.float32, tf.float64):
+                location = user_location(op.traceback)
+                if location:
+                    return location
+        return None
+
+    def first_loss(self, target, how: str) -> tuple[str | None, str | None]:
+        """(op type, file:line) of the first op on `target`'s path whose output is lost that way
+        while its inputs are not."""
+        function, values = self._trace()
+        if function is None or not values:
+            return None, None
+        from ..graph.cuts import ancestors
+        from ..graph.nonfinite import forward_origin
+
+        kind, key = target
+        outputs = function.structured_outputs[kind]
+        index = self.probe.output_names.index(key) if kind == "outputs" else key
+        path = ancestors(outputs[index].op)
+        lost = _is_nonfinite if how.startswith("overflows") else _is_flushed
+        for op in function.graph.get_operations():
+            if op not in path or op.type in ("Cast", "ReadVariableOp", "Const"):
+                continue
+            made = [values[t.ref()] for t in op.outputs if t.ref() in values]
+            before = [values[t.ref()] for t in op.inputs if t.ref() in values and t.op.type != "Const"]
+            if made and any(lost(v) for v in made) and not any(lost(v) for v in before):
+                op_type, where, _ = forward_origin(op)
+                if where:
+                    return op_type, where
+        return None, None
+
+
+def _is_nonfinite(value) -> bool:
+    return not np.all(np.isfinite(value))
+
+
+def _is_flushed(value) -> bool:
+    value = np.asarray(value)
+    return value.size > 0 and np.mean(value == 0) > 0.5

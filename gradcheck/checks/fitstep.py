@@ -1,0 +1,46 @@
+"""Does one optimizer step over `layer.trainable_weights` change each tensor? The path fit() uses."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layer.probe import backing
+from ..layer.rows import variable_key
+from ..runtime import tensorflow
+
+_FIT_LEARNING_RATE = 0.01  # SGD's default: the one step only has to show whether anything moves
+
+
+def trains_under_fit(probe, runs, tensors) -> dict:
+    """{row key: changed by one SGD step over layer.trainable_weights}, the path fit() uses.
+
+    The step runs on the real variables, so every value is saved first and restored exactly after.
+    Untracked and non-trainable variables are not in trainable_weights: False without a step.
+    """
+    tf, keras = tensorflow()
+    run = runs[0]  # fit() calls with training=True, the first mode traced
+    grads = {id(backing(v, keras)): g for v, g in zip(probe.gradient_variables, run.result["grads"])}
+    weights = list(probe.layer.trainable_weights)
+    pairs = [(grads.get(id(backing(v, keras))), v) for v in weights]
+    pairs = [(tf.constant(g, dtype=v.dtype), v) for g, v in pairs if g is not None]
+    everything = list(probe.layer.weights) + [v for v in probe.gradient_variables if not isinstance(v, keras.Variable)]
+    saved = [(v, np.array(v.numpy())) for v in everything]
+    changed = set()
+    if pairs:
+        optimizer = keras.optimizers.SGD(learning_rate=_FIT_LEARNING_RATE)
+        try:
+            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+            for variable, before in saved:
+                if not np.array_equal(np.asarray(variable.numpy()), before, equal_nan=True):
+                    changed.add(id(backing(variable, keras)))
+        finally:
+            for variable, before in saved:
+                variable.assign(before)
+    # Every variable's row is keyed by its tf.Variable: facts for the rows that are variables, and
+    # False for an untracked variable found only by TF's name (a helper's global), outside both lists.
+    facts = {key: False for key, row in tensors.keyed() if row.kind == "untracked"}
+    for variable in everything:
+        key = variable_key(variable)
+        if tensors.get(key) is not None:
+            facts[key] = id(backing(variable, keras)) in changed
+    return facts

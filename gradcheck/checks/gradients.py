@@ -1,0 +1,283 @@
+"""Gradient diagnosis: does every trainable weight and float input get a usable gradient?
+
+The probe (probe.py) already traced call() per `training` mode together with the probe loss
+sum(r * y) / batch and its gradients. Here each gradient is classified — none, nonfinite, zero,
+vanishing, exploding or ok — and the worst mode is reported. Only on failure is the graph read in
+detail: which op cuts a None gradient (cuts.py), which op made the first non-finite value.
+
+The scale measure for vanishing/exploding is
+
+    ratio = RMS(gradient) / max(RMS(tensor), SCALE_FLOOR)
+
+the size of one SGD step (learning rate 1) relative to the tensor it moves. The probe loss has unit
+scale (Gaussian projections, averaged over the batch), so a tensor smaller than SCALE_FLOOR = 1 (a
+zero-initialised bias) is measured against 1: any O(1) update moves it, and its own near-zero RMS
+must not make a healthy gradient look huge. For an input the gradient is multiplied by the batch
+size first: the loss averages over the batch, a 1/batch factor that says nothing about the layer.
+The thresholds (options.py) say when one step cannot move a float32 value (1e-7, its relative
+rounding step) or moves it far more than its own size at any usual learning rate (1e4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..graph.backward import backward_failure
+from ..graph.cuts import eager_cut_location, find_cuts
+from ..graph.nonfinite import nonfinite_finding, nonfinite_outputs
+from ..layer import state
+from ..layer.calling import call_layer, random_training
+from ..layer.leaves import float_tensors, probe_loss
+from ..layer.probe import execute_trace
+from ..layer.rows import input_key, variable_key
+from ..report import finding
+from ..runtime import tensorflow
+from .fitstep import trains_under_fit
+from .weak import is_rounding_noise, noise_finding, peak_ratio, weak_finding
+
+SCALE_FLOOR = 1.0
+# Ops that read a tensor's shape, not its values: a path through them carries no value to cut.
+_SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike"})
+# Worst first: the status a tensor shows is the worst over the traced modes.
+_ORDER = ("none", "nonfinite", "zero", "exploding", "vanishing", "noise", "ok")
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    mode: str
+    status: str
+    norm: float | None
+    ratio: float | None
+
+
+@dataclasses.dataclass
+class ProbePass:
+    """One forward+backward pass of the probe for one mode, as numpy."""
+
+    mode: str
+    trace: object  # the Trace, or None for the eager fallback
+    result: dict
+
+
+def check_gradients(probe, tensors, inputs, options):
+    """Return ({tensor: facts}, {input: facts}, findings) for every gradient the probe takes."""
+    runs = _probe_passes(probe)
+    if not runs:  # every backward pass raised: nothing to classify
+        return {}, {}, list(probe.backward_failures)
+    tensor_updates: dict = {}
+    input_updates: dict = {}
+    findings: list = []
+    sources = _sources(probe, inputs)
+
+    for index, (name, variable, input_index) in enumerate(sources):
+        key = variable_key(variable) if variable is not None else input_key(input_index)
+        row = tensors.get(key) if variable is not None else None
+        if variable is not None and (row is None or not row.read_by_call):
+            continue  # an unread weight is already reported as unused-variable
+        outcomes = []
+        for run in runs:
+            if (
+                variable is not None
+                and run.trace is not None
+                and _source_placeholder(probe, run, variable, None) is None
+            ):
+                continue  # not read in this mode (e.g. a branch taken only when training)
+            value = _value(probe, variable, input_index)
+            scale = probe.batch_size if variable is None else 1
+            outcomes.append(_classify(options, run.mode, run.result["grads"][index], value, scale))
+        if not outcomes:
+            continue
+        worst = min(outcomes, key=lambda o: _ORDER.index(o.status))
+        worst_run = next(r for r in runs if r.mode == worst.mode)
+        source = worst_run.trace.placeholder_of(variable, input_index) if worst_run.trace else None
+        if is_rounding_noise(probe, worst_run, worst, source):
+            worst = dataclasses.replace(worst, status="noise")
+        facts = {"gradient_norm": worst.norm, "gradient_status": worst.status, "gradient_ratio": worst.ratio}
+        (tensor_updates if variable is not None else input_updates)[key] = facts
+        made = _finding(probe, options, runs, name, variable, input_index, index, worst, outcomes, row)
+        if made is not None:
+            findings.append(made)
+
+    findings += nonfinite_outputs(probe, runs, findings) + probe.backward_failures
+    for key, trains in trains_under_fit(probe, runs, tensors).items():
+        tensor_updates.setdefault(key, {})["trains_under_fit"] = trains
+    return tensor_updates, input_updates, findings
+
+
+# --- running the probe -----------------------------------------------------------------------------
+
+
+def _probe_passes(probe) -> list[ProbePass]:
+    """One ProbePass per traced mode, each from the same fixed random state so stochastic layers repeat."""
+    tf, keras = tensorflow()
+    saved = state.snapshot(probe.layer, keras)
+    fixed = state.fixed(probe.layer, keras, probe.seed)
+    runs: list[ProbePass] = []
+    failures: list = []
+    for trace in probe.distinct_traces():
+        state.restore(fixed)
+        try:
+            runs.append(ProbePass(trace.mode, trace, execute_trace(probe, trace)))
+        except tf.errors.OpError as error:
+            failure = backward_failure(trace, error, trace.mode)
+            if failure is None:
+                raise
+            if all(f.location != failure.location for f in failures):
+                failures.append(failure)
+    if not probe.traces:
+        state.restore(fixed)
+        runs.append(ProbePass("n/a", None, _eager_result(probe)))
+    state.restore(saved)
+    probe.backward_failures = failures
+    return runs
+
+
+def _eager_result(probe) -> dict:
+    """call() could not be traced: take the gradients with an eager tape. A `.numpy()` round trip
+    then shows as a None gradient, though no graph says where the path broke."""
+    tf, _ = tensorflow()
+    xs = probe.input_tensors()
+    floats = [xs[i] for i in probe.float_input_indexes]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(floats)
+        training = random_training(probe.training) if probe.accepts_training else None
+        result = call_layer(probe.layer, xs, training, probe.accepts_training)
+        outputs = float_tensors(tf, result)
+        loss = probe_loss(tf, outputs, [tf.constant(r) for r in probe.projections], probe.batch_size)
+    grads = []
+    for source in probe.gradient_variables + floats:
+        try:
+            grad = tape.gradient(loss, source, unconnected_gradients=tf.UnconnectedGradients.NONE)
+        except Exception:
+            grad = None  # a py_function whose body left TensorFlow crashes its backward (NOTES.md 7)
+        grads.append(None if grad is None else tf.convert_to_tensor(grad).numpy())
+    del tape
+    return {"loss": float(loss.numpy()), "outputs": [o.numpy() for o in outputs], "grads": grads}
+
+
+def _sources(probe, inputs):
+    """(name, variable or None, input index or None), in the order of the probe's gradients."""
+    names = [probe.tensor_name(v) for v in probe.gradient_variables]
+    sources = [(name, v, None) for name, v in zip(names, probe.gradient_variables)]
+    sources += [(inputs[i].name, None, i) for i in probe.float_input_indexes]
+    return sources
+
+
+def _value(probe, variable, input_index):
+    if variable is None:
+        return probe.inputs[input_index]
+    return np.asarray(variable.numpy())
+
+
+def _source_placeholder(probe, run, variable, input_index):
+    return run.trace.placeholder_of(variable, input_index)
+
+
+# --- classification --------------------------------------------------------------------------------
+
+
+def _rms(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.sqrt(np.mean(np.square(values)))) if values.size else 0.0
+
+
+def _classify(options, mode, grad, value, scale) -> Outcome:
+    if grad is None:
+        return Outcome(mode, "none", None, None)
+    grad = np.asarray(grad, dtype=np.float64)
+    norm = float(np.linalg.norm(grad.ravel()))
+    if not np.all(np.isfinite(grad)):
+        return Outcome(mode, "nonfinite", norm, None)
+    if not np.any(grad):
+        return Outcome(mode, "zero", 0.0, 0.0)
+    ratio = _rms(grad) * scale / max(_rms(value), SCALE_FLOOR)
+    if ratio < options.vanishing_threshold:
+        return Outcome(mode, "vanishing", norm, ratio)
+    if ratio > options.exploding_threshold:
+        return Outcome(mode, "exploding", norm, ratio)
+    return Outcome(mode, "ok", norm, ratio)
+
+
+def _in_modes(worst: Outcome, outcomes) -> str:
+    """' with training=True (with training=False it is ok)' when the modes disagree."""
+    others = [o for o in outcomes if o.mode != worst.mode]
+    if worst.mode == "n/a" or all(o.status == worst.status for o in others):
+        return ""
+    return f" with training={worst.mode.capitalize()}" + "".join(
+        f" (with training={o.mode.capitalize()} it is {o.status})" for o in others
+    )
+
+
+# --- findings ---------------------------------------------------------------------------------------
+
+
+def _finding(probe, options, runs, name, variable, input_index, index, worst, outcomes, row):
+    is_input = variable is None
+    where = _in_modes(worst, outcomes)
+    subject = f"The gradient with respect to `{name}`" if is_input else f"`{name}`'s gradient"
+    created = row.created_at if row is not None else None
+    run = next(r for r in runs if r.mode == worst.mode)
+    if worst.status == "none":
+        return _none_finding(probe, run, name, variable, input_index, where, created)
+    if worst.status == "nonfinite":
+        return nonfinite_finding(probe, run, name, variable, index, where, created, subject)
+    if worst.status in ("zero", "vanishing", "exploding"):
+        source = run.trace.placeholder_of(variable, input_index) if run.trace else None
+        threshold = options.vanishing_threshold if worst.status != "exploding" else options.exploding_threshold
+        return weak_finding(probe, run, name, source, worst, where, subject, is_input, created, threshold)
+    if worst.status == "noise":
+        return noise_finding(name, worst, peak_ratio(probe, run, worst), created)
+    return None
+
+
+def _none_finding(probe, run, name, variable, input_index, where, created):
+    code = "input-gradient-none" if variable is None else "none-gradient"
+    consequence = (
+        "so layers before this one get no gradient from it and cannot train"
+        if variable is None
+        else 'so fit() never changes it (Keras only says "Gradients do not exist for variables")'
+    )
+    if run.trace is None:
+        location = eager_cut_location(probe.layer)
+        place = f" (probably at {location})" if location else ""
+        return finding(
+            code,
+            name,
+            f"`{name}` gets a None gradient{where}: the path from it to the output leaves TensorFlow{place}, "
+            f"{consequence}. call() could not be traced, so the op that cuts the path cannot be named; "
+            "a `.numpy()` or numpy call on a tensor is the usual cause. Keep the computation in TensorFlow ops.",
+            location or created,
+        )
+    source = run.trace.placeholder_of(variable, input_index)
+    cuts = find_cuts(run.trace, source) if source is not None else []
+    if variable is None and all(cut.op_type in _SHAPE_OPS for cut in cuts):
+        # The output depends on the input's shape only (a position embedding, keras-hub's
+        # SinePositionEncoding): by design, and the layers before it train through the sum the
+        # caller makes. Say so, without failing the check.
+        return finding(
+            "input-unused",
+            name,
+            f"The output of call() does not depend on the values of `{name}`{where}, only on its shape, "
+            "so no gradient flows back through this layer to it. That is right for a position "
+            "embedding whose result is added to its input outside the layer; otherwise use the input in call().",
+            None,
+        )
+    if not cuts:
+        return finding(
+            code,
+            name,
+            f"`{name}` is used by call() but its gradient is None{where}: no path from it reaches the output, "
+            f"{consequence}. Check that its result is used in what call() returns.",
+            created,
+        )
+    first = cuts[0]
+    others = "".join(f" and {c.describe()}" for c in cuts[1:])
+    return finding(
+        code,
+        name,
+        f"`{name}` reaches the output only through {first.describe()}{others}{where}; "
+        f"{first.written_as} passes no gradient ({first.why}), {consequence}. {first.advice}",
+        first.location or created,
+    )

@@ -1,0 +1,306 @@
+"""Which tensors does call() use, and is each one a tracked, trainable variable?
+
+The answer comes from the traced graph (NOTES.md 2): a captured resource handle is a variable that
+call() reads; a captured eager tensor or an embedded float constant equal to an attribute is a
+constant posing as a weight. Comparing those with `layer.weights` finds what Keras does not track.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layer.naming import assigned_name
+from ..layer.probe import Probe, backing, location_of_variable
+from ..layer.rows import RowKey, Rows, constant_key, input_key, variable_key
+from ..layer.state import state_variables
+from ..report import InputInfo, TensorInfo, finding
+from ..runtime import tensorflow
+
+_LIBRARY_MODULES = ("keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv")
+
+
+def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
+    """Return (tensor rows, findings) for every variable the layer holds or call() reads."""
+    _, keras = tensorflow()
+    layer = probe.layer
+    read = _read_handles(probe)
+    seed_states = set(state_variables(layer, keras))  # RNG, RNN and metric state: not weights
+    tensors: list[tuple[RowKey, TensorInfo]] = []
+    findings: list = []
+    tracked_ids = set()
+    # Names of the weights call() reads: an unread weight sharing one is a copy left by an earlier
+    # build (see _orphan_message).
+    names_read = {probe.tensor_name(v) for v in layer.weights if id(backing(v, keras).handle) in read}
+
+    for variable in layer.weights:
+        tf_variable = backing(variable, keras)
+        tracked_ids.add(id(tf_variable))
+        if id(tf_variable) in seed_states:
+            continue  # listed below as state
+        name = probe.tensor_name(variable)
+        owner = probe.names.owner_layer(variable)
+        is_read = id(tf_variable.handle) in read
+        location = location_of_variable(probe, variable)
+        tensors.append(
+            (
+                variable_key(variable),
+                TensorInfo(
+                    name=name,
+                    kind="trainable" if variable.trainable else "non-trainable",
+                    shape=tuple(variable.shape),
+                    dtype=str(variable.dtype),
+                    layer=owner.name if owner is not None and owner is not layer else None,
+                    created_at=location,
+                    read_by_call=is_read,
+                ),
+            )
+        )
+        if variable.trainable and not is_read and probe.traces:
+            message = (
+                _orphan_message(name)
+                if name in names_read
+                else f"`{name}` is a trainable weight that call() never reads{_modes(probe)}, so it "
+                "cannot learn and only adds parameters. Use it in call(), or remove it from build()"
+                " (if call() replaces the attribute, e.g. `self.kernel = self.kernel / n`, assign "
+                "the result to a local name instead)."
+            )
+            findings.append(finding("unused-variable", name, message, location))
+        elif not variable.trainable and is_read:
+            findings.append(
+                finding(
+                    "non-trainable-variable",
+                    name,
+                    f"`{name}` is read by call() but has trainable=False, so fit() does not update it "
+                    "with gradients (fine for statistics such as a moving mean).",
+                    location,
+                )
+            )
+
+    for tf_variable, name in _untracked_variables(probe, tracked_ids, seed_states, read):
+        location = location_of_variable(probe, tf_variable)
+        is_read = id(tf_variable.handle) in read
+        tensors.append(
+            (
+                variable_key(tf_variable),
+                TensorInfo(
+                    name=name,
+                    kind="untracked",
+                    shape=tuple(tf_variable.shape),
+                    dtype=tf_variable.dtype.name,
+                    created_at=location,
+                    read_by_call=is_read,
+                ),
+            )
+        )
+        if is_read:
+            findings.append(
+                finding(
+                    "untracked-variable",
+                    name,
+                    f"`{name}` is a raw tf.Variable{' made at ' + location if location else ''}. Keras 3 "
+                    "does not track it: it is missing from layer.trainable_weights, so fit() never "
+                    "trains it and saving drops it. Make it with `self.add_weight(...)` in `build()`.",
+                    location,
+                )
+            )
+
+    tensors += state_rows(probe, read)
+    constants, constant_findings = _constants(probe)
+    tensors += constants
+    findings += constant_findings
+    findings += _created_in_call(probe)
+    return Rows(tensors), findings
+
+
+def input_inventory(options) -> Rows[InputInfo]:
+    """One row per input; integer inputs (token ids) are not differentiable and get no gradient check."""
+    return Rows(
+        (
+            input_key(i),
+            InputInfo(
+                name=f"input {i}" if len(options.inputs) > 1 else "input",
+                shape=spec.shape,
+                dtype=spec.dtype,
+                value_range=spec.resolved_range,
+                differentiable=spec.is_float,
+            ),
+        )
+        for i, spec in enumerate(options.inputs)
+    )
+
+
+def _orphan_message(name: str) -> str:
+    """An unread weight beside a read one of the same name: a copy from an earlier build. Keras
+    first builds a layer that has no build() of its own symbolically, in a graph, to learn its
+    output shape; a sublayer's build() that raises there (a raw tf.Variable made from a tensor
+    cannot be lifted out of that graph) is abandoned after the weights it made so far, and run
+    again at the real call: those first weights stay in layer.weights, read by nothing (checked
+    with Keras 3.15). A sublayer replaced after it was built leaves its weights behind the same way."""
+    return (
+        f"`{name}` is a trainable weight that call() never reads, beside another `{name}` that it does: "
+        "a copy left by an earlier build, never trained and saved for nothing. Keras first builds a "
+        "layer without a build() of its own in a graph, to work out its output shape; a build() that "
+        "raises there (a raw tf.Variable made from a tensor is one way) is run again later, and the "
+        "weights it had made stay in the layer. Make every weight in that build() with "
+        "self.add_weight(...) (and build or assign each sublayer once), and the copy goes."
+    )
+
+
+def _modes(probe: Probe) -> str:
+    modes = [t.mode for t in probe.traces if t.mode != "n/a"]
+    return f" (with training={' or '.join(m.capitalize() for m in modes)})" if modes else ""
+
+
+def _read_handles(probe: Probe) -> set[int]:
+    """ids of the variable handles call() reads, from the traces; from the tape if tracing failed."""
+    if probe.traces:
+        return {handle for trace in probe.traces for handle in trace.handle_placeholders}
+    tf, keras = tensorflow()
+    from ..layer.calling import call_layer
+
+    with tf.GradientTape(persistent=True) as tape:
+        call_layer(probe.layer, probe.input_tensors(), probe.training, probe.accepts_training)
+    # The tape misses variables read only under stop_gradient (NOTES.md 7): a best effort only.
+    return {id(v.handle) for v in tape.watched_variables()}
+
+
+def state_rows(probe: Probe, read: set[int]) -> list[tuple[RowKey, TensorInfo]]:
+    """One `state` row per variable Keras keeps beside the weights (state.py): an RNN's carried
+    state, a SeedGenerator's, a metric's. Not weights, so never untracked and never trained."""
+    _, keras = tensorflow()
+    rows = []
+    for variable, _, path in state_variables(probe.layer, keras, probe.names.layer_path).values():
+        name = path
+        owner = probe.names.owner_layer(variable)
+        rows.append(
+            (
+                variable_key(variable),
+                TensorInfo(
+                    name=name,
+                    kind="state",
+                    shape=tuple(variable.shape),
+                    dtype=variable.dtype.name,
+                    layer=owner.name if owner is not None and owner is not probe.layer else None,
+                    created_at=location_of_variable(probe, variable),
+                    read_by_call=id(variable.handle) in read,
+                ),
+            )
+        )
+    return rows
+
+
+def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[int], read: set[int]):
+    """Raw tf.Variables the layer holds (or call() reads) that no layer's weights include."""
+    tf, keras = tensorflow()
+    found = {}
+    for obj in probe.names.objects.values():
+        if isinstance(obj, tf.Variable) and id(obj) not in tracked_ids and id(obj) not in seed_states:
+            found[id(obj)] = (obj, probe.tensor_name(obj))
+    # A variable call() reads that the walk could not reach (a helper's global): named by TF's name.
+    for variable, _ in probe.log.created.values():
+        if id(variable) in found or id(variable) in tracked_ids or id(variable) in seed_states:
+            continue
+        if id(variable.handle) in read and not _is_keras_internal(variable):
+            found[id(variable)] = (variable, variable.name.split(":")[0])
+    return sorted(found.values(), key=lambda pair: pair[1])
+
+
+def _is_keras_internal(variable) -> bool:
+    # Optimizer slots, metric accumulators and RNG states made by Keras while we watched.
+    return any(part in variable.name for part in ("seed_generator", "iteration", "optimizer"))
+
+
+def _constants(probe: Probe):
+    """Float tensors and numpy arrays that call() uses as if they were weights."""
+    tensors: list = []
+    findings: list = []
+    seen = set()
+    for trace in probe.traces:
+        for external, placeholder in trace.tensor_captures:
+            if id(external) in seen or not external.dtype.is_floating:
+                continue
+            seen.add(id(external))
+            _add_constant(probe, external, external.numpy(), placeholder, trace, tensors, findings)
+        for array_id, array in probe.names.objects.items():
+            if array_id in seen or not isinstance(array, np.ndarray):
+                continue
+            if array.dtype.kind != "f" or array.size < 2:
+                continue
+            op = _embedded_constant(trace.graph, array)
+            if op is not None:
+                seen.add(array_id)
+                _add_constant(probe, array, array, op.outputs[0], trace, tensors, findings)
+    return tensors, findings
+
+
+def _embedded_constant(graph, array):
+    """The Const op holding `array`'s values (a numpy array used in call() is embedded, NOTES.md 2)."""
+    from tensorflow.python.framework import tensor_util
+
+    for op in graph.get_operations():
+        if op.type != "Const" or tuple(op.outputs[0].shape) != array.shape:
+            continue
+        if np.array_equal(tensor_util.MakeNdarray(op.get_attr("value")), array):
+            return op
+    return None
+
+
+def _add_constant(probe: Probe, obj, values, placeholder, trace, tensors, findings):
+    place = probe.names.places.get(id(obj))
+    name = place.path if place is not None else None
+    if values.size < 2:
+        return  # a scalar such as an epsilon is a hyperparameter, not a weight
+    owner_module = type(place.owner).__module__.split(".")[0] if place is not None and place.owner is not None else ""
+    location = probe.names.assignment_location(obj) or trace.consumers_location(placeholder)
+    if place is None and location is None:
+        return  # made inside Keras or TensorFlow (a mask, a shape table): not the user's weight
+    shown = name or f"constant of shape {'x'.join(map(str, values.shape))}"
+    is_mask = values.dtype.kind == "f" and set(np.unique(values)).issubset({0.0, 1.0}) and len(np.unique(values)) == 2
+    tensors.append(
+        (
+            constant_key(obj),
+            TensorInfo(
+                name=shown,
+                kind="constant",
+                shape=tuple(values.shape),
+                dtype=str(values.dtype),
+                created_at=location,
+                read_by_call=True,
+            ),
+        )
+    )
+    if owner_module in _LIBRARY_MODULES or is_mask:
+        return  # a library's own fixed tensor, or a 0/1 mask: constant by design
+    kind = "numpy array" if isinstance(obj, np.ndarray) else "tensor"
+    findings.append(
+        finding(
+            "constant-tensor",
+            shown,
+            f"`{shown}` is a float {kind} of shape {tuple(values.shape)} that call() uses, but it is not "
+            "a variable, so no gradient or optimizer step can change it. If it should learn, create it "
+            "with `self.add_weight(...)` in `build()`; if it is meant to stay fixed, make it "
+            "`self.add_weight(..., trainable=False)` so it is saved with the layer.",
+            location,
+        )
+    )
+
+
+def _created_in_call(probe: Probe):
+    findings, seen = [], set()
+    for variable, location in probe.created_in_call:
+        if location in seen:
+            continue
+        seen.add(location)
+        # The user's own name for it (`w = tf.Variable(...)`), else TensorFlow's ("Variable").
+        name = assigned_name(location) or variable.name.split(":")[0].rsplit("/", 1)[-1]
+        findings.append(
+            finding(
+                "variable-created-in-call",
+                name,
+                f"call() creates a new variable `{name}`{' at ' + location if location else ''} every time "
+                "it runs, so nothing it learns survives the call and fit() (which traces call()) "
+                "raises. Create it once with `self.add_weight(...)` in `build()` and only read it in call().",
+                location,
+            )
+        )
+    return findings

@@ -1,0 +1,142 @@
+"""Where the report goes: stdout, or the --output file, written so that nothing half-done is left.
+
+The --output path is checked before any target runs: a report written over a file the run reads
+(the layer's own source, pyproject.toml) would destroy it. So is a stdout whose reader has already
+gone: the checks would run for a report nobody can read. The file is written as editors do, to a
+temporary file in the same folder and then renamed over the target, so an interrupted or failed
+run leaves an existing report as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import select
+import sys
+import tempfile
+
+from ..errors import GradcheckError
+
+PYPROJECT = "pyproject.toml"
+
+
+def check_output_path(output: str | None, targets: list[str]) -> None:
+    """Refuse an --output the run could not write, or must not: a folder, or a file the run reads;
+    without --output, a stdout that is already closed."""
+    if output is None:
+        _refuse_a_closed_stdout()
+        return
+    path = os.path.abspath(output)
+    folder = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise GradcheckError(
+            f"--output {output} is a folder. Give a file name, e.g. --output {os.path.join(output, 'gradcheck-report.txt')}."
+        )
+    if not os.path.isdir(folder):
+        raise GradcheckError(
+            f"--output {output}: there is no folder {folder}. Create it first, or write the report elsewhere."
+        )
+    if not os.access(folder, os.W_OK):
+        raise GradcheckError(
+            f"--output {output}: the folder {folder} is not writable. Write the report to a folder you can write to."
+        )
+    read = {PYPROJECT: "./pyproject.toml, which lists the targets"}
+    for target in targets:
+        source = _source_file(target)
+        if source is not None:
+            read[source] = f"the source of {target}"
+    for file, what in read.items():
+        if os.path.exists(file) and os.path.exists(path) and os.path.samefile(file, path):
+            raise GradcheckError(
+                f"--output {output} is {what}: this run reads it, and the report would overwrite it. "
+                "Give another file, e.g. --output gradcheck-report.txt."
+            )
+
+
+def _source_file(target: str) -> str | None:
+    """The file a TARGET names (path/to/file.py:NAME), or where module:NAME would be found, without importing it."""
+    module_ref, sep, _ = target.rpartition(":")
+    if not sep or not module_ref:
+        return None
+    if module_ref.endswith(".py") or "/" in module_ref or os.sep in module_ref:
+        return module_ref
+    relative = module_ref.replace(".", os.sep)
+    for base in [os.getcwd(), *sys.path]:
+        for candidate in (
+            os.path.join(base or ".", relative + ".py"),
+            os.path.join(base or ".", relative, "__init__.py"),
+        ):
+            if os.path.isfile(candidate):
+                return candidate
+    return None
+
+
+def write_output(output: str | None, text: str) -> None:
+    """Write the report `text` to stdout, or atomically into the file `output`.
+
+    A character stdout cannot encode is replaced (a report is never lost to a UnicodeEncodeError),
+    and a closed stdout (`gradcheck ... | head -0`) is a GradcheckError rather than a traceback.
+    """
+    if output is not None:
+        with _atomic_file(output) as stream:
+            stream.write(text)
+        return
+    try:
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:
+            sys.stdout.write(text)
+        else:
+            sys.stdout.flush()
+            buffer.write(text.encode(sys.stdout.encoding or "utf-8", errors="replace"))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise _stdout_closed() from None
+
+
+def _refuse_a_closed_stdout() -> None:
+    """Raise now when stdout is a pipe whose reading end has already closed (`gradcheck ... | head
+    -0`, a reader that died). poll() tells it without writing: POLLERR on a pipe's writing end. A
+    file, a terminal or a reader that closes later is met by write_output."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)  # POLLERR is reported whatever is asked for
+        closed = any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # no poll(), or no fd
+        return
+    if closed:
+        raise _stdout_closed()
+
+
+def _stdout_closed() -> GradcheckError:
+    # Point fd 1 at /dev/null, so the interpreter's final flush does not fail a second time.
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return GradcheckError(
+        "stdout was closed before the report was written (the reading end of a pipe ended). "
+        "Let the reader take the whole report, or write it to a file with --output FILE."
+    )
+
+
+@contextlib.contextmanager
+def _atomic_file(output: str):
+    path = os.path.abspath(output)
+    handle, temporary = tempfile.mkstemp(prefix=".gradcheck-", suffix=".tmp", dir=os.path.dirname(path))
+    try:
+        with open(handle, "w", encoding="utf-8") as stream:
+            yield stream
+        os.chmod(temporary, _mode_for(path))
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def _mode_for(path: str) -> int:
+    """Keep an existing report's permissions; a new one gets the usual 0o666 less the umask, not mkstemp's 0o600."""
+    if os.path.exists(path):
+        return os.stat(path).st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -1,0 +1,55 @@
+"""Walks from a tensor along its path to the loss, for the finite-difference check (numeric.py):
+the custom gradient a mismatch points at, and the stop_gradient that makes a disagreement say
+nothing about the gradient.
+"""
+
+from __future__ import annotations
+
+from ..layer.source import user_location
+
+
+def downstream_op(forward, target, wanted):
+    """The user's line of the first op on the target's path to the loss that `wanted(op)` picks
+    ("" when that op is not in the user's code), or None when there is none.
+
+    Only float-valued edges are followed: a shape or a count cast to float32 carries no gradient.
+    """
+    start = forward.placeholder(target)
+    if start is None:
+        return None
+    for op in float_path_ops(start):
+        if wanted(op):
+            return user_location(op.traceback) or ""
+    return None
+
+
+def float_path_ops(start):
+    """Every op the float (or complex) value of the graph tensor `start` flows into, nearest first."""
+    seen, frontier = set(), list(start.consumers())
+    while frontier:
+        op = frontier.pop(0)
+        if id(op) in seen:
+            continue
+        seen.add(id(op))
+        yield op
+        for output in op.outputs:
+            if output.dtype.is_floating or output.dtype.is_complex:
+                frontier.extend(output.consumers())
+
+
+# Ops whose gradient is left out by definition while their float output still follows the input.
+_GRADIENT_BLOCKERS = frozenset({"StopGradient", "PreventGradient", "PyFunc", "PyFuncStateless"})
+
+
+def blocks_gradient_by_design(op) -> bool:
+    return op.type in _GRADIENT_BLOCKERS
+
+
+def is_custom_gradient(op) -> bool:
+    """tf.custom_gradient marks its output with an IdentityN whose gradient is overridden."""
+    if op.type != "IdentityN":
+        return False
+    try:
+        return op.get_attr("_gradient_op_type").startswith(b"CustomGradient")
+    except ValueError:
+        return False

@@ -1,0 +1,337 @@
+"""Start worker processes by forking one that has TensorFlow imported, rather than importing it again.
+
+A worker's start is mostly `import tensorflow, keras` (about 5 CPU-seconds here). A run starts a
+fresh worker for every target whose worker died (an exit, a crash, a time limit) and one per job
+with --jobs N, and check(isolate=True) does so for each such target of a session. The fork server
+is a process the supervisor starts once: it imports TensorFlow, Keras and gradcheck's own modules
+and then only forks, so each further worker costs a fork.
+
+It never runs the code under check and never runs a TensorFlow op, so each fork starts as clean as a
+fresh interpreter: no user module imported, no TensorFlow runtime (its thread pools are made at the
+first op, in the worker). Forking a process that has TensorFlow loaded is not safe on macOS, so
+the server is used on Linux only; elsewhere supervisor.py starts each worker with its own interpreter.
+
+    supervisor -> server   ("fork", token, capture path, environment) then the worker's pipe end (SCM_RIGHTS)
+                           ("signal", token, signal number)
+    server -> supervisor   ("forked", token, pid)  ("ended", token, returncode as Popen gives it)
+
+The server ends when the supervisor's end of its pipe closes, and ends its workers with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from multiprocessing.connection import Connection, Pipe, wait
+from multiprocessing.reduction import recv_handle, send_handle
+
+AVAILABLE = sys.platform.startswith("linux")
+_real_exit = os._exit  # the worker replaces os._exit with one that reports its caller (worker.py)
+
+
+def tail_of(path: str, limit: int) -> str:
+    """The last `limit` characters of a capture file ("" if it is gone), marked when cut."""
+    try:
+        with open(path, "rb") as stream:
+            text = stream.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    return text if len(text) <= limit else "[...]\n" + text[-limit:]
+
+
+def start_child(command: list[str], passed: int, output: int, environment: dict[str, str]) -> subprocess.Popen:
+    """Start `command` (a Python) with the file descriptor `passed` kept open and given as its last
+    argument, its fd 1 and 2 on `output` and no stdin: the fork server, or a worker where there is none."""
+    return subprocess.Popen(
+        [*command, str(passed)],
+        pass_fds=[passed],
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
+        env=environment,
+    )
+
+
+def returncode(status: int) -> int:
+    """A waitpid status as Popen.returncode gives it: the exit status, or minus the signal number."""
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+class ForkServer:
+    """The supervisor's end of one fork server process."""
+
+    def __init__(self, command: list[str], environment: dict[str, str]) -> None:
+        self.environment = environment
+        self.control, server_end = Pipe()
+        self._tokens = itertools.count()
+        self._issued: list[int] = []
+        self._pids: dict[int, int] = {}  # token -> pid, once forked
+        self._ended: dict[int, int] = {}  # token -> returncode
+        self.orphaned: set[int] = set()  # tokens whose worker ended with the server: the server's returncode
+        # What the server itself writes: nothing, unless its import crashes it (a TensorFlow built
+        # for instructions this CPU lacks says so, then aborts). Shown with the checks it took down.
+        handle, self.capture_path = tempfile.mkstemp(prefix="gradcheck-server-", suffix=".out")
+        try:
+            self.process = start_child(command, server_end.fileno(), handle, environment)
+        finally:
+            server_end.close()
+            os.close(handle)
+
+    @property
+    def alive(self) -> bool:
+        return not self.control.closed and self.process.poll() is None
+
+    def start(self, capture_path: str, worker_end: Connection, environment: dict[str, str]) -> ForkedProcess:
+        """Ask for a worker whose fd 1 and 2 append to `capture_path`, which serves `worker_end` and
+        whose os.environ is `environment`."""
+        token = next(self._tokens)
+        self._issued.append(token)
+        try:
+            self.control.send(("fork", token, capture_path, environment))
+            send_handle(self.control, worker_end.fileno(), self.process.pid)
+        except OSError:
+            self._lost()
+        return ForkedProcess(self, token)
+
+    def drain(self, timeout: float = 0.0) -> None:
+        """Take in what the server has said, waiting up to `timeout` seconds for the first message."""
+        try:
+            while not self.control.closed and self.control.poll(timeout):
+                kind, token, value = self.control.recv()
+                (self._pids if kind == "forked" else self._ended)[token] = value
+                timeout = 0.0
+        except (EOFError, OSError):
+            self._lost()
+
+    def _lost(self) -> None:
+        """The server is gone (killed, out of memory): so are its workers, which watch their parent."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5.0)
+        status = self.process.returncode
+        for token in self._issued:
+            if token not in self._ended:
+                self._ended[token] = status if status is not None and status < 0 else 1
+                self.orphaned.add(token)
+        self.control.close()
+
+    def send_signal(self, token: int, number: int) -> None:
+        # The server signals only a worker it has not yet reaped, so a reused pid is never hit.
+        with contextlib.suppress(OSError, ValueError):
+            self.control.send(("signal", token, number))
+
+    def output(self, limit: int) -> str:
+        """The end of what the server wrote to its stdout and stderr (its own, not a worker's)."""
+        return tail_of(self.capture_path, limit)
+
+    def close(self) -> None:
+        """End the server, and with it its workers (the kernel kills each as the server dies).
+
+        Killed rather than asked: it holds nothing to save, and while it imports TensorFlow it
+        reads no pipe, so asking would keep a Ctrl-C in the first seconds of a run waiting.
+        """
+        self.control.close()
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        self.process.wait()
+        self._lost()
+        with contextlib.suppress(OSError):
+            os.remove(self.capture_path)
+
+
+class ForkedProcess:
+    """A worker forked by the server, with the part of subprocess.Popen's interface supervisor.py uses."""
+
+    def __init__(self, server: ForkServer, token: int) -> None:
+        self.server, self.token = server, token
+
+    @property
+    def returncode(self) -> int | None:
+        return self.server._ended.get(self.token)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id, once the server has said it forked it."""
+        self.server.drain()
+        return self.server._pids.get(self.token)
+
+    @property
+    def ended_with_server(self) -> bool:
+        """Whether the server died under this worker (then returncode is the server's)."""
+        return self.token in self.server.orphaned
+
+    @property
+    def forked(self) -> bool:
+        """Whether the server said it forked this worker (a server that died importing never did)."""
+        return self.token in self.server._pids
+
+    def poll(self) -> int | None:
+        self.server.drain()
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired("gradcheck worker", timeout)
+            self.server.drain(min(left, 0.1))
+        return self.returncode  # type: ignore[return-value]  # poll() just saw it set
+
+    def terminate(self) -> None:
+        self.server.send_signal(self.token, signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.server.send_signal(self.token, signal.SIGKILL)
+
+
+# Variables that TensorFlow, Keras or Python read while they import: the server imported them under
+# the values it started with, so a change to one of these needs a new server. Any other variable
+# (PYTEST_CURRENT_TEST changes with every test) is simply handed to each worker as it is forked.
+_READ_AT_IMPORT = ("TF_", "KERAS_", "CUDA_", "XLA_", "PYTHON", "LD_", "OMP_", "KMP_", "MKL_", "OPENBLAS_", "HOME")
+
+_current: ForkServer | None = None
+
+
+def server_for(command: list[str], environment: dict[str, str]) -> ForkServer | None:
+    """The server to fork workers for `environment` from (None where forking is not used), started
+    with `command` if there is none yet, or a new one if the old one died or imported under other values."""
+    global _current
+    if not AVAILABLE:
+        return None
+    if _current is not None and (
+        not _current.alive or _imported_under(_current.environment) != _imported_under(environment)
+    ):
+        close_server()
+    if _current is None:
+        _current = ForkServer(command, environment)
+    return _current
+
+
+def close_server() -> None:
+    global _current
+    if _current is not None:
+        _current.close()
+        _current = None
+
+
+def _imported_under(environment: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in environment.items() if name.startswith(_READ_AT_IMPORT)}
+
+
+# --- the server process ---------------------------------------------------------------------------
+
+
+def serve() -> None:
+    """Import what every worker needs, then fork workers as asked until the supervisor's pipe closes.
+
+    sys.argv[1] is the file descriptor of the server's end of its pipe.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle (worker.py)
+    control = Connection(int(sys.argv[1]))
+    gc.disable()  # no collections scattered through the import (prepare() collects once, then freezes)
+    from .worker import prepare
+
+    # Its stderr is a file the supervisor shows only if the server dies: a crash in the import
+    # leaves its words there. Once imported, what the import wrote (log lines) is dropped.
+    prepare(hide_stderr=False)  # ends with gc.freeze(): the forks' collections never walk (or copy) these objects
+    with contextlib.suppress(OSError):
+        os.ftruncate(2, 0)
+        os.lseek(2, 0, os.SEEK_SET)  # fd 1 shares the offset: both are the one file
+    # SIGCHLD wakes the loop through this pipe, so a worker's end is told at once.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda number, frame: None)
+    children: dict[int, int] = {}  # pid -> token
+    tokens: dict[int, int] = {}  # token -> pid
+    try:
+        while True:
+            ready = wait([control, wake_read])
+            if wake_read in ready:
+                os.read(wake_read, 512)
+            _reap(control, children, tokens)
+            if control not in ready:
+                continue
+            try:
+                request = control.recv()
+            except (EOFError, OSError):
+                break
+            if request[0] == "fork":
+                _, token, capture_path, environment = request
+                worker_fd = recv_handle(control)
+                pid = _fork(worker_fd, capture_path, environment, control, (wake_read, wake_write))
+                children[pid], tokens[token] = token, pid
+                control.send(("forked", token, pid))
+            elif request[0] == "signal" and request[1] in tokens:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(tokens[request[1]], request[2])
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _real_exit(0)  # skip TensorFlow's teardown, as the worker does
+
+
+def _fork(worker_fd: int, capture_path: str, environment: dict, control: Connection, wake: tuple[int, int]) -> int:
+    pid = os.fork()
+    if pid:
+        os.close(worker_fd)
+        return pid
+    try:  # in the new worker
+        _end_with_parent()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for fd in wake:
+            os.close(fd)
+        control.close()
+        capture = os.open(capture_path, os.O_WRONLY | os.O_APPEND)
+        os.dup2(capture, 1)
+        os.dup2(capture, 2)
+        os.close(capture)
+        from ..runtime import quiet_environment
+        from .worker import serve_connection
+
+        os.environ.clear()
+        os.environ.update(environment)
+        quiet_environment()
+        gc.enable()
+
+        serve_connection(Connection(worker_fd))  # ends the process itself
+    except BaseException:
+        traceback.print_exc()  # into the capture, shown with the target's failure
+    _real_exit(1)
+
+
+def _end_with_parent() -> None:
+    """Have the kernel kill this worker the moment the server dies (a Linux prctl), so the layer's
+    code stops where it was rather than at the worker's next once-a-second look (worker.py)."""
+    parent = os.getppid()
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the prctl took hold
+        _real_exit(1)
+
+
+def _reap(control: Connection, children: dict[int, int], tokens: dict[int, int]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        token = children.pop(pid, None)
+        if token is not None:
+            del tokens[token]
+            with contextlib.suppress(OSError):
+                control.send(("ended", token, returncode(status)))

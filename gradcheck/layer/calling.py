@@ -1,0 +1,59 @@
+"""Calling a layer as Keras and fit() would: how many inputs, as what, and with which `training`."""
+
+from __future__ import annotations
+
+import inspect
+
+from ..errors import GradcheckError
+
+
+def call_layer(layer, inputs, training, accepts_training: bool):
+    """Call the layer as Keras would: one input as itself, several as a list (the contract), or
+    as separate arguments when call() asks for that many (`MultiHeadAttention.call(query, value)`,
+    NOTES.md 9)."""
+    keywords = {"training": training} if accepts_training and training is not None else {}
+    _check_input_count(layer, len(inputs))
+    if len(inputs) == 1:
+        return layer(inputs[0], **keywords)
+    if _required_positional(layer) == len(inputs):
+        return layer(*inputs, **keywords)
+    return layer(list(inputs), **keywords)
+
+
+def _check_input_count(layer, given: int) -> None:
+    """call(a, b) given three --input-shapes: say so, rather than Keras's "missing a required argument"."""
+    try:
+        parameters = inspect.signature(layer.call).parameters.values()
+    except (TypeError, ValueError):
+        return
+    names = [
+        p.name
+        for p in parameters
+        if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty and p.name not in ("training", "mask")
+    ]  # Keras fills these itself
+    if len(names) > 1 and len(names) != given:
+        raise GradcheckError(
+            f"{given} --input-shape value(s) for a call() that takes {len(names)} inputs ({', '.join(names)}). "
+            "Give --input-shape once per input of call(), in the order of its arguments."
+        )
+
+
+def _required_positional(layer) -> int:
+    try:
+        parameters = inspect.signature(layer.call).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    return sum(1 for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty)
+
+
+def takes_training(layer) -> bool:
+    try:
+        parameters = inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        return False
+    return "training" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+
+
+def random_training(training: bool | None) -> bool:
+    """The `training` value for a call that should show randomness: True, unless --no-training."""
+    return training if training is not None else True

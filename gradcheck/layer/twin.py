@@ -1,0 +1,327 @@
+"""The float64 twin: the same layer, constructed again in float64, holding the same weights.
+
+Finite differences in float32 cannot see a relative gradient error of 1e-3 (the rounding of the
+loss swamps it at any step), so the comparison runs on a float64 copy of the layer. The copy is
+made under the Keras float64 dtype policy rather than with `dtype=`: sublayers made in __init__
+without a dtype would otherwise stay float32 and the call would fail on mixed dtypes (NOTES.md 8).
+The policy stays switched while the twin builds, because sublayers made in build() read it then.
+
+When no faithful float64 copy can be made (the layer raised in float64, its weights have a
+different layout, or its output differs from the original's), the check falls back to the
+original float32 layer, with float32 steps and tolerances, and says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..numeric.precision import epsilon
+from ..runtime import tensorflow
+from . import state
+from .calling import call_layer
+from .leaves import float_tensors
+from .probe import backing
+from .source import error_text, user_frame_of
+
+# The twin's float output must match the original's to this fraction of the output's largest
+# magnitude: float32 rounding through a deep layer (an LSTM over a sequence) stays near 1e-5, a
+# weight that was not copied moves it by O(1).
+_SAME_OUTPUT = 1e-3
+
+
+@dataclass
+class Twin:
+    """The layer finite differences run on, with its variables paired to the original's."""
+
+    layer: Any
+    dtype: str  # "float64" for a twin, "float32" when the original layer is used
+    variables: dict  # id(original tf.Variable) -> the layer's tf.Variable to perturb
+    inputs: list  # numpy inputs in the twin's float dtype (integer inputs unchanged)
+    promote: bool = False  # built with float32 constants promoted to float64 (float64_policy)
+    reason: str | None = None  # why the twin could not be used (float32 fallback), else None
+    location: str | None = None  # the user's line the reason points at
+    # (tf.Variable, value) restored before every pass: RNG states and non-trainable weights.
+    seed_states: list = field(default_factory=list)
+
+    def arithmetic(self):
+        """The context the twin is traced and called in: float64 rules for a twin (float64_policy)."""
+        _, keras = tensorflow()
+        return float64_policy(keras, self.promote) if self.dtype == "float64" else contextlib.nullcontext()
+
+    def reset_seeds(self) -> None:
+        """Give every forward pass the same random draws (dropout masks, noise) and the same state
+        (BatchNormalization's moving statistics, which a training-mode pass moves)."""
+        for variable, value in self.seed_states:
+            variable.assign(value)
+
+
+@contextlib.contextmanager
+def float64_policy(keras, promote: bool = False):
+    """Build, call and trace the twin under this: float64 policy, floatx and type promotion.
+
+    floatx too: `keras.Input(shape)` takes its dtype from floatx, not from the policy, so a
+    functional model's copy would otherwise round its float64 input to float32 at the door.
+    Promotion (`promote`, only for a layer that raised without it: Keras's own code trips over
+    it elsewhere): a float32 constant (`ops.sqrt(float(dim))` gives one whatever floatx says)
+    meeting a float64 tensor makes TensorFlow raise, although it computes nothing in float32 on
+    the tensor's path; TensorFlow's "safe" promotion casts it up instead. A cast to float32 on the
+    path is still float32 computation, and is still seen (fallback.py).
+    """
+    from tensorflow.python.framework import ops
+
+    previous, previous_floatx = keras.config.dtype_policy(), keras.config.floatx()
+    previous_promotion = ops.get_dtype_conversion_mode()
+    keras.config.set_dtype_policy("float64")
+    keras.config.set_floatx("float64")
+    if promote:
+        ops.set_dtype_conversion_mode("safe")
+    try:
+        yield
+    finally:
+        ops._dtype_conversion_mode = previous_promotion  # the setter takes no "off" spelling
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous)
+
+
+def shared_twin(probe, variables) -> Twin:
+    """make_twin, made once per probe: the second-order check compares on the copy the
+    finite-difference check made (every variable back at its value, every state reset before each
+    pass), rather than constructing, building and verifying a second one. Only a float64 copy is
+    shared; when the layer itself had to be used, each check makes its own decision again."""
+    _, keras = tensorflow()
+    wanted = {id(backing(v, keras)) for v in variables}
+    for twin in probe.twins:
+        if twin.reason is None and wanted <= twin.variables.keys():
+            return twin
+    twin = make_twin(probe, variables)
+    if twin.reason is None:
+        probe.twins.append(twin)
+    return twin
+
+
+def make_twin(probe, variables) -> Twin:
+    """A float64 twin of `probe.layer`, or the original layer with the reason it is used instead.
+
+    Args:
+        probe: the Probe.
+        variables: the original tf.Variables (tracked or raw) whose gradients will be checked.
+    """
+    tf, keras = tensorflow()
+    inputs64 = [a.astype("float64") if spec.is_float else a for a, spec in zip(probe.inputs, probe.input_specs)]
+    promote, failure = False, None
+    try:
+        twin = _construct_and_build(probe, inputs64, False)
+    except Exception as error:  # the layer cannot run in float64: whatever it raised, say so
+        failure = error
+        try:  # a float32 constant meeting a float64 tensor: promoted, it runs
+            twin, promote = _construct_and_build(probe, inputs64, True), True
+        except Exception:
+            twin = None
+    if twin is None:
+        assert failure is not None  # twin is None only after the first attempt raised
+        return original_layer(
+            probe,
+            variables,
+            f"the layer could not run in float64 ({type(failure).__name__}: {error_text(failure, 200)})",
+            user_frame_of(failure),
+        )
+    pairs = _pair_variables(probe, twin, tf, keras)
+    if pairs is None:
+        return original_layer(
+            probe, variables, "the float64 copy of the layer holds different weights (names, shapes)", None
+        )
+    for original, copy in pairs:
+        copy.assign(np.asarray(original.numpy()).astype(copy.dtype.as_numpy_dtype))
+    result = Twin(
+        layer=twin,
+        dtype="float64",
+        variables={id(o): c for o, c in pairs},
+        inputs=inputs64,
+        promote=promote,
+        seed_states=seed_states(twin, keras),
+    )
+    missing = [v for v in variables if id(backing(v, keras)) not in result.variables]
+    if missing:
+        return original_layer(probe, variables, "some of its variables have no counterpart in the float64 copy", None)
+    difference = _output_difference(probe, result, tf)
+    if difference is not None:
+        return original_layer(
+            probe,
+            variables,
+            f"the float64 copy's output differs from the layer's by {difference:.1e} of its scale "
+            "with the same weights (a value that set_weights cannot copy)",
+            None,
+        )
+    return result
+
+
+def _deterministic(probe):
+    """`training` for the calls that build the twin and compare it with the layer: None (no
+    dropout, whose float64 draws differ from float32's), or False under --no-training."""
+    return False if probe.training is False else None
+
+
+def _construct_and_build(probe, inputs64, promote: bool):
+    tf, keras = tensorflow()
+    layer = probe.layer
+    with float64_policy(keras, promote):
+        if probe.loaded.make is not None:
+            twin = probe.loaded.make()
+        else:
+            config = layer.get_config()
+            if "dtype" in config:
+                config["dtype"] = "float64"  # the saved policy would otherwise pin float32
+            twin = type(layer).from_config(config)
+        _force_float64(twin, keras)
+        call_layer(twin, [tf.constant(a) for a in inputs64], _deterministic(probe), probe.accepts_training)
+    return twin
+
+
+def _force_float64(twin, keras) -> None:
+    """Put every sublayer made so far under the float64 policy, whatever it was given.
+
+    A layer made with `dtype="mixed_float16"` (or a constructor that pins any policy) would keep
+    computing in float16 even under the float64 global policy, and finite differences in float16
+    see nothing; sublayers made later, in build(), read the global policy, which is float64 here.
+    """
+    for sublayer in twin._flatten_layers(include_self=True, recursive=True):
+        policy = getattr(sublayer, "dtype_policy", None)
+        compute = getattr(policy, "compute_dtype", None)
+        if compute in ("float16", "bfloat16", "float32") and not sublayer.built:
+            sublayer.dtype_policy = keras.DTypePolicy("float64")
+
+
+def _pair_variables(probe, twin, tf, keras):
+    """(original tf.Variable, twin tf.Variable) for every weight, and raw tf.Variables by path.
+
+    set_weights would pair tracked weights by position; doing it here keeps raw tf.Variables
+    (which Keras 3 does not track, NOTES.md 1) in the same pass: they are paired by attribute path.
+    """
+    originals, copies = probe.layer.weights, twin.weights
+    if len(originals) != len(copies) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(originals, copies)):
+        return None
+    pairs = [(backing(a, keras), backing(b, keras)) for a, b in zip(originals, copies)]
+    tracked = {id(v) for v, _ in pairs}
+    from .naming import Names
+
+    twin_names = Names(twin, tf, keras)
+    by_path = {}
+    for obj in twin_names.objects.values():
+        if isinstance(obj, tf.Variable):
+            by_path.setdefault(twin_names.variable_name(obj, twin), obj)
+    for obj in probe.names.objects.values():
+        if isinstance(obj, tf.Variable) and id(obj) not in tracked:
+            copy = by_path.get(probe.names.variable_name(obj, probe.layer))
+            if (
+                copy is not None
+                and tuple(copy.shape) == tuple(obj.shape)
+                and copy.dtype.is_floating == obj.dtype.is_floating
+            ):
+                pairs.append((obj, copy))
+                tracked.add(id(obj))
+    return pairs
+
+
+def seed_states(layer, keras, *, as_is: bool = False) -> list:
+    """(variable, value) restored before every pass: RNG and RNN state (state.py) and the
+    non-trainable weights (BatchNormalization's statistics, which a training pass moves).
+    `as_is` keeps the RNG states' current values: the user's own layer is left as it was."""
+    pairs = state.fixed(layer, keras, 0, rng=not as_is)
+    seen = {id(variable) for variable, _ in pairs}
+    if as_is:
+        pairs += [
+            (v, np.array(v.numpy()))
+            for v, what, _ in state.state_variables(layer, keras).values()
+            if what == state.SEED and id(v) not in seen
+        ]
+        seen = {id(variable) for variable, _ in pairs}
+    for weight in layer.non_trainable_weights:
+        variable = backing(weight, keras)
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            pairs.append((variable, variable.numpy()))
+    return pairs
+
+
+def _output_difference(probe, twin: Twin, tf):
+    """None when the twin computes what the layer computes, else the relative difference."""
+    twin.reset_seeds()
+    with twin.arithmetic():
+        result = call_layer(
+            twin.layer, [tf.constant(a) for a in twin.inputs], _deterministic(probe), probe.accepts_training
+        )
+    twin.reset_seeds()
+    flat = float_tensors(tf, result)
+    # The original is called again rather than compared with the probe's first output: the
+    # probe's later calls in training mode moved its statistics (BatchNormalization's moving mean).
+    _, keras = tensorflow()
+    states = state.snapshot(probe.layer, keras) + seed_states(probe.layer, keras)
+    compute = str(getattr(probe.layer, "compute_dtype", "float32"))
+    try:
+        state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))  # as the twin starts
+        reference = call_layer(probe.layer, probe.input_tensors(), _deterministic(probe), probe.accepts_training)
+        expected = float_tensors(tf, reference)
+        if len(flat) != len(expected):
+            return 1.0
+        worst = _relative_gap(flat, expected)
+        # The layer's own rounding bounds how close the two can be: bfloat16 keeps 8 bits (eps 7.8e-3).
+        allowed = max(_SAME_OUTPUT, 8 * epsilon(compute))
+        if worst > allowed:
+            # How far the layer's own output moves when its inputs move by a few rounding steps: on an
+            # ill-conditioned input (a normalisation over nearly constant rows) float32 rounding alone
+            # moves it far more than _SAME_OUTPUT, and the float64 copy is then the more exact of the
+            # two. Asked only when the outputs differ by more than that: one call of the layer less.
+            jittered = _jittered_inputs(probe, 4 * epsilon(compute))
+            state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))
+            nearby = float_tensors(tf, call_layer(probe.layer, jittered, _deterministic(probe), probe.accepts_training))
+            allowed = max(allowed, 10 * _relative_gap(nearby, expected))
+        return worst if worst > allowed else None
+    finally:
+        for variable, value in states:
+            variable.assign(value)
+
+
+def _jittered_inputs(probe, relative: float) -> list:
+    """The probe's inputs with each float entry moved by ±`relative` of itself (a fixed pattern)."""
+    tf, _ = tensorflow()
+    moved = []
+    for index, array in enumerate(probe.inputs):
+        if probe.input_specs[index].is_float:
+            signs = np.where(np.arange(array.size).reshape(array.shape) % 2 == 0, 1.0, -1.0)
+            array = (array * (1.0 + relative * signs)).astype(array.dtype)
+        moved.append(tf.constant(array))
+    return moved
+
+
+def _relative_gap(ours, theirs) -> float:
+    """Largest |a − b| over the largest |b|, over every pair of outputs; 1.0 for a shape mismatch."""
+    worst = 0.0
+    for one, other in zip(ours, theirs):
+        a, b = np.asarray(one.numpy(), "float64"), np.asarray(other.numpy(), "float64")
+        if a.shape != b.shape:
+            return 1.0
+        finite = np.isfinite(a) & np.isfinite(b)
+        if not finite.any():
+            continue
+        scale = max(float(np.max(np.abs(b[finite]))), 1e-30)
+        worst = max(worst, float(np.max(np.abs(a[finite] - b[finite]))) / scale)
+    return worst
+
+
+def original_layer(probe, variables, reason: str, location) -> Twin:
+    """The original layer, used as it is in float32 when no faithful float64 twin exists."""
+    tf, keras = tensorflow()
+    compute = str(getattr(probe.layer, "compute_dtype", "float32"))
+    return Twin(
+        layer=probe.layer,
+        dtype=compute if compute in ("float16", "bfloat16") else "float32",
+        variables={id(backing(v, keras)): backing(v, keras) for v in variables},
+        inputs=list(probe.inputs),
+        reason=reason,
+        location=location,
+        seed_states=seed_states(probe.layer, keras, as_is=True),
+    )

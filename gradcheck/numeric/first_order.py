@@ -1,0 +1,337 @@
+"""Finite-difference checks: does the gradient the tape gives agree with the loss it differentiates?
+
+A wrong `tf.custom_gradient` or hand-written backward gives a gradient that exists and is finite,
+and is wrong; only a comparison with finite differences shows it. For each trainable weight call()
+reads and each float input, on a float64 twin of the layer (twin.py):
+
+0. Joint screen (screening.py): every float64 tensor displaced at once along its own first two
+   directions; when that one comparison agrees within the smallest tensor's allowance, their
+   directional passes below are skipped (halves of a failing group are looked at again).
+1. Directional check (every tensor, any size): the tape's r·J·u (the gradient of the probe loss
+   dotted with a seeded random unit direction u) against the central difference
+   (L(θ + h·u) − L(θ − h·u)) / 2h. Two forward passes per direction, whatever the tensor's size.
+2. Per-entry check (tensors of at most SMALL_TENSOR entries, or all with --exhaustive): the same
+   with u = each unit vector, which finds an error confined to a few entries and names them.
+3. Only a comparison that fails is looked at again (the cheap check first, detail on failure):
+   with steps 10x and 100x smaller, and with one-sided differences. A smooth function with a wrong
+   gradient keeps the same disagreement as h shrinks, and its one-sided slopes agree with each
+   other; at a kink (ReLU, abs, max within h of the point) the one-sided slopes differ by the jump
+   in slope, so it is reported as a non-differentiable point (info), not a mismatch. A steep but
+   smooth function gets smaller steps still, until the estimates settle (steps.py).
+
+The forward pass is compiled once per training mode (tf.function); weights are perturbed by
+assign and inputs passed as arguments, so nothing retraces. Layers with randomness get their
+Keras SeedGenerator states (and any RNN state, state.py) restored before every pass, so both sides
+see the same draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GradcheckError
+from ..graph.paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
+from ..layer.calling import call_layer
+from ..layer.leaves import float_tensors, probe_loss
+from ..layer.probe import trace_layer_function
+from ..layer.source import error_text, user_frame_of
+from ..options.settings import Options
+from ..progress import Notify, Progress, silent
+from ..runtime import tensorflow
+from .fallback import low_precision_op
+from .results import ordered, record, results, select_targets, skipped_facts
+from .screening import SCREEN_DIRECTIONS, draw_directions, first_step, screen, value_of
+from .steps import Comparison, compare, relative_error
+from .subbatch import Samples, leading_samples, whole_batch
+from .tolerances import DIRECTIONS, SMALL_TENSOR, tolerance_for
+
+_REFINED_ENTRIES = 8  # failing entries looked at again with smaller steps (the worst first)
+
+
+def check_numeric(probe, tensors, inputs, options: Options, *, progress: Notify = silent):
+    """Return ({tensor: facts}, {input: facts}, findings) from the finite-difference comparison
+    under `options` (its tolerances, steps and --exhaustive); `progress` hears the passes counted."""
+    targets = select_targets(probe, tensors, inputs)
+    if not targets:
+        return {}, {}, []
+    if not probe.traces:  # call() cannot be compiled; trace-failed already says so
+        return skipped_facts(targets)
+    from ..layer.twin import original_layer, shared_twin
+
+    variables = [t.variable for t in targets if t.variable is not None]
+    twin = shared_twin(probe, variables)
+    fewer = leading_samples(probe, twin)
+    if fewer is not None:  # a large batch: its leading samples first (subbatch.py)
+        try:
+            _compare_all(probe, options, twin, targets, fewer, progress)
+            return results(options, twin, targets, tensors)
+        except GradcheckError:  # the time limit
+            raise
+        except Exception:  # e.g. a batch size written into call(): the whole batch decides
+            targets = select_targets(probe, tensors, inputs)
+    try:
+        _compare_all(probe, options, twin, targets, whole_batch(probe, twin), progress)
+    except Exception as error:  # raised by the layer in a pass the probe did not make
+        reason = f"{type(error).__name__}: {error_text(error, 200)}"
+        targets = select_targets(probe, tensors, inputs)
+        if twin.reason is None:  # the float64 twin raised: try the layer itself, in float32
+            twin = original_layer(probe, variables, f"the layer raised in float64 ({reason})", user_frame_of(error))
+            try:
+                _compare_all(probe, options, twin, targets, whole_batch(probe, twin), progress)
+            except Exception:
+                return skipped_facts(targets)
+        else:
+            return skipped_facts(targets)
+    return results(options, twin, targets, tensors)
+
+
+def _compare_all(probe, options, twin, targets, samples: Samples, notify: Notify) -> None:
+    progress = Progress(_total_steps(probe, options, samples, targets), notify)
+    try:
+        seen: list = []
+        for trace in probe.distinct_traces():
+            forward = _Forward(probe, twin, trace.mode, targets, samples)
+            loss0, grads = forward.gradients([np.array(x) for x in samples.inputs])
+            # A layer that computes the same thing in both modes (most do) is checked once: the same
+            # function and the same gradients give the same comparisons.
+            if any(_same(loss0, grads, other) for other in seen):
+                progress.skip(progress.total // len(probe.distinct_traces()))
+                continue
+            seen.append((loss0, grads))
+            _check_mode(probe, options, twin, trace.mode, targets, progress, forward, loss0, grads, samples)
+    finally:
+        progress.close()
+        if twin.layer is probe.layer:
+            twin.reset_seeds()  # the user's layer: its RNG and statistics as they were
+
+
+def _size(samples, target) -> int:
+    if target.variable is not None:
+        return int(np.prod(target.variable.shape))
+    return int(samples.inputs[target.input_index].size)
+
+
+def _total_steps(probe, options, samples, targets) -> int:
+    per_mode = SCREEN_DIRECTIONS  # the joint screen's, counted whether or not it runs
+    for target in targets:
+        size = _size(samples, target)
+        per_mode += DIRECTIONS + (size if size <= SMALL_TENSOR or options.exhaustive else 0)
+    return per_mode * len(probe.distinct_traces())
+
+
+class _Forward:
+    """The twin's probe loss and its gradients, each compiled once for one training mode."""
+
+    def __init__(self, probe, twin, mode: str, targets, samples: Samples):
+        tf, keras = tensorflow()
+        self.twin = twin
+        training = {"true": True, "false": False}.get(mode)
+        count = len(samples.inputs)
+        batch = samples.batch
+        float_indexes = [t.input_index for t in targets if t.variable is None]
+        sources = [twin.variables[id(t.variable)] for t in targets if t.variable is not None]
+
+        def loss_of(xs, rs):
+            result = call_layer(twin.layer, xs, training, probe.accepts_training)
+            return probe_loss(tf, float_tensors(tf, result), rs, batch, float64=True)
+
+        def loss(*arguments):
+            return loss_of(list(arguments[:count]), list(arguments[count:]))
+
+        def gradients(*arguments):
+            xs, rs = list(arguments[:count]), list(arguments[count:])
+            with tf.GradientTape() as tape:
+                for i in float_indexes:
+                    tape.watch(xs[i])
+                value = loss_of(xs, rs)
+            grads = tape.gradient(value, sources + [xs[i] for i in float_indexes])
+            return value, [None if g is None else tf.convert_to_tensor(g) for g in grads]
+
+        specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in samples.inputs]
+        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections]
+        self.projections = [tf.constant(r) for r in samples.projections]
+        twin.reset_seeds()
+        with twin.arithmetic():
+            self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
+        self._loss, self._specs, self._loss_function = loss, specs, None
+
+    @property
+    def loss_function(self):
+        """Traced on first use: a mode found identical to an earlier one never needs it."""
+        if self._loss_function is None:
+            tf, _ = tensorflow()
+            self.twin.reset_seeds()
+            with self.twin.arithmetic():
+                self._loss_function = trace_layer_function(self.twin.layer, self._loss, self._specs)
+        return self._loss_function
+
+    @property
+    def graph(self):
+        return self.loss_function.graph
+
+    def loss(self, xs, tensors=None) -> float:
+        """The probe loss on numpy inputs `xs` (or on `tensors` already made from them)."""
+        tf, _ = tensorflow()
+        self.twin.reset_seeds()
+        tensors = tensors if tensors is not None else [tf.constant(x) for x in xs]
+        return float(self.loss_function(*tensors, *self.projections).numpy())
+
+    def gradients(self, xs):
+        tf, _ = tensorflow()
+        self.twin.reset_seeds()
+        value, grads = self.gradient_function(*[tf.constant(x) for x in xs], *self.projections)
+        return float(value.numpy()), [None if g is None else np.asarray(g.numpy(), "float64") for g in grads]
+
+    def placeholder(self, target):
+        """The graph tensor a target enters the loss through (an input, or a variable's handle)."""
+        if target.variable is None:
+            return self.graph.inputs[target.input_index]
+        handle = self.twin.variables[id(target.variable)].handle
+        for external, internal in self.graph.captures:
+            if external is handle:
+                return internal
+        return None
+
+
+def _same(loss0, grads, other) -> bool:
+    other_loss, other_grads = other
+    return loss0 == other_loss and all(
+        (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+        for a, b in zip(grads, other_grads)
+    )
+
+
+def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, grads, samples) -> None:
+    base = [np.array(x) for x in samples.inputs]
+    if not np.isfinite(loss0) or forward.loss(base) != forward.loss(base):
+        return  # NaN output, or randomness outside Keras's seed generators: this mode cannot be compared
+    finite = [g for g in grads if g is not None and np.all(np.isfinite(g))]
+    scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
+    # Each tensor's DIRECTIONS unit directions, drawn once for the screen and the per-tensor checks.
+    directions = draw_directions(probe.seed, grads, DIRECTIONS, DIRECTIONS)
+    float64 = tolerance_for(options, "float64")  # one joint look first: it may clear them all (screening.py)
+    cleared = screen(
+        forward,
+        twin,
+        ordered(targets),
+        grads,
+        base,
+        steps=lambda t: first_step(float64.eps, value_of(twin, base, t)),
+        eligible=lambda t: low_precision_op(forward.placeholder(t)) is None,
+        tolerance=float64,
+        floor=float64.atol * scale,
+        seed=probe.seed,
+        per_tensor=DIRECTIONS,
+        directions=directions,
+        advance=progress.advance,
+    )
+    for target, grad, drawn in zip(ordered(targets), grads, directions):
+        if grad is None or not np.all(np.isfinite(grad)):
+            continue  # gradients.py reports a None or NaN gradient
+        dtype = twin.dtype
+        low = low_precision_op(forward.placeholder(target)) if dtype == "float64" else None
+        if low is not None:
+            dtype, target.fallback_op = low.dtype, target.fallback_op or low
+        if dtype != "float64":
+            target.dtype = dtype
+        tolerance = tolerance_for(options, dtype)
+        evaluate = _DisplacedLoss(forward, twin, target, base)
+        step = first_step(tolerance.eps, evaluate.value())
+        floor = tolerance.atol * scale
+        comparisons = []
+        try:
+            for direction in drawn:
+                if id(target) in cleared:  # its screen comparisons stand in for this one
+                    progress.advance()
+                    continue
+                comparisons.append(
+                    compare(
+                        "a random direction",
+                        float(np.sum(grad * direction)),
+                        evaluate,
+                        direction,
+                        step,
+                        loss0,
+                        tolerance,
+                        floor,
+                        dtype,
+                    )
+                )
+                progress.advance()
+            comparisons += cleared.get(id(target), [])
+            if grad.size <= SMALL_TENSOR or options.exhaustive:
+                comparisons += _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress)
+        finally:
+            evaluate.restore()  # the weight exactly as it was, even when the layer raised
+        if (
+            any(c.verdict == "mismatch" for c in comparisons)
+            and downstream_op(forward, target, blocks_gradient_by_design) is not None
+        ):
+            # A path through tf.stop_gradient (or numpy_function) moves the loss and finite
+            # differences see it, while the gradient leaves it out on purpose (a straight-through
+            # estimator): the disagreement says nothing about the gradient, so it is not a
+            # mismatch. Paths where the stop is harmless (tf.nn.moments' stop_gradient(mean) in
+            # LayerNormalization) agree, and stay checked.
+            continue
+        if any(c.verdict == "mismatch" for c in comparisons):
+            target.gradient_location = target.gradient_location or downstream_op(forward, target, is_custom_gradient)
+        record(target, comparisons, mode, dtype, step, probe)
+
+
+class _DisplacedLoss:
+    """L(θ + d) for a displacement d of one target: assign for a variable, an argument for an input."""
+
+    def __init__(self, forward, twin, target, base):
+        self.forward, self.target, self.base = forward, target, base
+        tf, _ = tensorflow()
+        self.variable = twin.variables[id(target.variable)] if target.variable is not None else None
+        self.original = self.variable.numpy() if self.variable is not None else None
+        self.tensors = [tf.constant(x) for x in base]  # unchanged inputs, converted once
+
+    def value(self) -> np.ndarray:
+        if self.variable is not None:
+            return np.asarray(self.original, "float64")
+        return np.asarray(self.base[self.target.input_index], "float64")
+
+    def __call__(self, displacement) -> float:
+        if self.variable is not None:
+            self.variable.assign((self.original + displacement).astype(self.original.dtype))
+            return self.forward.loss(self.base, self.tensors)
+        xs = list(self.base)
+        x = xs[self.target.input_index]
+        xs[self.target.input_index] = (x + displacement).astype(x.dtype)
+        return self.forward.loss(xs)
+
+    def restore(self) -> None:
+        if self.variable is not None:
+            self.variable.assign(self.original)
+
+
+def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
+    """The per-entry check; only failing entries are looked at again, the worst first."""
+    rough = []
+    flat = grad.reshape(-1)
+    for index in range(flat.size):
+        unit = np.zeros(flat.size)
+        unit[index] = 1.0
+        unit = unit.reshape(grad.shape)
+        numeric = (evaluate(step * unit) - evaluate(-step * unit)) / (2 * step)
+        rough.append((index, unit, float(flat[index]), numeric))
+        progress.advance()
+    comparisons = []
+    failing = []
+    for index, unit, tape, numeric in rough:
+        label = f"entry {[int(i) for i in np.unravel_index(index, grad.shape)]}" if grad.ndim else "the entry"
+        error = relative_error(tape, numeric, tolerance.rtol, floor)
+        if error <= tolerance.rtol:
+            comparisons.append(Comparison(label, tape, numeric, error, step))
+        else:
+            failing.append((error, label, unit, tape))
+    failing.sort(key=lambda item: -item[0])
+    for rank, (error, label, unit, tape) in enumerate(failing):
+        if rank < _REFINED_ENTRIES:
+            comparisons.append(compare(label, tape, evaluate, unit, step, loss0, tolerance, floor, dtype))
+        else:  # judged like the worst refined one: the same cause, most likely
+            verdict = next((c.verdict for c in reversed(comparisons) if c.verdict != "ok"), "mismatch")
+            comparisons.append(Comparison(label, tape, float("nan"), error, step, verdict))
+    return comparisons

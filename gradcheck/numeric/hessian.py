@@ -1,0 +1,245 @@
+"""Second derivatives of the probe loss: tape-of-tape Hessian-vector products against finite
+differences of the tape gradient (the maths of second_order.py, which writes the findings).
+
+For a direction v over every checked tensor at once (weights and float inputs, one unit vector):
+
+    tape:    H·v = ∇_θ (∇_θ L · v), a second tape over the first one's gradient computation;
+    numeric: (∇L(θ + h·v) − ∇L(θ − h·v)) / 2h, the tape *gradient* differenced.
+
+The first-order check (numeric.py) has already shown ∇L right, so the numeric side is the true
+Hessian times v, up to O(h²); the tape side is what differentiating the gradient gives — what a
+gradient penalty, a physics-informed loss on ∂y/∂x, MAML or sharpness-aware training get. Each
+tensor's block of the two vectors is compared entry by entry with the first-order tolerance table,
+so an error confined to one entry is not diluted by the size of the tensor. One direction costs
+two gradient passes and one double-backward pass for the whole layer, not per tensor.
+
+The gradient penalty's mixed term, ∇_W ‖∂L/∂x‖² = 2·H_{W,x}·∂L/∂x, is the weight block of H·v
+for v = (0 on the weights, ∂L/∂x on the inputs): it is checked as one more direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..layer.calling import call_layer
+from ..layer.leaves import float_tensors, probe_loss
+from ..layer.probe import trace_layer_function
+from ..runtime import tensorflow
+
+_NO_GRADIENT = "gradient registry has no entry for"
+
+
+@dataclass
+class Block:
+    """One tensor's part of H·v, tape against finite differences."""
+
+    tape: np.ndarray | None  # None: the tape's second gradient is None for this tensor
+    numeric: np.ndarray
+    error: float  # the worst entry's relative error (floored denominator, as in numeric.py)
+    step: float
+    verdict: str = "ok"  # ok | none | mismatch | kink
+    worst: list = field(default_factory=list)  # (entry index, tape, numeric) of the worst entries
+
+
+class Curvature:
+    """The twin's gradient and Hessian-vector product for one training mode, each compiled once.
+
+    Sources are the checked weights (the twin's variables) then the float inputs, in that order;
+    a gradient or H·v is a list of numpy arrays in that order (None where the tape gives None).
+    """
+
+    def __init__(self, probe, twin, mode: str, variables: list, input_indexes: list[int]):
+        tf, _ = tensorflow()
+        self.twin, self.variables, self.input_indexes = twin, variables, input_indexes
+        training = {"true": True, "false": False}.get(mode)
+        count = len(twin.inputs)
+        batch = probe.batch_size
+
+        def loss_of(xs, rs):
+            result = call_layer(twin.layer, xs, training, probe.accepts_training)
+            return probe_loss(tf, float_tensors(tf, result), rs, batch, float64=True)
+
+        def first(xs, rs):
+            with tf.GradientTape() as tape:
+                for i in input_indexes:
+                    tape.watch(xs[i])
+                value = loss_of(xs, rs)
+            return tape.gradient(value, variables + [xs[i] for i in input_indexes])
+
+        def inner_product(xs, rs, vs):
+            grads = first(xs, rs)
+            terms = [tf.reduce_sum(tf.cast(g, tf.float64) * v) for g, v in zip(grads, vs) if g is not None]
+            return tf.add_n(terms) if terms else tf.constant(0.0, tf.float64)
+
+        def gradient(*arguments):
+            grads = first(list(arguments[:count]), list(arguments[count:]))
+            return [None if g is None else tf.convert_to_tensor(g) for g in grads]
+
+        def hessian_vector(*arguments):
+            xs, rs, vs = self._split(arguments)
+            with tf.GradientTape() as outer:
+                for i in input_indexes:
+                    outer.watch(xs[i])
+                product = inner_product(xs, rs, vs)
+            result = outer.gradient(product, variables + [xs[i] for i in input_indexes])
+            return [None if h is None else tf.convert_to_tensor(h) for h in result]
+
+        def product(*arguments):
+            return inner_product(*self._split(arguments))
+
+        self._count = count
+        self.specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in twin.inputs]
+        self.specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]
+        self.direction_specs = [tf.TensorSpec(v.shape, tf.float64) for v in variables]
+        self.direction_specs += [tf.TensorSpec(twin.inputs[i].shape, tf.float64) for i in input_indexes]
+        self.projections = [tf.constant(r) for r in probe.projections]
+        twin.reset_seeds()
+        self.gradient_function = trace_layer_function(twin.layer, gradient, self.specs)
+        self._hessian_vector, self._product = hessian_vector, product
+        self._hessian_function = None
+        self.originals = [v.numpy() for v in variables]
+        self.base = [np.array(x) for x in twin.inputs]
+
+    def _split(self, arguments):
+        count, outputs = self._count, len(self.projections)
+        return (list(arguments[:count]), list(arguments[count : count + outputs]), list(arguments[count + outputs :]))
+
+    @property
+    def hessian_function(self):
+        """Traced on first use. Raises LookupError when an op on the path has no registered gradient
+        of its gradient; second_order.py then names it from the inner product's graph."""
+        if self._hessian_function is None:
+            self.twin.reset_seeds()
+            try:
+                self._hessian_function = trace_layer_function(
+                    self.twin.layer, self._hessian_vector, self.specs + self.direction_specs
+                )
+            except Exception as error:
+                # autograph wraps the LookupError in a StagingError; keep only TensorFlow's line.
+                line = next((text.strip() for text in str(error).splitlines() if _NO_GRADIENT in text), None)
+                if line is None:
+                    raise
+                raise LookupError(line.removeprefix("LookupError: ")) from None
+        return self._hessian_function
+
+    def product_graph(self):
+        """(graph, ∇L·v tensor) of the first gradient dotted with v: the double-backward graph
+        cuts.find_cuts walks to name the op whose gradient has no gradient."""
+        self.twin.reset_seeds()
+        function = trace_layer_function(self.twin.layer, self._product, self.specs + self.direction_specs)
+        return function.graph, function.outputs[0]
+
+    def value(self) -> list[np.ndarray]:
+        """θ: the checked weights and float inputs, float64."""
+        return [np.asarray(v, "float64") for v in self.originals] + [
+            np.asarray(self.base[i], "float64") for i in self.input_indexes
+        ]
+
+    def gradient(self, displacement=None) -> list:
+        """∇L at θ + displacement (a list like value()); weights are put back afterwards."""
+        tf, _ = tensorflow()
+        xs = list(self.base)
+        if displacement is not None:
+            for variable, original, d in zip(self.variables, self.originals, displacement):
+                variable.assign((original + d).astype(original.dtype))
+            for i, d in zip(self.input_indexes, displacement[len(self.variables) :]):
+                xs[i] = (xs[i] + d).astype(xs[i].dtype)
+        try:
+            self.twin.reset_seeds()
+            grads = self.gradient_function(*[tf.constant(x) for x in xs], *self.projections)
+        finally:
+            if displacement is not None:
+                for variable, original in zip(self.variables, self.originals):
+                    variable.assign(original)
+        return [None if g is None else np.asarray(g.numpy(), "float64") for g in grads]
+
+    def hessian_vector(self, direction) -> list:
+        tf, _ = tensorflow()
+        self.twin.reset_seeds()
+        result = self.hessian_function(
+            *[tf.constant(x) for x in self.base], *self.projections, *[tf.constant(d) for d in direction]
+        )
+        return [None if h is None else np.asarray(h.numpy(), "float64") for h in result]
+
+
+def compare(curvature, direction, step, tolerance, shrink, wanted) -> list:
+    """Blocks of H·v (tape) against differenced gradients, one per source; `wanted` says which
+    sources are compared (the penalty direction compares weights only).
+
+    Only a failing block is looked at again, as in numeric.py: at steps `shrink` times smaller
+    (a smooth function's disagreement falls like h²), then by one-sided differences, which differ
+    by the jump in the gradient at a kink (ReLU, max) and by only h·|f'''| where it is smooth.
+    """
+    tape = curvature.hessian_vector(direction)
+    numeric = _difference(curvature, direction, step)
+    # The floor, as in numeric.py: atol of the largest block's norm, below which an entry is
+    # rounding noise (a structural zero of the Hessian, differenced) and not held to rtol.
+    scale = max([float(np.linalg.norm(n)) for n in numeric] + [float(np.linalg.norm(t)) for t in tape if t is not None])
+    rtol_floor = tolerance.atol * scale / tolerance.rtol
+    blocks = [_block(t, n, step, tolerance, rtol_floor) if keep else None for t, n, keep in zip(tape, numeric, wanted)]
+    if all(b is None or b.verdict == "ok" for b in blocks):
+        return blocks
+    small = step
+    for factor in shrink:
+        small = step / factor
+        numeric_small = _difference(curvature, direction, small)
+        for index, block in enumerate(blocks):
+            if block is not None and block.verdict != "ok":
+                again = _block(tape[index], numeric_small[index], small, tolerance, rtol_floor)
+                if again.verdict == "ok" or factor == shrink[-1]:
+                    blocks[index] = again
+        if all(b is None or b.verdict == "ok" for b in blocks):
+            return blocks
+    at = curvature.gradient()
+    plus = curvature.gradient([small * d for d in direction])
+    minus = curvature.gradient([-small * d for d in direction])
+    for index, block in enumerate(blocks):
+        if block is None or block.verdict == "ok":
+            continue
+        forward = (plus[index] - at[index]) / small
+        backward = (at[index] - minus[index]) / small
+        jump = np.abs(forward - backward)
+        apart = np.abs((block.tape if block.tape is not None else 0.0) - block.numeric)
+        failing = _failing(block, tolerance, rtol_floor)
+        if failing.any() and np.all(jump[failing] >= apart[failing]):
+            block.verdict = "kink"
+    return blocks
+
+
+def _difference(curvature, direction, step) -> list:
+    plus = curvature.gradient([step * d for d in direction])
+    minus = curvature.gradient([-step * d for d in direction])
+    return [(p - m) / (2 * step) for p, m in zip(plus, minus)]
+
+
+def _errors(tape, numeric, rtol_floor) -> np.ndarray:
+    """Per-entry relative error with the denominator floored, so error <= rtol exactly when they agree."""
+    tape = np.zeros_like(numeric) if tape is None else tape
+    denominator = np.maximum(np.maximum(np.abs(tape), np.abs(numeric)), max(rtol_floor, 1e-300))
+    return np.abs(tape - numeric) / denominator
+
+
+def _failing(block, tolerance, rtol_floor) -> np.ndarray:
+    return _errors(block.tape, block.numeric, rtol_floor) > tolerance.rtol
+
+
+def _block(tape, numeric, step, tolerance, rtol_floor) -> Block:
+    errors = _errors(tape, numeric, rtol_floor)
+    error = float(errors.max()) if errors.size else 0.0
+    order = np.argsort(-errors, axis=None)[:3]
+    worst = [
+        (
+            tuple(int(i) for i in np.unravel_index(k, errors.shape)),
+            0.0 if tape is None else float(tape.reshape(-1)[k]),
+            float(numeric.reshape(-1)[k]),
+        )
+        for k in order
+        if errors.reshape(-1)[k] > tolerance.rtol
+    ]
+    if error <= tolerance.rtol:
+        verdict = "ok"
+    else:
+        verdict = "none" if tape is None else "mismatch"
+    return Block(tape, numeric, error, step, verdict, worst)

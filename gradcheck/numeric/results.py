@@ -1,0 +1,144 @@
+"""What the finite-difference check compares and what it says: its targets, each one's verdict over
+the comparisons made, the message for a mismatch or a kink, and the facts and findings for the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..layer.probe import backing
+from ..layer.rows import RowKey, input_key, variable_key
+from ..report import finding
+from ..runtime import tensorflow
+from .fallback import fallback_findings
+from .tolerances import tolerance_for
+
+_SHOWN_ENTRIES = 3  # worst entries named in a message
+
+
+@dataclass
+class Target:
+    """A tensor whose gradient is checked: a variable (by its original tf.Variable) or an input."""
+
+    key: RowKey  # the row its facts go to
+    name: str  # shown in messages
+    variable: object = None  # the original tf.Variable, for a weight
+    input_index: int | None = None
+    location: str | None = None  # where its findings point
+    verdict: str = "ok"
+    error: float = 0.0
+    dtype: str = "float64"
+    fallback_op: object = None  # the LowPrecisionOp on its path that made it compare in float32
+    gradient_location: str | None = None  # the user's line applying a custom gradient on its path
+    checked: bool = False  # compared in at least one training mode
+    messages: list = field(default_factory=list)  # (verdict, text) per failing comparison
+
+
+def select_targets(probe, tensors, inputs) -> list[Target]:
+    """The tensors whose gradients are compared: float weights call() reads (tracked or raw), and float inputs."""
+    _, keras = tensorflow()
+    targets = []
+    for variable in probe.gradient_variables:
+        key = variable_key(variable)
+        row = tensors.get(key)
+        tf_variable = backing(variable, keras)
+        if row is None or row.kind not in ("trainable", "untracked") or not row.read_by_call:
+            continue
+        if tf_variable.dtype.is_floating:
+            targets.append(Target(key=key, name=row.name, variable=tf_variable, location=row.created_at))
+    for index, item in enumerate(inputs):
+        if item.differentiable:
+            targets.append(Target(key=input_key(index), name=item.name, input_index=index))
+    return targets
+
+
+def skipped_facts(targets):
+    """Facts for targets that could not be compared at all (call() cannot be compiled, the layer raised)."""
+    variables = {t.key: {"numeric_verdict": "skipped"} for t in targets if t.variable is not None}
+    inputs = {t.key: {"numeric_verdict": "skipped"} for t in targets if t.variable is None}
+    return variables, inputs, []
+
+
+def ordered(targets):
+    """Targets in the order the gradient function returns them: variables, then inputs."""
+    return [t for t in targets if t.variable is not None] + [t for t in targets if t.variable is None]
+
+
+_RANK = {"mismatch": 0, "kink": 1, "skipped": 2, "ok": 3}
+
+
+def _worsen(target, verdict, error, message) -> None:
+    if _RANK[verdict] < _RANK[target.verdict]:
+        target.verdict = verdict
+    if np.isfinite(error):
+        target.error = max(target.error, error)
+    if message:
+        target.messages.append((verdict, message))
+
+
+def record(target, comparisons, mode, dtype, step, probe) -> None:
+    target.checked = True
+    worst = max(comparisons, key=lambda c: (_RANK["ok"] - _RANK[c.verdict], c.error))
+    verdict = worst.verdict
+    context = f"{'float64 twin' if dtype == 'float64' else dtype}" + (
+        f", training={mode.capitalize()}" if mode in ("true", "false") else ""
+    )
+    message = None
+    if verdict in ("mismatch", "kink"):  # "skipped": no step resolved the function (steps.py)
+        message = _message(target, comparisons, worst, context)
+    _worsen(target, verdict, max(c.error for c in comparisons if np.isfinite(c.error)), message)
+
+
+def _message(target, comparisons, worst, context) -> str:
+    failing = sorted(
+        (c for c in comparisons if c.verdict == worst.verdict),
+        key=lambda c: (-float(f"{c.error:.2g}"), -abs(c.tape - c.numeric) if np.isfinite(c.numeric) else 0.0),
+    )
+    entries = [c for c in failing if c.label.startswith("entry") and np.isfinite(c.numeric)][:_SHOWN_ENTRIES]
+    direction = next((c for c in failing if not c.label.startswith("entry")), None)
+    parts = []
+    if direction is not None:
+        parts.append(
+            f"along a random unit direction u the tape gives r·J·u = {direction.tape:.6g}, finite "
+            f"differences {direction.numeric:.6g} (relative error {direction.error:.1e}, step {direction.step:.0e})"
+        )
+    if entries:
+        shown = "; ".join(f"{c.label[6:]} tape {c.tape:.6g} vs numeric {c.numeric:.6g}" for c in entries)
+        count = sum(1 for c in comparisons if c.label.startswith("entry") and c.verdict == worst.verdict)
+        parts.append(f"{count} entr{'y' if count == 1 else 'ies'} disagree, worst: {shown}")
+    detail = "; ".join(parts)
+    if worst.verdict == "kink":
+        return (
+            f"`{target.name}`: finite differences disagree with the gradient ({context}): {detail}. The "
+            "one-sided slopes differ as much, so the loss has a kink (ReLU, abs, max) within the step of "
+            "this point: a non-differentiable point, not a wrong gradient. Sample inputs away from the kink "
+            "(--input-range, --seed) to check this tensor exactly."
+        )
+    return (
+        f"The gradient of `{target.name}` disagrees with finite differences ({context}): {detail}. The "
+        "disagreement stays at smaller steps, where the estimates agree with each other and the loss is smooth, so the gradient is "
+        "wrong, not the estimate. Check the custom gradient (tf.custom_gradient) or hand-written backward "
+        "this tensor flows through."
+    )
+
+
+def results(options, twin, targets, tensors):
+    tensor_updates, input_updates, findings = {}, {}, []
+    for target in targets:
+        # A mode with randomness outside Keras's seed generators (or a NaN loss) cannot be compared;
+        # the verdict then rests on the modes that could be (training=False, usually).
+        verdict = target.verdict if target.checked else "skipped"
+        if verdict == "ok" and target.dtype != "float64":
+            verdict = "float32-fallback"
+        facts = {"numeric_verdict": verdict, "numeric_error": float(target.error) if verdict != "skipped" else None}
+        (tensor_updates if target.variable is not None else input_updates)[target.key] = facts
+        location = target.location
+        mismatch = next((m for v, m in target.messages if v == "mismatch"), None)
+        kink = next((m for v, m in target.messages if v == "kink"), None)
+        if mismatch:
+            findings.append(finding("gradient-mismatch", target.name, mismatch, target.gradient_location or location))
+        elif kink:
+            findings.append(finding("non-differentiable-point", target.name, kink, location))
+    findings += fallback_findings(twin, targets, tensors, lambda dtype: tolerance_for(options, dtype).rtol)
+    return tensor_updates, input_updates, findings

@@ -1,0 +1,196 @@
+"""A joint screen before the per-tensor finite-difference checks: clear many tensors in 4 passes.
+
+The per-tensor directional check (numeric.py) costs 2 forward passes per direction and tensor: on
+a layer of 20 tensors, 120 full-batch float64 passes. Most layers are right, so most of that work
+confirms what one joint look would. The screen perturbs every eligible tensor at once, each along
+the very direction (and with the very step) its own check would use first, and compares the one
+central difference with the sum of the tape's directional derivatives:
+
+    N = (L(θ + d) − L(θ − d)) / 2,  d_i = h_i·u_i,      T = Σ_i h_i·(g_i · u_i).
+
+If tensor i's gradient is off by e_i, N − T = Σ_i h_i·(e_i · u_i) (plus rounding and truncation,
+which a float64 step keeps ~1e-10 of T). Its own check would fail when h_i·|e_i · u_i| exceeds
+A_i = h_i·max(rtol·|g_i · u_i|, floor). The screen passes only when |N − T| ≤ min_i A_i: the
+smallest tensor's allowance, not the sum's, so an error in one small bias is not diluted by big
+kernels. Unless the errors of several tensors cancel (independent random signs), whatever would
+fail a tensor's own check on these directions fails the screen.
+
+The screen only ever clears; it never reports. When it fails (a wrong gradient, a kink straddled,
+a steep function the first step cannot resolve, a stop_gradient path) it halves the group and looks
+again, clearing the halves that agree (_bisect), and the tensors it could not clear go through the
+per-tensor checks as before, which find and name the culprit with the same directions and
+messages. Tensors the screen cannot vouch for are left out of it: a float32 twin, a tensor whose
+path computes in lower precision, a gradient that is None or not finite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..layer.sampling import DIRECTION_STREAM, generator
+from .steps import Comparison, relative_error
+
+SCREEN_DIRECTIONS = 2  # joint directions: the first two of each tensor's own three
+_MIN_TENSORS = 2  # with one tensor the screen is its own check
+
+
+def draw_directions(seed: int, grads: Sequence[np.ndarray | None], per_tensor: int, kept: int) -> list[list]:
+    """The unit directions numeric.py draws for each tensor, in its order (the first `kept` of
+    `per_tensor`); none for a gradient it skips (None or not finite), exactly as it skips."""
+    rng = generator(seed, DIRECTION_STREAM)
+    directions: list[list] = []
+    for grad in grads:
+        if grad is None or not np.all(np.isfinite(grad)):
+            directions.append([])
+            continue
+        drawn = []
+        for _ in range(per_tensor):
+            direction = rng.standard_normal(grad.shape)
+            direction /= max(float(np.linalg.norm(direction)), 1e-300)
+            drawn.append(direction)
+        directions.append(drawn[:kept])
+    return directions
+
+
+class _Joint:
+    """L(θ + s·d) with every screened tensor displaced at once; restore() puts them back."""
+
+    def __init__(self, forward, twin, targets, base) -> None:
+        self.forward, self.base = forward, base
+        self.variables = {id(t): twin.variables[id(t.variable)] for t in targets if t.variable is not None}
+        self.originals = {key: v.numpy() for key, v in self.variables.items()}
+
+    def __call__(self, displacements: dict[int, np.ndarray], targets, sign: float) -> float:
+        xs = list(self.base)
+        moved = {id(t) for t in targets}
+        for key, variable in self.variables.items():
+            if key not in moved:  # left displaced by a look at a larger group
+                variable.assign(self.originals[key])
+        for target in targets:
+            delta = sign * displacements[id(target)]
+            if target.variable is not None:
+                original = self.originals[id(target)]
+                self.variables[id(target)].assign((original + delta).astype(original.dtype))
+            else:
+                x = xs[target.input_index]
+                xs[target.input_index] = (x + delta).astype(x.dtype)
+        return self.forward.loss(xs)
+
+    def restore(self) -> None:
+        for key, variable in self.variables.items():
+            variable.assign(self.originals[key])
+
+
+def screen(
+    forward,
+    twin,
+    targets,
+    grads,
+    base,
+    steps: Callable,
+    eligible: Callable,
+    tolerance,
+    floor: float,
+    seed: int,
+    per_tensor: int,
+    directions: list[list] | None = None,
+    advance: Callable[[int], None] = lambda steps: None,
+) -> dict[int, list[Comparison]]:
+    """{id(target): its comparisons} for the tensors the joint screen clears ({} when none).
+
+    `targets` and `grads` are in the gradient function's order; `steps(target)` is the first step
+    numeric.py would use for it, `eligible(target)` whether its check runs in float64.
+    `directions`: draw_directions(seed, grads, per_tensor, ...) when the caller drew them already.
+    `advance(steps)` counts SCREEN_DIRECTIONS steps in all, whatever the screen does: one as each
+    direction of the look at every tensor agrees (on a big layer that look is most of the check's
+    time, and a progress bar should move during it), the rest when the screen ends.
+    """
+    counted = [0]
+
+    def agreed() -> None:
+        counted[0] += 1
+        advance(1)
+
+    try:
+        if twin.dtype != "float64":  # a float32 comparison sees gross errors only: each tensor its own
+            return {}
+        if directions is None:
+            directions = draw_directions(seed, grads, per_tensor, SCREEN_DIRECTIONS)
+        directions = [drawn[:SCREEN_DIRECTIONS] for drawn in directions]
+        chosen = [(t, g, d) for t, g, d in zip(targets, grads, directions) if d and eligible(t)]
+        if len(chosen) < _MIN_TENSORS:
+            return {}
+        look = _Look(
+            _Joint(forward, twin, [t for t, _, _ in chosen], base),
+            {id(t): steps(t) for t, _, _ in chosen},
+            tolerance.rtol,
+            floor,
+        )
+        cleared: dict[int, list[Comparison]] = {}
+        try:
+            if not look(chosen, cleared, agreed):
+                _bisect(look, chosen, cleared)
+        finally:
+            look.joint.restore()
+        return cleared
+    finally:
+        advance(SCREEN_DIRECTIONS - counted[0])
+
+
+def _bisect(look, group, cleared) -> None:
+    """Narrow a failing group down to its culprit: halves of two or more tensors are looked at
+    again (4 passes each) and a passing half is cleared. A lone tensor is left to its own check,
+    and so is a group whose halves both fail: several culprits, or a cause shared by all (a kink
+    in the input, a steep function), where halving further would cost more than it saves."""
+    halves = [group[: len(group) // 2], group[len(group) // 2 :]]
+    failed = [half for half in halves if len(half) > 1 and not look(half, cleared)]
+    if len(failed) == 1:
+        _bisect(look, failed[0], cleared)
+
+
+class _Look:
+    """One joint comparison of a group of tensors along their first SCREEN_DIRECTIONS directions."""
+
+    def __init__(self, joint: _Joint, step: dict, rtol: float, floor: float) -> None:
+        self.joint, self.step, self.rtol, self.floor = joint, step, rtol, floor
+
+    def __call__(self, group, cleared: dict, agreed: Callable[[], None] = lambda: None) -> bool:
+        """True (and each tensor's comparisons put in `cleared`) when the group agrees; `agreed()`
+        is called as each direction does."""
+        step, rtol, floor = self.step, self.rtol, self.floor
+        tensors = [t for t, _, _ in group]
+        found: dict[int, list[Comparison]] = {id(t): [] for t in tensors}
+        for k in range(SCREEN_DIRECTIONS):
+            tapes = {id(t): float(np.sum(g * d[k])) for t, g, d in group}
+            displacements = {id(t): step[id(t)] * d[k] for t, _, d in group}
+            total = sum(step[key] * tapes[key] for key in tapes)
+            numeric = (self.joint(displacements, tensors, 1.0) - self.joint(displacements, tensors, -1.0)) / 2
+            allowance = min(step[key] * max(rtol * abs(tapes[key]), floor) for key in tapes)
+            if not np.isfinite(numeric) or abs(numeric - total) > allowance:
+                return False
+            for key, tape in tapes.items():
+                # Were the whole gap this tensor's, its own estimate would be this: an upper bound
+                # on its error, within its tolerance since the gap is within its allowance.
+                estimate = tape + (numeric - total) / step[key]
+                found[key].append(
+                    Comparison(
+                        "a random direction", tape, estimate, relative_error(tape, estimate, rtol, floor), step[key]
+                    )
+                )
+            agreed()
+        cleared.update(found)
+        return True
+
+
+def first_step(eps: float, theta: np.ndarray) -> float:
+    """The first finite-difference step for a tensor of values `theta`: eps · max(RMS(θ), 1)."""
+    return eps * max(float(np.sqrt(np.mean(theta**2))) if theta.size else 0.0, 1.0)
+
+
+def value_of(twin, base, target) -> np.ndarray:
+    """The target's current values in the twin: a weight's, or the sampled input's."""
+    if target.variable is not None:
+        return np.asarray(twin.variables[id(target.variable)].numpy(), "float64")
+    return np.asarray(base[target.input_index], "float64")

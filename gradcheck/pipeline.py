@@ -1,0 +1,131 @@
+"""The pipeline: load the target, probe it, run every check, and assemble the Report.
+
+`build_report` is what a worker process runs for each target (isolation/worker.py) and what the
+in-process `check()` runs (api.py). TensorFlow is imported by the stages it runs, never at module
+import, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .options.settings import Options
+from .progress import Notify, silent
+from .report import Report, sort_findings
+
+
+def import_checks() -> None:
+    """Import every module build_report() runs. build_report() imports them on first use, so that
+    `gradcheck --help` never pays for TensorFlow; the fork server calls this once before it forks,
+    so each forked worker starts with them imported (about 20 ms a fresh worker, measured side by
+    side). A module left out here is only imported later, by the worker that needs it."""
+    import numpy.random  # noqa: F401  (numpy loads it on first use; sampling.py draws from it)
+
+    from .checks import dtype_policy, gradients, inventory, reload  # noqa: F401
+    from .layer import loading, probe, twin  # noqa: F401
+    from .numeric import first_order as numeric, second_order  # noqa: F401
+
+
+def build_report(
+    target,
+    options: Options,
+    *,
+    fresh_session: bool = False,
+    stage: Callable[[str], None] | None = None,
+    progress: Notify | None = None,
+) -> Report:
+    """Load, probe and check `target` under `options` (no time limit of its own).
+
+    `fresh_session=True` clears Keras's global state first, so a target checked after others in
+    one process gets the layer names it would get alone (`dense`, not `dense_4`). The worker sets
+    it; check() does not, since clearing would renumber names in the caller's own session.
+    `stage` is told, as a phrase ("computing gradients"), each step as it starts: the worker sends
+    it to the supervisor, so a timeout can say what was running.
+    `progress(done, total)` is told how far a long stage with counted steps (the finite-difference
+    and second-order comparisons) has got, a few times a second: the command draws it (progress.py).
+    """
+    from .runtime import unoptimized_graphs
+
+    with unoptimized_graphs():  # about 15 % of a small layer's check goes to Grappler otherwise
+        return _build_report(target, options, fresh_session, stage or (lambda name: None), progress or silent)
+
+
+def _build_report(
+    target, options: Options, fresh_session: bool, stage: Callable[[str], None], progress: Notify
+) -> Report:
+    # TensorFlow is imported here, not at module import, so the CLI's --help stays instant.
+    from .checks.gradients import check_gradients
+    from .checks.inventory import check_inventory, input_inventory
+    from .layer.loading import load
+    from .layer.probe import VariableLog, make_probe, probe_findings
+    from .numeric.first_order import check_numeric
+    from .runtime import tensorflow, versions
+
+    tf, keras = tensorflow()
+    if fresh_session:
+        keras.backend.clear_session()
+        # A module that set mixed precision at import set it for its own target only: the next
+        # target in the same worker starts from Keras's default policy.
+        keras.config.set_dtype_policy("float32")
+    # Keras initialisers draw from the global seed: without this, two runs of the same command
+    # would build different weights and report different gradient norms.
+    keras.utils.set_random_seed(options.seed)
+    log = VariableLog()
+    stage("loading the target")
+    with log.recording():
+        loaded = load(target, options.init)
+    stage("building and calling the layer")
+    probe = make_probe(loaded, options, log)
+
+    stage("listing the tensors call() uses")
+    tensors, findings = check_inventory(probe)
+    inputs = input_inventory(options)
+    findings += probe_findings(probe)
+    # Each check is handed the settings it needs; the probe carries none of them.
+    stage("computing gradients")
+    tensor_updates, input_updates, new_findings = check_gradients(probe, tensors, inputs, options)
+    tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
+    findings += new_findings
+    if options.numeric:
+        stage("comparing gradients with finite differences")
+        tensor_updates, input_updates, new_findings = check_numeric(probe, tensors, inputs, options, progress=progress)
+        tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
+        findings += new_findings
+    if options.order == 2:
+        from .numeric.second_order import check_second_order
+
+        stage("checking second derivatives")
+        tensor_updates, input_updates, new_findings = check_second_order(
+            probe, tensors, inputs, options, progress=progress
+        )
+        tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
+        findings += new_findings
+    policies: list = []
+    if options.dtype_policies:
+        from .checks.dtype_policy import check_dtype_policies
+
+        stage("running the layer under the dtype policies")
+        policies, policy_findings = check_dtype_policies(probe, tensors, inputs, options.dtype_policies)
+        findings += policy_findings
+    reload_status = None
+    if options.reload:
+        from .checks.reload import check_reload
+
+        stage("saving and reloading the layer")
+        reload_status, reload_findings = check_reload(probe, tensors)
+        findings += reload_findings
+
+    return Report(
+        target=loaded.target,
+        variables=tensors.infos(),
+        inputs=inputs.infos(),
+        findings=sort_findings(findings),
+        training_modes=tuple(t.mode for t in probe.traces) or ("n/a",),
+        stochastic=probe.stochastic,
+        seed=options.seed,
+        vanishing_threshold=options.vanishing_threshold,
+        exploding_threshold=options.exploding_threshold,
+        versions=versions(),
+        dtype_policies=tuple(policies),
+        reload=reload_status,
+    )
