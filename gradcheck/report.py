@@ -1,7 +1,7 @@
 """The report: plain, frozen data that every check fills and every renderer reads.
 
 Nothing here imports TensorFlow, so renderers and their tests run without it. The vocabulary of
-finding codes lives in `CODES` and nowhere else; `finding()` is the one way to make a Finding.
+finding codes lives in codes.py; `finding()` is the one way to make a Finding.
 """
 
 from __future__ import annotations
@@ -9,97 +9,29 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
+from .codes import CODES, ERROR, INFO, SEVERITY_ORDER, WARNING, Code, Severity
 from .options.settings import DEFAULT_EXPLODING, DEFAULT_VANISHING
+from .statuses import GradientStatus, NumericVerdict, SecondOrderVerdict
 
-ERROR = "error"
-WARNING = "warning"
-INFO = "info"
-SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
-
-# code -> (severity, one-line meaning). The README's table is tested against this one.
-CODES: dict[str, tuple[str, str]] = {
-    "untracked-variable": (ERROR, "a variable used by call() that Keras does not track (absent from layer.weights)"),
-    "constant-tensor": (ERROR, "a float tensor or numpy array used by call() as a weight but not a variable"),
-    "variable-created-in-call": (ERROR, "call() makes a new variable on every call"),
-    "unused-variable": (ERROR, "a trainable weight that call() never reads"),
-    "non-trainable-variable": (INFO, "a tracked variable with trainable=False that call() reads"),
-    "none-gradient": (
-        ERROR,
-        "a trainable weight read by call() whose gradient is None; location = the op that cuts the path",
-    ),
-    "input-gradient-none": (ERROR, "the gradient w.r.t. a float input is None: layers before it cannot train"),
-    "nonfinite-gradient": (ERROR, "NaN/Inf in a gradient or in the output"),
-    "backward-failed": (
-        ERROR,
-        "the backward pass raises (a tf.py_function around numpy code, a custom gradient of the wrong shape); location = the op whose gradient fails",
-    ),
-    "gradient-mismatch": (ERROR, "analytic gradient disagrees with a finite-difference estimate"),
-    "second-order-none": (
-        ERROR,
-        "with --order 2: the gradient of a gradient is None for a tensor whose second derivative is not zero (a gradient penalty never trains it)",
-    ),
-    "second-order-mismatch": (
-        ERROR,
-        "with --order 2: a Hessian-vector product (or a gradient penalty's gradient) disagrees with finite differences of the gradient",
-    ),
-    "second-order-approximate": (
-        WARNING,
-        "with --order 2: a second derivative is off because a library function on the path (tf.nn.moments in LayerNormalization) uses tf.stop_gradient; the first derivative is exact",
-    ),
-    "zero-gradient": (WARNING, "gradient exactly zero on the probe batch (dead ReLU, ...)"),
-    "vanishing-gradient": (WARNING, "gradient tiny relative to the tensor's scale"),
-    "exploding-gradient": (WARNING, "gradient huge relative to the tensor's scale"),
-    "rounding-noise-gradient": (
-        INFO,
-        "a gradient that is mathematically zero, left with rounding noise (attention's key bias, a bias before a normalisation)",
-    ),
-    "non-differentiable-point": (
-        INFO,
-        "finite differences disagree because an input sits on a kink (ReLU, abs, max), not because the gradient is wrong",
-    ),
-    "float32-fallback": (
-        INFO,
-        "the float64 comparison was not possible for a tensor; float32 steps and tolerances were used",
-    ),
-    "stochastic-output": (
-        INFO,
-        "two calls with the same input give different outputs (dropout, noise); gradient checks use fixed seeds",
-    ),
-    "input-unused": (INFO, "the output depends on a float input's shape only, not its values (a position embedding)"),
-    "dtype-policy-ignored": (
-        WARNING,
-        "under a --dtype-policy, a float output is not in the policy's compute dtype (a cast to float32 in the layer)",
-    ),
-    "low-precision-loss": (
-        ERROR,
-        "under a --dtype-policy, an output or gradient underflows, overflows or differs far beyond the compute dtype's precision",
-    ),
-    "low-precision-weight": (
-        WARNING,
-        "under a mixed_* policy, a weight is not float32, so optimizer steps round away in low precision",
-    ),
-    "reload-failed": (ERROR, "from_config(get_config()) or a .keras save and load_model raised"),
-    "reload-mismatch": (ERROR, "the layer reloaded from its config or a .keras file computes another output"),
-    "trace-failed": (
-        WARNING,
-        "call() cannot be traced by tf.function, so fit() fails unless run_eagerly=True; graph checks were skipped",
-    ),
-}
+__all__ = ["CODES", "ERROR", "INFO", "SEVERITY_ORDER", "WARNING", "Finding", "Report", "TargetFailure", "finding"]
 
 
 @dataclass(frozen=True)
 class Finding:
-    code: str
-    severity: str
+    code: str  # a name of codes.CODES
+    severity: Severity
     tensor: Optional[str]
     message: str
     location: Optional[str]  # "path/to/file.py:LINE", relative to the working folder when inside it
 
 
-def finding(code: str, tensor: Optional[str], message: str, location: Optional[str] = None) -> Finding:
-    """Make a Finding whose severity comes from the code table (so no check can disagree with it)."""
-    severity, _ = CODES[code]
-    return Finding(code=code, severity=severity, tensor=tensor, message=message, location=location)
+def finding(code: Code | str, tensor: Optional[str], message: str, location: Optional[str] = None) -> Finding:
+    """Make a Finding whose severity comes from the code table (so no check can disagree with it).
+
+    `code` is one of codes.py's constants (a check's way), or its name (a hand-built Report in a test).
+    """
+    known = code if isinstance(code, Code) else CODES[code]
+    return Finding(code=known.name, severity=known.severity, tensor=tensor, message=message, location=location)
 
 
 @dataclass(frozen=True)
@@ -114,15 +46,15 @@ class TensorInfo:
     created_at: Optional[str] = None
     read_by_call: bool = True
     gradient_norm: Optional[float] = None
-    gradient_status: Optional[str] = None  # ok | none | zero | vanishing | exploding | nonfinite
+    gradient_status: Optional[GradientStatus] = None  # statuses.GRADIENT_STATUSES
     gradient_ratio: Optional[float] = None  # RMS(gradient) / max(RMS(tensor), 1): what the thresholds compare
     trains_under_fit: Optional[bool] = None  # did one optimizer step over trainable_weights change it?
     numeric_error: Optional[float] = None  # worst relative error against finite differences
-    numeric_verdict: Optional[str] = None  # ok | mismatch | kink | skipped | float32-fallback
+    numeric_verdict: Optional[NumericVerdict] = None  # statuses.NumericVerdict
     second_order_error: Optional[float] = (
         None  # with --order 2: worst relative error of H·u (and of the penalty's gradient)
     )
-    second_order_verdict: Optional[str] = None  # with --order 2: ok | none | mismatch | approximate | kink | skipped
+    second_order_verdict: Optional[SecondOrderVerdict] = None  # with --order 2: statuses.SECOND_ORDER_VERDICTS
 
 
 @dataclass(frozen=True)
@@ -133,12 +65,12 @@ class InputInfo:
     value_range: tuple[float, float]
     differentiable: bool
     gradient_norm: Optional[float] = None
-    gradient_status: Optional[str] = None
+    gradient_status: Optional[GradientStatus] = None
     gradient_ratio: Optional[float] = None  # as for TensorInfo, the gradient first multiplied by the batch size
     numeric_error: Optional[float] = None
-    numeric_verdict: Optional[str] = None
+    numeric_verdict: Optional[NumericVerdict] = None
     second_order_error: Optional[float] = None
-    second_order_verdict: Optional[str] = None
+    second_order_verdict: Optional[SecondOrderVerdict] = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT
 from gradcheck.cli import main
-from gradcheck.report import CODES
+from gradcheck.codes import CODES
 
 README = (ROOT / "README.md").read_text()
 
@@ -32,7 +32,7 @@ def test_every_option_is_documented(option):
 
 @pytest.mark.parametrize("code", sorted(CODES))
 def test_every_finding_code_is_documented(code):
-    assert f"| `{code}` | {CODES[code][0]} |" in README, f"{code} ({CODES[code][0]}) is not in README.md's table"
+    assert f"| `{code}` | {CODES[code].severity} |" in README, f"{code} ({CODES[code].severity}) is not in README.md's table"
 
 
 @pytest.mark.parametrize("status", [0, 1, 2, 130, 143])

@@ -24,9 +24,9 @@ def test_sample_layer_findings(case):
 
 
 def severity_of(code):
-    from gradcheck.report import CODES
+    from gradcheck.codes import CODES
 
-    return CODES[code][0]
+    return CODES[code].severity
 
 
 def test_every_sample_file_has_cases():

@@ -25,6 +25,7 @@ import contextlib
 
 import numpy as np
 
+from .. import codes
 from ..layer.calling import call_layer
 from ..layer.leaves import float_tensors, probe_loss
 from ..layer.probe import backing, location_of_variable
@@ -78,7 +79,7 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
         reason = f"raised: {type(error).__name__}: {error_text(error, 200)}"
         return PolicyResult(policy, compute, status=reason), [
             finding(
-                "low-precision-loss",
+                codes.LOW_PRECISION_LOSS,
                 None,
                 f"Under the {policy} dtype policy the layer raised {type(error).__name__}: {error_text(error, 300)}. "
                 "A layer that mixes dtypes must cast explicitly to self.compute_dtype.",
@@ -107,7 +108,7 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
         cast = located.cast_location()
         findings.append(
             finding(
-                "dtype-policy-ignored",
+                codes.DTYPE_POLICY_IGNORED,
                 ignored[0],
                 f"Under the {policy} dtype policy the layer's {ignored[0]} is "
                 f"{output_dtypes[probe.output_names.index(ignored[0])]}, not {compute}"
@@ -140,7 +141,9 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
                     name, f"the gradient of `{name}`", how, difference, policy, compute, located, ("grads", index)
                 )
             )
-    status = "loss" if any(f.code == "low-precision-loss" for f in findings) else ("ignored" if ignored else "ok")
+    status = (
+        "loss" if any(f.code == codes.LOW_PRECISION_LOSS.name for f in findings) else ("ignored" if ignored else "ok")
+    )
     return PolicyResult(policy, compute, output_dtypes, worst_output, gradient_errors, status), findings
 
 
@@ -202,7 +205,7 @@ def _loss_finding(name, subject, how, error, policy, compute, located, target):
     op, where = located.first_loss(target, how)
     at = f", first at the {op} op at {where}" if where else ""
     return finding(
-        "low-precision-loss",
+        codes.LOW_PRECISION_LOSS,
         name,
         f"Under the {policy} dtype policy {subject} {how}{at} ({compute} holds {_RANGE[compute]}). "
         "Training on it under this policy learns from garbage. Compute that op in float32 (cast its "
@@ -221,7 +224,7 @@ def _weight_findings(probe, copy, policy: str, keras) -> list:
             name = probe.tensor_name(original)
             findings.append(
                 finding(
-                    "low-precision-weight",
+                    codes.LOW_PRECISION_WEIGHT,
                     name,
                     f"Under the {policy} dtype policy `{name}` is a {weight.dtype} weight. Mixed precision keeps "
                     "weights in float32 so small optimizer steps are not rounded away; create it with "

@@ -24,6 +24,7 @@ import dataclasses
 
 import numpy as np
 
+from .. import codes
 from ..graph.backward import backward_failure
 from ..graph.cuts import eager_cut_location, find_cuts
 from ..graph.nonfinite import nonfinite_finding, nonfinite_outputs
@@ -34,14 +35,13 @@ from ..layer.probe import execute_trace
 from ..layer.rows import input_key, variable_key
 from ..report import finding
 from ..runtime import tensorflow
+from ..statuses import GRADIENT_STATUSES, rank
 from .fitstep import trains_under_fit
 from .weak import is_rounding_noise, noise_finding, peak_ratio, weak_finding
 
 SCALE_FLOOR = 1.0
 # Ops that read a tensor's shape, not its values: a path through them carries no value to cut.
 _SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike"})
-# Worst first: the status a tensor shows is the worst over the traced modes.
-_ORDER = ("none", "nonfinite", "zero", "exploding", "vanishing", "noise", "ok")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +89,7 @@ def check_gradients(probe, tensors, inputs, options):
             outcomes.append(_classify(options, run.mode, run.result["grads"][index], value, scale))
         if not outcomes:
             continue
-        worst = min(outcomes, key=lambda o: _ORDER.index(o.status))
+        worst = min(outcomes, key=lambda o: rank(o.status, GRADIENT_STATUSES))  # over the traced modes
         worst_run = next(r for r in runs if r.mode == worst.mode)
         source = worst_run.trace.placeholder_of(variable, input_index) if worst_run.trace else None
         if is_rounding_noise(probe, worst_run, worst, source):
@@ -233,7 +233,7 @@ def _finding(probe, options, runs, name, variable, input_index, index, worst, ou
 
 
 def _none_finding(probe, run, name, variable, input_index, where, created):
-    code = "input-gradient-none" if variable is None else "none-gradient"
+    code = codes.INPUT_GRADIENT_NONE if variable is None else codes.NONE_GRADIENT
     consequence = (
         "so layers before this one get no gradient from it and cannot train"
         if variable is None
@@ -257,7 +257,7 @@ def _none_finding(probe, run, name, variable, input_index, where, created):
         # SinePositionEncoding): by design, and the layers before it train through the sum the
         # caller makes. Say so, without failing the check.
         return finding(
-            "input-unused",
+            codes.INPUT_UNUSED,
             name,
             f"The output of call() does not depend on the values of `{name}`{where}, only on its shape, "
             "so no gradient flows back through this layer to it. That is right for a position "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import codes
 from ..layer.naming import assigned_name
 from ..layer.probe import Probe, backing, location_of_variable
 from ..layer.rows import RowKey, Rows, constant_key, input_key, variable_key
@@ -64,11 +65,11 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
                 " (if call() replaces the attribute, e.g. `self.kernel = self.kernel / n`, assign "
                 "the result to a local name instead)."
             )
-            findings.append(finding("unused-variable", name, message, location))
+            findings.append(finding(codes.UNUSED_VARIABLE, name, message, location))
         elif not variable.trainable and is_read:
             findings.append(
                 finding(
-                    "non-trainable-variable",
+                    codes.NON_TRAINABLE_VARIABLE,
                     name,
                     f"`{name}` is read by call() but has trainable=False, so fit() does not update it "
                     "with gradients (fine for statistics such as a moving mean).",
@@ -95,7 +96,7 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
         if is_read:
             findings.append(
                 finding(
-                    "untracked-variable",
+                    codes.UNTRACKED_VARIABLE,
                     name,
                     f"`{name}` is a raw tf.Variable{' made at ' + location if location else ''}. Keras 3 "
                     "does not track it: it is missing from layer.trainable_weights, so fit() never "
@@ -274,7 +275,7 @@ def _add_constant(probe: Probe, obj, values, placeholder, trace, tensors, findin
     kind = "numpy array" if isinstance(obj, np.ndarray) else "tensor"
     findings.append(
         finding(
-            "constant-tensor",
+            codes.CONSTANT_TENSOR,
             shown,
             f"`{shown}` is a float {kind} of shape {tuple(values.shape)} that call() uses, but it is not "
             "a variable, so no gradient or optimizer step can change it. If it should learn, create it "
@@ -295,7 +296,7 @@ def _created_in_call(probe: Probe):
         name = assigned_name(location) or variable.name.split(":")[0].rsplit("/", 1)[-1]
         findings.append(
             finding(
-                "variable-created-in-call",
+                codes.VARIABLE_CREATED_IN_CALL,
                 name,
                 f"call() creates a new variable `{name}`{' at ' + location if location else ''} every time "
                 "it runs, so nothing it learns survives the call and fit() (which traces call()) "

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import codes
 from ..layer.calling import call_layer
 from ..layer.leaves import float_tensors
 from ..layer.probe import backing
@@ -207,7 +208,7 @@ def _failed(probe, problem: _Problem):
             f"{'them' if len(missing) > 1 else 'it'} to the dict get_config() returns."
         )
         return finding(
-            "reload-failed",
+            codes.RELOAD_FAILED,
             ", ".join(missing),
             f"{problem.step} raised ({reason}). {advice}",
             _config_location(layer) or where,
@@ -215,10 +216,10 @@ def _failed(probe, problem: _Problem):
     unbuilt = _UNBUILT.search(str(problem.error))
     if unbuilt:
         return finding(
-            "reload-failed", None, f"{problem.step} raised ({reason}). {_unbuilt_advice(layer, unbuilt[1])}", where
+            codes.RELOAD_FAILED, None, f"{problem.step} raised ({reason}). {_unbuilt_advice(layer, unbuilt[1])}", where
         )
     return finding(
-        "reload-failed",
+        codes.RELOAD_FAILED,
         None,
         f"{problem.step} raised ({reason}), so a model holding this layer cannot be saved and loaded "
         "again. Make get_config() return every constructor argument, create weights in build(), and "
@@ -272,7 +273,7 @@ def _mismatch(probe, tensors, copy, step: str, difference: float, tf, keras) -> 
         what = "raw tf.Variable" if row.kind == "untracked" else "constant"
         findings.append(
             finding(
-                "reload-mismatch",
+                codes.RELOAD_MISMATCH,
                 row.name,
                 f"After {step} the output differs by {difference:.1e} of its scale: `{row.name}` is a {what} "
                 "that call() reads, and it is not saved with the layer, so it comes back with another value. "
@@ -288,7 +289,7 @@ def _mismatch(probe, tensors, copy, step: str, difference: float, tf, keras) -> 
     for argument in _arguments_that_differ(probe.layer, copy, probe.loaded.init if names_class else {}):
         findings.append(
             finding(
-                "reload-mismatch",
+                codes.RELOAD_MISMATCH,
                 argument,
                 f"After {step} the output differs by {difference:.1e} of its scale: the constructor argument "
                 f"`{argument}` comes back with another value, because get_config() does not return it (or "
@@ -299,7 +300,7 @@ def _mismatch(probe, tensors, copy, step: str, difference: float, tf, keras) -> 
     if not findings:
         findings.append(
             finding(
-                "reload-mismatch",
+                codes.RELOAD_MISMATCH,
                 None,
                 f"After {step} the layer's output differs by {difference:.1e} of its scale with the same "
                 "weights and inputs: something call() depends on is not in get_config() or in the saved weights. "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import codes
 from ..graph.dying import culprit
 from ..numeric.precision import epsilon
 from ..report import finding
@@ -41,7 +42,7 @@ def is_rounding_noise(probe, run, worst, source) -> bool:
 
 def noise_finding(name, worst, peak_ratio_text: str, created):
     return finding(
-        "rounding-noise-gradient",
+        codes.ROUNDING_NOISE_GRADIENT,
         name,
         f"`{name}`'s gradient is rounding noise{peak_ratio_text}: the math gives it no gradient at all, "
         "so it never learns. The usual case is a bias that a later step cancels: a shift before a softmax "
@@ -81,7 +82,7 @@ def weak_finding(probe, run, name, source, worst, where, subject, is_input, crea
             "multiplication by zero are the usual causes."
         )
         return finding(
-            "zero-gradient",
+            codes.ZERO_GRADIENT,
             name,
             f"{subject} is exactly zero on the probe batch{where}, so "
             f"{'layers before this one get no signal through it' if is_input else 'an optimizer step leaves it unchanged'}."
@@ -97,7 +98,7 @@ def weak_finding(probe, run, name, source, worst, where, subject, is_input, crea
         "initialiser, clip the argument, or normalise."
     )
     return finding(
-        f"{worst.status}-gradient",
+        codes.VANISHING_GRADIENT if vanishing else codes.EXPLODING_GRADIENT,
         name,
         f"{subject} is {worst.status}{where}: RMS(gradient) / max(RMS(tensor), 1) = {worst.ratio:.1e}, "
         f"{'below' if vanishing else 'above'} the threshold {threshold:g} "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from .. import codes
 from ..layer.source import user_location
 from ..report import Finding, finding
 from .cuts import ancestors
@@ -58,7 +59,7 @@ def backward_failure(trace, error, mode: str) -> Finding | None:
     where = f" with training={mode.capitalize()}" if mode in ("true", "false") else ""
     text = _message_of(error)
     return finding(
-        "backward-failed",
+        codes.BACKWARD_FAILED,
         None,
         f"The backward pass raises{where}: the gradient of {shown}{' at ' + location if location else ''} "
         f"fails with {type(error).__name__}: {text}, so fit() raises the same error on its first training "

@@ -187,3 +187,18 @@ def eager_cut_location(layer) -> str | None:
         if ".numpy()" in code or "np." in code or "numpy." in code:
             return format_location(filename, first + offset)
     return None
+
+
+def forward_op_of_kernel(graph, op_type: str):
+    """The forward op that `op_type` (ResizeNearestNeighborGrad) differentiates: the tape names its
+    gradient ops "gradient_tape/<forward op's scope>/<kernel>", so it is the op of type
+    ResizeNearestNeighbor in that scope."""
+    operations = graph.get_operations()
+    for op in operations:
+        if op.type == op_type and op.name.startswith("gradient_tape/"):
+            scope = op.name[len("gradient_tape/") :].rsplit("/", 1)[0] + "/"
+            forward_type = op_type.removesuffix("Grad")
+            for candidate in operations:
+                if candidate.name.startswith(scope) and candidate.type == forward_type:
+                    return candidate
+    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import codes
 from ..layer import state
 from ..report import finding
 from ..runtime import tensorflow
@@ -26,7 +27,7 @@ def nonfinite_finding(probe, run, name, variable, index, where, created, subject
         else "so one optimizer step turns it into NaN"
     )
     return finding(
-        "nonfinite-gradient",
+        codes.NONFINITE_GRADIENT,
         name,
         f"{subject} contains {kind}{where}{_origin_text(origin)}, {harm}. {_nonfinite_advice(origin)}",
         (origin[1] if origin else None) or created,
@@ -35,7 +36,7 @@ def nonfinite_finding(probe, run, name, variable, index, where, created, subject
 
 def nonfinite_outputs(probe, runs, findings):
     """An output with NaN/Inf whose gradients still look finite gets its own finding."""
-    if any(f.code == "nonfinite-gradient" for f in findings):
+    if any(f.code == codes.NONFINITE_GRADIENT.name for f in findings):
         return []
     made = []
     for run in runs:
@@ -47,7 +48,7 @@ def nonfinite_outputs(probe, runs, findings):
             where = f" with training={run.mode.capitalize()}" if run.mode != "n/a" else ""
             made.append(
                 finding(
-                    "nonfinite-gradient",
+                    codes.NONFINITE_GRADIENT,
                     name,
                     f"The layer's {name} contains NaN or Inf on the probe batch{where}{_origin_text(origin)}; "
                     f"any loss on it, and its gradients, will be NaN. {_nonfinite_advice(origin)}",

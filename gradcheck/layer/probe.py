@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import codes
 from ..errors import GradcheckError
 from ..options.settings import InputSpec, Options
 from ..report import finding
@@ -240,7 +241,7 @@ def probe_findings(probe: Probe) -> list:
     if probe.trace_error:
         findings.append(
             finding(
-                "trace-failed",
+                codes.TRACE_FAILED,
                 None,
                 f"call() could not be traced with tf.function ({probe.trace_error}). Keras's fit() "
                 "traces call(), so it will fail there too unless the model is compiled with "
@@ -250,7 +251,7 @@ def probe_findings(probe: Probe) -> list:
     if probe.stochastic:
         findings.append(
             finding(
-                "stochastic-output",
+                codes.STOCHASTIC_OUTPUT,
                 None,
                 "Two calls with the same input gave different outputs (dropout or noise); the gradient "
                 "checks fix the random state so their results repeat.",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import codes
 from ..graph.paths import float_path_ops
 from ..layer.source import user_location
 from ..report import finding
@@ -78,7 +79,7 @@ def fallback_findings(twin, targets, tensors, rtol_of) -> list:
             return []  # the untracked-variable / constant-tensor error says what to fix
         return [
             finding(
-                "float32-fallback",
+                codes.FLOAT32_FALLBACK,
                 None,
                 f"{names} {'was' if len(fell_back) == 1 else 'were'} compared with finite differences in "
                 f"{dtype}: no float64 copy of the layer could be used ({twin.reason}"
@@ -97,7 +98,7 @@ def fallback_findings(twin, targets, tensors, rtol_of) -> list:
     more = f" (and {len(ops) - 1} more such op{'s' if len(ops) > 2 else ''})" if len(ops) > 1 else ""
     return [
         finding(
-            "float32-fallback",
+            codes.FLOAT32_FALLBACK,
             None,
             f"{names} {'was' if len(fell_back) == 1 else 'were'} compared with finite differences in {dtype}, "
             f"because call() computes in {dtype} on {'its' if len(fell_back) == 1 else 'their'} path even in "

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import codes
 from ..layer.probe import backing
 from ..layer.rows import RowKey, input_key, variable_key
 from ..report import finding
 from ..runtime import tensorflow
+from ..statuses import COMPARISONS, rank
 from .fallback import fallback_findings
 from .tolerances import tolerance_for
 
@@ -65,11 +67,8 @@ def ordered(targets):
     return [t for t in targets if t.variable is not None] + [t for t in targets if t.variable is None]
 
 
-_RANK = {"mismatch": 0, "kink": 1, "skipped": 2, "ok": 3}
-
-
 def _worsen(target, verdict, error, message) -> None:
-    if _RANK[verdict] < _RANK[target.verdict]:
+    if rank(verdict, COMPARISONS) < rank(target.verdict, COMPARISONS):
         target.verdict = verdict
     if np.isfinite(error):
         target.error = max(target.error, error)
@@ -79,7 +78,7 @@ def _worsen(target, verdict, error, message) -> None:
 
 def record(target, comparisons, mode, dtype, step, probe) -> None:
     target.checked = True
-    worst = max(comparisons, key=lambda c: (_RANK["ok"] - _RANK[c.verdict], c.error))
+    worst = min(comparisons, key=lambda c: (rank(c.verdict, COMPARISONS), -c.error))
     verdict = worst.verdict
     context = f"{'float64 twin' if dtype == 'float64' else dtype}" + (
         f", training={mode.capitalize()}" if mode in ("true", "false") else ""
@@ -137,8 +136,10 @@ def results(options, twin, targets, tensors):
         mismatch = next((m for v, m in target.messages if v == "mismatch"), None)
         kink = next((m for v, m in target.messages if v == "kink"), None)
         if mismatch:
-            findings.append(finding("gradient-mismatch", target.name, mismatch, target.gradient_location or location))
+            findings.append(
+                finding(codes.GRADIENT_MISMATCH, target.name, mismatch, target.gradient_location or location)
+            )
         elif kink:
-            findings.append(finding("non-differentiable-point", target.name, kink, location))
+            findings.append(finding(codes.NON_DIFFERENTIABLE_POINT, target.name, kink, location))
     findings += fallback_findings(twin, targets, tensors, lambda dtype: tolerance_for(options, dtype).rtol)
     return tensor_updates, input_updates, findings

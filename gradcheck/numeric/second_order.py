@@ -32,19 +32,20 @@ from typing import Any
 
 import numpy as np
 
+from .. import codes
 from ..graph.paths import downstream_op, is_custom_gradient
 from ..layer.rows import RowKey
 from ..layer.sampling import generator
 from ..layer.source import error_text
 from ..progress import Notify, Progress, silent
 from ..report import finding
+from ..statuses import SECOND_ORDER_VERDICTS, rank
 from .hessian import Block, Curvature, compare
 from .results import select_targets
 from .steps import SMALLER_STEPS
 from .tolerances import DIRECTIONS, tolerance_for
 
 SECOND_ORDER_STREAM = 3  # its own stream of directions (sampling.py): the first-order draws stay as they were
-_RANK = {"none": 0, "mismatch": 1, "kink": 2, "skipped": 3, "ok": 4}
 _USABLE_GRADIENT = (None, "ok", "zero", "vanishing", "exploding")  # a first-order gradient exists and is finite
 
 
@@ -178,14 +179,18 @@ def _record(target, block: Block, label: str, mode: str) -> None:
             target.penalty = (block, label, mode)
     elif target.worst is None or _worse(block, target.worst[0]):
         target.worst = (block, label, mode)
-    if target.verdict == "skipped" or _RANK[block.verdict] < _RANK[target.verdict]:
+    if target.verdict == "skipped" or _rank(block.verdict) < _rank(target.verdict):
         target.verdict = block.verdict
     if np.isfinite(block.error):
         target.error = max(target.error, block.error)
 
 
 def _worse(block: Block, other: Block) -> bool:
-    return (_RANK[block.verdict], -block.error) < (_RANK[other.verdict], -other.error)
+    return (_rank(block.verdict), -block.error) < (_rank(other.verdict), -other.error)
+
+
+def _rank(verdict: str) -> int:
+    return rank(verdict, SECOND_ORDER_VERDICTS)
 
 
 # -- findings ---------------------------------------------------------------------------------
@@ -207,18 +212,21 @@ def _findings(probe, targets, curvature, dtype) -> list:
         context = "float64 twin" if dtype == "float64" else "float32"
         if target.verdict == "none":
             findings.append(
-                finding("second-order-none", target.name, _none_message(target, context, location), location.where)
+                finding(codes.SECOND_ORDER_NONE, target.name, _none_message(target, context, location), location.where)
             )
         elif location.stop_in_library and not location.custom:
             # The tf.stop_gradient sits in a library function the user calls (tf.nn.moments inside
             # LayerNormalization): true, worth knowing, and not a bug in the user's own code.
             target.verdict = "approximate"
             message = _mismatch_message(target, context, location)
-            findings.append(finding("second-order-approximate", target.name, message, location.where))
+            findings.append(finding(codes.SECOND_ORDER_APPROXIMATE, target.name, message, location.where))
         else:
             findings.append(
                 finding(
-                    "second-order-mismatch", target.name, _mismatch_message(target, context, location), location.where
+                    codes.SECOND_ORDER_MISMATCH,
+                    target.name,
+                    _mismatch_message(target, context, location),
+                    location.where,
                 )
             )
     return findings
@@ -286,7 +294,7 @@ def _placeholder(graph, curvature, target):
 
 
 def _double_backward_cut(curvature, target):
-    from ..graph.cuts import find_cuts
+    from ..graph.cuts import find_cuts, forward_op_of_kernel
 
     try:
         graph, product = curvature.product_graph()
@@ -306,7 +314,7 @@ def _double_backward_cut(curvature, target):
         # A gradient kernel (ResizeNearestNeighborGrad) was made by gradcheck's tape, so its stack
         # is not the user's; the forward op it differentiates (its name minus the tape's scope) is.
         # Ops the user wrote in a grad function (tf.stop_gradient) keep their own line.
-        forward = _forward_op(graph, cut.op_type)
+        forward = forward_op_of_kernel(graph, cut.op_type)
         if forward is not None:
             from ..layer.source import user_location
 
@@ -314,21 +322,6 @@ def _double_backward_cut(curvature, target):
                 cut, written_as=f"the gradient of {forward.type}", location=user_location(forward.traceback)
             )
     return cut
-
-
-def _forward_op(graph, op_type: str):
-    """The forward op that `op_type` (ResizeNearestNeighborGrad) differentiates: the tape names its
-    gradient ops "gradient_tape/<forward op's scope>/<kernel>", so it is the op of type
-    ResizeNearestNeighbor in that scope."""
-    operations = graph.get_operations()
-    for op in operations:
-        if op.type == op_type and op.name.startswith("gradient_tape/"):
-            scope = op.name[len("gradient_tape/") :].rsplit("/", 1)[0] + "/"
-            forward_type = op_type.removesuffix("Grad")
-            for candidate in operations:
-                if candidate.name.startswith(scope) and candidate.type == forward_type:
-                    return candidate
-    return None
 
 
 def _mode_text(mode: str) -> str:

@@ -84,7 +84,7 @@ def _target(result, label: str, fail_on: str, quiet: bool, level: str) -> str:
 def _table(report: Report) -> str:
     rows = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
     for t in report.variables:
-        status = t.gradient_status or ("not read" if not t.read_by_call else "")
+        status: str = t.gradient_status or ("not read" if not t.read_by_call else "")
         name = t.name + (f" ({t.layer})" if t.layer else "")
         rows.append(
             _row(

@@ -171,7 +171,7 @@ def _rows(report: Report) -> list[dict]:
     """One dict of cells per tensor and input, every variant a layout may pick."""
     rows = []
     for tensor in report.variables:
-        status = tensor.gradient_status or ("not read" if not tensor.read_by_call else "")
+        status: str = tensor.gradient_status or ("not read" if not tensor.read_by_call else "")
         name = tensor.name + (f" ({tensor.layer})" if tensor.layer else "")
         rows.append(
             _row(
