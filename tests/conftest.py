@@ -176,7 +176,7 @@ _COSTLIEST_FIRST = (
     "test_keras_builtins.py",
     "test_api.py",
     "test_progress.py",
-    "test_config.py",
+    "test_pyproject_runs.py",
     "test_numeric.py",
     "test_peer_layers.py",
     "test_reload.py",
