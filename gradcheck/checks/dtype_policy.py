@@ -27,9 +27,9 @@ import numpy as np
 
 from .. import codes
 from ..layer.calling import call_layer
-from ..layer.leaves import float_tensors, probe_loss
 from ..layer.probe import backing, location_of_variable
 from ..layer.source import error_text, user_frame_of, user_location
+from ..layer.tape import probe_gradients
 from ..report import PolicyResult, finding
 from ..runtime import tensorflow
 
@@ -169,21 +169,27 @@ def _training(probe):
 def _outputs_and_gradients(probe, layer, variables: list, scale: float) -> dict:
     """Outputs (float64 numpy), their dtypes, and the gradients of the probe loss times `scale`,
     divided by it again, for `variables` and the float inputs."""
-    tf, _ = tensorflow()
-    xs = probe.input_tensors()
-    floats = [xs[i] for i in probe.float_input_indexes]
-    batch = probe.batch_size
-    with tf.GradientTape() as tape:
-        tape.watch(floats)
-        result = call_layer(layer, xs, _training(probe), probe.accepts_training)
-        outputs = float_tensors(tf, result)
-        loss = probe_loss(tf, outputs, probe.projections, batch) * scale
-    grads = tape.gradient(loss, variables + floats)
+    taped = _taped(probe, layer, probe.input_tensors(), variables, scale)
     return {
-        "outputs": [np.asarray(o.numpy(), "float64") for o in outputs],
-        "dtypes": [o.dtype.name for o in outputs],
-        "grads": [None if g is None else np.asarray(tf.convert_to_tensor(g).numpy(), "float64") / scale for g in grads],
+        "outputs": [np.asarray(o.numpy(), "float64") for o in taped.outputs],
+        "dtypes": [o.dtype.name for o in taped.outputs],
+        "grads": [None if g is None else np.asarray(g.numpy(), "float64") / scale for g in taped.grads],
     }
+
+
+def _taped(probe, layer, xs: list, variables: list, scale: float):
+    """The probe loss times `scale` and its gradients, as fit() takes them under the policy."""
+    return probe_gradients(
+        layer,
+        xs,
+        probe.projections,
+        training=_training(probe),
+        accepts_training=probe.accepts_training,
+        variables=variables,
+        float_indexes=probe.float_input_indexes,
+        batch=probe.batch_size,
+        scale=scale,
+    )
 
 
 def _loss(expected, actual, floor: float, compute: str) -> tuple[float, str | None]:
@@ -249,22 +255,10 @@ class _Locator:
             return self._traced
         tf, _ = tensorflow()
         probe = self.probe
-        batch = probe.batch_size
-        indexes = probe.float_input_indexes
 
         def step(*xs):
-            xs = list(xs)
-            with tf.GradientTape() as tape:
-                for i in indexes:
-                    tape.watch(xs[i])
-                result = call_layer(self.copy, xs, _training(probe), probe.accepts_training)
-                outputs = float_tensors(tf, result)
-                loss = probe_loss(tf, outputs, probe.projections, batch) * self.scale
-            grads = tape.gradient(loss, self.variables + [xs[i] for i in indexes])
-            return {
-                "outputs": outputs,
-                "grads": [tf.zeros(()) if g is None else tf.convert_to_tensor(g) for g in grads],
-            }
+            taped = _taped(probe, self.copy, list(xs), self.variables, self.scale)
+            return {"outputs": taped.outputs, "grads": [tf.zeros(()) if g is None else g for g in taped.grads]}
 
         from ..layer.probe import trace_layer_function
 

@@ -54,6 +54,11 @@ def takes_training(layer) -> bool:
     return "training" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
 
 
+def training_of(mode: str) -> bool | None:
+    """The `training` argument for a traced mode: "true", "false", or "n/a" (call() takes none)."""
+    return {"true": True, "false": False}.get(mode)
+
+
 def random_training(training: bool | None) -> bool:
     """The `training` value for a call that should show randomness: True, unless --no-training."""
     return training if training is not None else True

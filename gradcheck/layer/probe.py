@@ -21,12 +21,13 @@ from ..options.settings import InputSpec, Options
 from ..report import finding
 from ..runtime import tensorflow
 from . import state
-from .calling import call_layer, random_training, takes_training
-from .leaves import float_leaves, probe_loss
+from .calling import call_layer, random_training, takes_training, training_of
+from .leaves import float_leaves
 from .loading import Loaded
 from .naming import Names
 from .sampling import projections, sample_inputs
 from .source import error_text, user_code_error, user_frame_of, user_location, user_location_of_caller
+from .tape import probe_gradients
 
 
 class VariableLog:
@@ -288,26 +289,24 @@ def backing(variable, keras):
 def _trace(probe: Probe, mode: str) -> Trace:
     tf, keras = tensorflow()
     layer = probe.layer
-    training = {"true": True, "false": False}.get(mode)
-    float_indexes = probe.float_input_indexes
     count = len(probe.inputs)
-    batch = probe.batch_size
     holder = {}
 
     def forward(*arguments):
         xs, rs = list(arguments[:count]), list(arguments[count:])
-        with tf.GradientTape() as tape:
-            for i in float_indexes:
-                tape.watch(xs[i])
-            result = call_layer(layer, xs, training, probe.accepts_training)
-            outputs, _ = _float_outputs(tf, result)
-            loss = probe_loss(tf, outputs, rs, batch)
-        sources = probe.gradient_variables + [xs[i] for i in float_indexes]
-        grads = tape.gradient(loss, sources, unconnected_gradients=tf.UnconnectedGradients.NONE)
-        grads = [None if g is None else tf.convert_to_tensor(g) for g in grads]
-        holder["loss"] = loss
+        taped = probe_gradients(
+            layer,
+            xs,
+            rs,
+            training=training_of(mode),
+            accepts_training=probe.accepts_training,
+            variables=probe.gradient_variables,
+            float_indexes=probe.float_input_indexes,
+            batch=probe.batch_size,
+        )
+        holder["loss"] = taped.loss
         holder["inputs"] = xs
-        return {"loss": loss, "outputs": outputs, "grads": grads}
+        return {"loss": taped.loss, "outputs": taped.outputs, "grads": taped.grads}
 
     specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in probe.inputs]
     specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]

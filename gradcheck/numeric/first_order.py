@@ -31,10 +31,10 @@ import numpy as np
 
 from ..errors import GradcheckError
 from ..graph.paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
-from ..layer.calling import call_layer
-from ..layer.leaves import float_tensors, probe_loss
+from ..layer.calling import training_of
 from ..layer.probe import trace_layer_function
 from ..layer.source import error_text, user_frame_of
+from ..layer.tape import loss_and_outputs, probe_gradients
 from ..options.settings import Options
 from ..progress import Notify, Progress, silent
 from ..runtime import tensorflow
@@ -125,27 +125,30 @@ class _Forward:
     def __init__(self, probe, twin, mode: str, targets, samples: Samples):
         tf, keras = tensorflow()
         self.twin = twin
-        training = {"true": True, "false": False}.get(mode)
+        training = training_of(mode)
         count = len(samples.inputs)
         batch = samples.batch
         float_indexes = [t.input_index for t in targets if t.variable is None]
         sources = [twin.variables[id(t.variable)] for t in targets if t.variable is not None]
 
-        def loss_of(xs, rs):
-            result = call_layer(twin.layer, xs, training, probe.accepts_training)
-            return probe_loss(tf, float_tensors(tf, result), rs, batch, float64=True)
-
         def loss(*arguments):
-            return loss_of(list(arguments[:count]), list(arguments[count:]))
+            xs, rs = list(arguments[:count]), list(arguments[count:])
+            return loss_and_outputs(twin.layer, xs, rs, training, probe.accepts_training, batch, float64=True)[0]
 
         def gradients(*arguments):
             xs, rs = list(arguments[:count]), list(arguments[count:])
-            with tf.GradientTape() as tape:
-                for i in float_indexes:
-                    tape.watch(xs[i])
-                value = loss_of(xs, rs)
-            grads = tape.gradient(value, sources + [xs[i] for i in float_indexes])
-            return value, [None if g is None else tf.convert_to_tensor(g) for g in grads]
+            taped = probe_gradients(
+                twin.layer,
+                xs,
+                rs,
+                training=training,
+                accepts_training=probe.accepts_training,
+                variables=sources,
+                float_indexes=float_indexes,
+                batch=batch,
+                float64=True,
+            )
+            return taped.loss, taped.grads
 
         specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in samples.inputs]
         specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections]

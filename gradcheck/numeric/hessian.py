@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..layer.calling import call_layer
-from ..layer.leaves import float_tensors, probe_loss
+from ..layer.calling import training_of
 from ..layer.probe import trace_layer_function
+from ..layer.tape import probe_gradients
 from ..runtime import tensorflow
 
 _NO_GRADIENT = "gradient registry has no entry for"
@@ -53,20 +53,22 @@ class Curvature:
     def __init__(self, probe, twin, mode: str, variables: list, input_indexes: list[int]):
         tf, _ = tensorflow()
         self.twin, self.variables, self.input_indexes = twin, variables, input_indexes
-        training = {"true": True, "false": False}.get(mode)
+        training = training_of(mode)
         count = len(twin.inputs)
         batch = probe.batch_size
 
-        def loss_of(xs, rs):
-            result = call_layer(twin.layer, xs, training, probe.accepts_training)
-            return probe_loss(tf, float_tensors(tf, result), rs, batch, float64=True)
-
         def first(xs, rs):
-            with tf.GradientTape() as tape:
-                for i in input_indexes:
-                    tape.watch(xs[i])
-                value = loss_of(xs, rs)
-            return tape.gradient(value, variables + [xs[i] for i in input_indexes])
+            return probe_gradients(
+                twin.layer,
+                xs,
+                rs,
+                training=training,
+                accepts_training=probe.accepts_training,
+                variables=variables,
+                float_indexes=input_indexes,
+                batch=batch,
+                float64=True,
+            ).grads
 
         def inner_product(xs, rs, vs):
             grads = first(xs, rs)
@@ -74,8 +76,7 @@ class Curvature:
             return tf.add_n(terms) if terms else tf.constant(0.0, tf.float64)
 
         def gradient(*arguments):
-            grads = first(list(arguments[:count]), list(arguments[count:]))
-            return [None if g is None else tf.convert_to_tensor(g) for g in grads]
+            return first(list(arguments[:count]), list(arguments[count:]))
 
         def hessian_vector(*arguments):
             xs, rs, vs = self._split(arguments)

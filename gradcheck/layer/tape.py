@@ -1,0 +1,75 @@
+"""The one tape: the probe loss of a layer and its gradients, as every check takes them.
+
+The probe loss is sum(r·y) over the float outputs, divided by the batch size (leaves.probe_loss);
+its gradients are taken with respect to the given variables and the float inputs at
+`float_indexes`, a None kept where no path reaches the loss (not a zero: "no gradient" is what the
+checks look for). The probe traces this inside tf.function to read its graph; the finite-difference
+and second-order checks compile it for the float64 twin (and nest it for Hessian-vector products);
+the dtype-policy check runs it eagerly on a copy under a policy, with the loss scaled as
+LossScaleOptimizer scales it. Each of them calls this function, so the loss every check
+differentiates is the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..runtime import tensorflow
+from .calling import call_layer
+from .leaves import float_tensors, probe_loss
+
+
+@dataclass(frozen=True)
+class Taped:
+    """The loss, the float outputs and the gradients of one pass (graph or eager tensors)."""
+
+    loss: Any
+    outputs: list
+    grads: list  # one per source, in order: the variables, then the float inputs; None where no path
+
+
+def loss_and_outputs(layer, xs: list, projections: list, training, accepts_training: bool, batch: int, float64=False):
+    """(probe loss, float outputs) of one call of `layer` on `xs`: what every pass computes."""
+    tf, _ = tensorflow()
+    outputs = float_tensors(tf, call_layer(layer, xs, training, accepts_training))
+    return probe_loss(tf, outputs, projections, batch, float64=float64), outputs
+
+
+def probe_gradients(
+    layer,
+    xs: list,
+    projections: list,
+    *,
+    training: bool | None,
+    accepts_training: bool,
+    variables: list,
+    float_indexes: list[int],
+    batch: int,
+    float64: bool = False,
+    scale: float = 1.0,
+) -> Taped:
+    """Call `layer` on `xs` under a tape and differentiate the probe loss (times `scale`).
+
+    Args:
+        layer: the Keras layer to call (the user's, its float64 twin or a copy under a policy).
+        xs: its inputs (tensors); those at `float_indexes` are watched.
+        projections: one fixed projection per float output (tensors or float64 numpy arrays).
+        training: the `training` argument of call() (None: not passed).
+        accepts_training: whether call() takes `training`.
+        variables: the variables to differentiate with respect to, before the inputs.
+        float_indexes: the positions of the float inputs to differentiate with respect to.
+        batch: the divisor of the loss.
+        float64: every term of the loss in float64 (the finite-difference comparisons want it).
+        scale: multiplies the loss before the backward pass (a loss scale); 1.0 leaves it as it is.
+    """
+    tf, _ = tensorflow()
+    with tf.GradientTape() as tape:
+        for i in float_indexes:
+            tape.watch(xs[i])
+        loss, outputs = loss_and_outputs(layer, xs, projections, training, accepts_training, batch, float64)
+        if scale != 1.0:
+            loss = loss * scale
+    sources = list(variables) + [xs[i] for i in float_indexes]
+    grads = tape.gradient(loss, sources, unconnected_gradients=tf.UnconnectedGradients.NONE)
+    return Taped(loss, outputs, [None if g is None else tf.convert_to_tensor(g) for g in grads])
