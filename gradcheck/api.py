@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import GradcheckError
+from .errors import GradcheckError, LayerRaised
 from .options.settings import make_options
 from .report import Report
 
@@ -76,6 +76,10 @@ def check(
             from .pipeline import build_report
 
             return build_report(target, options, stage=stages.append)
+    except LayerRaised as raised:  # the layer raised where no check expected it
+        from .layer.source import unhandled_message
+
+        raise GradcheckError(unhandled_message(raised, str(target))) from raised
     except (SystemExit, KeyboardInterrupt) as error:
         # Both are BaseExceptions that a caller's `except Exception` would let end a test run or a
         # notebook cell as if the check had been stopped on purpose; the layer's code raised them.

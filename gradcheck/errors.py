@@ -1,4 +1,17 @@
-"""The one exception type for problems the user must fix (exit status 2)."""
+"""The exceptions that cross gradcheck's stages: the user's problem, the layer's, and the time limit.
+
+- `GradcheckError`: the check could not run because of something the user can change (exit 2).
+- `LayerRaised`: the code being checked raised (the layer, or Keras and TensorFlow under it). It
+  is raised only where gradcheck calls that code (`user_code()`), and caught only by the check that
+  made the call, which turns it into a finding, a fallback or a skip it reports. Any other exception
+  is a bug in gradcheck and surfaces as one (with its traceback under --debug).
+- `TimeLimitReached`: the in-process time limit of `check()`; no check may swallow it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 
 class GradcheckError(ValueError):
@@ -9,3 +22,35 @@ class GradcheckError(ValueError):
     It subclasses ValueError so that code catching the built-in error for a bad argument (as it would
     from any library) catches gradcheck's too.
     """
+
+
+class TimeLimitReached(GradcheckError):
+    """check()'s time limit ran out (a SIGALRM raised wherever the layer's code was)."""
+
+
+class LayerRaised(Exception):
+    """The code being checked raised `error` while gradcheck was `doing` something with it.
+
+    `doing` is a phrase ("calling the layer", "get_config()") for messages and findings.
+    """
+
+    def __init__(self, error: BaseException, doing: str) -> None:
+        super().__init__(f"{type(error).__name__} while {doing}: {error}")
+        self.error = error
+        self.doing = doing
+
+
+@contextlib.contextmanager
+def user_code(doing: str) -> Iterator[None]:
+    """Run the code being checked: whatever it raises becomes LayerRaised(error, doing).
+
+    A GradcheckError it raises (a constructor given bad --init keywords, as loading words it) is the
+    layer's failure here too; the time limit, and a LayerRaised from a nested call, pass unchanged,
+    and so do SystemExit and KeyboardInterrupt (BaseExceptions the worker reports on its own).
+    """
+    try:
+        yield
+    except (TimeLimitReached, LayerRaised):
+        raise
+    except Exception as error:
+        raise LayerRaised(error, doing) from error

@@ -1,7 +1,7 @@
 """The layer under a low-precision Keras dtype policy, compared with its float32 run.
 
 For each `--dtype-policy` the layer is constructed again with that policy switched on (so
-sublayers made in __init__ or build() follow it, as for the float64 twin, NOTES.md 8), given the
+sublayers made in __init__ or build() follow it, as for the float64 twin, design notes 8), given the
 layer's weights and called on the same inputs in inference mode. Three things can go wrong:
 
 - a float output is not in the policy's compute dtype (`dtype-policy-ignored`): the layer casts
@@ -10,7 +10,7 @@ layer's weights and called on the same inputs in inference mode. Three things ca
 - an output or a gradient loses its value (`low-precision-loss`): it flushes to zero, overflows, or
   differs from float32 far beyond the compute dtype's rounding. Gradients are taken as fit() takes
   them: under mixed_float16 the loss is multiplied by LossScaleOptimizer's initial scale 2**15
-  before the backward pass and the gradients divided by it afterwards (NOTES.md: compile() wraps
+  before the backward pass and the gradients divided by it afterwards (design notes 13: compile() wraps
   the optimizer); if that overflows, once more unscaled, as the dynamic scale would settle;
 - a weight that is not float32 under a mixed_* policy (`low-precision-weight`): its updates are
   rounded away in float16/bfloat16 (Keras's own layer tests assert float32 weights).
@@ -21,13 +21,13 @@ traced and every tensor evaluated only when a finding has to be located.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from .. import codes
-from ..layer.calling import call_layer
+from ..errors import LayerRaised
+from ..graph.values import evaluate
 from ..layer.probe import backing, location_of_variable
+from ..layer.rebuild import build_by_calling, construct, copy_values, pair_variables, policy_scope
 from ..layer.source import error_text, user_frame_of, user_location
 from ..layer.tape import probe_gradients
 from ..report import PolicyResult, finding
@@ -44,16 +44,6 @@ _TOLERANCE = {"float16": 50 * 2.0**-10, "bfloat16": 50 * 2.0**-7}
 # relative precision to lose.
 _NOISE_FLOOR = 1e-2
 _RANGE = {"float16": "6e-8 .. 65504", "bfloat16": "1e-38 .. 3e38, with 3 significant digits"}
-
-
-@contextlib.contextmanager
-def policy_scope(keras, policy: str):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def check_dtype_policies(probe, tensors, inputs, policies: tuple[str, ...]) -> tuple[list, list]:
@@ -74,7 +64,8 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
     compute = _COMPUTE[policy]
     try:
         copy = _construct(probe, policy)
-    except Exception as error:
+    except LayerRaised as raised:
+        error = raised.error
         where = user_frame_of(error)
         reason = f"raised: {type(error).__name__}: {error_text(error, 200)}"
         return PolicyResult(policy, compute, status=reason), [
@@ -86,13 +77,10 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
                 where,
             )
         ]
-    from ..layer.twin import _pair_variables  # the float64 twin pairs weights the same way
-
-    pairs = _pair_variables(probe, copy, tf, keras)
+    pairs = pair_variables(probe, copy)
     if pairs is None:
         return PolicyResult(policy, compute, status="skipped: the copy holds different weights"), []
-    for original, twin in pairs:
-        twin.assign(np.asarray(original.numpy()).astype(twin.dtype.as_numpy_dtype))
+    copy_values(pairs)
     findings = _weight_findings(probe, copy, policy, keras)
     copied = {id(o): c for o, c in pairs}
     variables = [copied[id(backing(v, keras))] for v in probe.layer.trainable_weights]
@@ -148,16 +136,9 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
 
 
 def _construct(probe, policy: str):
-    _, keras = tensorflow()
-    with policy_scope(keras, policy):
-        if probe.loaded.make is not None:
-            copy = probe.loaded.make()
-        else:
-            config = probe.layer.get_config()
-            if "dtype" in config:
-                config["dtype"] = policy
-            copy = type(probe.layer).from_config(config)
-        call_layer(copy, probe.input_tensors(), _training(probe), probe.accepts_training)
+    with policy_scope(policy):
+        copy = construct(probe, policy=policy)
+        build_by_calling(probe, copy, probe.input_tensors(), _training(probe))
     return copy
 
 
@@ -265,7 +246,7 @@ class _Locator:
         specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in probe.inputs]
         try:
             function = trace_layer_function(self.copy, step, specs)
-        except Exception:
+        except LayerRaised:  # the copy cannot be traced: the finding is made without the op
             self._traced = (None, {})
             return self._traced
         self._traced = (function, self._values(function))
@@ -273,8 +254,6 @@ class _Locator:
 
     def _values(self, function) -> dict:
         """{graph tensor ref: numpy value} for every low-precision float tensor of the graph."""
-        from tensorflow.python.eager import wrap_function
-
         graph = function.graph
         fetches = [
             t
@@ -285,15 +264,8 @@ class _Locator:
         ]
         if not fetches:
             return {}
-        try:
-            wrapped = wrap_function.WrappedFunction(
-                graph, variable_holder=wrap_function.VariableHolder(share_variables=True)
-            )
-            pruned = wrapped.prune(feeds=graph.inputs[: len(self.probe.inputs)], fetches=fetches)
-            values = pruned(*self.probe.input_tensors())
-        except Exception:
-            return {}
-        return {t.ref(): v.numpy() for t, v in zip(fetches, values)}
+        values = evaluate(graph, fetches, len(self.probe.inputs), self.probe.input_tensors())
+        return {} if values is None else {t.ref(): v for t, v in zip(fetches, values)}
 
     def cast_location(self) -> str | None:
         """The user's line of the first Cast from the compute dtype to a wider float on an output's path."""

@@ -25,6 +25,7 @@ import dataclasses
 import numpy as np
 
 from .. import codes
+from ..errors import LayerRaised, user_code
 from ..graph.backward import backward_failure
 from ..graph.cuts import eager_cut_location, find_cuts
 from ..graph.nonfinite import nonfinite_finding, nonfinite_outputs
@@ -149,9 +150,10 @@ def _eager_result(probe) -> dict:
     grads = []
     for source in probe.gradient_variables + floats:
         try:
-            grad = tape.gradient(loss, source, unconnected_gradients=tf.UnconnectedGradients.NONE)
-        except Exception:
-            grad = None  # a py_function whose body left TensorFlow crashes its backward (NOTES.md 7)
+            with user_code("differentiating the probe loss"):
+                grad = tape.gradient(loss, source, unconnected_gradients=tf.UnconnectedGradients.NONE)
+        except LayerRaised:
+            grad = None  # a py_function whose body left TensorFlow crashes its backward (design notes 7)
         grads.append(None if grad is None else tf.convert_to_tensor(grad).numpy())
     del tape
     return {"loss": float(loss.numpy()), "outputs": [o.numpy() for o in outputs], "grads": grads}

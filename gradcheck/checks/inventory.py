@@ -1,6 +1,6 @@
 """Which tensors does call() use, and is each one a tracked, trainable variable?
 
-The answer comes from the traced graph (NOTES.md 2): a captured resource handle is a variable that
+The answer comes from the traced graph (design notes 2): a captured resource handle is a variable that
 call() reads; a captured eager tensor or an embedded float constant equal to an attribute is a
 constant posing as a weight. Comparing those with `layer.weights` finds what Keras does not track.
 """
@@ -161,7 +161,7 @@ def _read_handles(probe: Probe) -> set[int]:
 
     with tf.GradientTape(persistent=True) as tape:
         call_layer(probe.layer, probe.input_tensors(), probe.training, probe.accepts_training)
-    # The tape misses variables read only under stop_gradient (NOTES.md 7): a best effort only.
+    # The tape misses variables read only under stop_gradient (design notes 7): a best effort only.
     return {id(v.handle) for v in tape.watched_variables()}
 
 
@@ -235,7 +235,7 @@ def _constants(probe: Probe):
 
 
 def _embedded_constant(graph, array):
-    """The Const op holding `array`'s values (a numpy array used in call() is embedded, NOTES.md 2)."""
+    """The Const op holding `array`'s values (a numpy array used in call() is embedded, design notes 2)."""
     from tensorflow.python.framework import tensor_util
 
     for op in graph.get_operations():

@@ -1,7 +1,7 @@
 """The save/reload round trip: does the layer come back from its config and a `.keras` file intact?
 
-Keras saves a layer as its class, its `get_config()` and its tracked weights (NOTES.md, "More
-verified facts"). Two steps, cheapest first, on the probe's inputs in inference mode:
+Keras saves a layer as its class, its `get_config()` and its tracked weights (design notes
+12). Two steps, cheapest first, on the probe's inputs in inference mode:
 
 1. `type(layer).from_config(layer.get_config())`, built on the same inputs, given the same weights:
    what `load_model` does for each layer, without touching a disk;
@@ -22,14 +22,14 @@ import inspect
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 
 import numpy as np
 
 from .. import codes
+from ..errors import LayerRaised, user_code
 from ..layer.calling import call_layer
 from ..layer.leaves import float_tensors
-from ..layer.probe import backing
+from ..layer.rebuild import construct, copy_values, pair_variables
 from ..layer.rows import variable_key
 from ..layer.source import error_text, format_location, is_user_file, user_frame_of
 from ..report import finding
@@ -38,12 +38,6 @@ from ..runtime import tensorflow
 # Outputs of the reloaded layer must equal the original's to this fraction of the output's scale:
 # the same weights and inputs give the same float32 results up to kernel scheduling (~1e-6).
 _SAME_OUTPUT = 1e-4
-
-
-@dataclass
-class _Problem(Exception):
-    step: str
-    error: BaseException
 
 
 def check_reload(probe, tensors) -> tuple[str, list]:
@@ -65,11 +59,10 @@ def check_reload(probe, tensors) -> tuple[str, list]:
         for step, label in _STEPS.items():
             try:
                 copy = step(probe, keras)
-                outputs = _float_outputs(copy, probe.input_tensors(), training, probe.accepts_training, tf)
-            except _Problem as problem:
-                return "failed", [_failed(probe, problem)]
-            except Exception as error:  # the copy raised when called: a reload problem too
-                return "failed", [_failed(probe, _Problem(f"calling the layer after {label}", error))]
+                # The copy raising when called is a reload problem too.
+                outputs = _float_outputs(copy, probe.input_tensors(), training, probe.accepts_training, tf, label)
+            except LayerRaised as raised:
+                return "failed", [_failed(probe, raised)]
             difference = _difference(reference, outputs)
             if difference > _SAME_OUTPUT:
                 return "mismatch", _mismatch(probe, tensors, copy, label, difference, tf, keras)
@@ -101,8 +94,9 @@ def _move_raw_variables(probe, tensors, tf) -> list:
     return moved
 
 
-def _float_outputs(layer, inputs, training, accepts_training, tf) -> list:
-    result = call_layer(layer, inputs, training, accepts_training)
+def _float_outputs(layer, inputs, training, accepts_training, tf, after: str | None = None) -> list:
+    doing = f"calling the layer after {after}" if after else "calling the layer"
+    result = call_layer(layer, inputs, training, accepts_training, doing)
     return [np.asarray(t.numpy(), "float64") for t in float_tensors(tf, result)]
 
 
@@ -126,38 +120,28 @@ def _difference(expected: list, actual: list) -> float:
 def _from_config(probe, keras):
     """Step 1: a copy from the layer's config, built as load_model builds it, holding its weights."""
     layer = probe.layer
-    try:
-        config = layer.get_config()
-    except Exception as error:
-        raise _Problem("get_config()", error) from None
-    try:
-        # The custom classes inside a functional model are found by name, as load_model finds them.
-        with keras.saving.CustomObjectScope(_custom_objects(layer, keras)):
-            copy = type(layer).from_config(config)
-    except Exception as error:
-        raise _Problem("from_config(get_config())", error) from None
+    # The custom classes inside a functional model are found by name, as load_model finds them.
+    copy = construct(probe, from_config=True, custom_objects=_custom_objects(layer, keras))
     # Built as load_model builds it (build_from_config, then the weights, then the first call), not
     # by a call: a call() that derives an attribute from a weight (`self.kernel = self.kernel / n`)
     # must see the restored weights, as it does after a real load.
-    try:
+    with user_code("building the layer made by from_config(get_config())"):
         build_config = layer.get_build_config()
         if build_config and not copy.built:
             copy.build_from_config(build_config)
         if not copy.built or len(copy.weights) != len(layer.weights):
             call_layer(copy, probe.input_tensors(), False if probe.accepts_training else None, probe.accepts_training)
-    except Exception as error:
-        raise _Problem("building the layer made by from_config(get_config())", error) from None
-    originals, copies = layer.weights, copy.weights
-    if len(originals) != len(copies) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(originals, copies)):
-        raise _Problem(
-            "restoring the weights into the layer made by from_config(get_config())",
+    pairs = pair_variables(probe, copy, raw=False)  # raw variables are not saved: they stay as made
+    if pairs is None:
+        originals, copies = layer.weights, copy.weights
+        raise LayerRaised(
             ValueError(
                 f"it has {len(copies)} weights of shapes {[tuple(w.shape) for w in copies]}, the layer "
                 f"{len(originals)} of shapes {[tuple(w.shape) for w in originals]}"
             ),
+            "restoring the weights into the layer made by from_config(get_config())",
         )
-    for original, twin in zip(originals, copies):
-        backing(twin, keras).assign(backing(original, keras).numpy())
+    copy_values(pairs)
     return copy
 
 
@@ -166,17 +150,13 @@ def _save_and_load(probe, keras):
     layer = probe.layer
     with tempfile.TemporaryDirectory(prefix="gradcheck-") as folder:
         path = os.path.join(folder, "layer.keras")
-        try:
+        with user_code("saving to a .keras file"):
             keras.saving.save_model(layer, path)
-        except Exception as error:
-            raise _Problem("saving to a .keras file", error) from None
-        try:
+        with user_code("load_model of the .keras file"):
             # safe_mode=False: a Lambda inside would otherwise be refused by policy, not by a fault.
             return keras.saving.load_model(
                 path, custom_objects=_custom_objects(layer, keras), compile=False, safe_mode=False
             )
-        except Exception as error:
-            raise _Problem("load_model of the .keras file", error) from None
 
 
 _STEPS = {_from_config: "from_config(get_config())", _save_and_load: "a .keras save and load_model"}
@@ -195,7 +175,7 @@ def _custom_objects(layer, keras) -> dict:
 # --- findings --------------------------------------------------------------------------------------
 
 
-def _failed(probe, problem: _Problem):
+def _failed(probe, problem: LayerRaised):
     layer = probe.layer
     missing = _required_arguments_missing(layer)
     where = user_frame_of(problem.error) or _config_location(layer)
@@ -210,18 +190,18 @@ def _failed(probe, problem: _Problem):
         return finding(
             codes.RELOAD_FAILED,
             ", ".join(missing),
-            f"{problem.step} raised ({reason}). {advice}",
+            f"{problem.doing} raised ({reason}). {advice}",
             _config_location(layer) or where,
         )
     unbuilt = _UNBUILT.search(str(problem.error))
     if unbuilt:
         return finding(
-            codes.RELOAD_FAILED, None, f"{problem.step} raised ({reason}). {_unbuilt_advice(layer, unbuilt[1])}", where
+            codes.RELOAD_FAILED, None, f"{problem.doing} raised ({reason}). {_unbuilt_advice(layer, unbuilt[1])}", where
         )
     return finding(
         codes.RELOAD_FAILED,
         None,
-        f"{problem.step} raised ({reason}), so a model holding this layer cannot be saved and loaded "
+        f"{problem.doing} raised ({reason}), so a model holding this layer cannot be saved and loaded "
         "again. Make get_config() return every constructor argument, create weights in build(), and "
         "register the class with @keras.saving.register_keras_serializable().",
         where,
@@ -319,11 +299,13 @@ def _same_value_at(probe, reloaded_names, copy, name: str, tf) -> bool:
     if original is other:
         return True  # a module global both read: not the layer's to save
     try:
-        return np.array_equal(
-            np.asarray(original.numpy() if hasattr(original, "numpy") else original),
-            np.asarray(other.numpy() if hasattr(other, "numpy") else other),
-        )
-    except Exception:
+        # Tensors, variables and arrays: `numpy()` and a numpy comparison, the layer's own values.
+        with user_code("reading a value the layer holds"):
+            return np.array_equal(
+                np.asarray(original.numpy() if hasattr(original, "numpy") else original),
+                np.asarray(other.numpy() if hasattr(other, "numpy") else other),
+            )
+    except LayerRaised:
         return False
 
 
@@ -356,11 +338,13 @@ def _arguments_that_differ(layer, copy, init: dict) -> list[str]:
 
 
 def _equal(a, b) -> bool:
+    """Whether two attribute values are equal; `==` is the value's own code (a user class's __eq__)."""
     try:
-        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-            return bool(np.array_equal(a, b))
-        return bool(a == b)
-    except Exception:
+        with user_code("comparing a constructor argument after a reload"):
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+                return bool(np.array_equal(a, b))
+            return bool(a == b)
+    except LayerRaised:
         return a is b
 
 
@@ -381,8 +365,9 @@ def _required_arguments_missing(layer) -> list[str]:
 
 def _safe_config(layer):
     try:
-        return layer.get_config()
-    except Exception:
+        with user_code("get_config()"):
+            return layer.get_config()
+    except LayerRaised:
         return None
 
 

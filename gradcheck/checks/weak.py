@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import codes
 from ..graph.dying import culprit
-from ..numeric.precision import epsilon
+from ..layer.precision import epsilon
 from ..report import finding
 
 # Rounding in a sum of n float32 terms of the largest gradient's size leaves about sqrt(n)·ε of

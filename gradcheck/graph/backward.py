@@ -2,7 +2,7 @@
 
 The forward pass ran (the probe called the layer), so an error while executing the traced probe
 function comes from its backward part: a `tf.py_function` whose body leaves TensorFlow returns a
-scalar zero as its gradient and the next gradient op fails on the shape (NOTES.md 7), a
+scalar zero as its gradient and the next gradient op fails on the shape (design notes 7), a
 hand-written gradient returns the wrong shape, an op has no kernel for its gradient. fit() hits
 the same error on its first step, so it is a finding about the layer (`backward-failed`), not a
 check that could not run. TensorFlow names the failing node; a backward node is named

@@ -1,7 +1,7 @@
 """Where a gradient path is cut: the first ops between a tensor and the probe loss that pass no gradient.
 
 A None gradient says only that no path carries a gradient; the traced graph says which op ends each
-path (NOTES.md 2 and 3). From the variable's handle (or the input's placeholder) the walk goes forward
+path (design notes 2 and 3). From the variable's handle (or the input's placeholder) the walk goes forward
 through consumers, keeping only ops from which the loss is reachable, and stops at an op that cuts:
 one whose on-path outputs are not floating (ArgMax, a cast to int or bool, a comparison), or whose
 registered gradient gives None from those outputs to its on-path inputs (StopGradient, Round, Floor,
@@ -144,8 +144,8 @@ def _cuts(tf, graph, inputs, outputs) -> bool:
             grads = tf.gradients(floating, inputs)
     except LookupError:
         return True  # no gradient registered for this op type
-    except Exception:
-        return False  # cannot tell; better to name no op than a wrong one
+    except (TypeError, ValueError, NotImplementedError):
+        return False  # a gradient function that cannot run here: better to name no op than a wrong one
     return all(g is None for g in grads)
 
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layer import state
 from ..layer.source import user_location
-from ..runtime import tensorflow
 from .cuts import ancestors, entry_tensors
+from .values import graph_values
 
 
 def _sigmoid(x):
@@ -59,9 +58,8 @@ def culprit(probe, run, source, status: str) -> Culprit | None:
     candidates = _ops_on_path(run.trace, source)
     if not candidates:
         return None
-    try:
-        values = _values(probe, run, candidates)
-    except Exception:  # the graph could not be pruned or run: report without the op
+    values = _values(probe, run, candidates)
+    if values is None:  # the graph could not be pruned or run: report without the op
         return None
     slopes = []
     for op in candidates:
@@ -116,24 +114,15 @@ def _ops_on_path(trace, source) -> list:
     return sorted(found, key=lambda op: order[op])
 
 
-def _values(probe, run, ops) -> dict:
-    """{tensor ref: numpy value} for the inputs and outputs of `ops`, on the probe batch."""
-    tf, keras = tensorflow()
-    from tensorflow.python.eager import wrap_function
-
-    graph = run.trace.graph
-    count = len(probe.inputs) + len(probe.projections)
+def _values(probe, run, ops) -> dict | None:
+    """{tensor ref: numpy value} for the inputs and outputs of `ops`, on the probe batch (None when
+    the graph cannot be evaluated)."""
     fetches: list = []
     for op in ops:
         for tensor in (op.inputs[0], op.outputs[0]):
             if all(tensor is not other for other in fetches):
                 fetches.append(tensor)
-    wrapped = wrap_function.WrappedFunction(graph, variable_holder=wrap_function.VariableHolder(share_variables=True))
-    pruned = wrapped.prune(feeds=graph.inputs[:count], fetches=fetches)
-    saved = state.snapshot(probe.layer, keras)
-    state.restore(state.fixed(probe.layer, keras, probe.seed))  # the state of the run explained
-    try:
-        values = pruned(*probe.input_tensors(), *[tf.constant(r) for r in probe.projections])
-    finally:
-        state.restore(saved)
-    return {t.ref(): np.asarray(v.numpy(), "float64") for t, v in zip(fetches, values)}
+    values = graph_values(probe, run, fetches)
+    if values is None:
+        return None
+    return {t.ref(): np.asarray(v, "float64") for t, v in zip(fetches, values)}

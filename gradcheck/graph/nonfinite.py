@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import codes
-from ..layer import state
 from ..report import finding
-from ..runtime import tensorflow
 from .cuts import ancestors as graph_ancestors
+from .values import graph_values
 
 
 def nonfinite_finding(probe, run, name, variable, index, where, created, subject):
@@ -94,9 +93,8 @@ def _nonfinite_origin(probe, run, target):
     the trace graph is evaluated once on the probe inputs (a pruned copy of the traced function)."""
     if run.trace is None:
         return None
-    try:
-        values = _graph_values(probe, run)
-    except Exception:
+    values = _finite(probe, run)
+    if values is None:
         return None  # the graph could not be pruned or run: report without the op
     kind, position = target
     outputs = run.trace.function.structured_outputs[kind]
@@ -111,26 +109,17 @@ def _nonfinite_origin(probe, run, target):
     return None
 
 
-def _graph_values(probe, run) -> dict:
+def _finite(probe, run) -> dict | None:
     """{graph tensor ref: all finite?} for every float tensor in the trace graph; cached per run."""
-    if "finite" in run.result:
-        return run.result["finite"]
-    tf, _ = tensorflow()
-    from tensorflow.python.eager import wrap_function
-
-    graph = run.trace.graph
-    count = len(probe.inputs) + len(probe.projections)
-    fetches = [
-        t for op in graph.get_operations() if op.type != "Placeholder" for t in op.outputs if t.dtype.is_floating
-    ]
-    wrapped = wrap_function.WrappedFunction(graph, variable_holder=wrap_function.VariableHolder(share_variables=True))
-    pruned = wrapped.prune(feeds=graph.inputs[:count], fetches=fetches)
-    _, keras = tensorflow()
-    saved = state.snapshot(probe.layer, keras)
-    state.restore(state.fixed(probe.layer, keras, probe.seed))  # the masks of the run explained
-    values = pruned(*probe.input_tensors(), *[tf.constant(r) for r in probe.projections])
-    state.restore(saved)
-    run.result["finite"] = {t.ref(): bool(np.all(np.isfinite(v.numpy()))) for t, v in zip(fetches, values)}
+    if "finite" not in run.result:
+        graph = run.trace.graph
+        fetches = [
+            t for op in graph.get_operations() if op.type != "Placeholder" for t in op.outputs if t.dtype.is_floating
+        ]
+        values = graph_values(probe, run, fetches)
+        run.result["finite"] = (
+            None if values is None else {t.ref(): bool(np.all(np.isfinite(v))) for t, v in zip(fetches, values)}
+        )
     return run.result["finite"]
 
 

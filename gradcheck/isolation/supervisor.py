@@ -27,14 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from ..errors import GradcheckError
+from ..errors import GradcheckError, TimeLimitReached
 from ..report import Report, TargetFailure
 from ..runtime import QUIET_DEFAULTS
 from . import forkserver
 from .endings import ended_message, overran_message
 from .forkserver import ForkedProcess, ForkServer, start_child, tail_of
 
-# A first worker waits for TensorFlow's import (NOTES.md 5; in the fork server on Linux); a
+# A first worker waits for TensorFlow's import (design notes 5; in the fork server on Linux); a
 # target's own --timeout starts only when its check starts, so a cold start does not eat into it.
 # This bounds a start that hangs.
 STARTUP_LIMIT = 300.0
@@ -346,7 +346,7 @@ def time_limit(seconds: float | None):
 
     def expire(signum, frame):
         expired.append(True)
-        raise GradcheckError(message)
+        raise TimeLimitReached(message)
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -356,7 +356,7 @@ def time_limit(seconds: float | None):
         # Keras rewrites an exception raised inside Layer.__call__ ("Exception encountered when
         # calling ..."), so the one raised above may come back wrapped: give the plain message.
         if expired:
-            raise GradcheckError(message) from None
+            raise TimeLimitReached(message) from None
         raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)

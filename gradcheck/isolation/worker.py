@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 
-from ..errors import GradcheckError
+from ..errors import GradcheckError, LayerRaised
 
 _real_exit = os._exit
 
@@ -93,7 +93,7 @@ def serve_connection(connection) -> None:
 def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
     """Run one check and return its result message; every way the layer's code can end becomes one."""
     from ..layer.loading import own_imports
-    from ..layer.source import error_text, exit_message
+    from ..layer.source import error_text, exit_message, unhandled_message
     from ..pipeline import build_report
 
     stages = ["loading the target"]
@@ -117,6 +117,8 @@ def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
         return ("failure", str(error), _traceback(error, debug))
     except (SystemExit, KeyboardInterrupt) as error:
         return ("failure", exit_message(error, stages[-1]), _traceback(error, debug))
+    except LayerRaised as raised:  # the layer raised where no check expected it
+        return ("failure", unhandled_message(raised, target), _traceback(raised, debug))
     except Exception as error:
         # TensorFlow's messages run to pages of frames and object ids; the short reason keeps the
         # paragraph (and the JSON holding it) the same from run to run.

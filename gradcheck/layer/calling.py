@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import inspect
 
-from ..errors import GradcheckError
+from ..errors import GradcheckError, user_code
 
 
-def call_layer(layer, inputs, training, accepts_training: bool):
+def call_layer(layer, inputs, training, accepts_training: bool, doing: str = "calling the layer"):
     """Call the layer as Keras would: one input as itself, several as a list (the contract), or
     as separate arguments when call() asks for that many (`MultiHeadAttention.call(query, value)`,
-    NOTES.md 9)."""
+    docs/design-notes.md 9).
+
+    Whatever the layer raises comes out as LayerRaised(error, doing); a mismatch between the
+    number of inputs and call()'s arguments is the user's GradcheckError, found before the call.
+    """
     keywords = {"training": training} if accepts_training and training is not None else {}
     _check_input_count(layer, len(inputs))
-    if len(inputs) == 1:
-        return layer(inputs[0], **keywords)
-    if _required_positional(layer) == len(inputs):
-        return layer(*inputs, **keywords)
-    return layer(list(inputs), **keywords)
+    with user_code(doing):
+        if len(inputs) == 1:
+            return layer(inputs[0], **keywords)
+        if _required_positional(layer) == len(inputs):
+            return layer(*inputs, **keywords)
+        return layer(list(inputs), **keywords)
 
 
 def _check_input_count(layer, given: int) -> None:

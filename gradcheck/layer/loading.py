@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import GradcheckError
+from ..errors import GradcheckError, LayerRaised, user_code
 from ..runtime import tensorflow
 from .source import error_text, format_location, is_user_file, sentence, user_code_error, user_frame_of
 
@@ -74,20 +74,19 @@ def _import(module_ref: str):
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)  # as `python -m` would: modules beside the user are importable
     try:
-        with _no_bytecode():
+        with _no_bytecode(), user_code(f"importing {module_ref!r}"):
             return importlib.import_module(module_ref)
-    except ModuleNotFoundError as error:
-        if error.name and module_ref.startswith(error.name):
+    except LayerRaised as raised:
+        error = raised.error
+        if isinstance(error, ModuleNotFoundError) and error.name and module_ref.startswith(error.name):
             raise GradcheckError(
                 f"No module named {module_ref!r} (Python could not find {error.name!r} from {cwd}). "
                 "Check the spelling, run gradcheck from the folder that holds the module or install its "
                 f"package, or give a file path instead: path/to/{module_ref.replace('.', '/')}.py:NAME."
             ) from None
-        raise user_code_error(error, f"importing {module_ref!r}") from None
-    except SyntaxError as error:
-        raise _syntax_message(error) from None
-    except Exception as error:
-        raise user_code_error(error, f"importing {module_ref!r}") from None
+        if isinstance(error, SyntaxError):
+            raise _syntax_message(error) from None
+        raise user_code_error(error, raised.doing) from None
 
 
 def _import_file(path: str):
@@ -112,14 +111,13 @@ def _import_file(path: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        with _no_bytecode():
+        with _no_bytecode(), user_code(f"importing {path}"):
             spec.loader.exec_module(module)
-    except SyntaxError as error:
+    except LayerRaised as raised:
         del sys.modules[module_name]
-        raise _syntax_message(error) from None
-    except Exception as error:
-        del sys.modules[module_name]
-        raise user_code_error(error, f"importing {path}") from None
+        if isinstance(raised.error, SyntaxError):
+            raise _syntax_message(raised.error) from None
+        raise user_code_error(raised.error, raised.doing) from None
     return module
 
 
@@ -247,10 +245,12 @@ def _call_user(constructor, init: dict, name: str):
         except TypeError as problem:
             raise GradcheckError(_signature_message(name, signature, init, problem)) from None
     try:
-        return constructor(**init)
-    except GradcheckError:
-        raise
-    except Exception as error:
+        with user_code(f"constructing {name}"):
+            return constructor(**init)
+    except LayerRaised as raised:
+        error = raised.error
+        if isinstance(error, GradcheckError):  # a nested gradcheck call's own message: kept whole
+            raise error from None
         shown = f"{name}({', '.join(f'{k}={v!r}' for k, v in init.items())})"
         where = user_frame_of(error)
         place = f" at {where}" if where else ""

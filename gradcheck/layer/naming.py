@@ -2,7 +2,7 @@
 
 The walk goes through attributes, lists, tuples, dicts, sublayers, plain Python objects that hold
 sublayers, the closures of call() and the module globals it names: Keras 3 tracks only some of
-these (NOTES.md 7), which is exactly where untracked tensors hide. Public paths are preferred over
+these (design notes 7), which is exactly where untracked tensors hide. Public paths are preferred over
 private ones (`kernel` rather than `_kernel`), shallow over deep.
 """
 

@@ -3,8 +3,8 @@
 Everything the checks need is computed here once and kept on one `Probe` object: the layer, its
 inputs and outputs, the names of what it holds, where each variable was created, and one traced
 graph per `training` mode. The traced function also returns the probe loss and its gradients, so
-the gradient check and the inventory read one trace (NOTES.md 2: the graph shows what call() really
-reads; the tape does not, NOTES.md 7).
+the gradient check and the inventory read one trace (design notes 2: the graph shows what call() really
+reads; the tape does not, design notes 7).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import codes
-from ..errors import GradcheckError
+from ..errors import GradcheckError, LayerRaised
 from ..options.settings import InputSpec, Options
 from ..report import finding
 from ..runtime import tensorflow
@@ -147,7 +147,7 @@ def _float_outputs(tf, result):
     return [t for _, t in leaves], [n for n, _ in leaves]
 
 
-def _user_failure(error: Exception, doing: str, options: Options) -> GradcheckError:
+def _user_failure(error: BaseException, doing: str, options: Options) -> GradcheckError:
     note = ""
     if isinstance(error, MemoryError):  # often raised with no text at all: name the request and the limit
         total = sum(spec.elements for spec in options.inputs)
@@ -171,10 +171,8 @@ def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:
         try:
             # --training/--no-training holds for every call gradcheck makes, this one included.
             first = call_layer(layer, tensors, options.training, accepts_training)
-        except GradcheckError:
-            raise
-        except Exception as error:
-            raise _user_failure(error, "building and calling the layer", options) from None
+        except LayerRaised as raised:
+            raise _user_failure(raised.error, "building and calling the layer", options) from None
         mark = len(log.created)
         stochastic_mode = random_training(options.training) if accepts_training else None
         carried = state.fixed(layer, keras, options.seed, rng=False)  # RNN states from zero
@@ -185,8 +183,8 @@ def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:
             second = call_layer(layer, tensors, stochastic_mode, accepts_training)
             state.restore(carried)
             third = call_layer(layer, tensors, stochastic_mode, accepts_training)
-        except Exception as error:
-            raise _user_failure(error, "calling the layer a second time", options) from None
+        except LayerRaised as raised:
+            raise _user_failure(raised.error, "calling the layer a second time", options) from None
         created_in_call = log.since(mark)
 
     outputs, output_names = _float_outputs(tf, first)
@@ -223,9 +221,8 @@ def make_probe(loaded: Loaded, options: Options, log: VariableLog) -> Probe:
     for mode in _modes(options, accepts_training):
         try:
             probe.traces.append(_trace(probe, mode))
-        except GradcheckError:
-            raise
-        except Exception as error:
+        except LayerRaised as raised:  # call() (or its gradient) cannot be traced
+            error = raised.error
             where = user_frame_of(error)
             probe.trace_error = f"{type(error).__name__}: {error_text(error, 300)}" + (
                 f" (at {where})" if where else ""

@@ -36,7 +36,7 @@ def projections(shapes, seed: int) -> list[np.ndarray]:
     """One fixed Gaussian tensor per output: the probe loss is sum(r * y) / batch.
 
     A plain sum would hide gradients: the sum of a softmax or a normalised output is constant
-    (NOTES.md 4), so its gradient is zero even for a healthy layer. A random projection is not.
+    (design notes 4), so its gradient is zero even for a healthy layer. A random projection is not.
     """
     rng = generator(seed, PROJECTION_STREAM)
     return [rng.standard_normal(shape).astype("float64") for shape in shapes]

@@ -160,3 +160,16 @@ def exit_message(error: BaseException, stage: str) -> str:
         what = "raised KeyboardInterrupt"
         advice = "Nothing was checked; raise an ordinary exception there, or none."
     return f"{whose[0].upper()}{whose[1:]} {what}{place} while {stage}. {advice}"
+
+
+def unhandled_message(raised, target: str) -> str:
+    """The paragraph for a LayerRaised that no check turned into a finding: the layer's error, at its
+    line, and that gradcheck should have reported it (a bug to report, with --debug's traceback)."""
+    error = raised.error
+    where = user_frame_of(error)
+    place = f" at {where}" if where else ""
+    return (
+        f"The layer raised {type(error).__name__}{place} while {raised.doing}: {sentence(error_text(error, 300))} "
+        f"gradcheck has no finding for this step, so {target} was not checked; this is a gap in gradcheck "
+        "(run again with --debug and report the traceback), and the error itself may also be worth fixing."
+    )

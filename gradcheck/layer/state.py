@@ -1,7 +1,7 @@
 """Layer state that is not a weight, and the one place that resets it before a pass.
 
 Keras keeps some variables outside `layer.weights` on purpose: a stateful RNN's carried states
-(`rnn_state`, NOTES.md), the SeedGenerator state behind dropout and noise, a metric's totals. They
+(`rnn_state`, design notes 14), the SeedGenerator state behind dropout and noise, a metric's totals. They
 are state, not weights: no gradient should reach them and fit() does not train them, so they are
 listed as `state` in the inventory and never reported as untracked. They also change on every call
 (the RNN carries its last output forward, the RNG moves on), so every pass gradcheck makes starts

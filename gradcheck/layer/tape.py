@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import user_code
 from ..runtime import tensorflow
 from .calling import call_layer
 from .leaves import float_tensors, probe_loss
@@ -71,5 +72,7 @@ def probe_gradients(
         if scale != 1.0:
             loss = loss * scale
     sources = list(variables) + [xs[i] for i in float_indexes]
-    grads = tape.gradient(loss, sources, unconnected_gradients=tf.UnconnectedGradients.NONE)
+    # The layer's own backward runs here (a custom gradient, an op TensorFlow cannot differentiate).
+    with user_code("differentiating the probe loss"):
+        grads = tape.gradient(loss, sources, unconnected_gradients=tf.UnconnectedGradients.NONE)
     return Taped(loss, outputs, [None if g is None else tf.convert_to_tensor(g) for g in grads])

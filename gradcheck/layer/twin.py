@@ -3,7 +3,7 @@
 Finite differences in float32 cannot see a relative gradient error of 1e-3 (the rounding of the
 loss swamps it at any step), so the comparison runs on a float64 copy of the layer. The copy is
 made under the Keras float64 dtype policy rather than with `dtype=`: sublayers made in __init__
-without a dtype would otherwise stay float32 and the call would fail on mixed dtypes (NOTES.md 8).
+without a dtype would otherwise stay float32 and the call would fail on mixed dtypes (design notes 8).
 The policy stays switched while the twin builds, because sublayers made in build() read it then.
 
 When no faithful float64 copy can be made (the layer raised in float64, its weights have a
@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ..numeric.precision import epsilon
+from ..errors import LayerRaised
 from ..runtime import tensorflow
 from . import state
 from .calling import call_layer
 from .leaves import float_tensors
+from .precision import epsilon
 from .probe import backing
+from .rebuild import build_by_calling, construct, copy_values, pair_variables
 from .source import error_text, user_frame_of
 
 # The twin's float output must match the original's to this fraction of the output's largest
@@ -112,30 +114,26 @@ def make_twin(probe, variables) -> Twin:
     """
     tf, keras = tensorflow()
     inputs64 = [a.astype("float64") if spec.is_float else a for a, spec in zip(probe.inputs, probe.input_specs)]
-    promote, failure = False, None
+    promote = False
     try:
         twin = _construct_and_build(probe, inputs64, False)
-    except Exception as error:  # the layer cannot run in float64: whatever it raised, say so
-        failure = error
+    except LayerRaised as raised:  # the layer cannot run in float64: whatever it raised, say so
+        failure = raised.error
         try:  # a float32 constant meeting a float64 tensor: promoted, it runs
             twin, promote = _construct_and_build(probe, inputs64, True), True
-        except Exception:
-            twin = None
-    if twin is None:
-        assert failure is not None  # twin is None only after the first attempt raised
-        return original_layer(
-            probe,
-            variables,
-            f"the layer could not run in float64 ({type(failure).__name__}: {error_text(failure, 200)})",
-            user_frame_of(failure),
-        )
-    pairs = _pair_variables(probe, twin, tf, keras)
+        except LayerRaised:
+            return original_layer(
+                probe,
+                variables,
+                f"the layer could not run in float64 ({type(failure).__name__}: {error_text(failure, 200)})",
+                user_frame_of(failure),
+            )
+    pairs = pair_variables(probe, twin)
     if pairs is None:
         return original_layer(
             probe, variables, "the float64 copy of the layer holds different weights (names, shapes)", None
         )
-    for original, copy in pairs:
-        copy.assign(np.asarray(original.numpy()).astype(copy.dtype.as_numpy_dtype))
+    copy_values(pairs)
     result = Twin(
         layer=twin,
         dtype="float64",
@@ -147,7 +145,16 @@ def make_twin(probe, variables) -> Twin:
     missing = [v for v in variables if id(backing(v, keras)) not in result.variables]
     if missing:
         return original_layer(probe, variables, "some of its variables have no counterpart in the float64 copy", None)
-    difference = _output_difference(probe, result, tf)
+    try:
+        difference = _output_difference(probe, result, tf)
+    except LayerRaised as raised:  # the copy, or the layer beside it, raised when compared
+        return original_layer(
+            probe,
+            variables,
+            f"the float64 copy could not be compared with the layer ({raised.doing} raised "
+            f"{type(raised.error).__name__}: {error_text(raised.error, 200)})",
+            user_frame_of(raised.error),
+        )
     if difference is not None:
         return original_layer(
             probe,
@@ -167,17 +174,10 @@ def _deterministic(probe):
 
 def _construct_and_build(probe, inputs64, promote: bool):
     tf, keras = tensorflow()
-    layer = probe.layer
     with float64_policy(keras, promote):
-        if probe.loaded.make is not None:
-            twin = probe.loaded.make()
-        else:
-            config = layer.get_config()
-            if "dtype" in config:
-                config["dtype"] = "float64"  # the saved policy would otherwise pin float32
-            twin = type(layer).from_config(config)
+        twin = construct(probe, policy="float64")
         _force_float64(twin, keras)
-        call_layer(twin, [tf.constant(a) for a in inputs64], _deterministic(probe), probe.accepts_training)
+        build_by_calling(probe, twin, [tf.constant(a) for a in inputs64], _deterministic(probe))
     return twin
 
 
@@ -193,37 +193,6 @@ def _force_float64(twin, keras) -> None:
         compute = getattr(policy, "compute_dtype", None)
         if compute in ("float16", "bfloat16", "float32") and not sublayer.built:
             sublayer.dtype_policy = keras.DTypePolicy("float64")
-
-
-def _pair_variables(probe, twin, tf, keras):
-    """(original tf.Variable, twin tf.Variable) for every weight, and raw tf.Variables by path.
-
-    set_weights would pair tracked weights by position; doing it here keeps raw tf.Variables
-    (which Keras 3 does not track, NOTES.md 1) in the same pass: they are paired by attribute path.
-    """
-    originals, copies = probe.layer.weights, twin.weights
-    if len(originals) != len(copies) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(originals, copies)):
-        return None
-    pairs = [(backing(a, keras), backing(b, keras)) for a, b in zip(originals, copies)]
-    tracked = {id(v) for v, _ in pairs}
-    from .naming import Names
-
-    twin_names = Names(twin, tf, keras)
-    by_path = {}
-    for obj in twin_names.objects.values():
-        if isinstance(obj, tf.Variable):
-            by_path.setdefault(twin_names.variable_name(obj, twin), obj)
-    for obj in probe.names.objects.values():
-        if isinstance(obj, tf.Variable) and id(obj) not in tracked:
-            copy = by_path.get(probe.names.variable_name(obj, probe.layer))
-            if (
-                copy is not None
-                and tuple(copy.shape) == tuple(obj.shape)
-                and copy.dtype.is_floating == obj.dtype.is_floating
-            ):
-                pairs.append((obj, copy))
-                tracked.add(id(obj))
-    return pairs
 
 
 def seed_states(layer, keras, *, as_is: bool = False) -> list:
@@ -251,8 +220,9 @@ def _output_difference(probe, twin: Twin, tf):
     """None when the twin computes what the layer computes, else the relative difference."""
     twin.reset_seeds()
     with twin.arithmetic():
+        inputs = [tf.constant(a) for a in twin.inputs]
         result = call_layer(
-            twin.layer, [tf.constant(a) for a in twin.inputs], _deterministic(probe), probe.accepts_training
+            twin.layer, inputs, _deterministic(probe), probe.accepts_training, "calling the float64 copy"
         )
     twin.reset_seeds()
     flat = float_tensors(tf, result)
@@ -263,7 +233,8 @@ def _output_difference(probe, twin: Twin, tf):
     compute = str(getattr(probe.layer, "compute_dtype", "float32"))
     try:
         state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))  # as the twin starts
-        reference = call_layer(probe.layer, probe.input_tensors(), _deterministic(probe), probe.accepts_training)
+        doing = "calling the layer to compare it with its float64 copy"
+        reference = call_layer(probe.layer, probe.input_tensors(), _deterministic(probe), probe.accepts_training, doing)
         expected = float_tensors(tf, reference)
         if len(flat) != len(expected):
             return 1.0
@@ -277,7 +248,10 @@ def _output_difference(probe, twin: Twin, tf):
             # two. Asked only when the outputs differ by more than that: one call of the layer less.
             jittered = _jittered_inputs(probe, 4 * epsilon(compute))
             state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))
-            nearby = float_tensors(tf, call_layer(probe.layer, jittered, _deterministic(probe), probe.accepts_training))
+            doing = "calling the layer on slightly moved inputs"
+            nearby = float_tensors(
+                tf, call_layer(probe.layer, jittered, _deterministic(probe), probe.accepts_training, doing)
+            )
             allowed = max(allowed, 10 * _relative_gap(nearby, expected))
         return worst if worst > allowed else None
     finally:

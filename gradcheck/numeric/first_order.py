@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import GradcheckError
+from ..errors import LayerRaised, user_code
 from ..graph.paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
 from ..layer.calling import training_of
 from ..layer.probe import trace_layer_function
@@ -65,20 +65,19 @@ def check_numeric(probe, tensors, inputs, options: Options, *, progress: Notify 
         try:
             _compare_all(probe, options, twin, targets, fewer, progress)
             return results(options, twin, targets, tensors)
-        except GradcheckError:  # the time limit
-            raise
-        except Exception:  # e.g. a batch size written into call(): the whole batch decides
+        except LayerRaised:  # e.g. a batch size written into call(): the whole batch decides
             targets = select_targets(probe, tensors, inputs)
     try:
         _compare_all(probe, options, twin, targets, whole_batch(probe, twin), progress)
-    except Exception as error:  # raised by the layer in a pass the probe did not make
+    except LayerRaised as raised:  # raised by the layer in a pass the probe did not make
+        error = raised.error
         reason = f"{type(error).__name__}: {error_text(error, 200)}"
         targets = select_targets(probe, tensors, inputs)
         if twin.reason is None:  # the float64 twin raised: try the layer itself, in float32
             twin = original_layer(probe, variables, f"the layer raised in float64 ({reason})", user_frame_of(error))
             try:
                 _compare_all(probe, options, twin, targets, whole_batch(probe, twin), progress)
-            except Exception:
+            except LayerRaised:
                 return skipped_facts(targets)
         else:
             return skipped_facts(targets)
@@ -177,12 +176,14 @@ class _Forward:
         tf, _ = tensorflow()
         self.twin.reset_seeds()
         tensors = tensors if tensors is not None else [tf.constant(x) for x in xs]
-        return float(self.loss_function(*tensors, *self.projections).numpy())
+        with user_code("running the layer's loss in a finite-difference pass"):
+            return float(self.loss_function(*tensors, *self.projections).numpy())
 
     def gradients(self, xs):
         tf, _ = tensorflow()
         self.twin.reset_seeds()
-        value, grads = self.gradient_function(*[tf.constant(x) for x in xs], *self.projections)
+        with user_code("running the layer's gradient in a finite-difference pass"):
+            value, grads = self.gradient_function(*[tf.constant(x) for x in xs], *self.projections)
         return float(value.numpy()), [None if g is None else np.asarray(g.numpy(), "float64") for g in grads]
 
     def placeholder(self, target):

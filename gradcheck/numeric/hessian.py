@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import LayerRaised, user_code
 from ..layer.calling import training_of
 from ..layer.probe import trace_layer_function
 from ..layer.tape import probe_gradients
@@ -84,7 +85,8 @@ class Curvature:
                 for i in input_indexes:
                     outer.watch(xs[i])
                 product = inner_product(xs, rs, vs)
-            result = outer.gradient(product, variables + [xs[i] for i in input_indexes])
+            with user_code("differentiating the gradient of the probe loss"):
+                result = outer.gradient(product, variables + [xs[i] for i in input_indexes])
             return [None if h is None else tf.convert_to_tensor(h) for h in result]
 
         def product(*arguments):
@@ -117,9 +119,9 @@ class Curvature:
                 self._hessian_function = trace_layer_function(
                     self.twin.layer, self._hessian_vector, self.specs + self.direction_specs
                 )
-            except Exception as error:
-                # autograph wraps the LookupError in a StagingError; keep only TensorFlow's line.
-                line = next((text.strip() for text in str(error).splitlines() if _NO_GRADIENT in text), None)
+            except LayerRaised as raised:
+                # TensorFlow's LookupError names the op; keep only its line.
+                line = next((text.strip() for text in str(raised.error).splitlines() if _NO_GRADIENT in text), None)
                 if line is None:
                     raise
                 raise LookupError(line.removeprefix("LookupError: ")) from None
@@ -149,7 +151,8 @@ class Curvature:
                 xs[i] = (xs[i] + d).astype(xs[i].dtype)
         try:
             self.twin.reset_seeds()
-            grads = self.gradient_function(*[tf.constant(x) for x in xs], *self.projections)
+            with user_code("running the float64 copy's gradient"):
+                grads = self.gradient_function(*[tf.constant(x) for x in xs], *self.projections)
         finally:
             if displacement is not None:
                 for variable, original in zip(self.variables, self.originals):
@@ -159,9 +162,11 @@ class Curvature:
     def hessian_vector(self, direction) -> list:
         tf, _ = tensorflow()
         self.twin.reset_seeds()
-        result = self.hessian_function(
-            *[tf.constant(x) for x in self.base], *self.projections, *[tf.constant(d) for d in direction]
-        )
+        function = self.hessian_function  # traced first: a LookupError there is a finding of its own
+        with user_code("running the float64 copy's Hessian-vector product"):
+            result = function(
+                *[tf.constant(x) for x in self.base], *self.projections, *[tf.constant(d) for d in direction]
+            )
         return [None if h is None else np.asarray(h.numpy(), "float64") for h in result]
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .. import codes
+from ..errors import LayerRaised
 from ..graph.paths import downstream_op, is_custom_gradient
 from ..layer.rows import RowKey
 from ..layer.sampling import generator
@@ -91,7 +92,7 @@ def check_second_order(probe, tensors, inputs, options, *, progress: Notify = si
                 [t.input_index for t in ordered if t.input_index is not None],
             )
             _check_mode(probe, options, curvature, trace.mode, ordered, dtype, _in_mode(progress, index, len(modes)))
-    except Exception:  # noqa: BLE001 -- the layer raised in a pass the probe did not make: no verdict, no finding
+    except LayerRaised:  # the layer raised in a pass the probe did not make: no verdict
         for target in ordered:
             target.verdict = "skipped"
         return (*_facts(ordered), [])
@@ -298,15 +299,12 @@ def _double_backward_cut(curvature, target):
 
     try:
         graph, product = curvature.product_graph()
-    except Exception:  # noqa: BLE001 -- only the location is at stake: fall back to another one
+    except LayerRaised:  # only the location is at stake: another one is used
         return None
     source = _placeholder(graph, curvature, target)
     if source is None:
         return None
-    try:
-        cuts = find_cuts(SimpleNamespace(graph=graph, loss=product), source)
-    except Exception:  # noqa: BLE001 -- only the location is at stake: fall back to another one
-        return None
+    cuts = find_cuts(SimpleNamespace(graph=graph, loss=product), source)
     if not cuts:
         return None
     cut = cuts[0]

@@ -26,7 +26,7 @@ class Tolerance:
 #   float64: ε = 1.1e-16 -> h ≈ 5e-6 (eps 1e-5), error ≈ 2e-11; rtol 1e-5 leaves a factor 1e5 for
 #            curvature and for rounding summed over many outputs, and is 100x below the 1e-3
 #            relative errors the check must catch.
-#   float32: ε = 6e-8 -> h ≈ 4e-3 (eps 1e-3, where NOTES.md 8 measured agreement), error ≈ 1.5e-5;
+#   float32: ε = 6e-8 -> h ≈ 4e-3 (eps 1e-3, where design notes 8 measured agreement), error ≈ 1.5e-5;
 #            with the same margins that gives rtol 1e-2: a float32 comparison sees gross errors only.
 # The absolute floor: rounding noise in the numeric estimate is ≈ ε·sqrt(n)·|L|/h for n summed
 # outputs, i.e. ≈ ε·sqrt(n)/eps of the gradient scale: 1e-8 for float64 at n = 1e6, 6e-3 for

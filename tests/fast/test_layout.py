@@ -118,3 +118,31 @@ def test_the_costliest_first_order_names_test_files_that_exist():
     missing = [name for name in _COSTLIEST_FIRST if name not in files]
     assert missing == []
     assert len(set(_COSTLIEST_FIRST)) == len(_COSTLIEST_FIRST)
+
+
+def test_rich_is_imported_only_where_output_is_drawn():
+    """rich draws the terminal and the SVG: only render/ and cli/ may import it."""
+    drawing = []
+    for module, relative in _modules().items():
+        tree = ast.parse((PACKAGE / relative).read_text())
+        names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        names |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
+        if any(name == "rich" or name.startswith("rich.") for name in names):
+            drawing.append(relative)
+    assert drawing and all(path.startswith(("render/", "cli/")) for path in drawing), drawing
+
+
+def test_comments_cite_only_files_in_the_repository():
+    """The facts the code relies on are in docs/design-notes.md, cited by number; no comment points
+    at notes outside the repository, and every number cited exists."""
+    notes = (ROOT / "docs" / "design-notes.md").read_text()
+    numbers = {int(n) for n in re.findall(r"^(\d+)\. ", notes, re.M)}
+    outside, unknown = [], []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        if re.search(r"NOTES\.md|STYLE\.md|DESIGN\.md|\.\./shared", text):
+            outside.append(path.relative_to(PACKAGE).as_posix())
+        for cited in re.findall(r"design notes\s+(\d+)", text):
+            if int(cited) not in numbers:
+                unknown.append((path.relative_to(PACKAGE).as_posix(), cited))
+    assert outside == [] and unknown == []
