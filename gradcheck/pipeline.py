@@ -50,15 +50,28 @@ def build_report(
         return _build_report(target, options, fresh_session, stage or (lambda name: None), progress or silent)
 
 
+def checks_for(options: Options) -> list:
+    """The checks this run asks for, in the order they run (each reads the rows the ones before it
+    filled: the second order, for one, compares only what the first order found right)."""
+    from .checks.dtype_policy import DtypePolicies
+    from .checks.gradients import Gradients
+    from .checks.inventory import Inventory
+    from .checks.reload import Reload
+    from .numeric.first_order import FiniteDifferences
+    from .numeric.second_order import SecondOrder
+
+    kinds = (Inventory, Gradients, FiniteDifferences, SecondOrder, DtypePolicies, Reload)
+    made = (kind.from_options(options) for kind in kinds)
+    return [check for check in made if check is not None]
+
+
 def _build_report(
     target, options: Options, fresh_session: bool, stage: Callable[[str], None], progress: Notify
 ) -> Report:
     # TensorFlow is imported here, not at module import, so the CLI's --help stays instant.
-    from .checks.gradients import check_gradients
-    from .checks.inventory import check_inventory, input_inventory
+    from .checks.interface import Context
     from .layer.loading import load
-    from .layer.probe import VariableLog, make_probe, probe_findings
-    from .numeric.first_order import check_numeric
+    from .layer.probe import VariableLog, make_probe
     from .runtime import tensorflow, versions
 
     tf, keras = tensorflow()
@@ -77,48 +90,26 @@ def _build_report(
     stage("building and calling the layer")
     probe = make_probe(loaded, options, log)
 
-    stage("listing the tensors call() uses")
-    tensors, findings = check_inventory(probe)
-    inputs = input_inventory(options)
-    findings += probe_findings(probe)
-    # Each check is handed the settings it needs; the probe carries none of them.
-    stage("computing gradients")
-    tensor_updates, input_updates, new_findings = check_gradients(probe, tensors, inputs, options)
-    tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
-    findings += new_findings
-    if options.numeric:
-        stage("comparing gradients with finite differences")
-        tensor_updates, input_updates, new_findings = check_numeric(probe, tensors, inputs, options, progress=progress)
-        tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
-        findings += new_findings
-    if options.order == 2:
-        from .numeric.second_order import check_second_order
-
-        stage("checking second derivatives")
-        tensor_updates, input_updates, new_findings = check_second_order(
-            probe, tensors, inputs, options, progress=progress
-        )
-        tensors, inputs = tensors.updated(tensor_updates), inputs.updated(input_updates)
-        findings += new_findings
-    policies: list = []
-    if options.dtype_policies:
-        from .checks.dtype_policy import check_dtype_policies
-
-        stage("running the layer under the dtype policies")
-        policies, policy_findings = check_dtype_policies(probe, tensors, inputs, options.dtype_policies)
-        findings += policy_findings
-    reload_status = None
-    if options.reload:
-        from .checks.reload import check_reload
-
-        stage("saving and reloading the layer")
-        reload_status, reload_findings = check_reload(probe, tensors)
-        findings += reload_findings
+    context = Context(probe, progress=progress)
+    findings: list = []
+    fields: dict = {}
+    for check in checks_for(options):  # each is handed the settings it needs; the probe carries none
+        if check.stage:
+            stage(check.stage)
+        result = check.run(context)
+        if result.tensor_rows is not None:
+            context.tensors = result.tensor_rows
+        if result.input_rows is not None:
+            context.inputs = result.input_rows
+        context.tensors = context.tensors.updated(result.tensors)
+        context.inputs = context.inputs.updated(result.inputs)
+        findings += result.findings
+        fields.update(result.report)
 
     return Report(
         target=loaded.target,
-        variables=tensors.infos(),
-        inputs=inputs.infos(),
+        variables=context.tensors.infos(),
+        inputs=context.inputs.infos(),
         findings=sort_findings(findings),
         training_modes=tuple(t.mode for t in probe.traces) or ("n/a",),
         stochastic=probe.stochastic,
@@ -126,6 +117,5 @@ def _build_report(
         vanishing_threshold=options.vanishing_threshold,
         exploding_threshold=options.exploding_threshold,
         versions=versions(),
-        dtype_policies=tuple(policies),
-        reload=reload_status,
+        **fields,
     )

@@ -21,6 +21,8 @@ traced and every tensor evaluated only when a finding has to be located.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import codes
@@ -32,6 +34,7 @@ from ..layer.source import error_text, user_frame_of, user_location
 from ..layer.tape import probe_gradients
 from ..report import PolicyResult, finding
 from ..runtime import tensorflow
+from .interface import CheckResult, Context
 
 _COMPUTE = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16", "float16": "float16", "bfloat16": "bfloat16"}
 _LOSS_SCALE = {"mixed_float16": 2.0**15}  # keras.optimizers.LossScaleOptimizer(initial_scale=2**15)
@@ -44,6 +47,22 @@ _TOLERANCE = {"float16": 50 * 2.0**-10, "bfloat16": 50 * 2.0**-7}
 # relative precision to lose.
 _NOISE_FLOOR = 1e-2
 _RANGE = {"float16": "6e-8 .. 65504", "bfloat16": "1e-38 .. 3e38, with 3 significant digits"}
+
+
+@dataclass(frozen=True)
+class DtypePolicies:
+    """The layer under each --dtype-policy, compared with its float32 run."""
+
+    policies: tuple[str, ...]
+    stage = "running the layer under the dtype policies"
+
+    @classmethod
+    def from_options(cls, options) -> DtypePolicies | None:
+        return cls(options.dtype_policies) if options.dtype_policies else None
+
+    def run(self, context: Context) -> CheckResult:
+        results, findings = check_dtype_policies(context.probe, context.tensors, context.inputs, self.policies)
+        return CheckResult(findings=findings, report={"dtype_policies": tuple(results)})
 
 
 def check_dtype_policies(probe, tensors, inputs, policies: tuple[str, ...]) -> tuple[list, list]:

@@ -38,6 +38,7 @@ from ..report import finding
 from ..runtime import tensorflow
 from ..statuses import GRADIENT_STATUSES, rank
 from .fitstep import trains_under_fit
+from .interface import CheckResult, Context
 from .weak import is_rounding_noise, noise_finding, peak_ratio, weak_finding
 
 SCALE_FLOOR = 1.0
@@ -60,6 +61,24 @@ class ProbePass:
     mode: str
     trace: object  # the Trace, or None for the eager fallback
     result: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Gradients:
+    """Each gradient's status (none, nonfinite, zero, vanishing, exploding, noise, ok), the op that
+    explains a bad one, and whether one optimizer step moves each weight."""
+
+    vanishing_threshold: float
+    exploding_threshold: float
+    stage = "computing gradients"
+
+    @classmethod
+    def from_options(cls, options) -> Gradients:
+        return cls(options.vanishing_threshold, options.exploding_threshold)
+
+    def run(self, context: Context) -> CheckResult:
+        tensors, inputs, findings = check_gradients(context.probe, context.tensors, context.inputs, self)
+        return CheckResult(tensors, inputs, findings)
 
 
 def check_gradients(probe, tensors, inputs, options):

@@ -7,17 +7,40 @@ constant posing as a weight. Comparing those with `layer.weights` finds what Ker
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import codes
 from ..layer.naming import assigned_name
-from ..layer.probe import Probe, backing, location_of_variable
+from ..layer.probe import Probe, backing, location_of_variable, probe_findings
 from ..layer.rows import RowKey, Rows, constant_key, input_key, variable_key
 from ..layer.state import state_variables
 from ..report import InputInfo, TensorInfo, finding
 from ..runtime import tensorflow
+from .interface import CheckResult, Context
 
 _LIBRARY_MODULES = ("keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv")
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The rows of the report (every tensor call() uses or the layer holds, every input) and what
+    building and tracing the layer showed by itself."""
+
+    stage = "listing the tensors call() uses"
+
+    @classmethod
+    def from_options(cls, options) -> Inventory:
+        return cls()
+
+    def run(self, context: Context) -> CheckResult:
+        tensors, findings = check_inventory(context.probe)
+        return CheckResult(
+            findings=findings + probe_findings(context.probe),
+            tensor_rows=tensors,
+            input_rows=input_inventory(context.probe.input_specs),
+        )
 
 
 def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
@@ -113,20 +136,20 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
     return Rows(tensors), findings
 
 
-def input_inventory(options) -> Rows[InputInfo]:
+def input_inventory(specs) -> Rows[InputInfo]:
     """One row per input; integer inputs (token ids) are not differentiable and get no gradient check."""
     return Rows(
         (
             input_key(i),
             InputInfo(
-                name=f"input {i}" if len(options.inputs) > 1 else "input",
+                name=f"input {i}" if len(specs) > 1 else "input",
                 shape=spec.shape,
                 dtype=spec.dtype,
                 value_range=spec.resolved_range,
                 differentiable=spec.is_float,
             ),
         )
-        for i, spec in enumerate(options.inputs)
+        for i, spec in enumerate(specs)
     )
 
 

@@ -22,6 +22,7 @@ import inspect
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,10 +35,26 @@ from ..layer.rows import variable_key
 from ..layer.source import error_text, format_location, is_user_file, user_frame_of
 from ..report import finding
 from ..runtime import tensorflow
+from .interface import CheckResult, Context
 
 # Outputs of the reloaded layer must equal the original's to this fraction of the output's scale:
 # the same weights and inputs give the same float32 results up to kernel scheduling (~1e-6).
 _SAME_OUTPUT = 1e-4
+
+
+@dataclass(frozen=True)
+class Reload:
+    """from_config(get_config()) and a .keras save and load_model: does the layer come back intact?"""
+
+    stage = "saving and reloading the layer"
+
+    @classmethod
+    def from_options(cls, options) -> Reload | None:
+        return cls() if options.reload else None
+
+    def run(self, context: Context) -> CheckResult:
+        status, findings = check_reload(context.probe, context.tensors)
+        return CheckResult(findings=findings, report={"reload": status})
 
 
 def check_reload(probe, tensors) -> tuple[str, list]:

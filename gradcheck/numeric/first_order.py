@@ -27,8 +27,11 @@ see the same draws.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from ..checks.interface import CheckResult, Context
 from ..errors import LayerRaised, user_code
 from ..graph.paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
 from ..layer.calling import training_of
@@ -48,7 +51,27 @@ from .tolerances import DIRECTIONS, SMALL_TENSOR, tolerance_for
 _REFINED_ENTRIES = 8  # failing entries looked at again with smaller steps (the worst first)
 
 
-def check_numeric(probe, tensors, inputs, options: Options, *, progress: Notify = silent):
+@dataclass(frozen=True)
+class FiniteDifferences:
+    """The tape's gradient of every weight and float input against finite differences."""
+
+    eps: float | None
+    rtol: float | None
+    atol: float | None
+    exhaustive: bool
+    stage = "comparing gradients with finite differences"
+
+    @classmethod
+    def from_options(cls, options: Options) -> FiniteDifferences | None:
+        return cls(options.eps, options.rtol, options.atol, options.exhaustive) if options.numeric else None
+
+    def run(self, context: Context) -> CheckResult:
+        probe, tensors, inputs = context.probe, context.tensors, context.inputs
+        facts, input_facts, findings = check_numeric(probe, tensors, inputs, self, progress=context.progress)
+        return CheckResult(facts, input_facts, findings)
+
+
+def check_numeric(probe, tensors, inputs, options, *, progress: Notify = silent):
     """Return ({tensor: facts}, {input: facts}, findings) from the finite-difference comparison
     under `options` (its tolerances, steps and --exhaustive); `progress` hears the passes counted."""
     targets = select_targets(probe, tensors, inputs)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .. import codes
+from ..checks.interface import CheckResult, Context
 from ..errors import LayerRaised
 from ..graph.paths import downstream_op, is_custom_gradient
 from ..layer.rows import RowKey
@@ -62,6 +63,26 @@ class _Target:
     worst: tuple | None = None  # (Block, what the direction was, mode) of the worst comparison
     penalty: tuple | None = None  # the same for the gradient penalty's term
     lookup: str | None = None  # the LookupError TensorFlow raised for the double backward
+
+
+@dataclass(frozen=True)
+class SecondOrder:
+    """--order 2: Hessian-vector products and a gradient penalty's gradient against finite differences."""
+
+    eps: float | None
+    rtol: float | None
+    atol: float | None
+    exhaustive: bool
+    stage = "checking second derivatives"
+
+    @classmethod
+    def from_options(cls, options) -> SecondOrder | None:
+        return cls(options.eps, options.rtol, options.atol, options.exhaustive) if options.order == 2 else None
+
+    def run(self, context: Context) -> CheckResult:
+        probe, tensors, inputs = context.probe, context.tensors, context.inputs
+        facts, input_facts, findings = check_second_order(probe, tensors, inputs, self, progress=context.progress)
+        return CheckResult(facts, input_facts, findings)
 
 
 def check_second_order(probe, tensors, inputs, options, *, progress: Notify = silent):
