@@ -28,6 +28,7 @@ from ..layer.calling import training_of
 from ..layer.probe import trace_layer_function
 from ..layer.tape import probe_gradients
 from ..runtime import tensorflow
+from .steps import Settled, ladder
 
 _NO_GRADIENT = "gradient registry has no entry for"
 
@@ -40,7 +41,7 @@ class Block:
     numeric: np.ndarray
     error: float  # the worst entry's relative error (floored denominator, as in numeric.py)
     step: float
-    verdict: str = "ok"  # ok | none | mismatch | kink
+    verdict: str = "ok"  # ok | none | mismatch | kink | skipped
     worst: list = field(default_factory=list)  # (entry index, tape, numeric) of the worst entries
 
 
@@ -103,6 +104,7 @@ class Curvature:
         self._hessian_vector, self._product = hessian_vector, product
         self._hessian_function = None
         self.originals = [v.numpy() for v in variables]
+        self._center: list | None = None
         self.base = [np.array(x) for x in twin.inputs]
 
     def _split(self, arguments):
@@ -140,6 +142,13 @@ class Curvature:
             np.asarray(self.base[i], "float64") for i in self.input_indexes
         ]
 
+    @property
+    def center(self) -> list:
+        """∇L at θ itself, computed once: where the gradient is differenced around."""
+        if self._center is None:
+            self._center = self.gradient()
+        return self._center
+
     def gradient(self, displacement=None) -> list:
         """∇L at θ + displacement (a list like value()); weights are put back afterwards."""
         tf, _ = tensorflow()
@@ -170,82 +179,40 @@ class Curvature:
         return [None if h is None else np.asarray(h.numpy(), "float64") for h in result]
 
 
-def compare(curvature, direction, step, tolerance, shrink, wanted) -> list:
-    """Blocks of H·v (tape) against differenced gradients, one per source; `wanted` says which
-    sources are compared (the penalty direction compares weights only).
+def compare(curvature, direction, step, tolerance, dtype, wanted) -> list:
+    """Blocks of H·v (tape) against central differences of the tape gradient, one per source;
+    `wanted` says which sources are compared (the penalty direction compares weights only).
 
-    Only a failing block is looked at again, as in numeric.py: at steps `shrink` times smaller
-    (a smooth function's disagreement falls like h²), then by one-sided differences, which differ
-    by the jump in the gradient at a kink (ReLU, max) and by only h·|f'''| where it is smooth.
+    The first-order check's ladder (steps.ladder) applied to the gradient: a failing block is looked
+    at again at smaller steps, then told apart as a kink (the gradient jumps within the step: ReLU,
+    max) or a wrong second derivative. A block whose tape is None and that fails is `none`.
     """
     tape = curvature.hessian_vector(direction)
-    numeric = _difference(curvature, direction, step)
-    # The floor, as in numeric.py: atol of the largest block's norm, below which an entry is
-    # rounding noise (a structural zero of the Hessian, differenced) and not held to rtol.
+
+    def evaluate(h: float) -> list:
+        return curvature.gradient([h * d for d in direction])
+
+    first = (evaluate(step), evaluate(-step))
+    numeric = [(p - m) / (2 * step) for p, m in zip(*first)]
+    # The floor, as in the first-order check: atol of the largest block's norm, below which an entry
+    # is rounding noise (a structural zero of the Hessian, differenced) and not held to rtol.
     scale = max([float(np.linalg.norm(n)) for n in numeric] + [float(np.linalg.norm(t)) for t in tape if t is not None])
-    rtol_floor = tolerance.atol * scale / tolerance.rtol
-    blocks = [_block(t, n, step, tolerance, rtol_floor) if keep else None for t, n, keep in zip(tape, numeric, wanted)]
-    if all(b is None or b.verdict == "ok" for b in blocks):
-        return blocks
-    small = step
-    for factor in shrink:
-        small = step / factor
-        numeric_small = _difference(curvature, direction, small)
-        for index, block in enumerate(blocks):
-            if block is not None and block.verdict != "ok":
-                again = _block(tape[index], numeric_small[index], small, tolerance, rtol_floor)
-                if again.verdict == "ok" or factor == shrink[-1]:
-                    blocks[index] = again
-        if all(b is None or b.verdict == "ok" for b in blocks):
-            return blocks
-    at = curvature.gradient()
-    plus = curvature.gradient([small * d for d in direction])
-    minus = curvature.gradient([-small * d for d in direction])
-    for index, block in enumerate(blocks):
-        if block is None or block.verdict == "ok":
-            continue
-        forward = (plus[index] - at[index]) / small
-        backward = (at[index] - minus[index]) / small
-        jump = np.abs(forward - backward)
-        apart = np.abs((block.tape if block.tape is not None else 0.0) - block.numeric)
-        failing = _failing(block, tolerance, rtol_floor)
-        if failing.any() and np.all(jump[failing] >= apart[failing]):
-            block.verdict = "kink"
-    return blocks
+    floor = tolerance.atol * scale
+    settled = ladder(tape, evaluate, curvature.center, step, tolerance.rtol, floor, dtype, wanted, first)
+    return [None if done is None else _block(t, done, tolerance.rtol) for t, done in zip(tape, settled)]
 
 
-def _difference(curvature, direction, step) -> list:
-    plus = curvature.gradient([step * d for d in direction])
-    minus = curvature.gradient([-step * d for d in direction])
-    return [(p - m) / (2 * step) for p, m in zip(plus, minus)]
-
-
-def _errors(tape, numeric, rtol_floor) -> np.ndarray:
-    """Per-entry relative error with the denominator floored, so error <= rtol exactly when they agree."""
-    tape = np.zeros_like(numeric) if tape is None else tape
-    denominator = np.maximum(np.maximum(np.abs(tape), np.abs(numeric)), max(rtol_floor, 1e-300))
-    return np.abs(tape - numeric) / denominator
-
-
-def _failing(block, tolerance, rtol_floor) -> np.ndarray:
-    return _errors(block.tape, block.numeric, rtol_floor) > tolerance.rtol
-
-
-def _block(tape, numeric, step, tolerance, rtol_floor) -> Block:
-    errors = _errors(tape, numeric, rtol_floor)
-    error = float(errors.max()) if errors.size else 0.0
+def _block(tape, settled: Settled, rtol: float) -> Block:
+    errors = settled.errors
     order = np.argsort(-errors, axis=None)[:3]
     worst = [
         (
             tuple(int(i) for i in np.unravel_index(k, errors.shape)),
             0.0 if tape is None else float(tape.reshape(-1)[k]),
-            float(numeric.reshape(-1)[k]),
+            float(settled.numeric.reshape(-1)[k]),
         )
         for k in order
-        if errors.reshape(-1)[k] > tolerance.rtol
+        if errors.reshape(-1)[k] > rtol
     ]
-    if error <= tolerance.rtol:
-        verdict = "ok"
-    else:
-        verdict = "none" if tape is None else "mismatch"
-    return Block(tape, numeric, error, step, verdict, worst)
+    verdict = "none" if tape is None and settled.verdict == "mismatch" else settled.verdict
+    return Block(tape, settled.numeric, settled.error, settled.step, verdict, worst)

@@ -25,26 +25,20 @@ graph that cuts the path (found as cuts.py finds none-gradient's op), else at th
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 
-from .. import codes
 from ..checks.interface import CheckResult, Context
 from ..errors import LayerRaised
-from ..graph.paths import downstream_op, is_custom_gradient
 from ..layer.rows import RowKey
 from ..layer.sampling import generator
 from ..layer.source import error_text
 from ..progress import Notify, Progress, silent
-from ..report import finding
 from ..statuses import SECOND_ORDER_VERDICTS, rank
 from .hessian import Block, Curvature, compare
 from .results import select_targets
-from .steps import SMALLER_STEPS
+from .second_order_findings import second_order_findings
 from .tolerances import DIRECTIONS, tolerance_for
 
 SECOND_ORDER_STREAM = 3  # its own stream of directions (sampling.py): the first-order draws stay as they were
@@ -63,6 +57,14 @@ class _Target:
     worst: tuple | None = None  # (Block, what the direction was, mode) of the worst comparison
     penalty: tuple | None = None  # the same for the gradient penalty's term
     lookup: str | None = None  # the LookupError TensorFlow raised for the double backward
+    lookup_mode: str | None = None  # the training mode it was raised in
+
+    def mode(self) -> str | None:
+        """The training mode of its worst comparison: where its finding is located."""
+        for record in (self.worst, self.penalty):
+            if record is not None and record[0].verdict == self.verdict:
+                return record[2]
+        return self.lookup_mode
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,11 @@ def check_second_order(probe, tensors, inputs, options, *, progress: Notify = si
     dtype = "float32" if fallback else "float64"
     weights = [t for t in targets if t.variable is not None]
     ordered = weights + [t for t in targets if t.variable is None]
+    curvatures: dict[str, Curvature] = {}  # per training mode: a finding is located in its own mode's graph
     try:
         modes = probe.distinct_traces()
         for index, trace in enumerate(modes):
-            curvature = Curvature(
+            curvatures[trace.mode] = curvature = Curvature(
                 probe,
                 twin,
                 trace.mode,
@@ -117,7 +120,7 @@ def check_second_order(probe, tensors, inputs, options, *, progress: Notify = si
         for target in ordered:
             target.verdict = "skipped"
         return (*_facts(ordered), [])
-    found = _findings(probe, ordered, curvature, dtype)  # may mark a verdict "approximate": facts after it
+    found = second_order_findings(probe, ordered, curvatures, dtype)  # may mark a verdict "approximate": facts after it
     return (*_facts(ordered), found)
 
 
@@ -138,7 +141,7 @@ def _in_mode(notify: Notify, index: int, count: int) -> Notify:
 
 def _check_mode(probe, options, curvature, mode, targets, dtype, notify: Notify) -> None:
     tolerance = tolerance_for(options, dtype)
-    gradient = curvature.gradient()
+    gradient = curvature.center
     if any(g is None or not np.all(np.isfinite(g)) for g in gradient):
         return  # gradients.py reports a None or NaN gradient; the other mode may still be compared
     theta = np.concatenate([t.reshape(-1) for t in curvature.value()])
@@ -161,10 +164,10 @@ def _check_mode(probe, options, curvature, mode, targets, dtype, notify: Notify)
     try:
         for direction, label, wanted in directions:
             try:
-                blocks = compare(curvature, direction, step, tolerance, SMALLER_STEPS[dtype], wanted)
+                blocks = compare(curvature, direction, step, tolerance, dtype, wanted)
             except LookupError as error:  # an op on the path has no gradient of its gradient
                 for target in targets:
-                    target.verdict, target.lookup = "none", error_text(error, 200)
+                    target.verdict, target.lookup, target.lookup_mode = "none", error_text(error, 200), mode
                 return
             for target, block in zip(targets, blocks):
                 if block is not None:
@@ -213,217 +216,3 @@ def _worse(block: Block, other: Block) -> bool:
 
 def _rank(verdict: str) -> int:
     return rank(verdict, SECOND_ORDER_VERDICTS)
-
-
-# -- findings ---------------------------------------------------------------------------------
-
-_USES = "a gradient penalty (WGAN-GP), a physics-informed loss on ∂y/∂x, MAML or sharpness-aware training"
-_ADVICE = (
-    "Build the grad function of the custom gradient from differentiable TensorFlow ops (no "
-    "tf.stop_gradient, numpy or integer casts on values it returns), or give it a gradient of its "
-    "own with a nested @tf.custom_gradient."
-)
-
-
-def _findings(probe, targets, curvature, dtype) -> list:
-    findings = []
-    for target in targets:
-        if target.verdict not in ("none", "mismatch"):
-            continue
-        location = _location(probe, curvature, target)
-        context = "float64 twin" if dtype == "float64" else "float32"
-        if target.verdict == "none":
-            findings.append(
-                finding(codes.SECOND_ORDER_NONE, target.name, _none_message(target, context, location), location.where)
-            )
-        elif location.stop_in_library and not location.custom:
-            # The tf.stop_gradient sits in a library function the user calls (tf.nn.moments inside
-            # LayerNormalization): true, worth knowing, and not a bug in the user's own code.
-            target.verdict = "approximate"
-            message = _mismatch_message(target, context, location)
-            findings.append(finding(codes.SECOND_ORDER_APPROXIMATE, target.name, message, location.where))
-        else:
-            findings.append(
-                finding(
-                    codes.SECOND_ORDER_MISMATCH,
-                    target.name,
-                    _mismatch_message(target, context, location),
-                    location.where,
-                )
-            )
-    return findings
-
-
-@dataclass
-class _Location:
-    where: str | None
-    cut: Any = None  # the cuts.Cut of the double-backward graph, when one was named
-    custom: bool = False  # `where` is the line applying a tf.custom_gradient
-    stop: str | None = None  # where a tf.stop_gradient on the forward path is, described
-    stop_in_library: bool = False  # that tf.stop_gradient is called by library code, not the user's
-
-
-def _location(probe, curvature, target) -> _Location:
-    """The line applying a tf.custom_gradient on the tensor's path, else the op of the double
-    backward that passes no gradient, else where the tensor is made."""
-    graph = curvature.gradient_function.graph
-    forward = SimpleNamespace(graph=graph, placeholder=lambda t: _placeholder(graph, curvature, t))
-    custom = downstream_op(forward, target, is_custom_gradient)
-    stops: list = []
-
-    def is_stop(op) -> bool:
-        if op.type == "StopGradient":
-            stops.append(op)
-            return True
-        return False
-
-    stop_line = downstream_op(forward, target, is_stop)
-    stop = _describe_stop(stops[0], stop_line) if stops else None
-    library = stop is not None and stop.startswith("inside ")
-    cut = None
-    if target.verdict == "none":
-        cut = _double_backward_cut(curvature, target)
-    if custom:
-        return _Location(custom, cut, True, stop, library)
-    if cut is not None and cut.location:
-        return _Location(cut.location, cut, stop=stop, stop_in_library=library)
-    if stop_line:
-        return _Location(stop_line, cut, stop=stop, stop_in_library=library)
-    return _Location(target.location, cut, stop=stop, stop_in_library=library)
-
-
-def _describe_stop(op, user_line) -> str:
-    """Where the tf.stop_gradient is: the user's line, or the library function that calls it
-    (tf.nn.moments does, so LayerNormalization and BatchNormalization hold one)."""
-    from ..layer.source import is_user_file
-
-    frames = list(op.traceback)
-    first = next((i for i, frame in enumerate(frames) if frame.name == "stop_gradient"), None)
-    # TensorFlow's dispatch and error-handling wrappers sit between the caller and the op.
-    callers = [f for f in frames[: first or 0] if "/python/util/" not in f.filename and f.name != "wrapper"]
-    if callers and not is_user_file(callers[-1].filename):
-        caller = callers[-1]
-        inside = f"inside `{caller.name}` ({caller.filename.rsplit('/', 1)[-1]}:{caller.lineno})"
-        return inside + (f", reached from {user_line}" if user_line else "")
-    return f"at {user_line}" if user_line else "in library code"
-
-
-def _placeholder(graph, curvature, target):
-    if target.variable is None:
-        return graph.inputs[target.input_index]
-    handle = curvature.twin.variables[id(target.variable)].handle
-    return next((internal for external, internal in graph.captures if external is handle), None)
-
-
-def _double_backward_cut(curvature, target):
-    from ..graph.cuts import find_cuts, forward_op_of_kernel
-
-    try:
-        graph, product = curvature.product_graph()
-    except LayerRaised:  # only the location is at stake: another one is used
-        return None
-    source = _placeholder(graph, curvature, target)
-    if source is None:
-        return None
-    cuts = find_cuts(SimpleNamespace(graph=graph, loss=product), source)
-    if not cuts:
-        return None
-    cut = cuts[0]
-    if cut.location is None or cut.op_type.endswith("Grad"):
-        # A gradient kernel (ResizeNearestNeighborGrad) was made by gradcheck's tape, so its stack
-        # is not the user's; the forward op it differentiates (its name minus the tape's scope) is.
-        # Ops the user wrote in a grad function (tf.stop_gradient) keep their own line.
-        forward = forward_op_of_kernel(graph, cut.op_type)
-        if forward is not None:
-            from ..layer.source import user_location
-
-            cut = dataclasses.replace(
-                cut, written_as=f"the gradient of {forward.type}", location=user_location(forward.traceback)
-            )
-    return cut
-
-
-def _mode_text(mode: str) -> str:
-    return f", training={mode.capitalize()}" if mode in ("true", "false") else ""
-
-
-def _none_message(target, context, location: _Location) -> str:
-    name = target.name
-    where = ""
-    if location.cut is not None:
-        where = f" The path of the gradient's own gradient is cut at {location.cut.describe()}: {location.cut.why}."
-    penalty = target.penalty is not None and target.penalty[0].verdict == "none"
-    hessian = target.worst is not None and target.worst[0].verdict == "none"
-    parts = []
-    if hessian:
-        block, label, mode = target.worst
-        parts.append(
-            f"the gradient of its gradient (H·u along {label}{_mode_text(mode)}) is None, while finite "
-            f"differences of the gradient give a norm of {np.linalg.norm(block.numeric):.3g}"
-        )
-    if penalty:
-        block, _, mode = target.penalty
-        parts.append(
-            f"the gradient of the penalty ‖∂loss/∂input‖² with respect to it is None{_mode_text(mode)}, "
-            f"while finite differences give a norm of {np.linalg.norm(block.numeric):.3g}"
-        )
-    breaks = (
-        f"a gradient penalty never trains `{name}`"
-        if penalty and target.variable is not None
-        else f"{_USES} get no second-order signal through `{name}`"
-    )
-    advice = (
-        _ADVICE
-        if location.custom
-        or location.cut is None
-        or location.cut.op_type in ("StopGradient", "PyFunc", "PyFuncStateless", "EagerPyFunc", "Cast")
-        else (
-            'Use an op that TensorFlow can differentiate twice on this path (e.g. resize with "bilinear" '
-            'rather than "nearest" or "bicubic"), or give it a @tf.custom_gradient whose grad function '
-            "is differentiable."
-        )
-    )
-    if target.lookup:
-        return (
-            f"TensorFlow cannot differentiate the gradient of the loss for `{name}` ({context}): "
-            f"{target.lookup}.{where} So {breaks}: differentiating its gradient raises. {advice}"
-        )
-    detail = "; ".join(parts) or "the gradient of its gradient is None"
-    return (
-        f"The second derivative of the loss for `{name}` is not zero, but the tape cannot compute it "
-        f"({context}): {detail}.{where} So {breaks}, silently. {advice}"
-    )
-
-
-def _mismatch_message(target, context, location: _Location) -> str:
-    parts = []
-    for kind, record in (("H·u", target.worst), ("the penalty's gradient", target.penalty)):
-        if record is None or record[0].verdict != "mismatch":
-            continue
-        block, label, mode = record
-        shown = "; ".join(
-            f"{list(index) if index else ''} tape {tape:.6g} vs numeric {numeric:.6g}".strip()
-            for index, tape, numeric in block.worst
-        )
-        along = "u = ∂L/∂input" if label == "penalty" else f"u = {label}"
-        parts.append(
-            f"{kind} along {along}{_mode_text(mode)}: relative error {block.error:.1e} (step "
-            f"{block.step:.0e}), worst entries {shown}"
-        )
-    detail = "; ".join(parts)
-    if location.stop is not None and not location.custom:
-        return (
-            f"The second derivative of the loss for `{target.name}` disagrees with finite differences of its "
-            f"gradient ({context}): {detail}. The first-order gradient agrees: its path holds a tf.stop_gradient "
-            f"({location.stop}) that leaves the first derivative exact at this point and the second one "
-            f"wrong, so {_USES} would train on a wrong gradient. Compute that statistic without "
-            "tf.stop_gradient (e.g. the variance as mean((x - mean(x))²)) if the layer is to be "
-            "differentiated twice."
-        )
-    return (
-        f"The second derivative of the loss for `{target.name}` disagrees with finite differences of its "
-        f"gradient ({context}): {detail}. The first-order gradient agrees and the disagreement stays at "
-        f"10x and 100x smaller steps, so differentiating the gradient gives a wrong result: {_USES} "
-        f"would train on it. Check the grad function of the custom gradient this tensor flows through "
-        "(its own derivative, or a nested custom gradient)."
-    )
