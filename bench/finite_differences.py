@@ -43,7 +43,7 @@ SIZES = [(20, 8, 20), (60, 16, 80), (250, 32, 300), (1000, 32, 1000)]
 
 def planted_layer_class():
     """A Dense layer whose kernel passes through an identity with a gradient 1e-3 too large."""
-    from gradcheck.runtime import tensorflow
+    from gradcheck.backends.tensorflow.runtime import tensorflow
 
     tf, keras = tensorflow()
 
@@ -106,7 +106,7 @@ def gradcheck_side(units, batch, features, repeat):
 
 
 def compute_gradient_side(units, batch, features):
-    from gradcheck.runtime import tensorflow
+    from gradcheck.backends.tensorflow.runtime import tensorflow
 
     tf, _ = tensorflow()
     _, identity_off = planted_layer_class()
@@ -155,7 +155,7 @@ def main():
                         help="largest layer (numbers) tf.test.compute_gradient is run on")
     args = parser.parse_args()
 
-    from gradcheck.runtime import tensorflow, versions
+    from gradcheck.backends.tensorflow.runtime import tensorflow, versions
 
     tensorflow()
     print(f"# {versions()} · {os.cpu_count()} CPUs · load average {os.getloadavg()[0]:.2f} at start")

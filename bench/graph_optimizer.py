@@ -50,10 +50,10 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true", help="leave out the two 500k+ parameter layers")
     args = parser.parse_args()
 
-    from gradcheck import runtime
-    from gradcheck.pipeline import build_report
-    from gradcheck.options import make_options
+    from gradcheck.backends.tensorflow import runtime
     from gradcheck.isolation.worker import prepare
+    from gradcheck.options import make_options
+    from gradcheck.pipeline import build_report
 
     prepare()  # as a worker starts: TensorFlow imported and its objects frozen out of the collector
     ways = {"optimized": contextlib.nullcontext, "unoptimized": runtime.unoptimized_graphs}

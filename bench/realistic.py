@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gradcheck.runtime import tensorflow
+from gradcheck.backends.tensorflow.runtime import tensorflow
 
 # The layers below subclass Keras's, so TensorFlow is imported with the module; gradcheck's quiet
 # import keeps its C++ log lines (which TF_CPP_MIN_LOG_LEVEL alone does not stop) off the table.

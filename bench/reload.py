@@ -58,11 +58,12 @@ def check_seconds(repeat: int) -> tuple[float, float]:
 
 
 def reload_alone_seconds(repeat: int) -> tuple[float, float]:
-    from gradcheck.options import make_options
+    from gradcheck.backends.tensorflow.tracing import VariableLog
     from gradcheck.checks.inventory import check_inventory
-    from gradcheck.layer.loading import load
-    from gradcheck.layer.probe import VariableLog, make_probe
     from gradcheck.checks.reload import check_reload
+    from gradcheck.layer.loading import load
+    from gradcheck.layer.probe import make_probe
+    from gradcheck.options import make_options
 
     os.chdir(ROOT)
     options = make_options(input_shape="100,5", init={"units": 10})

@@ -34,7 +34,7 @@ OFF_BY = 1e-3
 
 
 def mlp_block_class():
-    from gradcheck.runtime import tensorflow
+    from gradcheck.backends.tensorflow.runtime import tensorflow
 
     _tf, keras = tensorflow()
 
@@ -56,7 +56,7 @@ def mlp_block_class():
 
 def planted_second_derivative_class():
     """A Dense layer with a tanh whose first derivative is exact and whose second is 1e-3 too large."""
-    from gradcheck.runtime import tensorflow
+    from gradcheck.backends.tensorflow.runtime import tensorflow
 
     tf, keras = tensorflow()
 
@@ -105,7 +105,7 @@ def main():
     parser.add_argument("--skip-largest", action="store_true", help="leave out the 1M-number Dense")
     args = parser.parse_args()
 
-    from gradcheck.runtime import tensorflow, versions
+    from gradcheck.backends.tensorflow.runtime import tensorflow, versions
 
     tensorflow()
     first_spent = timed_step("gradcheck.numeric.first_order", "check_numeric")

@@ -44,9 +44,9 @@ def build_report(
     `progress(done, total)` is told how far a long stage with counted steps (the finite-difference
     and second-order comparisons) has got, a few times a second: the command draws it (progress.py).
     """
-    from .runtime import unoptimized_graphs
+    from .runtime import backend
 
-    with unoptimized_graphs():  # about 15 % of a small layer's check goes to Grappler otherwise
+    with backend().compiling():  # about 15 % of a small layer's check goes to Grappler otherwise
         return _build_report(target, options, fresh_session, stage or (lambda name: None), progress or silent)
 
 
@@ -68,13 +68,13 @@ def checks_for(options: Options) -> list:
 def _build_report(
     target, options: Options, fresh_session: bool, stage: Callable[[str], None], progress: Notify
 ) -> Report:
-    # TensorFlow is imported here, not at module import, so the CLI's --help stays instant.
+    # The framework is imported here, not at module import, so the CLI's --help stays instant.
     from .checks.interface import Context
     from .layer.loading import load
-    from .layer.probe import VariableLog, make_probe
-    from .runtime import tensorflow, versions
+    from .layer.probe import make_probe
+    from .runtime import backend
 
-    tf, keras = tensorflow()
+    _, keras = backend().modules()
     if fresh_session:
         keras.backend.clear_session()
         # A module that set mixed precision at import set it for its own target only: the next
@@ -83,7 +83,7 @@ def _build_report(
     # Keras initialisers draw from the global seed: without this, two runs of the same command
     # would build different weights and report different gradient norms.
     keras.utils.set_random_seed(options.seed)
-    log = VariableLog()
+    log = backend().variable_log()
     stage("loading the target")
     with log.recording():
         loaded = load(target, options.init)
@@ -116,6 +116,6 @@ def _build_report(
         seed=options.seed,
         vanishing_threshold=options.vanishing_threshold,
         exploding_threshold=options.exploding_threshold,
-        versions=versions(),
+        versions=backend().versions(),
         **fields,
     )

@@ -27,13 +27,11 @@ import numpy as np
 
 from .. import codes
 from ..errors import LayerRaised
-from ..graph.values import evaluate
-from ..layer.probe import backing, location_of_variable
+from ..layer.probe import location_of_variable
 from ..layer.rebuild import build_by_calling, construct, copy_values, pair_variables, policy_scope
-from ..layer.source import error_text, user_frame_of, user_location
-from ..layer.tape import probe_gradients
+from ..layer.source import error_text, user_frame_of
 from ..report import PolicyResult, finding
-from ..runtime import tensorflow
+from ..runtime import backend
 from .interface import CheckResult, Context
 
 _COMPUTE = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16", "float16": "float16", "bfloat16": "bfloat16"}
@@ -79,7 +77,7 @@ def check_dtype_policies(probe, tensors, inputs, policies: tuple[str, ...]) -> t
 
 
 def _check_policy(probe, policy: str, reference: dict, sources: list):
-    tf, keras = tensorflow()
+    _, keras = backend().modules()
     compute = _COMPUTE[policy]
     try:
         copy = _construct(probe, policy)
@@ -102,14 +100,14 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
     copy_values(pairs)
     findings = _weight_findings(probe, copy, policy, keras)
     copied = {id(o): c for o, c in pairs}
-    variables = [copied[id(backing(v, keras))] for v in probe.layer.trainable_weights]
+    variables = [copied[id(backend().backing(v))] for v in probe.layer.trainable_weights]
     scale = _LOSS_SCALE.get(policy, 1.0)
     ours = _outputs_and_gradients(probe, copy, variables, scale)
     if scale != 1.0 and not all(g is None or np.all(np.isfinite(g)) for g in ours["grads"]):
         ours = _outputs_and_gradients(probe, copy, variables, 1.0)  # the dynamic loss scale halves until it fits
 
     output_dtypes = tuple(ours["dtypes"])
-    located = _Locator(probe, copy, compute, variables, scale)
+    located = backend().policy_locator(probe, copy, compute, lambda xs: _taped(probe, copy, xs, variables, scale))
     ignored = [n for n, d in zip(probe.output_names, output_dtypes) if d != compute]
     if ignored:
         cast = located.cast_location()
@@ -179,7 +177,7 @@ def _outputs_and_gradients(probe, layer, variables: list, scale: float) -> dict:
 
 def _taped(probe, layer, xs: list, variables: list, scale: float):
     """The probe loss times `scale` and its gradients, as fit() takes them under the policy."""
-    return probe_gradients(
+    return backend().gradients(
         layer,
         xs,
         probe.projections,
@@ -239,103 +237,3 @@ def _weight_findings(probe, copy, policy: str, keras) -> list:
                 )
             )
     return findings
-
-
-class _Locator:
-    """Finds where a value leaves the policy or is lost, in the copy's traced forward+backward graph.
-
-    Built lazily: the trace and the evaluation of every tensor happen only for a finding."""
-
-    def __init__(self, probe, copy, compute, variables, scale):
-        self.probe, self.copy, self.compute, self.variables, self.scale = probe, copy, compute, variables, scale
-        self._traced = None
-
-    def _trace(self):
-        if self._traced is not None:
-            return self._traced
-        tf, _ = tensorflow()
-        probe = self.probe
-
-        def step(*xs):
-            taped = _taped(probe, self.copy, list(xs), self.variables, self.scale)
-            return {"outputs": taped.outputs, "grads": [tf.zeros(()) if g is None else g for g in taped.grads]}
-
-        from ..layer.probe import trace_layer_function
-
-        specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in probe.inputs]
-        try:
-            function = trace_layer_function(self.copy, step, specs)
-        except LayerRaised:  # the copy cannot be traced: the finding is made without the op
-            self._traced = (None, {})
-            return self._traced
-        self._traced = (function, self._values(function))
-        return self._traced
-
-    def _values(self, function) -> dict:
-        """{graph tensor ref: numpy value} for every low-precision float tensor of the graph."""
-        graph = function.graph
-        fetches = [
-            t
-            for op in graph.get_operations()
-            if op.type != "Placeholder"
-            for t in op.outputs
-            if t.dtype.name == self.compute
-        ]
-        if not fetches:
-            return {}
-        values = evaluate(graph, fetches, len(self.probe.inputs), self.probe.input_tensors())
-        return {} if values is None else {t.ref(): v for t, v in zip(fetches, values)}
-
-    def cast_location(self) -> str | None:
-        """The user's line of the first Cast from the compute dtype to a wider float on an output's path."""
-        function, _ = self._trace()
-        if function is None:
-            return None
-        from ..graph.cuts import ancestors
-
-        tf, _ = tensorflow()
-        path = set()
-        for output in function.structured_outputs["outputs"]:
-            path |= ancestors(output.op)
-        for op in function.graph.get_operations():
-            if op.type != "Cast" or op not in path or op.name.startswith("gradient_tape/"):
-                continue
-            if op.get_attr("SrcT") == tf.as_dtype(self.compute) and op.get_attr("DstT") in (tf.float32, tf.float64):
-                location = user_location(op.traceback)
-                if location:
-                    return location
-        return None
-
-    def first_loss(self, target, how: str) -> tuple[str | None, str | None]:
-        """(op type, file:line) of the first op on `target`'s path whose output is lost that way
-        while its inputs are not."""
-        function, values = self._trace()
-        if function is None or not values:
-            return None, None
-        from ..graph.cuts import ancestors
-        from ..graph.nonfinite import forward_origin
-
-        kind, key = target
-        outputs = function.structured_outputs[kind]
-        index = self.probe.output_names.index(key) if kind == "outputs" else key
-        path = ancestors(outputs[index].op)
-        lost = _is_nonfinite if how.startswith("overflows") else _is_flushed
-        for op in function.graph.get_operations():
-            if op not in path or op.type in ("Cast", "ReadVariableOp", "Const"):
-                continue
-            made = [values[t.ref()] for t in op.outputs if t.ref() in values]
-            before = [values[t.ref()] for t in op.inputs if t.ref() in values and t.op.type != "Const"]
-            if made and any(lost(v) for v in made) and not any(lost(v) for v in before):
-                op_type, where, _ = forward_origin(op)
-                if where:
-                    return op_type, where
-        return None, None
-
-
-def _is_nonfinite(value) -> bool:
-    return not np.all(np.isfinite(value))
-
-
-def _is_flushed(value) -> bool:
-    value = np.asarray(value)
-    return value.size > 0 and np.mean(value == 0) > 0.5

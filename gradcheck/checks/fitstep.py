@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layer.probe import backing
 from ..layer.rows import variable_key
-from ..runtime import tensorflow
+from ..runtime import backend
 
 _FIT_LEARNING_RATE = 0.01  # SGD's default: the one step only has to show whether anything moves
 
@@ -17,12 +16,14 @@ def trains_under_fit(probe, runs, tensors) -> dict:
     The step runs on the real variables, so every value is saved first and restored exactly after.
     Untracked and non-trainable variables are not in trainable_weights: False without a step.
     """
-    tf, keras = tensorflow()
+    framework = backend()
+    _, keras = framework.modules()
+    backing = framework.backing
     run = runs[0]  # fit() calls with training=True, the first mode traced
-    grads = {id(backing(v, keras)): g for v, g in zip(probe.gradient_variables, run.result["grads"])}
+    grads = {id(backing(v)): g for v, g in zip(probe.gradient_variables, run.result["grads"])}
     weights = list(probe.layer.trainable_weights)
-    pairs = [(grads.get(id(backing(v, keras))), v) for v in weights]
-    pairs = [(tf.constant(g, dtype=v.dtype), v) for g, v in pairs if g is not None]
+    pairs = [(grads.get(id(backing(v))), v) for v in weights]
+    pairs = [(framework.constant(g, dtype=v.dtype), v) for g, v in pairs if g is not None]
     everything = list(probe.layer.weights) + [v for v in probe.gradient_variables if not isinstance(v, keras.Variable)]
     saved = [(v, np.array(v.numpy())) for v in everything]
     changed = set()
@@ -32,7 +33,7 @@ def trains_under_fit(probe, runs, tensors) -> dict:
             optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
             for variable, before in saved:
                 if not np.array_equal(np.asarray(variable.numpy()), before, equal_nan=True):
-                    changed.add(id(backing(variable, keras)))
+                    changed.add(id(backing(variable)))
         finally:
             for variable, before in saved:
                 variable.assign(before)
@@ -42,5 +43,5 @@ def trains_under_fit(probe, runs, tensors) -> dict:
     for variable in everything:
         key = variable_key(variable)
         if tensors.get(key) is not None:
-            facts[key] = id(backing(variable, keras)) in changed
+            facts[key] = id(backing(variable)) in changed
     return facts

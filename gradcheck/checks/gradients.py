@@ -25,25 +25,18 @@ import dataclasses
 import numpy as np
 
 from .. import codes
-from ..errors import LayerRaised, user_code
-from ..graph.backward import backward_failure
-from ..graph.cuts import eager_cut_location, find_cuts
-from ..graph.nonfinite import nonfinite_finding, nonfinite_outputs
+from ..errors import LayerRaised
 from ..layer import state
-from ..layer.calling import call_layer, random_training
-from ..layer.leaves import float_tensors, probe_loss
-from ..layer.probe import execute_trace
 from ..layer.rows import input_key, variable_key
+from ..layer.source import eager_cut_location
 from ..report import finding
-from ..runtime import tensorflow
+from ..runtime import backend
 from ..statuses import GRADIENT_STATUSES, rank
 from .fitstep import trains_under_fit
 from .interface import CheckResult, Context
 from .weak import is_rounding_noise, noise_finding, peak_ratio, weak_finding
 
 SCALE_FLOOR = 1.0
-# Ops that read a tensor's shape, not its values: a path through them carries no value to cut.
-_SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +104,7 @@ def check_gradients(probe, tensors, inputs, options):
             continue
         worst = min(outcomes, key=lambda o: rank(o.status, GRADIENT_STATUSES))  # over the traced modes
         worst_run = next(r for r in runs if r.mode == worst.mode)
-        source = worst_run.trace.placeholder_of(variable, input_index) if worst_run.trace else None
+        source = worst_run.trace.source(variable, input_index) if worst_run.trace else None
         if is_rounding_noise(probe, worst_run, worst, source):
             worst = dataclasses.replace(worst, status="noise")
         facts = {"gradient_norm": worst.norm, "gradient_status": worst.status, "gradient_ratio": worst.ratio}
@@ -120,7 +113,7 @@ def check_gradients(probe, tensors, inputs, options):
         if made is not None:
             findings.append(made)
 
-    findings += nonfinite_outputs(probe, runs, findings) + probe.backward_failures
+    findings += backend().nonfinite_outputs(probe, runs, findings) + probe.backward_failures
     for key, trains in trains_under_fit(probe, runs, tensors).items():
         tensor_updates.setdefault(key, {})["trains_under_fit"] = trains
     return tensor_updates, input_updates, findings
@@ -131,51 +124,27 @@ def check_gradients(probe, tensors, inputs, options):
 
 def _probe_passes(probe) -> list[ProbePass]:
     """One ProbePass per traced mode, each from the same fixed random state so stochastic layers repeat."""
-    tf, keras = tensorflow()
-    saved = state.snapshot(probe.layer, keras)
-    fixed = state.fixed(probe.layer, keras, probe.seed)
+    framework = backend()
+    saved = state.snapshot(probe.layer)
+    fixed = state.fixed(probe.layer, probe.seed)
     runs: list[ProbePass] = []
     failures: list = []
     for trace in probe.distinct_traces():
         state.restore(fixed)
         try:
-            runs.append(ProbePass(trace.mode, trace, execute_trace(probe, trace)))
-        except tf.errors.OpError as error:
-            failure = backward_failure(trace, error, trace.mode)
+            runs.append(ProbePass(trace.mode, trace, framework.run(probe, trace)))
+        except LayerRaised as raised:  # the forward pass ran in the probe: its backward raised
+            failure = framework.backward_failure(trace, raised.error, trace.mode)
             if failure is None:
                 raise
             if all(f.location != failure.location for f in failures):
                 failures.append(failure)
     if not probe.traces:
         state.restore(fixed)
-        runs.append(ProbePass("n/a", None, _eager_result(probe)))
+        runs.append(ProbePass("n/a", None, framework.eager_run(probe)))
     state.restore(saved)
     probe.backward_failures = failures
     return runs
-
-
-def _eager_result(probe) -> dict:
-    """call() could not be traced: take the gradients with an eager tape. A `.numpy()` round trip
-    then shows as a None gradient, though no graph says where the path broke."""
-    tf, _ = tensorflow()
-    xs = probe.input_tensors()
-    floats = [xs[i] for i in probe.float_input_indexes]
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(floats)
-        training = random_training(probe.training) if probe.accepts_training else None
-        result = call_layer(probe.layer, xs, training, probe.accepts_training)
-        outputs = float_tensors(tf, result)
-        loss = probe_loss(tf, outputs, [tf.constant(r) for r in probe.projections], probe.batch_size)
-    grads = []
-    for source in probe.gradient_variables + floats:
-        try:
-            with user_code("differentiating the probe loss"):
-                grad = tape.gradient(loss, source, unconnected_gradients=tf.UnconnectedGradients.NONE)
-        except LayerRaised:
-            grad = None  # a py_function whose body left TensorFlow crashes its backward (design notes 7)
-        grads.append(None if grad is None else tf.convert_to_tensor(grad).numpy())
-    del tape
-    return {"loss": float(loss.numpy()), "outputs": [o.numpy() for o in outputs], "grads": grads}
 
 
 def _sources(probe, inputs):
@@ -193,7 +162,7 @@ def _value(probe, variable, input_index):
 
 
 def _source_placeholder(probe, run, variable, input_index):
-    return run.trace.placeholder_of(variable, input_index)
+    return run.trace.source(variable, input_index)
 
 
 # --- classification --------------------------------------------------------------------------------
@@ -243,9 +212,9 @@ def _finding(probe, options, runs, name, variable, input_index, index, worst, ou
     if worst.status == "none":
         return _none_finding(probe, run, name, variable, input_index, where, created)
     if worst.status == "nonfinite":
-        return nonfinite_finding(probe, run, name, variable, index, where, created, subject)
+        return backend().nonfinite_finding(probe, run, name, variable, index, where, created, subject)
     if worst.status in ("zero", "vanishing", "exploding"):
-        source = run.trace.placeholder_of(variable, input_index) if run.trace else None
+        source = run.trace.source(variable, input_index) if run.trace else None
         threshold = options.vanishing_threshold if worst.status != "exploding" else options.exploding_threshold
         return weak_finding(probe, run, name, source, worst, where, subject, is_input, created, threshold)
     if worst.status == "noise":
@@ -271,9 +240,9 @@ def _none_finding(probe, run, name, variable, input_index, where, created):
             "a `.numpy()` or numpy call on a tensor is the usual cause. Keep the computation in TensorFlow ops.",
             location or created,
         )
-    source = run.trace.placeholder_of(variable, input_index)
-    cuts = find_cuts(run.trace, source) if source is not None else []
-    if variable is None and all(cut.op_type in _SHAPE_OPS for cut in cuts):
+    source = run.trace.source(variable, input_index)
+    cuts = backend().cuts(run.trace, source) if source is not None else []
+    if variable is None and all(cut.shape_only for cut in cuts):
         # The output depends on the input's shape only (a position embedding, keras-hub's
         # SinePositionEncoding): by design, and the layers before it train through the sum the
         # caller makes. Say so, without failing the check.

@@ -13,11 +13,11 @@ import numpy as np
 
 from .. import codes
 from ..layer.naming import assigned_name
-from ..layer.probe import Probe, backing, location_of_variable, probe_findings
+from ..layer.probe import Probe, location_of_variable, probe_findings
 from ..layer.rows import RowKey, Rows, constant_key, input_key, variable_key
 from ..layer.state import state_variables
 from ..report import InputInfo, TensorInfo, finding
-from ..runtime import tensorflow
+from ..runtime import backend
 from .interface import CheckResult, Context
 
 _LIBRARY_MODULES = ("keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv")
@@ -45,25 +45,25 @@ class Inventory:
 
 def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
     """Return (tensor rows, findings) for every variable the layer holds or call() reads."""
-    _, keras = tensorflow()
+    framework = backend()
     layer = probe.layer
-    read = _read_handles(probe)
-    seed_states = set(state_variables(layer, keras))  # RNG, RNN and metric state: not weights
+    reads = framework.read_variables(probe)
+    seed_states = set(state_variables(layer))  # RNG, RNN and metric state: not weights
     tensors: list[tuple[RowKey, TensorInfo]] = []
     findings: list = []
     tracked_ids = set()
     # Names of the weights call() reads: an unread weight sharing one is a copy left by an earlier
     # build (see _orphan_message).
-    names_read = {probe.tensor_name(v) for v in layer.weights if id(backing(v, keras).handle) in read}
+    names_read = {probe.tensor_name(v) for v in layer.weights if reads(v)}
 
     for variable in layer.weights:
-        tf_variable = backing(variable, keras)
+        tf_variable = framework.backing(variable)
         tracked_ids.add(id(tf_variable))
         if id(tf_variable) in seed_states:
             continue  # listed below as state
         name = probe.tensor_name(variable)
         owner = probe.names.owner_layer(variable)
-        is_read = id(tf_variable.handle) in read
+        is_read = reads(tf_variable)
         location = location_of_variable(probe, variable)
         tensors.append(
             (
@@ -100,9 +100,9 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
                 )
             )
 
-    for tf_variable, name in _untracked_variables(probe, tracked_ids, seed_states, read):
+    for tf_variable, name in _untracked_variables(probe, tracked_ids, seed_states, reads):
         location = location_of_variable(probe, tf_variable)
-        is_read = id(tf_variable.handle) in read
+        is_read = reads(tf_variable)
         tensors.append(
             (
                 variable_key(tf_variable),
@@ -128,7 +128,7 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
                 )
             )
 
-    tensors += state_rows(probe, read)
+    tensors += state_rows(probe, reads)
     constants, constant_findings = _constants(probe)
     tensors += constants
     findings += constant_findings
@@ -175,25 +175,11 @@ def _modes(probe: Probe) -> str:
     return f" (with training={' or '.join(m.capitalize() for m in modes)})" if modes else ""
 
 
-def _read_handles(probe: Probe) -> set[int]:
-    """ids of the variable handles call() reads, from the traces; from the tape if tracing failed."""
-    if probe.traces:
-        return {handle for trace in probe.traces for handle in trace.handle_placeholders}
-    tf, keras = tensorflow()
-    from ..layer.calling import call_layer
-
-    with tf.GradientTape(persistent=True) as tape:
-        call_layer(probe.layer, probe.input_tensors(), probe.training, probe.accepts_training)
-    # The tape misses variables read only under stop_gradient (design notes 7): a best effort only.
-    return {id(v.handle) for v in tape.watched_variables()}
-
-
-def state_rows(probe: Probe, read: set[int]) -> list[tuple[RowKey, TensorInfo]]:
+def state_rows(probe: Probe, reads) -> list[tuple[RowKey, TensorInfo]]:
     """One `state` row per variable Keras keeps beside the weights (state.py): an RNN's carried
     state, a SeedGenerator's, a metric's. Not weights, so never untracked and never trained."""
-    _, keras = tensorflow()
     rows = []
-    for variable, _, path in state_variables(probe.layer, keras, probe.names.layer_path).values():
+    for variable, _, path in state_variables(probe.layer, probe.names.layer_path).values():
         name = path
         owner = probe.names.owner_layer(variable)
         rows.append(
@@ -206,25 +192,25 @@ def state_rows(probe: Probe, read: set[int]) -> list[tuple[RowKey, TensorInfo]]:
                     dtype=variable.dtype.name,
                     layer=owner.name if owner is not None and owner is not probe.layer else None,
                     created_at=location_of_variable(probe, variable),
-                    read_by_call=id(variable.handle) in read,
+                    read_by_call=reads(variable),
                 ),
             )
         )
     return rows
 
 
-def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[int], read: set[int]):
+def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[int], reads):
     """Raw tf.Variables the layer holds (or call() reads) that no layer's weights include."""
-    tf, keras = tensorflow()
+    framework = backend()
     found = {}
     for obj in probe.names.objects.values():
-        if isinstance(obj, tf.Variable) and id(obj) not in tracked_ids and id(obj) not in seed_states:
+        if framework.is_variable(obj) and id(obj) not in tracked_ids and id(obj) not in seed_states:
             found[id(obj)] = (obj, probe.tensor_name(obj))
     # A variable call() reads that the walk could not reach (a helper's global): named by TF's name.
     for variable, _ in probe.log.created.values():
         if id(variable) in found or id(variable) in tracked_ids or id(variable) in seed_states:
             continue
-        if id(variable.handle) in read and not _is_keras_internal(variable):
+        if reads(variable) and not _is_keras_internal(variable):
             found[id(variable)] = (variable, variable.name.split(":")[0])
     return sorted(found.values(), key=lambda pair: pair[1])
 
@@ -238,44 +224,18 @@ def _constants(probe: Probe):
     """Float tensors and numpy arrays that call() uses as if they were weights."""
     tensors: list = []
     findings: list = []
-    seen = set()
-    for trace in probe.traces:
-        for external, placeholder in trace.tensor_captures:
-            if id(external) in seen or not external.dtype.is_floating:
-                continue
-            seen.add(id(external))
-            _add_constant(probe, external, external.numpy(), placeholder, trace, tensors, findings)
-        for array_id, array in probe.names.objects.items():
-            if array_id in seen or not isinstance(array, np.ndarray):
-                continue
-            if array.dtype.kind != "f" or array.size < 2:
-                continue
-            op = _embedded_constant(trace.graph, array)
-            if op is not None:
-                seen.add(array_id)
-                _add_constant(probe, array, array, op.outputs[0], trace, tensors, findings)
+    for obj, values, first_use in backend().constants_used(probe):
+        _add_constant(probe, obj, values, first_use, tensors, findings)
     return tensors, findings
 
 
-def _embedded_constant(graph, array):
-    """The Const op holding `array`'s values (a numpy array used in call() is embedded, design notes 2)."""
-    from tensorflow.python.framework import tensor_util
-
-    for op in graph.get_operations():
-        if op.type != "Const" or tuple(op.outputs[0].shape) != array.shape:
-            continue
-        if np.array_equal(tensor_util.MakeNdarray(op.get_attr("value")), array):
-            return op
-    return None
-
-
-def _add_constant(probe: Probe, obj, values, placeholder, trace, tensors, findings):
+def _add_constant(probe: Probe, obj, values, first_use, tensors, findings):
     place = probe.names.places.get(id(obj))
     name = place.path if place is not None else None
     if values.size < 2:
         return  # a scalar such as an epsilon is a hyperparameter, not a weight
     owner_module = type(place.owner).__module__.split(".")[0] if place is not None and place.owner is not None else ""
-    location = probe.names.assignment_location(obj) or trace.consumers_location(placeholder)
+    location = probe.names.assignment_location(obj) or first_use()
     if place is None and location is None:
         return  # made inside Keras or TensorFlow (a mask, a shape table): not the user's weight
     shown = name or f"constant of shape {'x'.join(map(str, values.shape))}"

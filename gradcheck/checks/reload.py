@@ -28,13 +28,12 @@ import numpy as np
 
 from .. import codes
 from ..errors import LayerRaised, user_code
-from ..layer.calling import call_layer
-from ..layer.leaves import float_tensors
+from ..layer.calling import call_layer, float_outputs
 from ..layer.rebuild import construct, copy_values, pair_variables
 from ..layer.rows import variable_key
 from ..layer.source import error_text, format_location, is_user_file, user_frame_of
 from ..report import finding
-from ..runtime import tensorflow
+from ..runtime import backend
 from .interface import CheckResult, Context
 
 # Outputs of the reloaded layer must equal the original's to this fraction of the output's scale:
@@ -62,27 +61,30 @@ def check_reload(probe, tensors) -> tuple[str, list]:
 
     The status is "ok", "failed", "mismatch" or "skipped: <reason>".
     """
-    tf, keras = tensorflow()
+    framework = backend()
+    _, keras = framework.modules()
     skip = _reason_to_skip(probe, keras)
     if skip:
         return f"skipped: {skip}", []
     training = False if probe.accepts_training else None
-    moved = _move_raw_variables(probe, tensors, tf)
+    moved = _move_raw_variables(probe, tensors, framework)
     try:
-        reference = _float_outputs(probe.layer, probe.input_tensors(), training, probe.accepts_training, tf)
-        again = _float_outputs(probe.layer, probe.input_tensors(), training, probe.accepts_training, tf)
+        reference = _float_outputs(probe.layer, probe.input_tensors(), training, probe.accepts_training, framework)
+        again = _float_outputs(probe.layer, probe.input_tensors(), training, probe.accepts_training, framework)
         if _difference(reference, again) > _SAME_OUTPUT:
             return "skipped: the output differs between two calls even with training=False", []
         for step, label in _STEPS.items():
             try:
                 copy = step(probe, keras)
                 # The copy raising when called is a reload problem too.
-                outputs = _float_outputs(copy, probe.input_tensors(), training, probe.accepts_training, tf, label)
+                outputs = _float_outputs(
+                    copy, probe.input_tensors(), training, probe.accepts_training, framework, label
+                )
             except LayerRaised as raised:
                 return "failed", [_failed(probe, raised)]
             difference = _difference(reference, outputs)
             if difference > _SAME_OUTPUT:
-                return "mismatch", _mismatch(probe, tensors, copy, label, difference, tf, keras)
+                return "mismatch", _mismatch(probe, tensors, copy, label, difference, framework)
         return "ok", []
     finally:
         for variable, value in moved:
@@ -96,12 +98,12 @@ def _reason_to_skip(probe, keras) -> str | None:
     return None
 
 
-def _move_raw_variables(probe, tensors, tf) -> list:
+def _move_raw_variables(probe, tensors, framework) -> list:
     """Shift every raw tf.Variable that call() reads off its value (returns what to restore)."""
     untracked = {key for key, row in tensors.keyed() if row.kind == "untracked" and row.read_by_call}
     moved = []
     for obj in probe.names.objects.values():
-        if not isinstance(obj, tf.Variable) or not obj.dtype.is_floating:
+        if not framework.is_variable(obj) or not obj.dtype.is_floating:
             continue
         if variable_key(obj) not in untracked:
             continue
@@ -111,10 +113,10 @@ def _move_raw_variables(probe, tensors, tf) -> list:
     return moved
 
 
-def _float_outputs(layer, inputs, training, accepts_training, tf, after: str | None = None) -> list:
+def _float_outputs(layer, inputs, training, accepts_training, framework, after: str | None = None) -> list:
     doing = f"calling the layer after {after}" if after else "calling the layer"
     result = call_layer(layer, inputs, training, accepts_training, doing)
-    return [np.asarray(t.numpy(), "float64") for t in float_tensors(tf, result)]
+    return [np.asarray(t.numpy(), "float64") for t in float_outputs(result)]
 
 
 def _difference(expected: list, actual: list) -> float:
@@ -255,7 +257,7 @@ def _unbuilt_advice(layer, class_name: str) -> str:
     )
 
 
-def _mismatch(probe, tensors, copy, step: str, difference: float, tf, keras) -> list:
+def _mismatch(probe, tensors, copy, step: str, difference: float, framework) -> list:
     findings = []
     reloaded_names = None
     for row in tensors:
@@ -264,8 +266,8 @@ def _mismatch(probe, tensors, copy, step: str, difference: float, tf, keras) -> 
         if reloaded_names is None:
             from ..layer.naming import Names
 
-            reloaded_names = Names(copy, tf, keras)
-        if _same_value_at(probe, reloaded_names, copy, row.name, tf):
+            reloaded_names = Names(copy, framework)
+        if _same_value_at(probe, reloaded_names, copy, row.name, framework):
             continue
         what = "raw tf.Variable" if row.kind == "untracked" else "constant"
         findings.append(
@@ -308,9 +310,9 @@ def _mismatch(probe, tensors, copy, step: str, difference: float, tf, keras) -> 
     return findings
 
 
-def _same_value_at(probe, reloaded_names, copy, name: str, tf) -> bool:
-    original = _object_at(probe.names, probe.layer, name, tf)
-    other = _object_at(reloaded_names, copy, name, tf)
+def _same_value_at(probe, reloaded_names, copy, name: str, framework) -> bool:
+    original = _object_at(probe.names, probe.layer, name, framework)
+    other = _object_at(reloaded_names, copy, name, framework)
     if original is None or other is None:
         return original is other
     if original is other:
@@ -326,10 +328,10 @@ def _same_value_at(probe, reloaded_names, copy, name: str, tf) -> bool:
         return False
 
 
-def _object_at(names, root, name: str, tf):
+def _object_at(names, root, name: str, framework):
     for key, obj in names.objects.items():
         place = names.places.get(key)
-        if isinstance(obj, tf.Variable):
+        if framework.is_variable(obj):
             if names.variable_name(obj, root) == name:
                 return obj
         elif place is not None and place.path == name:

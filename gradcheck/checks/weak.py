@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import codes
-from ..graph.dying import culprit
 from ..layer.precision import epsilon
 from ..report import finding
+from ..runtime import backend
 
 # Rounding in a sum of n float32 terms of the largest gradient's size leaves about sqrt(n)·ε of
 # it; 64·ε (7.6e-6 in float32) covers sums of a few thousand terms.
@@ -37,7 +37,7 @@ def is_rounding_noise(probe, run, worst, source) -> bool:
     eps = epsilon(getattr(probe.layer, "compute_dtype", "float32"))
     if peak == 0 or worst.norm > min(NOISE_FACTOR * eps, _NOISE_CAP) * peak:
         return False
-    return culprit(probe, run, source, "vanishing") is None  # a saturated op: a real vanishing gradient
+    return backend().culprit(probe, run, source, "vanishing") is None  # a saturated op: a real vanishing gradient
 
 
 def noise_finding(name, worst, peak_ratio_text: str, created):
@@ -71,7 +71,7 @@ def peak_ratio(probe, run, worst) -> str:
 
 def weak_finding(probe, run, name, source, worst, where, subject, is_input, created, threshold: float):
     """zero-gradient, vanishing-gradient or exploding-gradient, located at the op that explains it."""
-    op = culprit(probe, run, source, worst.status)
+    op = backend().culprit(probe, run, source, worst.status)
     at_op = f" It {'dies' if worst.status != 'exploding' else 'explodes'} at {op.describe()}: {op.note}." if op else ""
     location = (op.location if op else None) or created
     if worst.status == "zero":

@@ -51,15 +51,15 @@ def prepare(hide_stderr: bool = True) -> None:
     ~270,000 objects TensorFlow's import leaves, that is 0.2 s a target, half of a small layer's
     check. Frozen, they are never walked again (a forked worker's collections never write to
     the pages it shares with the fork server either); the targets' own objects are still collected.
-    A failed import is left for the check to meet and report. `hide_stderr` as runtime.tensorflow().
+    A failed import is left for the check to meet and report. `hide_stderr` as the backend's modules().
     """
     import gc
 
     with contextlib.suppress(BaseException):
         from ..pipeline import import_checks
-        from ..runtime import tensorflow
+        from ..runtime import backend
 
-        tensorflow(hide_stderr)  # quietly, under TF_CPP_MIN_LOG_LEVEL (runtime.py)
+        backend().modules(hide_stderr)  # quietly, under TF_CPP_MIN_LOG_LEVEL (runtime.py)
         import_checks()
     for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice by forks
         with contextlib.suppress(Exception):

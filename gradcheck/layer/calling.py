@@ -67,3 +67,10 @@ def training_of(mode: str) -> bool | None:
 def random_training(training: bool | None) -> bool:
     """The `training` value for a call that should show randomness: True, unless --no-training."""
     return training if training is not None else True
+
+
+def float_outputs(result) -> list:
+    """The float tensors of whatever call() returned, in the backend's fixed order."""
+    from ..runtime import backend
+
+    return [tensor for _, tensor in backend().float_leaves(result)]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import GradcheckError, LayerRaised, user_code
-from ..runtime import tensorflow
+from ..runtime import backend
 from .source import error_text, format_location, is_user_file, sentence, user_code_error, user_frame_of
 
 
@@ -176,7 +176,7 @@ def _syntax_message(error: SyntaxError) -> GradcheckError:
 
 
 def _layer_classes_in(module) -> list[str]:
-    _, keras = tensorflow()
+    _, keras = backend().modules()
     names = []
     for attr, value in vars(module).items():
         if inspect.isclass(value) and issubclass(value, keras.layers.Layer) and value.__module__ == module.__name__:
@@ -195,7 +195,7 @@ def _missing_name_message(module, module_ref: str, name: str) -> str:
 
 
 def _construct(obj, name: str, init: dict):
-    _, keras = tensorflow()
+    _, keras = backend().modules()
     if inspect.isclass(obj):
         if not issubclass(obj, keras.layers.Layer):
             raise GradcheckError(

@@ -75,18 +75,16 @@ class Place:
 class Names:
     """Where each object reachable from the layer lives: id(object) -> best Place."""
 
-    def __init__(self, root, tf, keras):
-        self._tf, self._keras = tf, keras
+    def __init__(self, root, backend):
+        self._backend = backend
+        _, self._keras = backend.modules()
         self.places: dict[int, Place] = {}
         self.objects: dict[int, Any] = {}
         self.layers: dict[int, Place] = {}  # sublayers (and the root, at path "")
         self._walk(root)
 
     def is_leaf(self, value) -> bool:
-        tf, keras = self._tf, self._keras
-        import numpy as np
-
-        return isinstance(value, (tf.Variable, keras.Variable, np.ndarray)) or tf.is_tensor(value)
+        return self._backend.is_leaf(value)
 
     def _walk(self, root):
         """Best-first over paths, public and shallow first, so each container is reached by the
@@ -172,7 +170,7 @@ class Names:
             return None
         if inspect.ismodule(place.owner):
             return _find_global_assignment(place.owner, place.attribute)
-        is_variable = isinstance(value, (self._tf.Variable, self._keras.Variable))
+        is_variable = isinstance(value, self._keras.Variable) or self._backend.is_variable(value)
         for cls in type(place.owner).__mro__:
             found = _find_assignment(cls, place.attribute, is_variable)
             if found:

@@ -17,16 +17,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import user_code
-from ..runtime import tensorflow
+from ..runtime import backend
 from .calling import call_layer
 from .naming import Names
-from .probe import backing
 
 
 @contextlib.contextmanager
 def policy_scope(policy: str) -> Iterator[None]:
     """Keras's global dtype policy set to `policy` for the duration."""
-    _, keras = tensorflow()
+    _, keras = backend().modules()
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
@@ -51,7 +50,7 @@ def construct(probe, *, policy: str | None = None, from_config: bool = False, cu
         config = layer.get_config()
     if policy is not None and "dtype" in config:
         config["dtype"] = policy
-    _, keras = tensorflow()
+    _, keras = backend().modules()
     scope = keras.saving.CustomObjectScope(custom_objects) if custom_objects else contextlib.nullcontext()
     with user_code("from_config(get_config())"), scope:
         return type(layer).from_config(config)
@@ -69,21 +68,21 @@ def pair_variables(probe, copy, *, raw: bool = True):
     Tracked weights are paired by position, as set_weights would; with `raw`, raw tf.Variables
     (which Keras 3 does not track, design notes 1) are paired too, by attribute path.
     """
-    tf, keras = tensorflow()
+    framework = backend()
     originals, copies = probe.layer.weights, copy.weights
     if len(originals) != len(copies) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(originals, copies)):
         return None
-    pairs = [(backing(a, keras), backing(b, keras)) for a, b in zip(originals, copies)]
+    pairs = [(framework.backing(a), framework.backing(b)) for a, b in zip(originals, copies)]
     if not raw:
         return pairs
     tracked = {id(v) for v, _ in pairs}
-    copy_names = Names(copy, tf, keras)
+    copy_names = Names(copy, framework)
     by_path: dict[str, Any] = {}
     for obj in copy_names.objects.values():
-        if isinstance(obj, tf.Variable):
+        if framework.is_variable(obj):
             by_path.setdefault(copy_names.variable_name(obj, copy), obj)
     for obj in probe.names.objects.values():
-        if isinstance(obj, tf.Variable) and id(obj) not in tracked:
+        if framework.is_variable(obj) and id(obj) not in tracked:
             twin = by_path.get(probe.names.variable_name(obj, probe.layer))
             if (
                 twin is not None

@@ -23,11 +23,9 @@ class RowKey:
 
 def variable_key(variable: Any) -> RowKey:
     """The key of a Keras or tf.Variable: the tf.Variable behind it, the object a traced graph captures."""
-    from ..runtime import tensorflow
-    from .probe import backing
+    from ..runtime import backend
 
-    _, keras = tensorflow()
-    return RowKey("variable", id(backing(variable, keras)))
+    return RowKey("variable", id(backend().backing(variable)))
 
 
 def constant_key(obj: Any) -> RowKey:

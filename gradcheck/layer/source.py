@@ -173,3 +173,22 @@ def unhandled_message(raised, target: str) -> str:
         f"gradcheck has no finding for this step, so {target} was not checked; this is a gap in gradcheck "
         "(run again with --debug and report the traceback), and the error itself may also be worth fixing."
     )
+
+
+def eager_cut_location(layer) -> str | None:
+    """Best effort when call() could not be traced: the first line of call()'s source that leaves
+    TensorFlow (`.numpy()`, `np.`), the usual reason both tracing and the gradient fail."""
+    import inspect
+
+    try:
+        lines, first = inspect.getsourcelines(type(layer).call)
+        filename = inspect.getsourcefile(type(layer).call)
+    except (OSError, TypeError):
+        return None
+    if filename is None:
+        return None
+    for offset, line in enumerate(lines):
+        code = line.split("#", 1)[0]
+        if ".numpy()" in code or "np." in code or "numpy." in code:
+            return format_location(filename, first + offset)
+    return None

@@ -20,11 +20,13 @@ RNN = "rnn state"
 OTHER = "state"
 
 
-def _backing(variable, keras):
-    return variable.value if isinstance(variable, keras.Variable) else variable
+def _backing(variable):
+    from ..runtime import backend
+
+    return backend().backing(variable)
 
 
-def state_variables(layer, keras, layer_path=None) -> dict[int, tuple[Any, str, str]]:
+def state_variables(layer, layer_path=None) -> dict[int, tuple[Any, str, str]]:
     """{id(tf.Variable): (tf.Variable, what it is, its path)} for every non-weight variable.
 
     The path is the one a user would type (`states[0]`, `dropout.seed_generator.state`); a
@@ -32,7 +34,7 @@ def state_variables(layer, keras, layer_path=None) -> dict[int, tuple[Any, str, 
     names a sublayer (Names.layer_path); its Keras name otherwise.
     """
     found: dict[int, tuple[Any, str, str]] = {}
-    weights = {id(_backing(v, keras)) for v in layer.weights}
+    weights = {id(_backing(v)) for v in layer.weights}
     for sublayer in layer._flatten_layers(include_self=True, recursive=True):
         prefix = "" if sublayer is layer else f"{layer_path(sublayer) if layer_path else sublayer.name}."
         for index, generator in enumerate(getattr(sublayer, "_seed_generators", None) or []):
@@ -40,20 +42,20 @@ def state_variables(layer, keras, layer_path=None) -> dict[int, tuple[Any, str, 
             if variable is not None:
                 held = next((k for k, v in vars(sublayer).items() if v is generator and not k.startswith("_")), None)
                 path = f"{prefix}{held}.state" if held else f"{prefix}_seed_generators[{index}].state"
-                found.setdefault(id(_backing(variable, keras)), (_backing(variable, keras), SEED, path))
+                found.setdefault(id(_backing(variable)), (_backing(variable), SEED, path))
         if getattr(sublayer, "stateful", False):
             for index, variable in enumerate(_flat(getattr(sublayer, "states", None))):
                 if hasattr(variable, "assign"):
                     path = f"{prefix}states[{index}]"
-                    found.setdefault(id(_backing(variable, keras)), (_backing(variable, keras), RNN, path))
+                    found.setdefault(id(_backing(variable)), (_backing(variable), RNN, path))
         for metric in getattr(sublayer, "_metrics", None) or []:  # a keras.metrics object it holds
             held = next((k for k, v in vars(sublayer).items() if v is metric and not k.startswith("_")), None)
             for variable in getattr(metric, "variables", []):
-                tf_variable = _backing(variable, keras)
+                tf_variable = _backing(variable)
                 path = f"{prefix}{held or metric.name}.{tf_variable.name.split(':')[0].rsplit('/', 1)[-1]}"
                 found.setdefault(id(tf_variable), (tf_variable, OTHER, path))
     for variable in layer.variables:  # other bookkeeping Keras keeps beside the weights
-        tf_variable = _backing(variable, keras)
+        tf_variable = _backing(variable)
         if id(tf_variable) not in weights:
             path = getattr(variable, "path", None) or tf_variable.name.split(":")[0]
             found.setdefault(id(tf_variable), (tf_variable, OTHER, path))
@@ -68,16 +70,16 @@ def _flat(value) -> list:
     return [value]
 
 
-def snapshot(layer, keras) -> list[tuple[Any, np.ndarray]]:
+def snapshot(layer) -> list[tuple[Any, np.ndarray]]:
     """(variable, value) for every state variable: restore() puts the layer back as it was."""
-    return [(v, np.array(v.numpy())) for v, _, _ in state_variables(layer, keras).values()]
+    return [(v, np.array(v.numpy())) for v, _, _ in state_variables(layer).values()]
 
 
-def fixed(layer, keras, seed: int, *, rng: bool = True) -> list[tuple[Any, np.ndarray]]:
+def fixed(layer, seed: int, *, rng: bool = True) -> list[tuple[Any, np.ndarray]]:
     """(variable, value) every pass starts from. With rng=False only the carried state is reset
     (RNN states, metrics), so two calls still show whether the layer draws random numbers."""
     values, generators = [], 0
-    for variable, what, _ in state_variables(layer, keras).values():
+    for variable, what, _ in state_variables(layer).values():
         current = np.array(variable.numpy())
         if what == SEED:
             if not rng:

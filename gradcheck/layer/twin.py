@@ -20,12 +20,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import LayerRaised
-from ..runtime import tensorflow
+from ..runtime import backend
 from . import state
-from .calling import call_layer
-from .leaves import float_tensors
+from .calling import call_layer, float_outputs
 from .precision import epsilon
-from .probe import backing
 from .rebuild import build_by_calling, construct, copy_values, pair_variables
 from .source import error_text, user_frame_of
 
@@ -51,8 +49,7 @@ class Twin:
 
     def arithmetic(self):
         """The context the twin is traced and called in: float64 rules for a twin (float64_policy)."""
-        _, keras = tensorflow()
-        return float64_policy(keras, self.promote) if self.dtype == "float64" else contextlib.nullcontext()
+        return backend().float64_scope(self.promote) if self.dtype == "float64" else contextlib.nullcontext()
 
     def reset_seeds(self) -> None:
         """Give every forward pass the same random draws (dropout masks, noise) and the same state
@@ -61,41 +58,12 @@ class Twin:
             variable.assign(value)
 
 
-@contextlib.contextmanager
-def float64_policy(keras, promote: bool = False):
-    """Build, call and trace the twin under this: float64 policy, floatx and type promotion.
-
-    floatx too: `keras.Input(shape)` takes its dtype from floatx, not from the policy, so a
-    functional model's copy would otherwise round its float64 input to float32 at the door.
-    Promotion (`promote`, only for a layer that raised without it: Keras's own code trips over
-    it elsewhere): a float32 constant (`ops.sqrt(float(dim))` gives one whatever floatx says)
-    meeting a float64 tensor makes TensorFlow raise, although it computes nothing in float32 on
-    the tensor's path; TensorFlow's "safe" promotion casts it up instead. A cast to float32 on the
-    path is still float32 computation, and is still seen (fallback.py).
-    """
-    from tensorflow.python.framework import ops
-
-    previous, previous_floatx = keras.config.dtype_policy(), keras.config.floatx()
-    previous_promotion = ops.get_dtype_conversion_mode()
-    keras.config.set_dtype_policy("float64")
-    keras.config.set_floatx("float64")
-    if promote:
-        ops.set_dtype_conversion_mode("safe")
-    try:
-        yield
-    finally:
-        ops._dtype_conversion_mode = previous_promotion  # the setter takes no "off" spelling
-        keras.config.set_floatx(previous_floatx)
-        keras.config.set_dtype_policy(previous)
-
-
 def shared_twin(probe, variables) -> Twin:
     """make_twin, made once per probe: the second-order check compares on the copy the
     finite-difference check made (every variable back at its value, every state reset before each
     pass), rather than constructing, building and verifying a second one. Only a float64 copy is
     shared; when the layer itself had to be used, each check makes its own decision again."""
-    _, keras = tensorflow()
-    wanted = {id(backing(v, keras)) for v in variables}
+    wanted = {id(backend().backing(v)) for v in variables}
     for twin in probe.twins:
         if twin.reason is None and wanted <= twin.variables.keys():
             return twin
@@ -112,7 +80,6 @@ def make_twin(probe, variables) -> Twin:
         probe: the Probe.
         variables: the original tf.Variables (tracked or raw) whose gradients will be checked.
     """
-    tf, keras = tensorflow()
     inputs64 = [a.astype("float64") if spec.is_float else a for a, spec in zip(probe.inputs, probe.input_specs)]
     promote = False
     try:
@@ -140,13 +107,13 @@ def make_twin(probe, variables) -> Twin:
         variables={id(o): c for o, c in pairs},
         inputs=inputs64,
         promote=promote,
-        seed_states=seed_states(twin, keras),
+        seed_states=seed_states(twin),
     )
-    missing = [v for v in variables if id(backing(v, keras)) not in result.variables]
+    missing = [v for v in variables if id(backend().backing(v)) not in result.variables]
     if missing:
         return original_layer(probe, variables, "some of its variables have no counterpart in the float64 copy", None)
     try:
-        difference = _output_difference(probe, result, tf)
+        difference = _output_difference(probe, result)
     except LayerRaised as raised:  # the copy, or the layer beside it, raised when compared
         return original_layer(
             probe,
@@ -173,11 +140,11 @@ def _deterministic(probe):
 
 
 def _construct_and_build(probe, inputs64, promote: bool):
-    tf, keras = tensorflow()
-    with float64_policy(keras, promote):
+    _, keras = backend().modules()
+    with backend().float64_scope(promote):
         twin = construct(probe, policy="float64")
         _force_float64(twin, keras)
-        build_by_calling(probe, twin, [tf.constant(a) for a in inputs64], _deterministic(probe))
+        build_by_calling(probe, twin, [backend().constant(a) for a in inputs64], _deterministic(probe))
     return twin
 
 
@@ -195,47 +162,46 @@ def _force_float64(twin, keras) -> None:
             sublayer.dtype_policy = keras.DTypePolicy("float64")
 
 
-def seed_states(layer, keras, *, as_is: bool = False) -> list:
+def seed_states(layer, *, as_is: bool = False) -> list:
     """(variable, value) restored before every pass: RNG and RNN state (state.py) and the
     non-trainable weights (BatchNormalization's statistics, which a training pass moves).
     `as_is` keeps the RNG states' current values: the user's own layer is left as it was."""
-    pairs = state.fixed(layer, keras, 0, rng=not as_is)
+    pairs = state.fixed(layer, 0, rng=not as_is)
     seen = {id(variable) for variable, _ in pairs}
     if as_is:
         pairs += [
             (v, np.array(v.numpy()))
-            for v, what, _ in state.state_variables(layer, keras).values()
+            for v, what, _ in state.state_variables(layer).values()
             if what == state.SEED and id(v) not in seen
         ]
         seen = {id(variable) for variable, _ in pairs}
     for weight in layer.non_trainable_weights:
-        variable = backing(weight, keras)
+        variable = backend().backing(weight)
         if id(variable) not in seen:
             seen.add(id(variable))
             pairs.append((variable, variable.numpy()))
     return pairs
 
 
-def _output_difference(probe, twin: Twin, tf):
+def _output_difference(probe, twin: Twin):
     """None when the twin computes what the layer computes, else the relative difference."""
     twin.reset_seeds()
     with twin.arithmetic():
-        inputs = [tf.constant(a) for a in twin.inputs]
+        inputs = [backend().constant(a) for a in twin.inputs]
         result = call_layer(
             twin.layer, inputs, _deterministic(probe), probe.accepts_training, "calling the float64 copy"
         )
     twin.reset_seeds()
-    flat = float_tensors(tf, result)
+    flat = float_outputs(result)
     # The original is called again rather than compared with the probe's first output: the
     # probe's later calls in training mode moved its statistics (BatchNormalization's moving mean).
-    _, keras = tensorflow()
-    states = state.snapshot(probe.layer, keras) + seed_states(probe.layer, keras)
+    states = state.snapshot(probe.layer) + seed_states(probe.layer)
     compute = str(getattr(probe.layer, "compute_dtype", "float32"))
     try:
-        state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))  # as the twin starts
+        state.restore(state.fixed(probe.layer, probe.seed, rng=False))  # as the twin starts
         doing = "calling the layer to compare it with its float64 copy"
         reference = call_layer(probe.layer, probe.input_tensors(), _deterministic(probe), probe.accepts_training, doing)
-        expected = float_tensors(tf, reference)
+        expected = float_outputs(reference)
         if len(flat) != len(expected):
             return 1.0
         worst = _relative_gap(flat, expected)
@@ -247,10 +213,10 @@ def _output_difference(probe, twin: Twin, tf):
             # moves it far more than _SAME_OUTPUT, and the float64 copy is then the more exact of the
             # two. Asked only when the outputs differ by more than that: one call of the layer less.
             jittered = _jittered_inputs(probe, 4 * epsilon(compute))
-            state.restore(state.fixed(probe.layer, keras, probe.seed, rng=False))
+            state.restore(state.fixed(probe.layer, probe.seed, rng=False))
             doing = "calling the layer on slightly moved inputs"
-            nearby = float_tensors(
-                tf, call_layer(probe.layer, jittered, _deterministic(probe), probe.accepts_training, doing)
+            nearby = float_outputs(
+                call_layer(probe.layer, jittered, _deterministic(probe), probe.accepts_training, doing)
             )
             allowed = max(allowed, 10 * _relative_gap(nearby, expected))
         return worst if worst > allowed else None
@@ -261,13 +227,12 @@ def _output_difference(probe, twin: Twin, tf):
 
 def _jittered_inputs(probe, relative: float) -> list:
     """The probe's inputs with each float entry moved by ±`relative` of itself (a fixed pattern)."""
-    tf, _ = tensorflow()
     moved = []
     for index, array in enumerate(probe.inputs):
         if probe.input_specs[index].is_float:
             signs = np.where(np.arange(array.size).reshape(array.shape) % 2 == 0, 1.0, -1.0)
             array = (array * (1.0 + relative * signs)).astype(array.dtype)
-        moved.append(tf.constant(array))
+        moved.append(backend().constant(array))
     return moved
 
 
@@ -288,14 +253,13 @@ def _relative_gap(ours, theirs) -> float:
 
 def original_layer(probe, variables, reason: str, location) -> Twin:
     """The original layer, used as it is in float32 when no faithful float64 twin exists."""
-    tf, keras = tensorflow()
     compute = str(getattr(probe.layer, "compute_dtype", "float32"))
     return Twin(
         layer=probe.layer,
         dtype=compute if compute in ("float16", "bfloat16") else "float32",
-        variables={id(backing(v, keras)): backing(v, keras) for v in variables},
+        variables={id(backend().backing(v)): backend().backing(v) for v in variables},
         inputs=list(probe.inputs),
         reason=reason,
         location=location,
-        seed_states=seed_states(probe.layer, keras, as_is=True),
+        seed_states=seed_states(probe.layer, as_is=True),
     )

@@ -13,43 +13,8 @@ The finding names the op, its line and the fix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .. import codes
-from ..graph.paths import float_path_ops
-from ..layer.source import user_location
 from ..report import finding
-
-_LOW_PRECISION = ("float32", "float16", "bfloat16", "complex64")
-
-
-@dataclass(frozen=True)
-class LowPrecisionOp:
-    """The first op on a tensor's path whose output has less precision than float64."""
-
-    op_type: str
-    dtype: str  # the dtype it computes in: float32, float16, bfloat16 (complex64 counts as float32)
-    location: str | None  # the user's line, None when the op is not in the user's code
-
-    def describe(self) -> str:
-        shown = f"{self.op_type} to {self.dtype}" if self.op_type == "Cast" else f"{self.op_type} in {self.dtype}"
-        return f"{shown} at {self.location}" if self.location else shown
-
-
-def low_precision_op(start) -> LowPrecisionOp | None:
-    """The first low-precision op reached from `start` (a graph tensor) along float-valued edges.
-
-    Only ops the float64 value flows into are visited: a constant computed in float32 on the
-    side (and cast up where it meets the path) is not one.
-    """
-    if start is None:
-        return None
-    for op in float_path_ops(start):
-        low = [t.dtype.name for t in op.outputs if t.dtype.name in _LOW_PRECISION]
-        if low:
-            dtype = "float32" if low[0] == "complex64" else low[0]
-            return LowPrecisionOp(op.type, dtype, user_location(op.traceback))
-    return None
 
 
 def fallback_findings(twin, targets, tensors, rtol_of) -> list:

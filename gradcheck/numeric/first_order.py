@@ -32,16 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks.interface import CheckResult, Context
-from ..errors import LayerRaised, user_code
-from ..graph.paths import blocks_gradient_by_design, downstream_op, is_custom_gradient
-from ..layer.calling import training_of
-from ..layer.probe import trace_layer_function
+from ..errors import LayerRaised
 from ..layer.source import error_text, user_frame_of
-from ..layer.tape import loss_and_outputs, probe_gradients
 from ..options.settings import Options
 from ..progress import Notify, Progress, silent
-from ..runtime import tensorflow
-from .fallback import low_precision_op
+from ..runtime import backend
 from .results import ordered, record, results, select_targets, skipped_facts
 from .screening import SCREEN_DIRECTIONS, draw_directions, first_step, screen, value_of
 from .steps import Comparison, compare, relative_error
@@ -112,7 +107,7 @@ def _compare_all(probe, options, twin, targets, samples: Samples, notify: Notify
     try:
         seen: list = []
         for trace in probe.distinct_traces():
-            forward = _Forward(probe, twin, trace.mode, targets, samples)
+            forward = backend().forward(probe, twin, trace.mode, targets, samples)
             loss0, grads = forward.gradients([np.array(x) for x in samples.inputs])
             # A layer that computes the same thing in both modes (most do) is checked once: the same
             # function and the same gradients give the same comparisons.
@@ -141,85 +136,6 @@ def _total_steps(probe, options, samples, targets) -> int:
     return per_mode * len(probe.distinct_traces())
 
 
-class _Forward:
-    """The twin's probe loss and its gradients, each compiled once for one training mode."""
-
-    def __init__(self, probe, twin, mode: str, targets, samples: Samples):
-        tf, keras = tensorflow()
-        self.twin = twin
-        training = training_of(mode)
-        count = len(samples.inputs)
-        batch = samples.batch
-        float_indexes = [t.input_index for t in targets if t.variable is None]
-        sources = [twin.variables[id(t.variable)] for t in targets if t.variable is not None]
-
-        def loss(*arguments):
-            xs, rs = list(arguments[:count]), list(arguments[count:])
-            return loss_and_outputs(twin.layer, xs, rs, training, probe.accepts_training, batch, float64=True)[0]
-
-        def gradients(*arguments):
-            xs, rs = list(arguments[:count]), list(arguments[count:])
-            taped = probe_gradients(
-                twin.layer,
-                xs,
-                rs,
-                training=training,
-                accepts_training=probe.accepts_training,
-                variables=sources,
-                float_indexes=float_indexes,
-                batch=batch,
-                float64=True,
-            )
-            return taped.loss, taped.grads
-
-        specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in samples.inputs]
-        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections]
-        self.projections = [tf.constant(r) for r in samples.projections]
-        twin.reset_seeds()
-        with twin.arithmetic():
-            self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
-        self._loss, self._specs, self._loss_function = loss, specs, None
-
-    @property
-    def loss_function(self):
-        """Traced on first use: a mode found identical to an earlier one never needs it."""
-        if self._loss_function is None:
-            tf, _ = tensorflow()
-            self.twin.reset_seeds()
-            with self.twin.arithmetic():
-                self._loss_function = trace_layer_function(self.twin.layer, self._loss, self._specs)
-        return self._loss_function
-
-    @property
-    def graph(self):
-        return self.loss_function.graph
-
-    def loss(self, xs, tensors=None) -> float:
-        """The probe loss on numpy inputs `xs` (or on `tensors` already made from them)."""
-        tf, _ = tensorflow()
-        self.twin.reset_seeds()
-        tensors = tensors if tensors is not None else [tf.constant(x) for x in xs]
-        with user_code("running the layer's loss in a finite-difference pass"):
-            return float(self.loss_function(*tensors, *self.projections).numpy())
-
-    def gradients(self, xs):
-        tf, _ = tensorflow()
-        self.twin.reset_seeds()
-        with user_code("running the layer's gradient in a finite-difference pass"):
-            value, grads = self.gradient_function(*[tf.constant(x) for x in xs], *self.projections)
-        return float(value.numpy()), [None if g is None else np.asarray(g.numpy(), "float64") for g in grads]
-
-    def placeholder(self, target):
-        """The graph tensor a target enters the loss through (an input, or a variable's handle)."""
-        if target.variable is None:
-            return self.graph.inputs[target.input_index]
-        handle = self.twin.variables[id(target.variable)].handle
-        for external, internal in self.graph.captures:
-            if external is handle:
-                return internal
-        return None
-
-
 def _same(loss0, grads, other) -> bool:
     other_loss, other_grads = other
     return loss0 == other_loss and all(
@@ -244,7 +160,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         grads,
         base,
         steps=lambda t: first_step(float64.eps, value_of(twin, base, t)),
-        eligible=lambda t: low_precision_op(forward.placeholder(t)) is None,
+        eligible=lambda t: forward.low_precision(t) is None,
         tolerance=float64,
         floor=float64.atol * scale,
         seed=probe.seed,
@@ -256,7 +172,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         if grad is None or not np.all(np.isfinite(grad)):
             continue  # gradients.py reports a None or NaN gradient
         dtype = twin.dtype
-        low = low_precision_op(forward.placeholder(target)) if dtype == "float64" else None
+        low = forward.low_precision(target) if dtype == "float64" else None
         if low is not None:
             dtype, target.fallback_op = low.dtype, target.fallback_op or low
         if dtype != "float64":
@@ -290,10 +206,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
                 comparisons += _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress)
         finally:
             evaluate.restore()  # the weight exactly as it was, even when the layer raised
-        if (
-            any(c.verdict == "mismatch" for c in comparisons)
-            and downstream_op(forward, target, blocks_gradient_by_design) is not None
-        ):
+        if any(c.verdict == "mismatch" for c in comparisons) and forward.blocked_by_design(target):
             # A path through tf.stop_gradient (or numpy_function) moves the loss and finite
             # differences see it, while the gradient leaves it out on purpose (a straight-through
             # estimator): the disagreement says nothing about the gradient, so it is not a
@@ -301,7 +214,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
             # LayerNormalization) agree, and stay checked.
             continue
         if any(c.verdict == "mismatch" for c in comparisons):
-            target.gradient_location = target.gradient_location or downstream_op(forward, target, is_custom_gradient)
+            target.gradient_location = target.gradient_location or forward.custom_gradient_line(target)
         record(target, comparisons, mode, dtype, step, probe)
 
 
@@ -310,10 +223,9 @@ class _DisplacedLoss:
 
     def __init__(self, forward, twin, target, base):
         self.forward, self.target, self.base = forward, target, base
-        tf, _ = tensorflow()
         self.variable = twin.variables[id(target.variable)] if target.variable is not None else None
         self.original = self.variable.numpy() if self.variable is not None else None
-        self.tensors = [tf.constant(x) for x in base]  # unchanged inputs, converted once
+        self.tensors = [backend().constant(x) for x in base]  # unchanged inputs, converted once
 
     def value(self) -> np.ndarray:
         if self.variable is not None:

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import codes
-from ..layer.probe import backing
 from ..layer.rows import RowKey, input_key, variable_key
 from ..report import finding
-from ..runtime import tensorflow
+from ..runtime import backend
 from ..statuses import COMPARISONS, rank
 from .fallback import fallback_findings
 from .tolerances import tolerance_for
@@ -39,12 +38,12 @@ class Target:
 
 def select_targets(probe, tensors, inputs) -> list[Target]:
     """The tensors whose gradients are compared: float weights call() reads (tracked or raw), and float inputs."""
-    _, keras = tensorflow()
+    framework = backend()
     targets = []
     for variable in probe.gradient_variables:
         key = variable_key(variable)
         row = tensors.get(key)
-        tf_variable = backing(variable, keras)
+        tf_variable = framework.backing(variable)
         if row is None or row.kind not in ("trainable", "untracked") or not row.read_by_call:
             continue
         if tf_variable.dtype.is_floating:

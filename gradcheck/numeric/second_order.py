@@ -35,8 +35,9 @@ from ..layer.rows import RowKey
 from ..layer.sampling import generator
 from ..layer.source import error_text
 from ..progress import Notify, Progress, silent
+from ..runtime import backend
 from ..statuses import SECOND_ORDER_VERDICTS, rank
-from .hessian import Block, Curvature, compare
+from .hessian import Block, compare
 from .results import select_targets
 from .second_order_findings import second_order_findings
 from .tolerances import DIRECTIONS, tolerance_for
@@ -104,11 +105,11 @@ def check_second_order(probe, tensors, inputs, options, *, progress: Notify = si
     dtype = "float32" if fallback else "float64"
     weights = [t for t in targets if t.variable is not None]
     ordered = weights + [t for t in targets if t.variable is None]
-    curvatures: dict[str, Curvature] = {}  # per training mode: a finding is located in its own mode's graph
+    curvatures: dict = {}  # per training mode: a finding is located in its own mode's graph
     try:
         modes = probe.distinct_traces()
         for index, trace in enumerate(modes):
-            curvatures[trace.mode] = curvature = Curvature(
+            curvatures[trace.mode] = curvature = backend().curvature(
                 probe,
                 twin,
                 trace.mode,

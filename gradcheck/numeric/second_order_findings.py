@@ -5,16 +5,12 @@ tf.stop_gradient a library holds) and what to do. second_order.py makes the comp
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from .. import codes
-from ..errors import LayerRaised
-from ..graph.paths import downstream_op, is_custom_gradient
 from ..report import finding
 
 _USES = "a gradient penalty (WGAN-GP), a physics-informed loss on ∂y/∂x, MAML or sharpness-aware training"
@@ -67,23 +63,12 @@ class _Location:
 def _location(probe, curvature, target) -> _Location:
     """The line applying a tf.custom_gradient on the tensor's path, else the op of the double
     backward that passes no gradient, else where the tensor is made."""
-    graph = curvature.gradient_function.graph
-    forward = SimpleNamespace(graph=graph, placeholder=lambda t: _placeholder(graph, curvature, t))
-    custom = downstream_op(forward, target, is_custom_gradient)
-    stops: list = []
-
-    def is_stop(op) -> bool:
-        if op.type == "StopGradient":
-            stops.append(op)
-            return True
-        return False
-
-    stop_line = downstream_op(forward, target, is_stop)
-    stop = _describe_stop(stops[0], stop_line) if stops else None
+    custom = curvature.custom_gradient_line(target)
+    stop, stop_line = curvature.stop_gradient_on_path(target)
     library = stop is not None and stop.startswith("inside ")
     cut = None
     if target.verdict == "none":
-        cut = _double_backward_cut(curvature, target)
+        cut = curvature.double_backward_cut(target)
     if custom:
         return _Location(custom, cut, True, stop, library)
     if cut is not None and cut.location:
@@ -91,57 +76,6 @@ def _location(probe, curvature, target) -> _Location:
     if stop_line:
         return _Location(stop_line, cut, stop=stop, stop_in_library=library)
     return _Location(target.location, cut, stop=stop, stop_in_library=library)
-
-
-def _describe_stop(op, user_line) -> str:
-    """Where the tf.stop_gradient is: the user's line, or the library function that calls it
-    (tf.nn.moments does, so LayerNormalization and BatchNormalization hold one)."""
-    from ..layer.source import is_user_file
-
-    frames = list(op.traceback)
-    first = next((i for i, frame in enumerate(frames) if frame.name == "stop_gradient"), None)
-    # TensorFlow's dispatch and error-handling wrappers sit between the caller and the op.
-    callers = [f for f in frames[: first or 0] if "/python/util/" not in f.filename and f.name != "wrapper"]
-    if callers and not is_user_file(callers[-1].filename):
-        caller = callers[-1]
-        inside = f"inside `{caller.name}` ({caller.filename.rsplit('/', 1)[-1]}:{caller.lineno})"
-        return inside + (f", reached from {user_line}" if user_line else "")
-    return f"at {user_line}" if user_line else "in library code"
-
-
-def _placeholder(graph, curvature, target):
-    if target.variable is None:
-        return graph.inputs[target.input_index]
-    handle = curvature.twin.variables[id(target.variable)].handle
-    return next((internal for external, internal in graph.captures if external is handle), None)
-
-
-def _double_backward_cut(curvature, target):
-    from ..graph.cuts import find_cuts, forward_op_of_kernel
-
-    try:
-        graph, product = curvature.product_graph()
-    except LayerRaised:  # only the location is at stake: another one is used
-        return None
-    source = _placeholder(graph, curvature, target)
-    if source is None:
-        return None
-    cuts = find_cuts(SimpleNamespace(graph=graph, loss=product), source)
-    if not cuts:
-        return None
-    cut = cuts[0]
-    if cut.location is None or cut.op_type.endswith("Grad"):
-        # A gradient kernel (ResizeNearestNeighborGrad) was made by gradcheck's tape, so its stack
-        # is not the user's; the forward op it differentiates (its name minus the tape's scope) is.
-        # Ops the user wrote in a grad function (tf.stop_gradient) keep their own line.
-        forward = forward_op_of_kernel(graph, cut.op_type)
-        if forward is not None:
-            from ..layer.source import user_location
-
-            cut = dataclasses.replace(
-                cut, written_as=f"the gradient of {forward.type}", location=user_location(forward.traceback)
-            )
-    return cut
 
 
 def _mode_text(mode: str) -> str:

@@ -187,8 +187,9 @@ def test_numpy_round_trip_is_located_without_a_graph():
 
 def test_modes_that_trace_to_the_same_graph_are_checked_once():
     # Dense ignores `training`: both modes are reported, the second is not recomputed.
+    from gradcheck.backends.tensorflow.tracing import VariableLog
     from gradcheck.layer.loading import load
-    from gradcheck.layer.probe import VariableLog, make_probe
+    from gradcheck.layer.probe import make_probe
     from gradcheck.options import make_options
 
     options = make_options(input_shape=[(8, 5)], init={"units": 3})
@@ -207,8 +208,9 @@ def test_loops_whose_modes_differ_only_in_their_functions_names_are_checked_once
     """An RNN's loop body and cond are functions renamed in every trace: without dropout its two
     modes are the same graph up to those names, and are checked once. A recurrent dropout mask
     lives only inside the body, and keeps both modes checked."""
+    from gradcheck.backends.tensorflow.tracing import VariableLog
     from gradcheck.layer.loading import load
-    from gradcheck.layer.probe import VariableLog, make_probe
+    from gradcheck.layer.probe import make_probe
     from gradcheck.options import make_options
 
     options = make_options(input_shape=[(4, 5, 3)], init=init)
@@ -218,8 +220,9 @@ def test_loops_whose_modes_differ_only_in_their_functions_names_are_checked_once
 
 
 def test_modes_whose_loop_bodies_differ_in_one_constant_are_both_checked():
+    from gradcheck.backends.tensorflow.tracing import VariableLog
     from gradcheck.layer.loading import load
-    from gradcheck.layer.probe import VariableLog, make_probe
+    from gradcheck.layer.probe import make_probe
     from gradcheck.options import make_options
 
     options = make_options(input_shape=[(4, 3)])

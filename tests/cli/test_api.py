@@ -15,7 +15,7 @@ RAW_W = f"sample_layers/untracked.py:{line_of('self.w = tf.Variable(tf.ones((3,)
 
 def test_check_in_a_plain_python_session():
     """check() imports TensorFlow itself, with the garbage collector paused for the import
-    (runtime.py): the caller's session gets its collector back on."""
+    (backends/tensorflow/runtime.py): the caller's session gets its collector back on."""
     code = (
         "import gc\n"
         "from gradcheck import check\n"
@@ -48,7 +48,7 @@ def test_check_takes_a_layer_instance():
 
 
 def test_the_checks_compile_without_grappler_and_the_callers_setting_is_put_back():
-    """runtime.unoptimized_graphs(): the check's functions are compiled without the graph
+    """backend().compiling() (runtime.unoptimized_graphs in backends/tensorflow): the check's functions are compiled without the graph
     optimizer (call() sees the setting while it is traced), and the caller's own setting is back
     afterwards, whichever it was, also when the layer raises."""
     import keras

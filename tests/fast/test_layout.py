@@ -28,7 +28,7 @@ def _rooms_in_architecture() -> dict[str, set[str]]:
     rooms: dict[str, set[str]] = {}
     room = None
     for line in text.splitlines():
-        heading = re.match(r"\*\*(\w+)/\*\*", line)
+        heading = re.match(r"\*\*([\w/]+)/\*\*", line)
         if heading:
             room = heading.group(1)
         elif line.startswith("**"):
@@ -146,3 +146,27 @@ def test_comments_cite_only_files_in_the_repository():
             if int(cited) not in numbers:
                 unknown.append((path.relative_to(PACKAGE).as_posix(), cited))
     assert outside == [] and unknown == []
+
+
+def test_only_the_backend_speaks_the_framework():
+    """The checks and the layer's bookkeeping ask the backend (runtime.backend()); only backends/
+    imports TensorFlow, and only runtime.py imports a backend's package."""
+    speaking = []
+    for module, relative in _modules().items():
+        if relative.startswith("backends/"):
+            continue
+        tree = ast.parse((PACKAGE / relative).read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if not node.level else []
+                if node.level and (node.module or "").startswith("backends.") or "backends." in (node.module or ""):
+                    names = ["gradcheck.backends." + (node.module or "").split("backends.", 1)[1]]
+            for name in names:
+                if name.split(".")[0] in ("tensorflow", "keras", "jax", "torch"):
+                    speaking.append((relative, name))
+                if name.startswith("gradcheck.backends.") and relative != "runtime.py":
+                    speaking.append((relative, name))
+    assert speaking == []

@@ -51,8 +51,8 @@ def test_a_weight_feeding_only_a_deep_output_gets_its_gradient(name):
 
 
 def test_output_leaves_are_named_by_their_index_path():
-    from gradcheck.layer.leaves import float_leaves
-    from gradcheck.runtime import tensorflow
+    from gradcheck.backends.tensorflow.leaves import float_leaves
+    from gradcheck.backends.tensorflow.runtime import tensorflow
 
     tf, _ = tensorflow()
     y = tf.ones((2, 3))

@@ -5,6 +5,7 @@ import pytest
 from conftest import ROOT
 
 from gradcheck import check
+from gradcheck.backends.tensorflow.forward import Forward
 from gradcheck.numeric import first_order as numeric
 
 LAYERS = "tests/data/screening_layers.py"
@@ -20,13 +21,13 @@ def line_of(text: str) -> int:
 def passes(monkeypatch):
     """Counts the probe-loss forward passes of the finite-difference check (a spy, not a stub)."""
     count = {"loss": 0}
-    original = numeric._Forward.loss
+    original = Forward.loss
 
     def counted(self, xs, tensors=None):
         count["loss"] += 1
         return original(self, xs, tensors)
 
-    monkeypatch.setattr(numeric._Forward, "loss", counted)
+    monkeypatch.setattr(Forward, "loss", counted)
     return count
 
 
@@ -72,13 +73,13 @@ def test_the_progress_count_moves_while_the_screen_looks(monkeypatch):
     monkeypatch.setattr(progress, "INTERVAL", 0.0)  # every count told, so each pass sees the latest
     heard: list = []
     seen_by_pass: list = []
-    original = numeric._Forward.loss
+    original = Forward.loss
 
     def loss(self, xs, tensors=None):  # a spy: the real pass runs
         seen_by_pass.append(heard[-1] if heard else None)
         return original(self, xs, tensors)
 
-    monkeypatch.setattr(numeric._Forward, "loss", loss)
+    monkeypatch.setattr(Forward, "loss", loss)
     options = make_options(input_shape=[",".join(map(str, SHAPE))], reload=False)
     report = build_report(f"{LAYERS}:Block", options, progress=lambda done, total: heard.append((done, total)))
     assert report.findings == (), report

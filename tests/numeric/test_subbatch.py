@@ -8,7 +8,8 @@ import pytest
 from conftest import ROOT
 
 from gradcheck import check
-from gradcheck.numeric import first_order as numeric, subbatch
+from gradcheck.backends.tensorflow.forward import Forward
+from gradcheck.numeric import subbatch
 
 LAYERS = "tests/data/screening_layers.py"
 SHAPE = (8, 16, 64)  # 1,024 numbers per sample
@@ -23,13 +24,13 @@ def line_of(path: str, text: str) -> int:
 def batches(monkeypatch):
     """The batch size of every input the finite-difference loss passes see (a spy, not a stub)."""
     seen: list[int] = []
-    original = numeric._Forward.loss
+    original = Forward.loss
 
     def spied(self, xs, tensors=None):
         seen.append(int(xs[0].shape[0]))
         return original(self, xs, tensors)
 
-    monkeypatch.setattr(numeric._Forward, "loss", spied)
+    monkeypatch.setattr(Forward, "loss", spied)
     monkeypatch.setattr(subbatch, "SUB_BATCH_ELEMENTS", 2 * 1024)  # two samples' worth
     return seen
 

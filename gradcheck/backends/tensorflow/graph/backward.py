@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from .. import codes
-from ..layer.source import user_location
-from ..report import Finding, finding
+from .... import codes
+from ....layer.source import user_location
+from ....report import Finding, finding
 from .cuts import ancestors
 
 _PREFIX = "gradient_tape/"

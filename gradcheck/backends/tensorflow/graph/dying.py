@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layer.source import user_location
+from ....layer.source import user_location
 from .cuts import ancestors, entry_tensors
 from .values import graph_values
 

@@ -10,8 +10,8 @@ then made without naming the op.
 
 from __future__ import annotations
 
-from ..errors import LayerRaised, user_code
-from ..layer import state
+from ....errors import LayerRaised, user_code
+from ....layer import state
 from ..runtime import tensorflow
 
 
@@ -20,8 +20,8 @@ def graph_values(probe, run, fetches: list) -> list | None:
     when the graph cannot be pruned to them or the layer raised running it."""
     tf, keras = tensorflow()
     count = len(probe.inputs) + len(probe.projections)
-    saved = state.snapshot(probe.layer, keras)
-    state.restore(state.fixed(probe.layer, keras, probe.seed))  # the state of the pass explained
+    saved = state.snapshot(probe.layer)
+    state.restore(state.fixed(probe.layer, probe.seed))  # the state of the pass explained
     try:
         return evaluate(
             run.trace.graph, fetches, count, [*probe.input_tensors(), *[tf.constant(r) for r in probe.projections]]

@@ -5,7 +5,9 @@ nothing about the gradient.
 
 from __future__ import annotations
 
-from ..layer.source import user_location
+from dataclasses import dataclass
+
+from ....layer.source import user_location
 
 
 def downstream_op(forward, target, wanted):
@@ -53,3 +55,35 @@ def is_custom_gradient(op) -> bool:
         return op.get_attr("_gradient_op_type").startswith(b"CustomGradient")
     except ValueError:
         return False
+
+
+_LOW_PRECISION = ("float32", "float16", "bfloat16", "complex64")
+
+
+@dataclass(frozen=True)
+class LowPrecisionOp:
+    """The first op on a tensor's path whose output has less precision than float64."""
+
+    op_type: str
+    dtype: str  # the dtype it computes in: float32, float16, bfloat16 (complex64 counts as float32)
+    location: str | None  # the user's line, None when the op is not in the user's code
+
+    def describe(self) -> str:
+        shown = f"{self.op_type} to {self.dtype}" if self.op_type == "Cast" else f"{self.op_type} in {self.dtype}"
+        return f"{shown} at {self.location}" if self.location else shown
+
+
+def low_precision_op(start) -> LowPrecisionOp | None:
+    """The first low-precision op reached from `start` (a graph tensor) along float-valued edges.
+
+    Only ops the float64 value flows into are visited: a constant computed in float32 on the
+    side (and cast up where it meets the path) is not one.
+    """
+    if start is None:
+        return None
+    for op in float_path_ops(start):
+        low = [t.dtype.name for t in op.outputs if t.dtype.name in _LOW_PRECISION]
+        if low:
+            dtype = "float32" if low[0] == "complex64" else low[0]
+            return LowPrecisionOp(op.type, dtype, user_location(op.traceback))
+    return None

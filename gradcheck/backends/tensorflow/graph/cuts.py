@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..layer.source import user_location
+from ....layer.source import user_location
 from ..runtime import tensorflow
 
 # op type -> (what the user wrote, why it passes no gradient, what to do)
@@ -69,6 +69,10 @@ _COMPARISON_TEXT = (
 )
 
 
+# Ops that read a tensor's shape, not its values.
+_SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike"})
+
+
 @dataclass(frozen=True)
 class Cut:
     """One op that ends a gradient path."""
@@ -82,6 +86,11 @@ class Cut:
     def describe(self) -> str:
         shown = f"{self.op_type} ({self.written_as})" if self.written_as != self.op_type else self.op_type
         return f"{shown} at {self.location}" if self.location else shown
+
+    @property
+    def shape_only(self) -> bool:
+        """The op reads its input's shape, not its values: a path through it carries no value."""
+        return self.op_type in _SHAPE_OPS
 
 
 def find_cuts(trace, source) -> list[Cut]:
@@ -166,27 +175,6 @@ def _describe(tf, op) -> Cut:
             why = "TensorFlow gives it no gradient on this path"
             advice = "Use a differentiable op here, or give it a gradient with @tf.custom_gradient."
     return Cut(op.type, written_as, why, advice, user_location(op.traceback))
-
-
-def eager_cut_location(layer) -> str | None:
-    """Best effort when call() could not be traced: the first line of call()'s source that leaves
-    TensorFlow (`.numpy()`, `np.`), the usual reason both tracing and the gradient fail."""
-    import inspect
-
-    from ..layer.source import format_location
-
-    try:
-        lines, first = inspect.getsourcelines(type(layer).call)
-        filename = inspect.getsourcefile(type(layer).call)
-    except (OSError, TypeError):
-        return None
-    if filename is None:
-        return None
-    for offset, line in enumerate(lines):
-        code = line.split("#", 1)[0]
-        if ".numpy()" in code or "np." in code or "numpy." in code:
-            return format_location(filename, first + offset)
-    return None
 
 
 def forward_op_of_kernel(graph, op_type: str):

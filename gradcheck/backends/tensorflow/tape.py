@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import user_code
-from ..runtime import tensorflow
-from .calling import call_layer
+from ...errors import user_code
+from ...layer.calling import call_layer
 from .leaves import float_tensors, probe_loss
+from .runtime import tensorflow
 
 
 @dataclass(frozen=True)

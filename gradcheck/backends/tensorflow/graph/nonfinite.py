@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import codes
-from ..report import finding
+from .... import codes
+from ....report import finding
 from .cuts import ancestors as graph_ancestors
 from .values import graph_values
 
@@ -125,7 +125,7 @@ def _finite(probe, run) -> dict | None:
 
 def forward_origin(op):
     """A backward op (`gradient_tape/<forward name>/...`) is named by the forward op it differentiates."""
-    from ..layer.source import user_location
+    from ....layer.source import user_location
 
     if not op.name.startswith("gradient_tape/"):
         return (op.type, user_location(op.traceback), "")

@@ -1,0 +1,135 @@
+"""The backend seam: everything that speaks a framework sits behind one object with this protocol.
+
+The checks (checks/, numeric/) and the layer's bookkeeping (layer/) are written against Keras and
+numpy, and ask the backend for what only the framework can answer: how to trace call() and take
+the probe loss's gradients, which variables and constants a trace reads, which op at which user
+line cuts, kills or makes NaN of a gradient, how to compile the float64 twin's loss for finite
+differences and its Hessian-vector products, and how a value becomes a tensor. TensorFlow's
+implementation is `backends/tensorflow/` (its graph forensics in `backends/tensorflow/graph/`); a
+JAX or PyTorch backend is another package beside it implementing the same protocol.
+
+Objects the protocol passes around without the checks looking inside: a `Trace` (call() traced in
+one training mode), a *source* (where a weight or an input enters a trace: `Trace.source`), a
+`Forward` (the twin's loss and gradients for finite differences) and a `Curvature` (its gradient
+and H·v for the second order). The findings a backend makes itself (a backward pass that raises, a
+NaN's origin) use the codes of codes.py, with the framework's own words in their messages.
+
+This module imports no framework; it may import the top-level contracts only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+
+class Trace(Protocol):
+    """call() traced under one value of `training`, with the probe loss and its gradients."""
+
+    mode: str  # "true", "false" or "n/a"
+    fingerprint: Any  # equal for two traces that compute the same thing
+
+    def source(self, variable=None, input_index: int | None = None) -> Any:
+        """Where a variable (or the float input at `input_index`) enters the trace; None: not read."""
+
+
+class Forward(Protocol):
+    """The float64 twin's probe loss and its gradients in one training mode, compiled once."""
+
+    def loss(self, xs: list, tensors: list | None = None) -> float: ...
+
+    def gradients(self, xs: list) -> tuple[float, list]: ...
+
+    def low_precision(self, target) -> Any:
+        """The first op on the target's path that computes in less than float64 (None: none)."""
+
+    def custom_gradient_line(self, target) -> str | None:
+        """The user's line applying a custom gradient on the target's path ("" outside their code)."""
+
+    def blocked_by_design(self, target) -> bool:
+        """Whether a stop_gradient (or a numpy function) lies on the target's path."""
+
+
+class Curvature(Protocol):
+    """The twin's gradient and Hessian-vector products in one training mode (--order 2)."""
+
+    twin: Any
+    center: list  # ∇L at θ
+
+    def value(self) -> list: ...
+
+    def gradient(self, displacement=None) -> list: ...
+
+    def hessian_vector(self, direction) -> list: ...
+
+
+class Backend(Protocol):
+    """One framework behind Keras (see the module's docstring)."""
+
+    name: str
+
+    # the framework
+    def modules(self, hide_stderr: bool = True) -> tuple[Any, Any]:
+        """(the framework's module, keras), imported quietly on first use."""
+
+    def versions(self) -> dict: ...
+
+    def compiling(self) -> AbstractContextManager:
+        """The settings the checks compile their functions under, put back afterwards."""
+
+    def float64_scope(self, promote: bool = False) -> AbstractContextManager:
+        """float64 arithmetic for building, calling and tracing the twin."""
+
+    def constant(self, value, dtype=None) -> Any: ...
+
+    def is_tensor(self, value) -> bool: ...
+
+    def is_variable(self, value) -> bool:
+        """A framework variable (tracked by Keras or not)."""
+
+    def backing(self, variable) -> Any:
+        """The framework variable behind a Keras variable (itself for a raw one): its identity."""
+
+    def float_leaves(self, result) -> list[tuple[str, Any]]:
+        """[(name, tensor)] for every float leaf of what call() returned, in a fixed order."""
+
+    def variable_log(self) -> Any:
+        """A recorder of the variables made while it is active, with the user's line of each."""
+
+    # the probe
+    def trace(self, probe, mode: str) -> Trace: ...
+
+    def run(self, probe, trace: Trace) -> dict:
+        """One pass of a trace on the probe batch: {"loss", "outputs", "grads"} as numpy."""
+
+    def eager_run(self, probe) -> dict:
+        """The same pass without a trace (call() could not be traced)."""
+
+    def gradient_variables(self, layer, names) -> list:
+        """What the probe differentiates: the trainable weights, then trainable raw variables."""
+
+    # what a trace reads, and forensics on it
+    def read_variables(self, probe) -> Callable[[Any], bool]:
+        """Whether call() reads a variable (from the traces; from a tape when tracing failed)."""
+
+    def constants_used(self, probe) -> list:
+        """Float tensors and arrays call() uses as if they were weights: (object, values, first use)."""
+
+    def cuts(self, trace: Trace, source) -> list: ...
+
+    def culprit(self, probe, run, source, status: str) -> Any: ...
+
+    def backward_failure(self, trace: Trace, error: BaseException, mode: str) -> Any: ...
+
+    def nonfinite_finding(self, probe, run, name, variable, index, where, created, subject) -> Any: ...
+
+    def nonfinite_outputs(self, probe, runs, findings) -> list: ...
+
+    # finite differences
+    def forward(self, probe, twin, mode: str, targets, samples) -> Forward: ...
+
+    def curvature(self, probe, twin, mode: str, variables: list, input_indexes: list[int]) -> Curvature: ...
+
+    def compile(self, layer, function, specs) -> Any:
+        """`function` compiled for inputs of `specs`, leaving `layer` as it was."""

@@ -1,0 +1,107 @@
+"""The float64 twin's probe loss and its gradients, compiled once per training mode, for the
+finite-difference check (numeric/first_order.py), and the walks along a tensor's path that its
+verdict needs: a lower-precision op, a custom gradient, a stop_gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import user_code
+from ...layer.calling import training_of
+from .graph.paths import LowPrecisionOp, blocks_gradient_by_design, downstream_op, is_custom_gradient, low_precision_op
+from .runtime import tensorflow
+from .tape import loss_and_outputs, probe_gradients
+from .tracing import trace_layer_function
+
+
+class Forward:
+    """The twin's probe loss and its gradients, each compiled once for one training mode."""
+
+    def __init__(self, probe, twin, mode: str, targets, samples):
+        tf, keras = tensorflow()
+        self.twin = twin
+        training = training_of(mode)
+        count = len(samples.inputs)
+        batch = samples.batch
+        float_indexes = [t.input_index for t in targets if t.variable is None]
+        sources = [twin.variables[id(t.variable)] for t in targets if t.variable is not None]
+
+        def loss(*arguments):
+            xs, rs = list(arguments[:count]), list(arguments[count:])
+            return loss_and_outputs(twin.layer, xs, rs, training, probe.accepts_training, batch, float64=True)[0]
+
+        def gradients(*arguments):
+            xs, rs = list(arguments[:count]), list(arguments[count:])
+            taped = probe_gradients(
+                twin.layer,
+                xs,
+                rs,
+                training=training,
+                accepts_training=probe.accepts_training,
+                variables=sources,
+                float_indexes=float_indexes,
+                batch=batch,
+                float64=True,
+            )
+            return taped.loss, taped.grads
+
+        specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in samples.inputs]
+        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections]
+        self.projections = [tf.constant(r) for r in samples.projections]
+        twin.reset_seeds()
+        with twin.arithmetic():
+            self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
+        self._loss, self._specs, self._loss_function = loss, specs, None
+
+    @property
+    def loss_function(self):
+        """Traced on first use: a mode found identical to an earlier one never needs it."""
+        if self._loss_function is None:
+            tf, _ = tensorflow()
+            self.twin.reset_seeds()
+            with self.twin.arithmetic():
+                self._loss_function = trace_layer_function(self.twin.layer, self._loss, self._specs)
+        return self._loss_function
+
+    @property
+    def graph(self):
+        return self.loss_function.graph
+
+    def loss(self, xs, tensors=None) -> float:
+        """The probe loss on numpy inputs `xs` (or on `tensors` already made from them)."""
+        tf, _ = tensorflow()
+        self.twin.reset_seeds()
+        tensors = tensors if tensors is not None else [tf.constant(x) for x in xs]
+        with user_code("running the layer's loss in a finite-difference pass"):
+            return float(self.loss_function(*tensors, *self.projections).numpy())
+
+    def gradients(self, xs):
+        tf, _ = tensorflow()
+        self.twin.reset_seeds()
+        with user_code("running the layer's gradient in a finite-difference pass"):
+            value, grads = self.gradient_function(*[tf.constant(x) for x in xs], *self.projections)
+        return float(value.numpy()), [None if g is None else np.asarray(g.numpy(), "float64") for g in grads]
+
+    def placeholder(self, target):
+        """The graph tensor a target enters the loss through (an input, or a variable's handle)."""
+        if target.variable is None:
+            return self.graph.inputs[target.input_index]
+        handle = self.twin.variables[id(target.variable)].handle
+        for external, internal in self.graph.captures:
+            if external is handle:
+                return internal
+        return None
+
+    def low_precision(self, target) -> LowPrecisionOp | None:
+        """The first op on the target's path computing in less than float64 (a cast, an FFT)."""
+        return low_precision_op(self.placeholder(target))
+
+    def custom_gradient_line(self, target) -> str | None:
+        """The user's line applying a tf.custom_gradient on the target's path ("" outside their code)."""
+        return downstream_op(self, target, is_custom_gradient)
+
+    def blocked_by_design(self, target) -> bool:
+        """A tf.stop_gradient (or numpy_function) on the target's path: finite differences see the
+        path move the loss, the gradient leaves it out on purpose."""
+        return downstream_op(self, target, blocks_gradient_by_design) is not None
