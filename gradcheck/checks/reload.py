@@ -18,23 +18,19 @@ values are put back afterwards. Nothing is written outside the temporary folder.
 
 from __future__ import annotations
 
-import inspect
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import codes
 from ..errors import LayerRaised, user_code
 from ..layer.calling import call_layer, float_outputs
 from ..layer.rebuild import construct, copy_values, pair_variables
 from ..layer.rows import variable_key
-from ..layer.source import error_text, format_location, is_user_file, user_frame_of
-from ..report import finding
 from ..runtime import backend
 from .interface import CheckResult, Context
+from .reload_findings import failed, mismatch
 
 # Outputs of the reloaded layer must equal the original's to this fraction of the output's scale:
 # the same weights and inputs give the same float32 results up to kernel scheduling (~1e-6).
@@ -81,10 +77,10 @@ def check_reload(probe, tensors) -> tuple[str, list]:
                     copy, probe.input_tensors(), training, probe.accepts_training, framework, label
                 )
             except LayerRaised as raised:
-                return "failed", [_failed(probe, raised)]
+                return "failed", [failed(probe, raised)]
             difference = _difference(reference, outputs)
             if difference > _SAME_OUTPUT:
-                return "mismatch", _mismatch(probe, tensors, copy, label, difference, framework)
+                return "mismatch", mismatch(probe, tensors, copy, label, difference, framework)
         return "ok", []
     finally:
         for variable, value in moved:
@@ -189,218 +185,3 @@ def _custom_objects(layer, keras) -> dict:
         objects[cls.__name__] = cls
         objects[keras.saving.get_registered_name(cls)] = cls
     return objects
-
-
-# --- findings --------------------------------------------------------------------------------------
-
-
-def _failed(probe, problem: LayerRaised):
-    layer = probe.layer
-    missing = _required_arguments_missing(layer)
-    where = user_frame_of(problem.error) or _config_location(layer)
-    reason = f"{type(problem.error).__name__}: {error_text(problem.error, 300)}"
-    if missing:
-        names = ", ".join(f"`{m}`" for m in missing)
-        advice = (
-            f"get_config() does not return the constructor argument{'s' * (len(missing) > 1)} {names}, "
-            f"so from_config() cannot construct the layer and load_model fails the same way. Add "
-            f"{'them' if len(missing) > 1 else 'it'} to the dict get_config() returns."
-        )
-        return finding(
-            codes.RELOAD_FAILED,
-            ", ".join(missing),
-            f"{problem.doing} raised ({reason}). {advice}",
-            _config_location(layer) or where,
-        )
-    unbuilt = _UNBUILT.search(str(problem.error))
-    if unbuilt:
-        return finding(
-            codes.RELOAD_FAILED, None, f"{problem.doing} raised ({reason}). {_unbuilt_advice(layer, unbuilt[1])}", where
-        )
-    return finding(
-        codes.RELOAD_FAILED,
-        None,
-        f"{problem.doing} raised ({reason}), so a model holding this layer cannot be saved and loaded "
-        "again. Make get_config() return every constructor argument, create weights in build(), and "
-        "register the class with @keras.saving.register_keras_serializable().",
-        where,
-    )
-
-
-# Keras's words when load_model finds a sublayer with saved weights but no variables of its own.
-_UNBUILT = re.compile(r"<(\w+) name=[^,>]*, built=False>:\s*Layer '[^']*' was never built")
-
-
-def _unbuilt_advice(layer, class_name: str) -> str:
-    """A sublayer made in __init__ that only the layer's first call builds: a layer loaded alone is
-    built from its saved input shape by its own build(), which leaves that sublayer without the
-    variables its saved weights are for. (A Functional model calls the layer on its Input, which
-    builds the sublayer, and loads; checked with Keras 3.15.)"""
-    # The attribute to build: the unbuilt sublayer itself, or the one holding it (an RNN's cell).
-    holders = [
-        (key, value)
-        for key, value in vars(layer).items()
-        if hasattr(value, "_flatten_layers")
-        and any(type(sub).__name__ == class_name for sub in value._flatten_layers(include_self=True, recursive=True))
-    ]
-    if len(holders) == 1:
-        key, holder = holders[0]
-        sublayer = f"self.{key}" + ("" if type(holder).__name__ == class_name else f" (and the {class_name} in it)")
-        example = f"self.{key}.build(input_shape)"
-    else:
-        sublayer, example = f"a {class_name} sublayer", "self.sublayer.build(input_shape)"
-    return (
-        f"The layer builds {sublayer} only when it is first called, not in build(): loaded on its own, "
-        "the layer is built from its saved input shape and the sublayer is left without the variables "
-        "its saved weights are for (a Functional model that calls the layer on its Input is spared). "
-        f"Build it in the layer's build(), e.g. `{example}`."
-    )
-
-
-def _mismatch(probe, tensors, copy, step: str, difference: float, framework) -> list:
-    findings = []
-    reloaded_names = None
-    for row in tensors:
-        if row.kind not in ("untracked", "constant") or not row.read_by_call:
-            continue
-        if reloaded_names is None:
-            from ..layer.naming import Names
-
-            reloaded_names = Names(copy, framework)
-        if _same_value_at(probe, reloaded_names, copy, row.name, framework):
-            continue
-        what = "raw tf.Variable" if row.kind == "untracked" else "constant"
-        findings.append(
-            finding(
-                codes.RELOAD_MISMATCH,
-                row.name,
-                f"After {step} the output differs by {difference:.1e} of its scale: `{row.name}` is a {what} "
-                "that call() reads, and it is not saved with the layer, so it comes back with another value. "
-                "Make it with `self.add_weight(...)` in build() (trainable=False if it must stay fixed).",
-                row.created_at,
-            )
-        )
-    # --init goes to the constructor only when TARGET names the class (not a factory's arguments).
-    names_class = (
-        probe.loaded.make is not None
-        and probe.loaded.target.rsplit(":", 1)[-1].split(".")[-1] == type(probe.layer).__name__
-    )
-    for argument in _arguments_that_differ(probe.layer, copy, probe.loaded.init if names_class else {}):
-        findings.append(
-            finding(
-                codes.RELOAD_MISMATCH,
-                argument,
-                f"After {step} the output differs by {difference:.1e} of its scale: the constructor argument "
-                f"`{argument}` comes back with another value, because get_config() does not return it (or "
-                "returns another value), so the reloaded layer falls back to its default. Return it from get_config().",
-                _config_location(probe.layer),
-            )
-        )
-    if not findings:
-        findings.append(
-            finding(
-                codes.RELOAD_MISMATCH,
-                None,
-                f"After {step} the layer's output differs by {difference:.1e} of its scale with the same "
-                "weights and inputs: something call() depends on is not in get_config() or in the saved weights. "
-                "Return every constructor argument from get_config() and keep state in add_weight variables.",
-                _config_location(probe.layer),
-            )
-        )
-    return findings
-
-
-def _same_value_at(probe, reloaded_names, copy, name: str, framework) -> bool:
-    original = _object_at(probe.names, probe.layer, name, framework)
-    other = _object_at(reloaded_names, copy, name, framework)
-    if original is None or other is None:
-        return original is other
-    if original is other:
-        return True  # a module global both read: not the layer's to save
-    try:
-        # Tensors, variables and arrays: `numpy()` and a numpy comparison, the layer's own values.
-        with user_code("reading a value the layer holds"):
-            return np.array_equal(
-                np.asarray(original.numpy() if hasattr(original, "numpy") else original),
-                np.asarray(other.numpy() if hasattr(other, "numpy") else other),
-            )
-    except LayerRaised:
-        return False
-
-
-def _object_at(names, root, name: str, framework):
-    for key, obj in names.objects.items():
-        place = names.places.get(key)
-        if framework.is_variable(obj):
-            if names.variable_name(obj, root) == name:
-                return obj
-        elif place is not None and place.path == name:
-            return obj
-    return None
-
-
-def _arguments_that_differ(layer, copy, init: dict) -> list[str]:
-    """Constructor arguments whose attribute of the same name differs between layer and copy."""
-    differ = []
-    for name in (p.name for p in _constructor_parameters(layer)):
-        if not hasattr(layer, name) or not hasattr(copy, name):
-            continue
-        if name in ("name", "dtype", "trainable"):
-            continue
-        if not _equal(getattr(layer, name), getattr(copy, name)):
-            differ.append(name)
-    config = _safe_config(layer)
-    for name in init:  # given on the command line, absent from the config, with no attribute
-        if config is not None and name not in config and name not in differ and not hasattr(layer, name):
-            differ.append(name)
-    return differ
-
-
-def _equal(a, b) -> bool:
-    """Whether two attribute values are equal; `==` is the value's own code (a user class's __eq__)."""
-    try:
-        with user_code("comparing a constructor argument after a reload"):
-            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-                return bool(np.array_equal(a, b))
-            return bool(a == b)
-    except LayerRaised:
-        return a is b
-
-
-def _constructor_parameters(layer) -> list:
-    try:
-        parameters = inspect.signature(type(layer).__init__).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    return [p for p in parameters if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-
-
-def _required_arguments_missing(layer) -> list[str]:
-    config = _safe_config(layer)
-    if config is None:
-        return []
-    return [p.name for p in _constructor_parameters(layer) if p.default is p.empty and p.name not in config]
-
-
-def _safe_config(layer):
-    try:
-        with user_code("get_config()"):
-            return layer.get_config()
-    except LayerRaised:
-        return None
-
-
-def _config_location(layer) -> str | None:
-    """The user's get_config() line, else the class line: where a config problem is fixed."""
-    cls = type(layer)
-    for target in (cls.__dict__.get("get_config"), cls):
-        if target is None:
-            continue
-        try:
-            filename = inspect.getsourcefile(target)
-            line = inspect.getsourcelines(target)[1]
-        except (TypeError, OSError):
-            continue
-        if filename and is_user_file(filename):
-            return format_location(filename, line)
-    return None
