@@ -31,7 +31,8 @@ from .sources import scope_of
 FORMAT = 1
 _KEY = "gradcheck_baseline"
 _LOCATION = re.compile(r"(?:[A-Za-z]:)?[^\s`'\"(),;]*\.pyw?:\d+")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# A number standing alone (not the 32 of int32 or float32): a ratio, an error, an index, a step.
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w])")
 ABOUT = (
     "Findings accepted when this project adopted gradcheck. `gradcheck --baseline FILE` fails only on "
     "findings not listed here and says which entries are fixed; `gradcheck --write-baseline FILE` rewrites it. "
