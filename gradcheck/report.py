@@ -150,7 +150,9 @@ class Report:
 
 
 def _rebuild(kind, document: dict):
-    return kind(**{key: _tuples(value) for key, value in document.items()})
+    # Keys the dataclass does not have (the JSON renderer's "help") are left out, not a TypeError.
+    known = {item.name for item in fields(kind)}
+    return kind(**{key: _tuples(value) for key, value in document.items() if key in known})
 
 
 def _tuples(value):
