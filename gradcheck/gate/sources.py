@@ -11,6 +11,7 @@ no scope, and says nothing false.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import io
 import os
@@ -36,6 +37,9 @@ class Comment:
     codes: tuple[str, ...]  # empty: a bare `# gradcheck: ignore` (or one whose `[` is never closed)
     reason: Optional[str]
     closed: bool = True  # False: `[` without `]`
+    # The lines it covers: every line of the statement it ends. A formatter that wraps a long
+    # statement moves its trailing comment to the last line, away from the op a finding names.
+    covers: tuple[int, ...] = ()
 
     @property
     def location(self) -> str:
@@ -88,22 +92,31 @@ def forget_sources() -> None:
 
 
 def comments_in(path: str) -> list[Comment]:
-    """Every `# gradcheck: ignore` comment of the file at `path`, in order."""
+    """Every `# gradcheck: ignore` comment of the file at `path`, in order, each covering the lines
+    of the statement it is on (its own line alone when it stands on a line of its own)."""
     text = _source(file_key(path))
     if text is None:
         return []
     shown = shown_path(path)
-    found = []
-    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    found: list[Comment] = []
+    pending: list[Comment] = []  # comments of the statement being read
+    first: Optional[int] = None  # the statement's first line
+    quiet = (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING)
     try:
-        for token in tokens:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
             if token.type == tokenize.COMMENT:
                 comment = _parse(token.string, shown, token.start[0])
                 if comment is not None:
-                    found.append(comment)
+                    pending.append(comment)
+            if token.type == tokenize.NEWLINE or (token.type == tokenize.NL and first is None):
+                lines = tuple(range(first, token.start[0] + 1)) if first is not None else ()
+                found += [dataclasses.replace(c, covers=lines or (c.line,)) for c in pending]
+                pending, first = [], None
+            elif token.type not in quiet and first is None:
+                first = token.start[0]
     except (tokenize.TokenError, SyntaxError):  # an unterminated string: keep the comments before it
         pass
-    return found
+    return found + [dataclasses.replace(c, covers=(c.line,)) for c in pending]
 
 
 def _parse(text: str, path: str, line: int) -> Optional[Comment]:

@@ -2,7 +2,8 @@
 
 Three ways to write one, all matched here after the check, in the supervisor:
 - an inline comment, `# gradcheck: ignore[none-gradient, input-gradient-none] frozen stem`, on the
-  line a finding points at or on the line that created its tensor (`TensorInfo.created_at`);
+  line a finding points at or on the line that created its tensor (`TensorInfo.created_at`), or
+  anywhere on the same statement when it spans several lines (where a formatter puts it);
 - `ignore = ["none-gradient:target_kernel", ...]` in a pyproject.toml target entry;
 - `--ignore CODE[:TENSOR]` on the command line (every target), or check(ignore=...).
 
@@ -52,19 +53,23 @@ def apply_suppressions(
                 continue
             owners[key] = index
             for comment in comments_in(path):
-                comments.setdefault((key, comment.line), []).append(comment)
+                for line in comment.covers:
+                    comments.setdefault((key, line), []).append(comment)
     used: set[tuple] = set()
     marked = [
         _marked(result, tuple(rule_list), comments, used, index) if isinstance(result, Report) else result
         for index, (result, rule_list) in enumerate(zip(results, rules))
     ]
     extra: dict[int, list[Finding]] = {}
+    judged = set()
     for (key, _), found in comments.items():
         owner = owners[key]
         if key in unjudged or not isinstance(marked[owner], Report):
             continue
         for comment in found:
-            extra.setdefault(owner, []).extend(_comment_warnings(comment, used))
+            if comment not in judged:  # listed once per line it covers, judged once
+                judged.add(comment)
+                extra.setdefault(owner, []).extend(_comment_warnings(comment, used))
     for index, rule_list in enumerate(rules):
         for rule in rule_list:
             if rule.code in GATE_CODES or not isinstance(marked[index], Report):

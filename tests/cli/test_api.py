@@ -96,7 +96,7 @@ def test_assert_trainable_lists_the_findings_as_the_cli_does():
     with pytest.raises(AssertionError) as raised:
         assert_trainable("sample_layers/untracked.py:RawVariable", input_shape=(16, 5), numeric=False)
     message = str(raised.value)
-    assert message.startswith("gradcheck found 2 problem(s) in sample_layers/untracked.py:RawVariable:\n")
+    assert message.startswith("gradcheck found 2 problems in sample_layers/untracked.py:RawVariable:\n")
     quiet = run_cli_shared(
         ["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--no-numeric", "--quiet"]
     )

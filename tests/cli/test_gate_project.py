@@ -52,16 +52,20 @@ def test_inline_ignores_let_the_project_pass_and_keep_each_reason(project):
     found = _findings(result)
     assert set(found) == INTENDED
     source = (project / "layers.py").read_text()
-    target_line = line_in(source, "ignore[none-gradient] frozen target branch")
-    assert found[("layers.py:TargetNetwork", "none-gradient", "target_kernel")] | {"message": "..."} == {
+    # A formatter wrapped this statement: the finding names its first line, the comment is on its last.
+    op_line = line_in(source, "target = tf.stop_gradient(")
+    comment_line = line_in(source, "ignore[none-gradient] frozen target branch")
+    assert comment_line == op_line + 2
+    assert found[("layers.py:TargetNetwork", "none-gradient", "target_kernel")] | {"message": "...", "help": "..."} == {
         "code": "none-gradient",
         "severity": "error",
         "tensor": "target_kernel",
         "message": "...",
-        "location": f"layers.py:{target_line}",
+        "location": f"layers.py:{op_line}",
         "ignored": True,
         "ignore_reason": "frozen target branch, copied from the online kernel",
-        "ignored_by": f"comment at layers.py:{target_line}",
+        "ignored_by": f"comment at layers.py:{comment_line}",
+        "help": "...",
     }
     stem_line = line_in(source, "pretrained stem, frozen on purpose")
     assert (

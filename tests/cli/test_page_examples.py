@@ -8,7 +8,14 @@ from conftest import ROOT, run_cli
 
 PAGES = ROOT / "gradcheck" / "findings"
 # One page per kind of check: what call() uses, gradients, finite differences, reloading, the gate.
-CHECKED = ["untracked-variable", "none-gradient", "zero-gradient", "gradient-mismatch", "reload-mismatch", "unused-ignore"]
+CHECKED = [
+    "untracked-variable",
+    "none-gradient",
+    "zero-gradient",
+    "gradient-mismatch",
+    "reload-mismatch",
+    "unused-ignore",
+]
 
 
 def _example(code: str):

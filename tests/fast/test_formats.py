@@ -67,7 +67,11 @@ def test_junit_one_testcase_per_finding_and_per_clean_or_broken_target():
     root = ET.fromstring(render_junit.render([BROKEN, CLEAN, FAILED]))
     assert root.tag == "testsuites"
     assert [root.get(k) for k in ("tests", "failures", "errors", "skipped")] == ["5", "1", "1", "0"]
-    assert [s.get("name") for s in root.findall("testsuite")] == ["layers.py:Broken", "layers.py:Good", "layers.py:Missing"]
+    assert [s.get("name") for s in root.findall("testsuite")] == [
+        "layers.py:Broken",
+        "layers.py:Good",
+        "layers.py:Missing",
+    ]
     cases = root.findall("testsuite/testcase")
     assert [(c.get("classname"), c.get("name")) for c in cases] == [
         ("layers.py:Broken", "untracked-variable w"),

@@ -32,6 +32,10 @@ SOURCE = textwrap.dedent(
             d = x  # gradcheck: ignore[none-gradient
             e = x  # gradcheck: ignored, not a directive
             f = x  # gradcheck:ignore[nope, unused-ignore] typo
+            g = tf.stop_gradient(
+                x
+            )  # gradcheck: ignore[none-gradient] wrapped by a formatter
+            # gradcheck: ignore[zero-gradient] on a line of its own
             return a
 
         @staticmethod
@@ -68,7 +72,13 @@ def test_comments_are_found_as_python_reads_them(layers):
         (_line("c = "), (), None, True),
         (_line("d = "), (), None, False),
         (_line("f = "), ("nope", "unused-ignore"), "typo", True),
+        (_line("wrapped by"), ("none-gradient",), "wrapped by a formatter", True),
+        (_line("of its own"), ("zero-gradient",), "on a line of its own", True),
     ]
+    covers = {c.line: c.covers for c in comments_in(layers)}
+    assert covers[_line("a = ")] == (_line("a = "),)
+    assert covers[_line("wrapped by")] == (_line("g = "), _line("g = ") + 1, _line("wrapped by"))
+    assert covers[_line("of its own")] == (_line("of its own"),)
 
 
 def test_scope_is_the_enclosing_function_or_class(layers):
@@ -111,6 +121,7 @@ def test_inline_comments_match_the_findings_line_or_its_tensors_creation_line(la
             finding("none-gradient", "w", "cut", f"layers.py:{line_a}"),
             finding("zero-gradient", "k", "dead", "layers.py:99"),  # its tensor was made on line b
             finding("none-gradient", "k", "cut", "layers.py:99"),  # not a code of line b's comment
+            finding("none-gradient", "v", "cut", f"layers.py:{_line('g = ')}"),  # the wrapped statement's comment
         ],
         variables=[
             TensorInfo(name="k", kind="trainable", shape=(3,), dtype="float32", created_at=f"layers.py:{line_b}")
@@ -124,6 +135,7 @@ def test_inline_comments_match_the_findings_line_or_its_tensors_creation_line(la
     ]
     assert ignored == [
         ("none-gradient", "k", False, None, None),
+        ("none-gradient", "v", True, "wrapped by a formatter", f"comment at layers.py:{_line('wrapped by')}"),
         ("none-gradient", "w", True, "frozen stem", f"comment at layers.py:{line_a}"),
         ("zero-gradient", "k", True, None, f"comment at layers.py:{line_b}"),
     ]
@@ -132,12 +144,15 @@ def test_inline_comments_match_the_findings_line_or_its_tensors_creation_line(la
         for f in gated.findings
         if f.code in ("unused-ignore", "ignore-without-code", "unknown-ignore-code")
     )
-    assert gate == [
-        ("ignore-without-code", f"layers.py:{_line('c = ')}"),
-        ("ignore-without-code", f"layers.py:{_line('d = ')}"),
-        ("unknown-ignore-code", f"layers.py:{_line('f = ')}"),
-        ("unused-ignore", f"layers.py:{line_a}"),  # input-gradient-none matched nothing
-    ]
+    assert gate == sorted(
+        [
+            ("ignore-without-code", f"layers.py:{_line('c = ')}"),
+            ("ignore-without-code", f"layers.py:{_line('d = ')}"),
+            ("unknown-ignore-code", f"layers.py:{_line('f = ')}"),
+            ("unused-ignore", f"layers.py:{line_a}"),  # input-gradient-none matched nothing
+            ("unused-ignore", f"layers.py:{_line('of its own')}"),
+        ]
+    )
     assert exit_status([gated]) == 1  # the cut on k still counts
 
 

@@ -1,6 +1,7 @@
 """A small project whose layers hold three things that look like bugs and are meant: the gate's
 suppressions are tested on it (tests/cli/test_gate_project.py). Each `# gradcheck: ignore[...]`
-comment says why the finding is accepted."""
+comment says why the finding is accepted. Two of them sit where a formatter (ruff, black) moves a
+trailing comment when it wraps a long statement: on its last line, not on the line of the op."""
 
 import keras
 import tensorflow as tf
@@ -16,7 +17,9 @@ class TargetNetwork(keras.layers.Layer):
 
     def call(self, inputs):
         online = tf.matmul(inputs, self.online_kernel)
-        target = tf.stop_gradient(tf.matmul(inputs, self.target_kernel))  # gradcheck: ignore[none-gradient] frozen target branch, copied from the online kernel
+        target = tf.stop_gradient(
+            tf.matmul(inputs, self.target_kernel)
+        )  # gradcheck: ignore[none-gradient] frozen target branch, copied from the online kernel
         return online - target
 
 
@@ -33,7 +36,9 @@ class QuantisedDense(keras.layers.Layer):
         self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
 
     def call(self, inputs):
-        steps = round_straight_through(self.kernel * 8.0)  # gradcheck: ignore[gradient-mismatch] straight-through estimator: the tape's gradient is meant to differ
+        steps = round_straight_through(
+            self.kernel * 8.0
+        )  # gradcheck: ignore[gradient-mismatch] straight-through estimator: the tape's gradient is meant to differ
         return tf.matmul(inputs, steps / 8.0)
 
 
