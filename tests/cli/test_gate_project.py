@@ -87,8 +87,8 @@ def test_pyproject_ignores_let_the_project_pass(project):
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
     text = text.replace(
-        'target = "layers.py:TargetNetwork"\ninput-shape = "8,5"\n',
-        'target = "layers.py:TargetNetwork"\ninput-shape = "8,5"\n'
+        'target = "layers.py:TargetNetwork"\ninput-shape = "8,5"\nreload = false\n',
+        'target = "layers.py:TargetNetwork"\ninput-shape = "8,5"\nreload = false\n'
         'ignore = [{code = "none-gradient", tensor = "target_kernel", reason = "frozen target branch"}]\n',
     )
     text = text.replace(
