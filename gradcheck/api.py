@@ -42,7 +42,13 @@ def check(
         **settings: any other field of `gradcheck.options.Options` (vanishing_threshold,
             exploding_threshold, numeric, exhaustive, rtol, atol, eps, max_elements, timeout,
             reload=True, dtype_policies), and dtype_policy: a policy name or a list of them
-            ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16"), as --dtype-policy.
+            ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16"), as --dtype-policy; and
+            ignore: rules as pyproject.toml's `ignore` ("CODE", "CODE:TENSOR" or a dict with code,
+            tensor and reason), as --ignore.
+
+    Findings that an `ignore` rule or a `# gradcheck: ignore[CODE]` comment in the layer's source
+    matches are kept in the Report, marked `ignored` (with the reason), and `report.ok` leaves
+    them out, as the command does.
 
     It seeds Keras's global random state with `seed` (keras.utils.set_random_seed) so a layer's
     initial weights, and so the report, repeat from run to run.
@@ -67,7 +73,7 @@ def check(
     if isolate:
         from .isolation.supervisor import check_isolated
 
-        return check_isolated(target, options)
+        return _gated(check_isolated(target, options), target, options)
     stages = ["loading the target"]
     try:
         from .isolation.supervisor import time_limit
@@ -75,7 +81,7 @@ def check(
         with time_limit(options.timeout):
             from .pipeline import build_report
 
-            return build_report(target, options, stage=stages.append)
+            report = build_report(target, options, stage=stages.append)
     except LayerRaised as raised:  # the layer raised where no check expected it
         from .layer.source import unhandled_message
 
@@ -86,3 +92,11 @@ def check(
         from .layer.source import exit_message
 
         raise GradcheckError(exit_message(error, stages[-1])) from None
+    return _gated(report, target, options)
+
+
+def _gated(report: Report, target, options) -> Report:
+    """The report as the command would print it: `ignore` rules and `# gradcheck: ignore` comments applied."""
+    from .gate import apply_gate, files_named
+
+    return apply_gate([report], [options.ignore], [files_named(report, target)])[0]

@@ -3,7 +3,8 @@
 A check names a finding by one of these constants (`codes.NONE_GRADIENT`), never by a string it
 types itself, so a misspelt code is a NameError and not a new code nobody documented. The JSON
 carries the code's name ("none-gradient"); the README's table and the per-code pages
-(docs/findings/) are tested against `CODES`. Nothing here imports TensorFlow.
+(gradcheck/findings/, also reached as docs/findings/) are tested against `CODES`. Nothing here
+imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -140,4 +141,30 @@ LOW_PRECISION_WEIGHT = _code(
 RELOAD_FAILED = _code("reload-failed", ERROR, "from_config(get_config()) or a .keras save and load_model raised")
 RELOAD_MISMATCH = _code(
     "reload-mismatch", ERROR, "the layer reloaded from its config or a .keras file computes another output"
+)
+
+# The gate itself (gate/): suppressions and the baseline, about the run's configuration, not the layer
+UNUSED_IGNORE = _code(
+    "unused-ignore",
+    WARNING,
+    "a suppression (inline comment, pyproject ignore or --ignore) that matched no finding of this run",
+)
+IGNORE_WITHOUT_CODE = _code(
+    "ignore-without-code",
+    WARNING,
+    "a `# gradcheck: ignore` comment without [codes]: it ignores nothing; name the codes it is for",
+)
+UNKNOWN_IGNORE_CODE = _code(
+    "unknown-ignore-code", WARNING, "a `# gradcheck: ignore[...]` comment names a code gradcheck does not have"
+)
+BASELINE_FIXED = _code(
+    "baseline-fixed",
+    INFO,
+    "a --baseline entry that no finding of this run matches any more (fixed): rewrite the baseline to drop it",
+)
+
+# Codes about the gate's own configuration: they are never recorded in a baseline, and an inline
+# comment cannot ignore them (--ignore and pyproject's ignore can).
+GATE_CODES: frozenset[str] = frozenset(
+    code.name for code in (UNUSED_IGNORE, IGNORE_WITHOUT_CODE, UNKNOWN_IGNORE_CODE, BASELINE_FIXED)
 )

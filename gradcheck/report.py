@@ -23,6 +23,11 @@ class Finding:
     tensor: Optional[str]
     message: str
     location: Optional[str]  # "path/to/file.py:LINE", relative to the working folder when inside it
+    # Set by the gate (gate/) after the check: a suppression or a baseline entry matched it. An
+    # ignored finding is still reported, but never counts toward a verdict or the exit status.
+    ignored: bool = False
+    ignore_reason: Optional[str] = None  # the reason written beside the suppression, if any
+    ignored_by: Optional[str] = None  # "comment at FILE:LINE", "--ignore", "pyproject.toml", "baseline FILE"
 
 
 def finding(code: Code | str, tensor: Optional[str], message: str, location: Optional[str] = None) -> Finding:
@@ -112,7 +117,12 @@ class Report:
         return not fails(self, ERROR)
 
     def count(self, severity: str) -> int:
-        return sum(1 for f in self.findings if f.severity == severity)
+        """Findings of `severity` that count: an ignored finding is left out, as the verdict leaves it out."""
+        return sum(1 for f in self.findings if f.severity == severity and not f.ignored)
+
+    @property
+    def ignored_count(self) -> int:
+        return sum(1 for f in self.findings if f.ignored)
 
     def to_dict(self) -> dict:
         """The JSON contract: the dataclasses as they are, plus the derived `ok`."""
@@ -140,7 +150,9 @@ class Report:
 
 
 def _rebuild(kind, document: dict):
-    return kind(**{key: _tuples(value) for key, value in document.items()})
+    # Keys the dataclass does not have (the JSON renderer's "help") are left out, not a TypeError.
+    known = {item.name for item in fields(kind)}
+    return kind(**{key: _tuples(value) for key, value in document.items() if key in known})
 
 
 def _tuples(value):
@@ -177,12 +189,25 @@ def fails(report, fail_on: str = ERROR) -> bool:
 
     The one verdict rule: exit_status, the text and Markdown verdicts and `assert_trainable` all
     call it, so the words on the screen always match the exit status. A TargetFailure is not a
-    failing report (it could not run: exit status 2).
+    failing report (it could not run: exit status 2). An ignored finding (a suppression or a
+    baseline entry matched it) never fails a report.
     """
+    return bool(failing_findings(report, fail_on))
+
+
+def failing_findings(report, fail_on: str = ERROR) -> list[Finding]:
+    """The findings of `report` that make it fail under `--fail-on fail_on` (see `fails`)."""
     if isinstance(report, TargetFailure):
-        return False
+        return []
     limit = SEVERITY_ORDER[fail_on]
-    return any(SEVERITY_ORDER[f.severity] <= limit for f in report.findings)
+    return [f for f in report.findings if SEVERITY_ORDER[f.severity] <= limit and not f.ignored]
+
+
+def counted(report: Report) -> str:
+    """The counts of a report in the one wording every format uses: "1 error, 2 warnings" (", 3 ignored")."""
+    errors, warnings, ignored = report.count(ERROR), report.count(WARNING), report.ignored_count
+    words = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+    return words + (f", {ignored} ignored" if ignored else "")
 
 
 def exit_status(results, fail_on: str = ERROR) -> int:

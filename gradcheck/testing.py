@@ -6,17 +6,21 @@
         assert_trainable("mypackage/layers.py:MyLayer", input_shape=(16, 5), init={"units": 4})
 
 The failure message lists the findings as the `gradcheck` command prints them (`--quiet`), so a
-red test reads like the CLI, and pytest shows the caller's line, not gradcheck's frame.
+red test reads like the CLI, and pytest shows the caller's line, not gradcheck's frame. Warnings
+that TensorFlow, Keras, numpy or gradcheck raise while the layer is checked are not the test's
+business and are dropped; a warning raised by the layer's own code still reaches pytest.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import sysconfig
+import warnings
 
 from .api import check
 from .options.settings import check_fail_on
-from .report import ERROR, SEVERITY_ORDER, Report, fails
+from .report import ERROR, Report, failing_findings, fails
 
 
 def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, isolate: bool = False, **kwargs) -> Report:
@@ -47,11 +51,27 @@ def assert_trainable(target_or_layer, *, input_shape, fail_on: str = ERROR, isol
     check_fail_on(fail_on)  # a misspelt severity is a GradcheckError before the check, not a KeyError after it
     caller = inspect.currentframe().f_back  # type: ignore[union-attr]
     target = _beside_caller(target_or_layer, caller.f_code.co_filename if caller else "")
-    report = check(target, input_shape=input_shape, isolate=isolate, **kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # each one is seen here, then re-raised or dropped below
+        report = check(target, input_shape=input_shape, isolate=isolate, **kwargs)
+    for warning in caught:
+        if not _third_party(warning.filename):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if fails(report, fail_on):
-        count = sum(1 for f in report.findings if SEVERITY_ORDER[f.severity] <= SEVERITY_ORDER[fail_on])
-        raise AssertionError(f"gradcheck found {count} problem(s) in {report.target}:\n{_findings_text(report)}")
+        count = len(failing_findings(report, fail_on))
+        problems = f"{count} problem{'s' * (count != 1)}"
+        raise AssertionError(f"gradcheck found {problems} in {report.target}:\n{_findings_text(report)}")
     return report
+
+
+def _third_party(filename: str) -> bool:
+    """A warning raised from an installed package, Python's own library or gradcheck, not the user's code."""
+    real = os.path.realpath(filename or "")
+    paths = sysconfig.get_paths()
+    roots = {paths.get(key) for key in ("purelib", "platlib", "stdlib", "platstdlib")}
+    roots.add(os.path.dirname(os.path.abspath(__file__)))
+    inside = any(root and real.startswith(os.path.realpath(root) + os.sep) for root in roots)
+    return inside or "site-packages" in real.split(os.sep) or "dist-packages" in real.split(os.sep)
 
 
 def _beside_caller(target, caller_file: str):

@@ -177,6 +177,7 @@ _COSTLIEST_FIRST = (
     "test_api.py",
     "test_progress.py",
     "test_pyproject_runs.py",
+    "test_gate_project.py",
     "test_numeric.py",
     "test_peer_layers.py",
     "test_reload.py",

@@ -8,12 +8,12 @@ decide the exit status.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 
 import click
 
 from ..errors import GradcheckError
+from ..options.ignores import parse_ignore
 from ..options.settings import (
     DEFAULT_EXPLODING,
     DEFAULT_MAX_ELEMENTS,
@@ -21,7 +21,6 @@ from ..options.settings import (
     DEFAULT_VANISHING,
     DTYPE_POLICIES,
     DTYPES,
-    check_setting,
     check_target,
     parse_dtype,
     parse_init,
@@ -31,78 +30,18 @@ from ..options.settings import (
 from ..render import FORMATS
 from ..report import TargetFailure, exit_status
 from .destination import check_output_path, write_output
+from .gating import gated, prepare_baseline
+from .info import show_explanation, show_version
+from .usage import Command, UsageProblem, checked, jobs_count, setting
 
 
-class UsageProblem(click.ClickException):
-    """A GradcheckError on its way out: one paragraph on stderr, exit status 2."""
-
-    exit_code = 2
-
-    def show(self, file=None):
-        click.echo(f"gradcheck: {self.format_message()}", err=True)
-
-
-def _checked(validate, *, each: bool = False, keep: bool = False):
-    """A click callback running one of options.py's validators, so a bad value exits 2 at once,
-    before a pyproject entry is read or TensorFlow loads, as the one-paragraph message make_options
-    would give. `each`: validate every value of a repeated option; `keep`: pass the values on as
-    typed (make_options parses them again, with the other options they pair with)."""
-
-    def callback(ctx, param, value):
-        try:
-            checked = tuple(validate(v) for v in value) if each else validate(value)
-        except GradcheckError as error:
-            raise UsageProblem(str(error)) from None
-        return value if keep else checked
-
-    return callback
-
-
-def _setting(name: str):
-    return _checked(lambda value: check_setting(name, value))
-
-
-class _Command(click.Command):
-    """Click's own usage errors (an unknown option, a missing value, a bad choice) as one paragraph
-    with exit status 2, the same shape as every other usage error, instead of click's usage block."""
-
-    def make_context(self, info_name, args, parent=None, **extra):
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as error:
-            raise UsageProblem(_usage_text(error)) from None
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as error:
-            raise UsageProblem(_usage_text(error)) from None
-
-
-def _usage_text(error: click.UsageError) -> str:
-    text = " ".join(error.format_message().split())  # one paragraph, whatever click wrapped
-    return f"{text.rstrip('.')}. Run gradcheck --help for the options."
-
-
-def _jobs_count(ctx, param, value):
-    if value == "auto":
-        return os.cpu_count() or 1
-    try:
-        count = int(value)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise click.BadParameter(f"must be a number of worker processes (1 or more) or auto, got {value!r}.")
-    return count
-
-
-@click.command(cls=_Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.command(cls=Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("target", required=False)
 @click.option(
     "--input-shape",
     multiple=True,
     metavar="N,N,...",
-    callback=_checked(parse_shape, each=True, keep=True),
+    callback=checked(parse_shape, each=True, keep=True),
     help="Full input shape, batch dimension first. Repeat once per input: several inputs go to call() "
     "as a list, or as separate arguments when call() takes that many.",
 )
@@ -110,21 +49,21 @@ def _jobs_count(ctx, param, value):
     "--input-dtype",
     multiple=True,
     metavar="DTYPE",
-    callback=_checked(parse_dtype, each=True, keep=True),
+    callback=checked(parse_dtype, each=True, keep=True),
     help=f"Input dtype, once per input in the same order (default float32). One of: {', '.join(DTYPES)}.",
 )
 @click.option(
     "--input-range",
     multiple=True,
     metavar="LOW,HIGH",
-    callback=_checked(parse_range, each=True, keep=True),
+    callback=checked(parse_range, each=True, keep=True),
     help="Range of sampled values, once per input (default -1,1; integers: [0,10)).",
 )
 @click.option(
     "--init",
     multiple=True,
     metavar="KEY=VALUE",
-    callback=_checked(parse_init, keep=True),
+    callback=checked(parse_init, keep=True),
     help="Constructor keyword; VALUE is read as a Python literal, else as a string. Repeatable.",
 )
 @click.option(
@@ -133,7 +72,7 @@ def _jobs_count(ctx, param, value):
     default=0,
     show_default=True,
     metavar="N",
-    callback=_setting("seed"),
+    callback=setting("seed"),
     help="Seeds every sample: the same seed, the same report.",
 )
 @click.option(
@@ -147,7 +86,7 @@ def _jobs_count(ctx, param, value):
     default=DEFAULT_VANISHING,
     show_default=True,
     metavar="X",
-    callback=_setting("vanishing_threshold"),
+    callback=setting("vanishing_threshold"),
     help="Warn when RMS(gradient) / max(RMS(tensor), 1) is below this.",
 )
 @click.option(
@@ -156,7 +95,7 @@ def _jobs_count(ctx, param, value):
     default=DEFAULT_EXPLODING,
     show_default=True,
     metavar="X",
-    callback=_setting("exploding_threshold"),
+    callback=setting("exploding_threshold"),
     help="Warn when RMS(gradient) / max(RMS(tensor), 1) is above this.",
 )
 @click.option(
@@ -171,7 +110,7 @@ def _jobs_count(ctx, param, value):
     default=1,
     show_default=True,
     metavar="1|2",
-    callback=_setting("order"),
+    callback=setting("order"),
     help="2: also check second derivatives (Hessian-vector products, a gradient penalty's gradient).",
 )
 @click.option(
@@ -179,7 +118,7 @@ def _jobs_count(ctx, param, value):
     type=str,
     default=None,
     metavar="X",
-    callback=_setting("rtol"),
+    callback=setting("rtol"),
     help="Relative tolerance of the finite-difference check.",
 )
 @click.option(
@@ -187,7 +126,7 @@ def _jobs_count(ctx, param, value):
     type=str,
     default=None,
     metavar="X",
-    callback=_setting("atol"),
+    callback=setting("atol"),
     help="Absolute tolerance of the finite-difference check.",
 )
 @click.option(
@@ -195,7 +134,7 @@ def _jobs_count(ctx, param, value):
     type=str,
     default=None,
     metavar="X",
-    callback=_setting("eps"),
+    callback=setting("eps"),
     help="Finite-difference step, relative to each tensor's scale.",
 )
 @click.option(
@@ -219,14 +158,38 @@ def _jobs_count(ctx, param, value):
     show_default=True,
     help="Lowest finding severity that makes the exit status 1.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print only the findings.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the warnings and errors (and a verdict per target).")
+@click.option(
+    "--ignore",
+    "ignores",
+    multiple=True,
+    metavar="CODE[:TENSOR]",
+    callback=checked(parse_ignore, each=True),
+    help="Ignore the findings of CODE (on TENSOR only, when given) in every target. Repeatable. "
+    "An ignored finding is still listed with --show-ignored, and never fails the run.",
+)
+@click.option("--show-ignored", is_flag=True, help="List the ignored findings in the text report too.")
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Fail only on findings not recorded in FILE (written by --write-baseline); list the entries now fixed.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Record this run's errors and warnings in FILE, so later runs with --baseline FILE fail only on new ones.",
+)
 @click.option(
     "--max-elements",
     type=str,
     default=DEFAULT_MAX_ELEMENTS,
     show_default=True,
     metavar="N",
-    callback=_setting("max_elements"),
+    callback=setting("max_elements"),
     help="Refuse an input with more numbers than this, before allocating it.",
 )
 @click.option(
@@ -235,7 +198,7 @@ def _jobs_count(ctx, param, value):
     default=DEFAULT_TIMEOUT,
     show_default=True,
     metavar="SECONDS",
-    callback=_setting("timeout"),
+    callback=setting("timeout"),
     help="Give up on a target after this many seconds (a layer that hangs).",
 )
 @click.option(
@@ -244,8 +207,24 @@ def _jobs_count(ctx, param, value):
     default="1",
     show_default=True,
     metavar="N|auto",
-    callback=_jobs_count,
+    callback=jobs_count,
     help="Check the targets of ./pyproject.toml in N worker processes (auto: one per CPU).",
+)
+@click.option(
+    "--explain",
+    metavar="CODE",
+    expose_value=False,
+    is_eager=True,
+    callback=show_explanation,
+    help="Print the page of a finding code (what it means, an example, the fix) and exit.",
+)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=show_version,
+    help="Print the versions of gradcheck, TensorFlow and Keras and exit.",
 )
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors, and every target's captured output.")
 @click.option(
@@ -282,6 +261,10 @@ def main(
     output,
     fail_on,
     quiet,
+    ignores,
+    show_ignored,
+    baseline,
+    write_baseline,
     max_elements,
     timeout,
     jobs,
@@ -324,10 +307,17 @@ def main(
         max_elements=max_elements,
         timeout=timeout,
     )
-    settings.update(dtype_policies=tuple(dtype_policies), reload=reload)
+    settings.update(dtype_policies=tuple(dtype_policies), reload=reload, ignore=tuple(ignores))
     try:
         targets = _jobs(target, input_shape, input_dtype, input_range, init, settings)
-        check_output_path(output, [label for label, _ in targets])
+        labels = [label for label, _ in targets]
+        baselines = prepare_baseline(baseline, write_baseline, output, labels)
+        also_read = {
+            path: f"the {option} file"
+            for option, path in (("--baseline", baseline), ("--write-baseline", write_baseline))
+            if path
+        }
+        check_output_path(output, labels, also_read)
     except GradcheckError as error:
         raise UsageProblem(str(error)) from None
     from ..isolation.supervisor import Terminated, check_targets, sigterm_raises
@@ -349,11 +339,13 @@ def main(
                     done=lambda index, outcome: tell(targets, index, outcome, debug, view),
                     progress=view.show if view is not None else None,
                 )
-            results = [outcome.result for outcome in outcomes]
+            results, note = gated([outcome.result for outcome in outcomes], targets, baselines)
+            if note:
+                click.echo(note, err=True)
             # When no target could run there is no report: the messages on stderr are the whole
             # answer, and stdout or --output stays empty rather than holding a document about nothing.
             if not all(isinstance(result, TargetFailure) for result in results):
-                write_output(output, _render(results, output_format, quiet, fail_on, output))
+                write_output(output, _render(results, output_format, quiet, show_ignored, fail_on, output))
     except GradcheckError as error:  # stdout closed before the report was written
         raise UsageProblem(str(error)) from None
     except KeyboardInterrupt:
@@ -390,7 +382,7 @@ def _jobs(target, input_shape, input_dtype, input_range, init, settings):
     return targets_from_pyproject(settings)
 
 
-def _render(results, output_format: str, quiet: bool, fail_on: str, output) -> str:
+def _render(results, output_format: str, quiet: bool, show_ignored: bool, fail_on: str, output) -> str:
     """The report in `output_format`, as text; drawn for the terminal (width, colour) when stdout is one."""
     from ..render import render, terminal_settings
 
@@ -400,4 +392,4 @@ def _render(results, output_format: str, quiet: bool, fail_on: str, output) -> s
             settings = terminal_settings(sys.stdout)
         except ValueError:  # a closed stdout: write_output says so
             pass
-    return render(output_format, results, quiet=quiet, fail_on=fail_on, **settings)
+    return render(output_format, results, quiet=quiet, show_ignored=show_ignored, fail_on=fail_on, **settings)

@@ -17,59 +17,57 @@ import sys
 import tempfile
 
 from ..errors import GradcheckError
+from ..gate.sources import target_file
 
 PYPROJECT = "pyproject.toml"
 
 
-def check_output_path(output: str | None, targets: list[str]) -> None:
+def check_output_path(output: str | None, targets: list[str], also_read: dict[str, str] | None = None) -> None:
     """Refuse an --output the run could not write, or must not: a folder, or a file the run reads;
-    without --output, a stdout that is already closed."""
+    without --output, a stdout that is already closed. `also_read`: more files the run reads or
+    writes ({path: what it is}), such as the --baseline file."""
     if output is None:
         _refuse_a_closed_stdout()
         return
-    path = os.path.abspath(output)
+    check_writable("--output", output, {**files_read(targets), **(also_read or {})}, "gradcheck-report.txt", "report")
+
+
+def files_read(targets: list[str]) -> dict[str, str]:
+    """{path: what it is} of the files every run reads: ./pyproject.toml and the targets' sources."""
+    read = {PYPROJECT: "./pyproject.toml, which lists the targets"}
+    for target in targets:
+        source = target_file(target)
+        if source is not None:
+            read[source] = f"the source of {target}"
+    return read
+
+
+def check_writable(option: str, given: str, read: dict[str, str], example: str, product: str) -> None:
+    """Refuse to write `given` (the value of `option`) when it is a folder, its folder is missing
+    or not writable, or it is one of the files in `read` ({path: what it is})."""
+    path = os.path.abspath(given)
     folder = os.path.dirname(path)
     if os.path.isdir(path):
         raise GradcheckError(
-            f"--output {output} is a folder. Give a file name, e.g. --output {os.path.join(output, 'gradcheck-report.txt')}."
+            f"{option} {given} is a folder. Give a file name, e.g. {option} {os.path.join(given, example)}."
         )
     if not os.path.isdir(folder):
         raise GradcheckError(
-            f"--output {output}: there is no folder {folder}. Create it first, or write the report elsewhere."
+            f"{option} {given}: there is no folder {folder}. Create it first, or write the {product} elsewhere."
         )
     if not os.access(folder, os.W_OK):
         raise GradcheckError(
-            f"--output {output}: the folder {folder} is not writable. Write the report to a folder you can write to."
+            f"{option} {given}: the folder {folder} is not writable. Write the {product} to a folder you can write to."
         )
-    read = {PYPROJECT: "./pyproject.toml, which lists the targets"}
-    for target in targets:
-        source = _source_file(target)
-        if source is not None:
-            read[source] = f"the source of {target}"
     for file, what in read.items():
-        if os.path.exists(file) and os.path.exists(path) and os.path.samefile(file, path):
+        same = os.path.abspath(file) == path or (
+            os.path.exists(file) and os.path.exists(path) and os.path.samefile(file, path)
+        )
+        if same:
             raise GradcheckError(
-                f"--output {output} is {what}: this run reads it, and the report would overwrite it. "
-                "Give another file, e.g. --output gradcheck-report.txt."
+                f"{option} {given} is {what}: this run reads it, and the {product} would overwrite it. "
+                f"Give another file, e.g. {option} {example}."
             )
-
-
-def _source_file(target: str) -> str | None:
-    """The file a TARGET names (path/to/file.py:NAME), or where module:NAME would be found, without importing it."""
-    module_ref, sep, _ = target.rpartition(":")
-    if not sep or not module_ref:
-        return None
-    if module_ref.endswith(".py") or "/" in module_ref or os.sep in module_ref:
-        return module_ref
-    relative = module_ref.replace(".", os.sep)
-    for base in [os.getcwd(), *sys.path]:
-        for candidate in (
-            os.path.join(base or ".", relative + ".py"),
-            os.path.join(base or ".", relative, "__init__.py"),
-        ):
-            if os.path.isfile(candidate):
-                return candidate
-    return None
 
 
 def write_output(output: str | None, text: str) -> None:

@@ -55,6 +55,11 @@ _KEYS = {
     "timeout": ("timeout", "a number of seconds above 0", lambda v: _positive_number(v)),
     "dtype-policy": ("dtype_policies", 'a list of policy names, e.g. ["mixed_float16"]', lambda v: _policies(v)),
     "reload": ("reload", "true or false", lambda v: isinstance(v, bool)),
+    "ignore": (
+        "ignore",
+        'a list of rules, each "CODE", "CODE:TENSOR" or a table {code = "...", tensor = "...", reason = "..."}',
+        lambda v: isinstance(v, list),
+    ),
 }
 
 
@@ -175,6 +180,13 @@ def _job(entry, number: int, path: str, folder: str, settings: dict):
                 f"{where}: {key} = {shown if len(shown) <= 60 else shown[:57] + '...'} is not {expected}."
             )
         keywords[name] = value
+    if "ignore" in entry:  # the entry's rules come on top of the command line's --ignore
+        from .ignores import parse_ignores
+
+        try:
+            keywords["ignore"] = (*settings.get("ignore", ()), *parse_ignores(entry["ignore"], "pyproject.toml"))
+        except GradcheckError as error:
+            raise GradcheckError(f"{where}: {error}") from None
     target = _relative_to(folder, keywords.pop("target"))
     try:
         check_target(target, file_must_exist=False)  # its syntax now; a missing file fails when it is loaded

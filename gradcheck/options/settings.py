@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import GradcheckError
+from .ignores import IgnoreRule, parse_ignores
 from .inputs import (
     DTYPES,
     FLOAT_DTYPES,
@@ -98,6 +99,8 @@ class Options:
     dtype_policies: tuple[str, ...] = ()  # Keras dtype policies to run the layer under too (dtype_policy.py)
     reload: bool = True  # the save/reload round trip (reload.py)
     order: int = 1  # 2: also check second derivatives (second_order.py)
+    # Findings the gate marks as ignored after the check (gate/); the worker does not read it.
+    ignore: tuple[IgnoreRule, ...] = ()
 
 
 # Options field -> its validator. A field missing here is passed through as given.
@@ -116,6 +119,7 @@ _SETTINGS: dict[str, Callable[[Any], Any]] = {
     "reload": lambda v: flag("reload", v),
     "order": lambda v: integer("order", v),
     "dtype_policies": lambda v: dtype_policies(v),
+    "ignore": lambda v: parse_ignores(v, "check(ignore=...)"),
 }
 
 

@@ -5,11 +5,15 @@ diff. Errors, warnings and infos map to `::error`, `::warning` and `::notice`. V
 as the Actions runner reads them (actions/toolkit `command.ts`): `%`, CR and LF in the message;
 those and `:` and `,` in a property, since they separate properties. Escaping every line break
 means no text (a target, a layer's exception message) can start a command line of its own.
+An ignored finding gets no annotation (a team accepted it); the verdict line counts it.
+
+GitHub shows at most 10 error and 10 warning annotations per step (50 per job) and drops the rest:
+a run with more findings than that should also upload `--format sarif` to code scanning.
 """
 
 from __future__ import annotations
 
-from ..report import ERROR, INFO, WARNING, TargetFailure, fails
+from ..report import ERROR, INFO, WARNING, TargetFailure, counted, fails
 
 _COMMAND = {ERROR: "error", WARNING: "warning", INFO: "notice"}
 
@@ -45,6 +49,8 @@ def render(results, *, fail_on: str = ERROR, **_presentation) -> str:
             lines.append(command("error", f"{result.target}: {result.message}", title="gradcheck could not run"))
             continue
         for item in result.findings:
+            if item.ignored:
+                continue
             path, line = _file_and_line(item.location)
             lines.append(
                 command(
@@ -59,7 +65,5 @@ def render(results, *, fail_on: str = ERROR, **_presentation) -> str:
             lines.append(f"gradcheck: could not run {target}")
         else:
             verdict = "FAILED" if fails(result, fail_on) else "OK"  # as the exit status: --fail-on decides
-            lines.append(
-                f"gradcheck: {verdict} {target}: {result.count(ERROR)} error(s), {result.count(WARNING)} warning(s)"
-            )
+            lines.append(f"gradcheck: {verdict} {target}: {counted(result)}")
     return "\n".join(lines) + "\n"

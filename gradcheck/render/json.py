@@ -1,7 +1,8 @@
-"""The JSON document: the Report's dataclasses as they are (README "JSON document").
+"""The JSON document: the Report's dataclasses as they are (docs/output.md, "JSON document").
 
-`ok` is each Report's own: no finding of severity error, whatever --fail-on says (the exit status
-carries --fail-on); README "JSON document" states it.
+`ok` is each Report's own: no finding of severity error that is not ignored, whatever --fail-on
+says (the exit status carries --fail-on). Each finding also says where its code is explained
+(`"help": "gradcheck --explain CODE"`): the project has no web address to link to.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ def _clean(value):
     return value
 
 
+def _document(result) -> dict:
+    from ..explain import help_command
+
+    document = _clean(result.to_dict())
+    for item in document.get("findings", ()):
+        item["help"] = help_command(item["code"])
+    return document
+
+
 def render(reports, **_presentation) -> str:
     """One report -> its document; several (a pyproject run) -> {"ok", "targets": [...]}.
 
@@ -28,7 +38,7 @@ def render(reports, **_presentation) -> str:
     document that programs read.
     """
     if len(reports) == 1:
-        document = _clean(reports[0].to_dict())
+        document = _document(reports[0])
     else:
-        document = {"ok": all(r.ok for r in reports), "targets": [_clean(r.to_dict()) for r in reports]}
+        document = {"ok": all(r.ok for r in reports), "targets": [_document(r) for r in reports]}
     return json.dumps(document, indent=2) + "\n"

@@ -1,13 +1,15 @@
 """A JUnit XML report, the format CI dashboards read (GitLab, Jenkins, GitHub test-report actions).
 
-One <testsuite>, one <testcase> per target. Each error finding is a <failure> (type = the finding
-code); warnings and infos go to the testcase's <system-out>, since they do not fail it by default.
-A target that could not run is an <error>, as JUnit marks a test that broke rather than failed.
-No timings are written, so the same command gives the same bytes.
+One <testsuite> per target (its name is the target), one <testcase> per finding, so a dashboard
+lists each: classname = the target, name = the code and the tensor. A finding that fails the run
+under --fail-on is a <failure> (type = the code); one that does not (a warning under the default,
+an info) is a passing testcase with the message in <system-out>; an ignored one is <skipped>, with
+its reason. A target with no finding is one passing testcase, and a target that could not run one
+testcase with an <error>. No timings are written, so the same command gives the same bytes.
 
 Any text may reach the file (a layer's exception message can hold a NUL, an escape sequence or
-a lone surrogate), and XML 1.0 cannot hold every character, even escaped: those are written as
-visible escapes (`\x00`, `\udc80`) so the file always parses.
+a lone surrogate), and XML 1.0 cannot hold every character, even escaped: render.visible has
+written those as visible escapes, and `xml_text` catches whatever is left, so the file always parses.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from ..report import ERROR, TargetFailure
+from ..report import ERROR, TargetFailure, failing_findings
 
 # Characters XML 1.0 allows (its `Char` production); everything else is replaced.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -40,33 +42,48 @@ def _detail(item) -> str:
     return f"{item.severity.upper()} {item.code}{tensor}{where}\n{item.message}"
 
 
-def _testcase(suite, result) -> tuple[int, int]:
-    case = ET.SubElement(suite, "testcase", classname="gradcheck", name=result.target)
+def _names(findings) -> list[str]:
+    """Each finding's testcase name: code and tensor, with the location when two would share a name."""
+    names = [f"{f.code} {f.tensor}" if f.tensor else f.code for f in findings]
+    return [
+        f"{name} ({f.location})" if names.count(name) > 1 and f.location else name for name, f in zip(names, findings)
+    ]
+
+
+def _suite(root, result, fail_on: str) -> None:
+    suite = ET.SubElement(root, "testsuite", name=result.target)
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     if isinstance(result, TargetFailure):
-        error = ET.SubElement(case, "error", type="could-not-run", message=result.message)
-        error.text = result.message
-        return 0, 1
-    failures = [f for f in result.findings if f.severity == ERROR]
-    for item in failures:
-        failure = ET.SubElement(case, "failure", type=item.code, message=item.message)
-        failure.text = _detail(item)
-    others = [f for f in result.findings if f.severity != ERROR]
-    if others:
-        ET.SubElement(case, "system-out").text = "\n\n".join(_detail(f) for f in others)
-    return (1 if failures else 0), 0
+        case = ET.SubElement(suite, "testcase", classname=result.target, name="could not run")
+        ET.SubElement(case, "error", type="could-not-run", message=result.message).text = result.message
+        counts.update(tests=1, errors=1)
+    elif not result.findings:
+        ET.SubElement(suite, "testcase", classname=result.target, name="no findings")
+        counts["tests"] = 1
+    else:
+        failing = {id(f) for f in failing_findings(result, fail_on)}
+        for item, name in zip(result.findings, _names(result.findings)):
+            case = ET.SubElement(suite, "testcase", classname=result.target, name=name)
+            counts["tests"] += 1
+            if item.ignored:
+                reason = item.ignore_reason or "no reason given"
+                ET.SubElement(case, "skipped", message=f"ignored by {item.ignored_by}: {reason}").text = _detail(item)
+                counts["skipped"] += 1
+            elif id(item) in failing:
+                ET.SubElement(case, "failure", type=item.code, message=item.message).text = _detail(item)
+                counts["failures"] += 1
+            else:
+                ET.SubElement(case, "system-out").text = _detail(item)
+    for key, value in counts.items():
+        suite.set(key, str(value))
 
 
-def render(results, **_presentation) -> str:
-    suite = ET.Element("testsuite", name="gradcheck")
-    failed = errored = 0
+def render(results, *, fail_on: str = ERROR, **_presentation) -> str:
+    root = ET.Element("testsuites", name="gradcheck")
     for result in results:
-        failure, error = _testcase(suite, result)
-        failed += failure
-        errored += error
-    suite.set("tests", str(len(results)))
-    suite.set("failures", str(failed))
-    suite.set("errors", str(errored))
-    suite.set("skipped", "0")
-    _make_safe(suite)
-    ET.indent(suite)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+        _suite(root, result, fail_on)
+    for key in ("tests", "failures", "errors", "skipped"):
+        root.set(key, str(sum(int(suite.get(key, "0")) for suite in root)))
+    _make_safe(root)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -3,9 +3,11 @@
 Per target: the verdict as a heading, the tensor table, then the findings with `file:line`.
 Everything the user wrote (target, paths, tensor names, messages) is escaped so that GitHub shows
 it as typed: names and paths go in code spans; other text has Markdown's active characters
-backslash-escaped, `<` and `&` written as entities, and `|` escaped in table cells. GitHub turns
-`:name:` into an emoji even after escaping (outside code), so a zero-width space is put after
-the first colon of such a pair in prose.
+backslash-escaped, `<` and `&` written as entities, and `|` escaped in table cells. A message's
+own code spans (`bias`, `tf.stop_gradient`) stay code spans, rebuilt so their content is shown
+as typed. GitHub turns `:name:` into an emoji even after escaping (outside code), so a zero-width
+space is put after the first colon of such a pair in prose. Control characters never get here:
+render.visible escaped them, so a CR cannot cut a table row.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import math
 import re
 
 from ..report import ERROR, WARNING, Report, TargetFailure, fails
-from .text import overall_verdict, target_labels, verdict_words
+from .text import overall_verdict, shown_findings, target_labels, verdict_words
 
 # Active anywhere in a line; `(`, `!` and `#` matter only next to `]`, `[` or at a line start.
 _ACTIVE = re.compile(r"([\\`*_\[\]|~])")
 _LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+(?=[.)]))")
 _EMOJI = re.compile(r":([A-Za-z0-9_+-]+):")
+_SPAN = re.compile(r"`([^`\n]+)`")
 _COLUMNS = ("tensor", "kind", "shape", "gradient ratio", "status", "trains under fit()", "finite diff.")
 
 
@@ -35,6 +38,17 @@ def _escape_line_start(match) -> str:
     """`# x` -> `\\# x` (not a heading), `1. x` -> `1\\. x` (not a list item)."""
     space, marker = match.groups()
     return f"{space}{marker}\\" if marker[0].isdigit() else f"{space}\\{marker}"
+
+
+def prose(value: str) -> str:
+    """A message: its `code spans` kept as code, the text between them shown as typed."""
+    parts, start = [], 0
+    for match in _SPAN.finditer(value):
+        parts.append(text(value[start : match.start()]))
+        parts.append(code(match.group(1)))
+        start = match.end()
+    parts.append(text(value[start:]))
+    return "".join(parts)
 
 
 def code(value: str) -> str:
@@ -63,7 +77,7 @@ def render(results, *, fail_on: str = ERROR, quiet: bool = False, **_presentatio
 
 
 def _target(result, label: str, fail_on: str, quiet: bool, level: str) -> str:
-    word, rest = verdict_words(result, fail_on)
+    word, rest = verdict_words(result, fail_on, quiet=quiet)
     if isinstance(result, TargetFailure):
         return f"{level} {word} {code(label)}\n\n{text(result.message)}"
     lines = [f"{level} {word} {code(label)}", "", text(rest.lstrip(": ")), ""]
@@ -76,8 +90,14 @@ def _target(result, label: str, fail_on: str, quiet: bool, level: str) -> str:
     )
     if not quiet and (result.variables or result.inputs):
         lines += ["", _table(result)]
-    if result.findings:
-        lines += ["", "**Findings**", ""] + [_finding(item) for item in result.findings]
+    listed = shown_findings(result, quiet=quiet, show_ignored=False)
+    if listed:
+        lines += ["", "**Findings**", ""] + [_finding(item) for item in listed]
+        lines += ["", text(f"What a code means and how to fix it: gradcheck --explain CODE (e.g. {listed[0].code}).")]
+    ignored = [f for f in result.findings if f.ignored]
+    if ignored:  # a pull request's reviewer sees what was accepted, and why
+        lines += ["", "<details><summary>" + text(f"{len(ignored)} ignored") + "</summary>", ""]
+        lines += [_finding(item) for item in ignored] + ["", "</details>"]
     return "\n".join(lines)
 
 
@@ -126,7 +146,10 @@ def _finding(item) -> str:
         head += f" {code(item.tensor)}"
     if item.location:
         head += f" at {code(item.location)}"
-    body = "<br>".join(text(line) for line in item.message.split("\n"))
+    body = "<br>".join(prose(line) for line in item.message.split("\n"))
+    if item.ignored:
+        reason = f": {prose(item.ignore_reason)}" if item.ignore_reason else " (no reason given)"
+        body = f"*ignored by {text(item.ignored_by or '?')}{reason}*<br>{body}"
     return f"{head}: {body}"
 
 

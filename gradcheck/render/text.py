@@ -14,9 +14,9 @@ since nobody can widen a log afterwards.
 from __future__ import annotations
 
 import io
-from typing import Optional
+from typing import Literal, Optional
 
-from ..report import ERROR, INFO, WARNING, Report, TargetFailure, fails
+from ..report import ERROR, INFO, WARNING, Report, TargetFailure, counted, fails
 from .table import grid, table_lines
 
 _SEVERITY_STYLE = {ERROR: "bold red", WARNING: "yellow", INFO: "cyan"}
@@ -24,7 +24,9 @@ _INDENT = 8  # findings: the message hangs under the code, past the severity col
 UNLIMITED = 100_000  # "no width": longer than any line gradcheck writes
 
 
-def make_console(width: Optional[int], color: bool, *, record: bool = False):
+def make_console(
+    width: Optional[int], color: bool, *, record: bool = False, color_system: Literal["auto", "truecolor"] = "auto"
+):
     """A rich console writing into a string: no markup, no emoji, no highlighting of user text."""
     from rich.console import Console
 
@@ -33,7 +35,7 @@ def make_console(width: Optional[int], color: bool, *, record: bool = False):
         width=width or UNLIMITED,
         force_terminal=color,
         force_jupyter=False,
-        color_system="auto" if color else None,
+        color_system=color_system if color else None,
         highlight=False,
         markup=False,
         emoji=False,
@@ -44,23 +46,30 @@ def make_console(width: Optional[int], color: bool, *, record: bool = False):
 
 
 def render(
-    results, *, quiet: bool = False, width: Optional[int] = None, color: bool = False, fail_on: str = ERROR
+    results,
+    *,
+    quiet: bool = False,
+    width: Optional[int] = None,
+    color: bool = False,
+    fail_on: str = ERROR,
+    show_ignored: bool = False,
 ) -> str:
     """The text report of `results` (Reports and TargetFailures), `fail_on` deciding each verdict."""
     out = make_console(width, color)
-    draw(out, results, quiet=quiet, fail_on=fail_on, wrap=width is not None)
+    draw(out, results, quiet=quiet, fail_on=fail_on, wrap=width is not None, show_ignored=show_ignored)
     return out.file.getvalue()
 
 
-def draw(out, results, *, quiet: bool, fail_on: str, wrap: bool) -> None:
-    """Print the report on `out` (a rich Console); render_svg records the same drawing."""
+def draw(out, results, *, quiet: bool, fail_on: str, wrap: bool, show_ignored: bool = False) -> None:
+    """Print the report on `out` (a rich Console); svg.py draws the same lines."""
     writer = _Writer(out, wrap)
     labels = target_labels(results)
     several = len(results) > 1
     first = True
     for result, label in zip(results, labels):
         if quiet and not several and isinstance(result, Report):
-            _findings(writer, result)  # one target, -q: only its findings, as `assert_trainable` shows them
+            # One target, -q: only its warnings and errors, as `assert_trainable` shows them.
+            _findings(writer, result, quiet=True, show_ignored=show_ignored)
             continue
         if not first:
             writer.blank()  # one blank line between targets
@@ -69,8 +78,8 @@ def draw(out, results, *, quiet: bool, fail_on: str, wrap: bool) -> None:
             writer.line(_verdict_text(result, label, fail_on), hang=2)
             continue
         if quiet:
-            writer.line(_verdict_text(result, label, fail_on), hang=2)
-            _findings(writer, result)
+            writer.line(_verdict_text(result, label, fail_on, quiet=True), hang=2)
+            _findings(writer, result, quiet=True, show_ignored=show_ignored)
             continue
         _header(writer, result, label)
         for text, hang in table_lines(result, writer.width):
@@ -78,7 +87,8 @@ def draw(out, results, *, quiet: bool, fail_on: str, wrap: bool) -> None:
         _policies_and_reload(writer, result)
         if result.findings:
             writer.blank()
-            _findings(writer, result)
+            _findings(writer, result, quiet=False, show_ignored=show_ignored)
+            _footer(writer, result, show_ignored)
         writer.blank()
         writer.line(_verdict_text(result, label, fail_on), hang=2)
     if several:
@@ -95,18 +105,16 @@ def target_labels(results) -> list[str]:
     return [f"{t} (entry {i + 1})" if targets.count(t) > 1 else t for i, t in enumerate(targets)]
 
 
-def counted(report: Report) -> str:
-    errors, warnings = report.count(ERROR), report.count(WARNING)
-    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-
-
-def verdict_words(result, fail_on: str) -> tuple[str, str]:
-    """(word, the rest) of one target's verdict; FAILED exactly when it makes the exit status 1."""
+def verdict_words(result, fail_on: str, *, quiet: bool = False) -> tuple[str, str]:
+    """(word, the rest) of one target's verdict; FAILED exactly when it makes the exit status 1.
+    `quiet`: the counts alone, without the notes a first reader needs."""
     if isinstance(result, TargetFailure):
         return "COULD NOT RUN", f": {result.message}"
     if fails(result, fail_on):
         note = f" (--fail-on {fail_on})" if fail_on != ERROR else ""
         return "FAILED", f": {counted(result)}{note}."
+    if quiet:
+        return "OK", f": {counted(result)}."
     if result.count(WARNING):
         return "OK", f": {counted(result)} (warnings fail the run only with --fail-on warning)."
     # A BatchNormalization's moving statistics are tracked but not trainable, by design.
@@ -134,10 +142,10 @@ def overall_verdict(results, fail_on: str):
     return Text.assemble((word, "bold green" if word == "OK" else "bold red"), rest)
 
 
-def _verdict_text(result, label: str, fail_on: str):
+def _verdict_text(result, label: str, fail_on: str, *, quiet: bool = False):
     from rich.text import Text
 
-    word, rest = verdict_words(result, fail_on)
+    word, rest = verdict_words(result, fail_on, quiet=quiet)
     return Text.assemble((word, "bold green" if word == "OK" else "bold red"), " ", label, rest)
 
 
@@ -182,19 +190,51 @@ def _number(value) -> str:
     return "-" if value is None else f"{value:.2e}"
 
 
-def _findings(writer, report: Report) -> None:
+def shown_findings(report: Report, *, quiet: bool, show_ignored: bool) -> list:
+    """The findings a text report lists: no infos under --quiet, ignored ones only with --show-ignored
+    (after the others, since they do not count)."""
+    listed = [f for f in report.findings if not (quiet and f.severity == INFO)]
+    counting = [f for f in listed if not f.ignored]
+    return counting + ([f for f in listed if f.ignored] if show_ignored else [])
+
+
+def _findings(writer, report: Report, *, quiet: bool, show_ignored: bool) -> None:
     from rich.text import Text
 
-    for item in report.findings:
-        head = Text.assemble(
-            (f"{item.severity.upper():{_INDENT - 1}} ", _SEVERITY_STYLE[item.severity]), (item.code, "bold")
-        )
+    for item in shown_findings(report, quiet=quiet, show_ignored=show_ignored):
+        label = "IGNORED" if item.ignored else item.severity.upper()
+        style = "dim" if item.ignored else _SEVERITY_STYLE[item.severity]
+        head = Text.assemble((f"{label:{_INDENT - 1}} ", style), (item.code, "bold"))
         if item.tensor:
             head.append(f"  {item.tensor}")
         if item.location:
             head.append(f"  {item.location}", style="dim")
         writer.line(head, hang=_INDENT)
+        if item.ignored:
+            reason = f": {item.ignore_reason}" if item.ignore_reason else " (no reason given)"
+            writer.line(Text(f"{item.severity} ignored by {item.ignored_by}{reason}", style="dim"), indent=_INDENT)
         writer.line(Text(item.message), indent=_INDENT)
+
+
+def _footer(writer, report: Report, show_ignored: bool) -> None:
+    """How many findings are ignored (when not listed), and where each code is explained."""
+    from rich.text import Text
+
+    hidden = 0 if show_ignored else report.ignored_count
+    if hidden:
+        them = "it" if hidden == 1 else "them"
+        writer.line(
+            Text(
+                f"{hidden} ignored finding{'s' * (hidden != 1)} not listed (--show-ignored lists {them}).", style="dim"
+            ),
+            hang=2,
+        )
+    listed = [f.code for f in shown_findings(report, quiet=False, show_ignored=show_ignored)]
+    if listed:
+        writer.line(
+            Text(f"What a code means and how to fix it: gradcheck --explain CODE (e.g. {listed[0]}).", style="dim"),
+            hang=2,
+        )
 
 
 class _Writer:

@@ -96,7 +96,7 @@ def test_assert_trainable_lists_the_findings_as_the_cli_does():
     with pytest.raises(AssertionError) as raised:
         assert_trainable("sample_layers/untracked.py:RawVariable", input_shape=(16, 5), numeric=False)
     message = str(raised.value)
-    assert message.startswith("gradcheck found 2 problem(s) in sample_layers/untracked.py:RawVariable:\n")
+    assert message.startswith("gradcheck found 2 problems in sample_layers/untracked.py:RawVariable:\n")
     quiet = run_cli_shared(
         ["sample_layers/untracked.py:RawVariable", "--input-shape", "16,5", "--no-numeric", "--quiet"]
     )
@@ -194,3 +194,27 @@ def test_pre_commit_hook_definition():
     text = (ROOT / ".pre-commit-hooks.yaml").read_text()
     for line in ("- id: gradcheck", "entry: gradcheck", "language: python", "pass_filenames: false"):
         assert line in text
+
+
+def test_check_applies_inline_comments_and_ignore_rules_as_the_command_does():
+    from gradcheck import check
+
+    target = "tests/data/gate_project/layers.py:FrozenStem"
+    report = check(target, input_shape=(8, 5), reload=False)
+    assert report.ok and report.count("error") == 0 and report.ignored_count == 3
+    assert {f.ignored_by.rsplit(":", 1)[0] for f in report.findings if f.ignored} == {
+        "comment at tests/data/gate_project/layers.py"
+    }
+    ruled = check(
+        "sample_layers/gradients.py:StopGradientBias",
+        input_shape=(8, 5),
+        reload=False,
+        ignore=[{"code": "none-gradient", "tensor": "b", "reason": "held on purpose"}],
+    )
+    [item] = [f for f in ruled.findings if f.code == "none-gradient"]
+    assert (item.ignored, item.ignore_reason, item.ignored_by) == (
+        True,
+        "held on purpose",
+        "check(ignore=...) ignore none-gradient:b",
+    )
+    assert ruled.ok

@@ -77,10 +77,20 @@ def test_three_targets_junit_to_a_file(project):
     assert result.exit_code == 1, result
     assert result.stdout == ""
     root = ET.parse(project / "report.xml").getroot()
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "1", "0")
-    broken = root.findall("testcase")[1]
-    assert broken.get("name") == "layers/untracked.py:RawVariable"
-    assert [f.get("type") for f in broken.findall("failure")] == ["reload-mismatch", "untracked-variable"]
+    # A passing testcase per clean target, one per finding of the broken one (each a failure).
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("4", "2", "0")
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == [
+        "layers/classic.py:SimpleDense",
+        "layers/untracked.py:RawVariable",
+        "layers/classic.py:DenseWithActivation",
+    ]
+    broken = suites[1].findall("testcase")
+    assert [(c.get("classname"), c.get("name")) for c in broken] == [
+        ("layers/untracked.py:RawVariable", "reload-mismatch w"),
+        ("layers/untracked.py:RawVariable", "untracked-variable w"),
+    ]
+    assert [c.find("failure").get("type") for c in broken] == ["reload-mismatch", "untracked-variable"]
 
 
 def test_a_target_that_cannot_run_exits_2_and_the_others_are_still_checked(project):

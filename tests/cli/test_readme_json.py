@@ -1,4 +1,4 @@
-"""README's JSON example has the keys of a real document, in the same order."""
+"""docs/output.md's JSON example has the keys of a real document, in the same order."""
 
 import json
 import re
@@ -7,8 +7,8 @@ from conftest import ROOT
 
 
 def _readme_example() -> dict:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## JSON document") :]
+    doc = (ROOT / "docs" / "output.md").read_text()
+    section = doc[doc.index("## JSON document") :]
     block = re.search(r"```json\n(.*?)```", section, re.S).group(1)
     return json.loads(re.sub(r",\s*\.\.\.", "", block))  # `...` marks entries the example leaves out
 

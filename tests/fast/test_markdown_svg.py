@@ -73,9 +73,19 @@ def test_markdown_verdict_heading_and_findings_with_file_line():
     item = next(line for line in lines if line.startswith("- **ERROR**"))
     assert item.startswith("- **ERROR** `untracked-variable` `[red]x[/red]|:smile:` at `odd|dir/[/].py:18`: ")
     prose = item.split(": ", 1)[1]
+    assert prose.startswith("`[red]x[/red]|:smile:` is raw")  # the message's own code span stays code
     assert "\\[bold\\]x\\[/\\]" in prose and "&lt;b>bold&lt;/b>" in prose and "a\\|b" in prose
-    assert ":smile:" not in prose and ":\u200bsmile:" in prose  # GitHub would draw an emoji
+    outside_code = re.sub(r"`[^`]*`", "", prose)
+    assert ":smile:" not in outside_code and ":\u200bsmile:" in outside_code  # GitHub would draw an emoji
     assert "<br>\\# not a heading" in prose
+
+
+def test_markdown_keeps_a_messages_code_spans_and_escapes_a_stray_backtick():
+    from gradcheck.render.markdown import prose
+
+    assert prose("`bg` is cut by `tf.stop_gradient` at a.py:3") == "`bg` is cut by `tf.stop_gradient` at a.py:3"
+    assert prose("a `b") == "a \\`b"  # an unpaired backtick is text
+    assert prose("`x*y` and *z*") == "`x*y` and \\*z\\*"
 
 
 def test_markdown_escaping_helpers():
@@ -84,10 +94,44 @@ def test_markdown_escaping_helpers():
     assert code("a`b") == "``a`b``" and code("`a") == "`` `a ``"
 
 
-def test_svg_is_well_formed_and_shows_user_text_as_typed():
+_SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _screen(svg: str) -> list[str]:
+    """The terminal lines an SVG report draws, rebuilt from where each character is placed: a
+    character lands in the column its own x names, so a misplaced one shows as a gap or overlap."""
+    from gradcheck.render.svg import COLUMN, FONT_SIZE, LINE, PAD
+
+    cells: dict[int, dict[int, str]] = {}
+    for element in ET.fromstring(svg).iter(f"{_SVG}text"):
+        xs = [float(x) for x in element.get("x").split()]
+        assert len(xs) == len(element.text), element.text  # one position per character
+        row = round((float(element.get("y")) - PAD - FONT_SIZE) / LINE)
+        for x, char in zip(xs, element.text):
+            column = (x - PAD) / COLUMN
+            assert column == round(column), (element.text, x)  # on the grid
+            assert round(column) not in cells.setdefault(row, {}), (element.text, x)  # no overlap
+            cells[row][round(column)] = char
+    return [
+        "".join(cells.get(row, {}).get(c, " ") for c in range(max(cells.get(row, {0: ""}), default=-1) + 1))
+        for row in range(max(cells) + 1)
+    ]
+
+
+def test_svg_is_well_formed_self_contained_and_shows_user_text_as_typed():
     svg = render("svg", [REPORT], width=80)
     root = ET.fromstring(svg)
-    assert root.tag.endswith("svg")
-    shown = "".join(root.itertext()).replace("\xa0", " ")
+    assert root.tag == f"{_SVG}svg"
+    # Nothing is fetched: no web font, no external reference (the namespace is a name, not a fetch).
+    assert re.findall(r"https?://[^\s\"]+", svg) == ["http://www.w3.org/2000/svg"]
+    assert "@font-face" not in svg and "url(" not in svg and "href" not in svg
+    shown = "\n".join(_screen(svg))
     for word in ("odd|dir/[/]:smile:.py:Layer", NAME, "is raw [bold]x[/] :smile: <b>bold</b>", "FAILED"):
         assert word in shown, word
+
+
+def test_svg_columns_line_up_as_in_the_text_report():
+    text_lines = render("text", [REPORT], width=80).rstrip("\n").split("\n")
+    assert [line.rstrip() for line in _screen(render("svg", [REPORT], width=80))] == [
+        line.rstrip() for line in text_lines
+    ]

@@ -99,7 +99,7 @@ def test_several_targets_blank_line_between_summary_with_entry_numbers_and_a_las
 def test_quiet_gives_each_of_several_targets_a_verdict_line():
     clean = Report(target="layers.py:Good", training_modes=("n/a",))
     lines = render("text", [clean, EVIL], quiet=True).splitlines()
-    assert lines[0] == "OK layers.py:Good: 0 errors, 0 warnings; every weight call() uses is tracked and trainable."
+    assert lines[0] == "OK layers.py:Good: 0 errors, 0 warnings."
     assert lines[1] == ""
     assert lines[2] == f"FAILED {EVIL.target}: 1 error, 1 warning."
     assert lines[3].split()[:3] == ["ERROR", "untracked-variable", f"{MARKUP}.w"]

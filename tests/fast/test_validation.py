@@ -344,11 +344,11 @@ def _hostile_results():
 def test_junit_parses_whatever_a_message_holds():
     text = render_junit.render(_hostile_results())
     root = ET.fromstring(text.encode("utf-8"))  # encodes: no lone surrogate is left either
-    failure = root.find("testcase/failure")
+    failure = root.find(".//testcase/failure")
     assert failure.get("message").startswith(
         "bad \\x00 nul \\x1b[31m esc \\x07 bell \\udc80 surrogate \\ufffe\n::error::pwned"
     )
-    assert root.find("testcase/error").get("message").endswith("[red]x[/red] :smile:")
+    assert root.find(".//testcase/error").get("message").endswith("[red]x[/red] :smile:")
 
 
 def test_github_message_cannot_start_a_command_of_its_own():

@@ -1,0 +1,79 @@
+"""The command's usage errors: every one is a single paragraph on stderr and exit status 2.
+
+Click's own errors (an unknown option, a missing value, a bad choice) are reworded into the same
+shape as gradcheck's, and each option's value is validated where click parses it, by the one
+validation layer (options/), so a bad value exits before a pyproject entry is read or TensorFlow
+loads.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..errors import GradcheckError
+from ..options.settings import check_setting
+
+
+class UsageProblem(click.ClickException):
+    """A GradcheckError on its way out: one paragraph on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"gradcheck: {self.format_message()}", err=True)
+
+
+def checked(validate, *, each: bool = False, keep: bool = False):
+    """A click callback running one of options.py's validators, so a bad value exits 2 at once,
+    before a pyproject entry is read or TensorFlow loads, as the one-paragraph message make_options
+    would give. `each`: validate every value of a repeated option; `keep`: pass the values on as
+    typed (make_options parses them again, with the other options they pair with)."""
+
+    def callback(ctx, param, value):
+        try:
+            checked = tuple(validate(v) for v in value) if each else validate(value)
+        except GradcheckError as error:
+            raise UsageProblem(str(error)) from None
+        return value if keep else checked
+
+    return callback
+
+
+def setting(name: str):
+    return checked(lambda value: check_setting(name, value))
+
+
+class Command(click.Command):
+    """Click's own usage errors (an unknown option, a missing value, a bad choice) as one paragraph
+    with exit status 2, the same shape as every other usage error, instead of click's usage block."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            raise UsageProblem(_usage_text(error)) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise UsageProblem(_usage_text(error)) from None
+
+
+def _usage_text(error: click.UsageError) -> str:
+    text = " ".join(error.format_message().split())  # one paragraph, whatever click wrapped
+    return f"{text.rstrip('.')}. Run gradcheck --help for the options."
+
+
+def jobs_count(ctx, param, value):
+    if value == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise click.BadParameter(f"must be a number of worker processes (1 or more) or auto, got {value!r}.")
+    return count
