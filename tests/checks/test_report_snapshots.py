@@ -1,0 +1,71 @@
+"""The JSON report of every sample layer and of Keras's and keras-hub's own layers, against a stored copy.
+
+A refactor (rooms, the check interface, the backend seam) must not change a single byte of what a
+user gets, and this test says so for every run the suite already makes (the runs are shared with
+tests/checks/test_samples.py, test_keras_builtins.py and test_peer_layers.py, so it costs no check
+of its own). A change meant to alter reports refreshes the copies, and the diff of
+tests/data/snapshots/ is then the review of what users will see:
+
+    GRADCHECK_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/checks/test_report_snapshots.py
+
+Numbers depend on TensorFlow and Keras: on other versions than the copies were made with, the
+comparison is skipped and says why (the versions are in each copy).
+"""
+
+import json
+import os
+import re
+
+import pytest
+from conftest import ROOT, run_cli_shared, sample_cases
+from test_keras_builtins import BUILTINS, builtin
+from test_peer_layers import PEERS, peer
+
+SNAPSHOTS = ROOT / "tests" / "data" / "snapshots"
+UPDATE = bool(os.environ.get("GRADCHECK_UPDATE_SNAPSHOTS"))
+
+
+def _runs() -> dict:
+    runs = {f"sample-{c.id}": (lambda c=c: run_cli_shared([f"{c.file}:{c.name}", *c.args, "--json"])) for c in sample_cases()}
+    runs.update({f"keras-{name}": (lambda name=name: builtin(name)) for name in BUILTINS})
+    runs.update({f"keras_hub-{name}": (lambda name=name: peer(name)) for name in PEERS})
+    return runs
+
+
+RUNS = _runs()
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_the_report_is_the_stored_one(name):
+    if name.startswith("keras_hub-"):
+        pytest.importorskip("keras_hub")
+    result = RUNS[name]()
+    path = SNAPSHOTS / (re.sub(r"[^\w.-]", "_", name) + ".json")
+    if UPDATE:
+        SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"exit": result.exit_code, "stdout": result.stdout}, indent=1) + "\n")
+        return
+    stored = json.loads(path.read_text())
+    if stored["stdout"]:
+        made_with = json.loads(stored["stdout"])["versions"]
+        now = result.json()["versions"]
+        if (made_with["tensorflow"], made_with["keras"]) != (now["tensorflow"], now["keras"]):
+            pytest.skip(f"the copy was made with TensorFlow {made_with['tensorflow']} / Keras {made_with['keras']}")
+    assert result.exit_code == stored["exit"], result
+    assert _without_versions(result.stdout) == _without_versions(stored["stdout"]), (
+        f"{name}: the report changed (see the module's docstring)"
+    )
+
+
+def _without_versions(stdout: str):
+    """The document without its `versions` (Python's patch version differs between machines)."""
+    if not stdout:
+        return stdout
+    document = json.loads(stdout)
+    document.pop("versions", None)
+    return document
+
+
+def test_every_stored_copy_belongs_to_a_run():
+    stored = {path.stem for path in SNAPSHOTS.glob("*.json")}
+    assert stored == {re.sub(r"[^\w.-]", "_", name) for name in RUNS}
