@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -64,10 +65,23 @@ class Curvature(Protocol):
     def hessian_vector(self, direction) -> list: ...
 
 
+@dataclass(frozen=True)
+class Words:
+    """How the findings' messages name the framework's own things, so a message about a JAX layer
+    says `jax.custom_vjp` where a TensorFlow one says `tf.custom_gradient`."""
+
+    framework: str  # "TensorFlow"
+    raw_variable: str  # what a raw, untracked variable is: "tf.Variable"
+    custom_gradient: str  # how a hand-written gradient is written: "tf.custom_gradient"
+    tracer: str  # what traces call() as fit() would: "tf.function"
+    stop_gradient: str  # "tf.stop_gradient"
+
+
 class Backend(Protocol):
     """One framework behind Keras (see the module's docstring)."""
 
     name: str
+    words: Words
 
     # the framework
     def modules(self, hide_stderr: bool = True) -> tuple[Any, Any]:
@@ -90,6 +104,23 @@ class Backend(Protocol):
 
     def backing(self, variable) -> Any:
         """The framework variable behind a Keras variable (itself for a raw one): its identity."""
+
+    # values, whatever the framework holds them in (a variable, a tensor, an array)
+    def to_numpy(self, value) -> Any:
+        """A tensor, a variable (Keras's or raw) or a numpy array, as a numpy array."""
+
+    def assign(self, variable, value) -> None:
+        """Give a variable (Keras's or raw) the numpy `value`, in the variable's own dtype."""
+
+    def dtype_name(self, value) -> str:
+        """The dtype of a tensor, variable or array by its name: "float32"."""
+
+    def is_float(self, value) -> bool:
+        """Whether a tensor, variable or array holds floating-point numbers."""
+
+    def variable_label(self, variable) -> str:
+        """The name the framework gives a variable none of the layer's attributes holds
+        (TensorFlow's `dense/kernel`, without its `:0`)."""
 
     def float_leaves(self, result) -> list[tuple[str, Any]]:
         """[(name, tensor)] for every float leaf of what call() returned, in a fixed order."""

@@ -84,7 +84,7 @@ def check_reload(probe, tensors) -> tuple[str, list]:
         return "ok", []
     finally:
         for variable, value in moved:
-            variable.assign(value)
+            framework.assign(variable, value)
 
 
 def _reason_to_skip(probe, keras) -> str | None:
@@ -99,20 +99,20 @@ def _move_raw_variables(probe, tensors, framework) -> list:
     untracked = {key for key, row in tensors.keyed() if row.kind == "untracked" and row.read_by_call}
     moved = []
     for obj in probe.names.objects.values():
-        if not framework.is_variable(obj) or not obj.dtype.is_floating:
+        if not framework.is_variable(obj) or not framework.is_float(obj):
             continue
         if variable_key(obj) not in untracked:
             continue
-        value = obj.numpy()
+        value = framework.to_numpy(obj)
         moved.append((obj, value))
-        obj.assign((value * 1.5 + 0.25).astype(value.dtype))
+        framework.assign(obj, (value * 1.5 + 0.25).astype(value.dtype))
     return moved
 
 
 def _float_outputs(layer, inputs, training, accepts_training, framework, after: str | None = None) -> list:
     doing = f"calling the layer after {after}" if after else "calling the layer"
     result = call_layer(layer, inputs, training, accepts_training, doing)
-    return [np.asarray(t.numpy(), "float64") for t in float_outputs(result)]
+    return [np.asarray(framework.to_numpy(t), "float64") for t in float_outputs(result)]
 
 
 def _difference(expected: list, actual: list) -> float:

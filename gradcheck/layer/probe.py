@@ -129,14 +129,16 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
 
     outputs, output_names = _float_outputs(first)
     if not outputs:
-        returned = f"a tensor of dtype {first.dtype.name}" if framework.is_tensor(first) else type(first).__name__
+        returned = (
+            f"a tensor of dtype {framework.dtype_name(first)}" if framework.is_tensor(first) else type(first).__name__
+        )
         raise GradcheckError(
             f"call() returned {returned} with no floating-point tensor in it, so there is "
             "nothing a gradient can flow from. A layer must return a float tensor (or a tuple, list or "
             "dict of them); check what call() returns."
         )
     stochastic = any(
-        not np.array_equal(a.numpy(), b.numpy(), equal_nan=True)  # a NaN output is not noise
+        not np.array_equal(framework.to_numpy(a), framework.to_numpy(b), equal_nan=True)  # a NaN output is not noise
         for a, b in zip(_float_outputs(second)[0], _float_outputs(third)[0])
     )
     names = Names(layer, framework)
@@ -181,7 +183,7 @@ def probe_findings(probe: Probe) -> list:
             finding(
                 codes.TRACE_FAILED,
                 None,
-                f"call() could not be traced with tf.function ({probe.trace_error}). Keras's fit() "
+                f"call() could not be traced with {backend().words.tracer} ({probe.trace_error}). Keras's fit() "
                 "traces call(), so it will fail there too unless the model is compiled with "
                 "run_eagerly=True. Graph-based checks (which op cuts a path, constants) were skipped.",
             )

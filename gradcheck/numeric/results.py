@@ -46,7 +46,7 @@ def select_targets(probe, tensors, inputs) -> list[Target]:
         tf_variable = framework.backing(variable)
         if row is None or row.kind not in ("trainable", "untracked") or not row.read_by_call:
             continue
-        if tf_variable.dtype.is_floating:
+        if framework.is_float(tf_variable):
             targets.append(Target(key=key, name=row.name, variable=tf_variable, location=row.created_at))
     for index, item in enumerate(inputs):
         if item.differentiable:
@@ -116,7 +116,7 @@ def _message(target, comparisons, worst, context) -> str:
     return (
         f"The gradient of `{target.name}` disagrees with finite differences ({context}): {detail}. The "
         "disagreement stays at smaller steps, where the estimates agree with each other and the loss is smooth, so the gradient is "
-        "wrong, not the estimate. Check the custom gradient (tf.custom_gradient) or hand-written backward "
+        f"wrong, not the estimate. Check the custom gradient ({backend().words.custom_gradient}) or hand-written backward "
         "this tensor flows through."
     )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import Words
 from . import arithmetic, runtime
 from .graph import cuts, dying, nonfinite, reads
 from .graph.backward import backward_failure
@@ -30,6 +31,13 @@ class TensorFlowBackend:
     """backends.Backend for Keras's TensorFlow backend."""
 
     name = "tensorflow"
+    words = Words(
+        framework="TensorFlow",
+        raw_variable="tf.Variable",
+        custom_gradient="tf.custom_gradient",
+        tracer="tf.function",
+        stop_gradient="tf.stop_gradient",
+    )
 
     def modules(self, hide_stderr: bool = True):
         return runtime.tensorflow(hide_stderr)
@@ -63,6 +71,24 @@ class TensorFlowBackend:
     def backing(self, variable):
         _, keras = self.modules()
         return backing(variable, keras)
+
+    def to_numpy(self, value):
+        return value if isinstance(value, np.ndarray) else value.numpy()
+
+    def assign(self, variable, value) -> None:
+        tf, _ = self.modules()
+        if isinstance(variable, tf.Variable):  # a Keras variable casts by itself
+            value = np.asarray(value).astype(variable.dtype.as_numpy_dtype)
+        variable.assign(value)
+
+    def dtype_name(self, value) -> str:
+        return value.dtype.name
+
+    def is_float(self, value) -> bool:
+        return bool(value.dtype.is_floating)
+
+    def variable_label(self, variable) -> str:
+        return variable.name.split(":")[0]
 
     def float_leaves(self, result) -> list:
         tf, _ = self.modules()
