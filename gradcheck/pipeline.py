@@ -82,7 +82,7 @@ def _build_report(
         keras.config.set_dtype_policy("float32")
     # Keras initialisers draw from the global seed: without this, two runs of the same command
     # would build different weights and report different gradient norms.
-    keras.utils.set_random_seed(options.seed)
+    backend().seed(options.seed)
     log = backend().variable_log()
     stage("loading the target")
     with log.recording():

@@ -89,6 +89,9 @@ class Backend(Protocol):
 
     def versions(self) -> dict: ...
 
+    def seed(self, seed: int) -> None:
+        """Keras's global random state seeded (initialisers draw from it): keras.utils.set_random_seed."""
+
     def compiling(self) -> AbstractContextManager:
         """The settings the checks compile their functions under, put back afterwards."""
 
@@ -104,6 +107,17 @@ class Backend(Protocol):
 
     def backing(self, variable) -> Any:
         """The framework variable behind a Keras variable (itself for a raw one): its identity."""
+
+    def is_leaf(self, value) -> bool:
+        """A value a layer may hold as a weight: a variable (Keras's or raw), a tensor, an array."""
+
+    def attributes(self, value) -> dict | None:
+        """An object's attributes as the attribute walk (layer/naming.py) sees them: `__dict__`,
+        and for a torch module also the Parameters and submodules it keeps apart."""
+
+    def remember_places(self, names) -> None:
+        """Told every object the attribute walk found, with its place (a JAX array cannot be
+        assigned in place, so its backend puts a new one where the old one is held)."""
 
     # values, whatever the framework holds them in (a variable, a tensor, an array)
     def to_numpy(self, value) -> Any:

@@ -89,7 +89,7 @@ def pair_variables(probe, copy, *, raw: bool = True):
                 and tuple(twin.shape) == tuple(obj.shape)
                 and framework.is_float(twin) == framework.is_float(obj)
             ):
-                pairs.append((obj, twin))
+                pairs.append((framework.backing(obj), framework.backing(twin)))
                 tracked.add(id(obj))
     return pairs
 

@@ -1,9 +1,9 @@
 """Where things happen in the user's code, and how its failures are told: the user's frame in a stack,
 an op's traceback or an exception, and the one-paragraph text for an exception the user's code raised.
 
-A frame is the user's when its file is not part of Python itself, TensorFlow, Keras, NumPy or
-gradcheck. Locations are printed relative to the working folder when the file lies inside it, so
-CI annotations (`::error file=...`) point at repository paths.
+A frame is the user's when its file is not part of Python itself, a framework (TensorFlow, JAX,
+PyTorch), Keras, NumPy or gradcheck. Locations are printed relative to the working folder when the
+file lies inside it, so CI annotations (`::error file=...`) point at repository paths.
 """
 
 from __future__ import annotations
@@ -30,6 +30,13 @@ _LIBRARY_PACKAGES = (
     "click",
     "_pytest",
     "pluggy",
+    "jax",
+    "jaxlib",
+    "torch",
+    "optree",
+    "ml_dtypes",
+    "scipy",
+    "opt_einsum",
 )
 
 

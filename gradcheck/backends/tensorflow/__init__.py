@@ -45,6 +45,10 @@ class TensorFlowBackend:
     def versions(self) -> dict:
         return runtime.versions()
 
+    def seed(self, seed: int) -> None:
+        _, keras = self.modules()
+        keras.utils.set_random_seed(seed)
+
     def compiling(self):
         return runtime.unoptimized_graphs()
 
@@ -71,6 +75,12 @@ class TensorFlowBackend:
     def backing(self, variable):
         _, keras = self.modules()
         return backing(variable, keras)
+
+    def remember_places(self, names) -> None:
+        """Nothing to remember: a tf.Variable is assigned in place."""
+
+    def attributes(self, value):
+        return getattr(value, "__dict__", None)
 
     def to_numpy(self, value):
         return value if isinstance(value, np.ndarray) else value.numpy()
