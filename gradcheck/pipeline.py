@@ -65,6 +65,24 @@ def checks_for(options: Options) -> list:
     return [check for check in made if check is not None]
 
 
+def unavailable(check):
+    """The unavailable-on-backend finding for a check this process's backend cannot run, else None."""
+    from . import codes
+    from .report import finding
+    from .runtime import backend
+
+    framework = backend()
+    reason = getattr(framework, "unavailable", {}).get(type(check).__name__)
+    if reason is None:
+        return None
+    return finding(
+        codes.UNAVAILABLE_ON_BACKEND,
+        None,
+        f"{check.stage[0].upper()}{check.stage[1:]} does not run on the {framework.words.framework} backend: "
+        f"{reason}. The other checks ran; run this one with --backend tensorflow.",
+    )
+
+
 def _build_report(
     target, options: Options, fresh_session: bool, stage: Callable[[str], None], progress: Notify
 ) -> Report:
@@ -94,6 +112,10 @@ def _build_report(
     findings: list = []
     fields: dict = {}
     for check in checks_for(options):  # each is handed the settings it needs; the probe carries none
+        missing = unavailable(check)
+        if missing is not None:
+            findings.append(missing)
+            continue
         if check.stage:
             stage(check.stage)
         result = check.run(context)

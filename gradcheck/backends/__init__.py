@@ -82,6 +82,7 @@ class Backend(Protocol):
 
     name: str
     words: Words
+    unavailable: dict  # {check class name: why it does not run here}: pipeline.py says so in a finding
 
     # the framework
     def modules(self, hide_stderr: bool = True) -> tuple[Any, Any]:

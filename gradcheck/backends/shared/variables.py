@@ -16,21 +16,27 @@ from ...layer.source import user_location_of_caller
 
 
 class KerasVariableLog:
-    """Records every Keras variable created while active, with the innermost line of the user's code."""
+    """Records every Keras variable created while active, with the innermost line of the user's code.
 
-    def __init__(self) -> None:
-        self.created: dict[int, tuple[Any, str | None]] = {}  # id(keras.Variable) -> (variable, location)
+    `backing(variable)` is what the backend keys a variable's row by (the Keras variable itself on
+    JAX, the torch Parameter that holds its value on torch): the log is keyed and filled the same way.
+    """
+
+    def __init__(self, backing=lambda variable: variable) -> None:
+        self.created: dict[int, tuple[Any, str | None]] = {}  # id(backing) -> (backing, location)
+        self._backing = backing
 
     @contextlib.contextmanager
     def recording(self):
         from keras.src.backend.common.variables import Variable
 
         original = Variable.__init__
-        created = self.created
+        created, backing = self.created, self._backing
 
         def recorded(variable, *args, **kwargs):
             original(variable, *args, **kwargs)
-            created[id(variable)] = (variable, user_location_of_caller())
+            held = backing(variable)
+            created[id(held)] = (held, user_location_of_caller())
 
         Variable.__init__ = recorded
         try:

@@ -38,6 +38,7 @@ class TensorFlowBackend:
         tracer="tf.function",
         stop_gradient="tf.stop_gradient",
     )
+    unavailable: dict = {}  # every check runs on TensorFlow
 
     def modules(self, hide_stderr: bool = True):
         return runtime.tensorflow(hide_stderr)
