@@ -120,3 +120,45 @@ class NumpyScale(keras.layers.Layer):
         hidden = tf.matmul(x, self.kernel)
         scale = tf.numpy_function(lambda h: np.float32(1.0 + np.mean(np.abs(h))), [hidden], tf.float32)
         return hidden * scale
+
+
+class SaturatedClip(keras.layers.Layer):
+    """A clip whose input starts above its upper bound (a bias of +6 against a bound of 1)."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
+        self.bias = self.add_weight(shape=(3,), initializer=keras.initializers.Constant(6.0), name="bias")
+
+    def call(self, x):
+        return tf.clip_by_value(tf.matmul(x, self.kernel) + self.bias, -1.0, 1.0)
+
+
+class ClosedHighway(keras.layers.Layer):
+    """A highway layer whose transform gate starts shut (its bias at -40): the gate's own weights die
+    at its sigmoid, the transform's at the product with the gate."""
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        self.wh = self.add_weight(shape=(width, width), name="wh")
+        self.bh = self.add_weight(shape=(width,), initializer="zeros", name="bh")
+        self.wt = self.add_weight(shape=(width, width), name="wt")
+        self.bt = self.add_weight(shape=(width,), initializer=keras.initializers.Constant(-40.0), name="bt")
+
+    def call(self, x):
+        transform = tf.tanh(tf.matmul(x, self.wh) + self.bh)
+        gate = tf.sigmoid(tf.matmul(x, self.wt) + self.bt)
+        return transform * gate + x * (1.0 - gate)
+
+
+class TopOneRouter(keras.layers.Layer):
+    """A mixture of experts routing each sample to its top-scoring expert with keras.ops."""
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        self.router = self.add_weight(shape=(width, 4), name="router")
+        self.experts = self.add_weight(shape=(4, width, width), name="experts")
+
+    def call(self, x):
+        choice = keras.ops.one_hot(keras.ops.argmax(keras.ops.matmul(x, self.router), axis=-1), 4)
+        outputs = keras.ops.einsum("bi,eij->bej", x, self.experts)
+        return keras.ops.einsum("be,bej->bj", choice, outputs)

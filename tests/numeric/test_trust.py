@@ -79,3 +79,47 @@ def test_no_report_has_a_skipped_comparison_without_its_reason():
                 seen += 1
                 assert row["numeric_skip_reason"], (path.name, row["name"])
     assert seen > 0  # the stored reports hold skipped comparisons to look at (NumpyRoundTrip, ...)
+
+
+def test_a_saturated_clip_is_named_with_its_bound_for_every_tensor_it_starves():
+    result, found, document = findings("SaturatedClip", "--input-shape", "8,5", "--no-numeric")
+    line = at("return tf.clip_by_value(")
+    assert {item for item in found if item[0] == "zero-gradient"} == {
+        ("zero-gradient", tensor, line, "warning") for tensor in ("kernel", "bias", "input")
+    }, result
+    message = next(f["message"] for f in document["findings"] if f["tensor"] == "bias")
+    assert "Minimum (tf.minimum, a clip's upper bound)" in message and "above the upper bound 1 on every entry" in message
+    assert "a bias initialised far below zero" not in message  # the advice follows the bound, not a ReLU's
+
+
+def test_a_closed_gate_is_named_for_the_tensors_it_multiplies():
+    result, found, document = findings("ClosedHighway", "--input-shape", "8,5", "--no-numeric")
+    gate, product = at("gate = tf.sigmoid("), at("return transform * gate")
+    assert {item for item in found if item[0] == "vanishing-gradient"} == {
+        ("vanishing-gradient", "wt", gate, "warning"),
+        ("vanishing-gradient", "bt", gate, "warning"),
+        ("vanishing-gradient", "wh", product, "warning"),
+        ("vanishing-gradient", "bh", product, "warning"),
+    }, result
+    message = next(f["message"] for f in document["findings"] if f["tensor"] == "wh")
+    assert f"multiplied by the output of Sigmoid (tf.sigmoid) at {gate}" in message and "Start the gate open" in message
+
+
+def test_top_one_routing_gets_the_routers_advice():
+    result, found, document = findings("TopOneRouter", "--input-shape", "8,5", "--no-numeric")
+    router = next(f for f in document["findings"] if f["tensor"] == "router")
+    assert (router["code"], router["location"]) == ("none-gradient", at("choice = keras.ops.one_hot("))
+    assert "reaches the output only through ArgMax (tf.argmax)" in router["message"]
+    assert "scale the chosen output by the probability of the choice" in router["message"]
+    assert "tf.sigmoid(k * (a - b))" not in router["message"]
+
+
+@pytest.mark.parametrize("seed", ["0", "1", "2"])
+def test_layer_normalization_of_nearly_constant_rows_has_no_false_mismatch(seed):
+    result = run_cli_shared(
+        ["keras.layers:LayerNormalization", "--input-shape", "8,5", "--input-range", "0.5,0.5000001",
+         "--seed", seed, "--no-reload", "--json"]
+    )
+    document = result.json()
+    assert not [f for f in document["findings"] if f["code"] == "gradient-mismatch"], result
+    assert {row["numeric_verdict"] for row in [*document["variables"], *document["inputs"]]} == {"ok"}, result
