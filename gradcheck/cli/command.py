@@ -31,6 +31,9 @@ from ..options.settings import (
 from ..render import FORMATS
 from ..report import TargetFailure, exit_status
 from .destination import check_output_path, write_output
+from .exits import exit_as_a_command
+from .signals import remember_from_now
+from .streams import say
 
 
 class UsageProblem(click.ClickException):
@@ -39,7 +42,7 @@ class UsageProblem(click.ClickException):
     exit_code = 2
 
     def show(self, file=None):
-        click.echo(f"gradcheck: {self.format_message()}", err=True)
+        say(f"gradcheck: {self.format_message()}")
 
 
 def _checked(validate, *, each: bool = False, keep: bool = False):
@@ -64,7 +67,14 @@ def _setting(name: str):
 
 class _Command(click.Command):
     """Click's own usage errors (an unknown option, a missing value, a bad choice) as one paragraph
-    with exit status 2, the same shape as every other usage error, instead of click's usage block."""
+    with exit status 2, the same shape as every other usage error, instead of click's usage block.
+    Run as a command (`standalone_mode`), it also owns the process-level ends: Ctrl-C and SIGTERM
+    at any moment (130, 143: signals.py), and a message stderr could not take (2: streams.py)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        exit_as_a_command(lambda: super(_Command, self).main(args, prog_name, complete_var, False, **extra))
 
     def make_context(self, info_name, args, parent=None, **extra):
         try:
@@ -330,7 +340,7 @@ def main(
         check_output_path(output, [label for label, _ in targets])
     except GradcheckError as error:
         raise UsageProblem(str(error)) from None
-    from ..isolation.supervisor import Terminated, check_targets, sigterm_raises
+    from ..isolation.supervisor import check_targets
     from .terminal import ProgressView, stderr_is_terminal, tell
 
     # Progress lines only where a person watches a text report come: erased before it is written.
@@ -340,28 +350,22 @@ def main(
         else None
     )
     try:
-        with sigterm_raises():
-            with view or contextlib.nullcontext():
-                outcomes = check_targets(
-                    targets,
-                    workers=jobs,
-                    debug=debug,
-                    done=lambda index, outcome: tell(targets, index, outcome, debug, view),
-                    progress=view.show if view is not None else None,
-                )
-            results = [outcome.result for outcome in outcomes]
-            # When no target could run there is no report: the messages on stderr are the whole
-            # answer, and stdout or --output stays empty rather than holding a document about nothing.
-            if not all(isinstance(result, TargetFailure) for result in results):
-                write_output(output, _render(results, output_format, quiet, fail_on, output))
-    except GradcheckError as error:  # stdout closed before the report was written
+        with view or contextlib.nullcontext():
+            outcomes = check_targets(
+                targets,
+                workers=jobs,
+                debug=debug,
+                done=lambda index, outcome: tell(targets, index, outcome, debug, view),
+                progress=view.show if view is not None else None,
+            )
+        results = [outcome.result for outcome in outcomes]
+        # When no target could run there is no report: the messages on stderr are the whole
+        # answer, and stdout or --output stays empty rather than holding a document about nothing.
+        if not all(isinstance(result, TargetFailure) for result in results):
+            write_output(output, _render(results, output_format, quiet, fail_on, output))
+            remember_from_now()  # the report is out: a signal now does not undo it
+    except GradcheckError as error:  # stdout could not take the report
         raise UsageProblem(str(error)) from None
-    except KeyboardInterrupt:
-        click.echo("gradcheck: interrupted; the checks were stopped and no report was written.", err=True)
-        sys.exit(130)
-    except Terminated:
-        click.echo("gradcheck: terminated (SIGTERM); the checks were stopped and no report was written.", err=True)
-        sys.exit(143)
     sys.exit(exit_status(results, fail_on))
 
 

@@ -1,10 +1,11 @@
 """Where the report goes: stdout, or the --output file, written so that nothing half-done is left.
 
 The --output path is checked before any target runs: a report written over a file the run reads
-(the layer's own source, pyproject.toml) would destroy it. So is a stdout whose reader has already
-gone: the checks would run for a report nobody can read. The file is written as editors do, to a
-temporary file in the same folder and then renamed over the target, so an interrupted or failed
-run leaves an existing report as it was.
+(the layer's own source, pyproject.toml) would destroy it. So is a stdout that is closed, or whose
+reader has already gone: the checks would run for a report nobody can read. A stdout that cannot
+take the report (/dev/full) is a GradcheckError, exit status 2, never a traceback. The file is
+written as editors do, to a temporary file in the same folder and then renamed over the target,
+so an interrupted or failed run leaves an existing report as it was.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import sys
 import tempfile
 
 from ..errors import GradcheckError
+from .streams import silence
 
 PYPROJECT = "pyproject.toml"
 
 
 def check_output_path(output: str | None, targets: list[str]) -> None:
     """Refuse an --output the run could not write, or must not: a folder, or a file the run reads;
-    without --output, a stdout that is already closed."""
+    without --output, a stdout that is closed or already has no reader."""
     if output is None:
         _refuse_a_closed_stdout()
         return
@@ -75,13 +77,16 @@ def _source_file(target: str) -> str | None:
 def write_output(output: str | None, text: str) -> None:
     """Write the report `text` to stdout, or atomically into the file `output`.
 
-    A character stdout cannot encode is replaced (a report is never lost to a UnicodeEncodeError),
-    and a closed stdout (`gradcheck ... | head -0`) is a GradcheckError rather than a traceback.
+    A character stdout cannot encode is replaced (a report is never lost to a UnicodeEncodeError);
+    a stdout that is closed, has lost its reader or cannot take the text (/dev/full) is a
+    GradcheckError rather than a traceback.
     """
     if output is not None:
         with _atomic_file(output) as stream:
             stream.write(text)
         return
+    if sys.stdout is None:
+        raise _stdout_closed()
     try:
         buffer = getattr(sys.stdout, "buffer", None)
         if buffer is None:
@@ -91,13 +96,28 @@ def write_output(output: str | None, text: str) -> None:
             buffer.write(text.encode(sys.stdout.encoding or "utf-8", errors="replace"))
         sys.stdout.flush()
     except BrokenPipeError:
-        raise _stdout_closed() from None
+        raise _stdout_gone() from None
+    except (OSError, ValueError) as error:
+        silence(sys.stdout)
+        raise GradcheckError(
+            f"The report could not be written to stdout ({_reason(error)}). Send stdout somewhere that "
+            "can take it, or write the report to a file with --output FILE."
+        ) from None
+
+
+def _reason(error: OSError | ValueError) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
 
 
 def _refuse_a_closed_stdout() -> None:
-    """Raise now when stdout is a pipe whose reading end has already closed (`gradcheck ... | head
-    -0`, a reader that died). poll() tells it without writing: POLLERR on a pipe's writing end. A
-    file, a terminal or a reader that closes later is met by write_output."""
+    """Raise now when the command has no stdout (started with it closed: `>&-`), or when stdout is
+    a pipe whose reading end has already closed (`gradcheck ... | head -0`, a reader that died).
+    poll() tells the latter without writing: POLLERR on a pipe's writing end. A file, a terminal or
+    a reader that closes later is met by write_output."""
+    if sys.stdout is None:
+        raise _stdout_closed()
     try:
         poller = select.poll()
         poller.register(sys.stdout.fileno(), 0)  # POLLERR is reported whatever is asked for
@@ -105,13 +125,18 @@ def _refuse_a_closed_stdout() -> None:
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # no poll(), or no fd
         return
     if closed:
-        raise _stdout_closed()
+        raise _stdout_gone()
 
 
 def _stdout_closed() -> GradcheckError:
-    # Point fd 1 at /dev/null, so the interpreter's final flush does not fail a second time.
-    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return GradcheckError(
+        "stdout is closed (the command was started without one, as `>&-` does), so the report has "
+        "nowhere to go. Send stdout to a file or a pipe, or write the report with --output FILE."
+    )
+
+
+def _stdout_gone() -> GradcheckError:
+    silence(sys.stdout)  # so the interpreter's final flush does not fail a second time
     return GradcheckError(
         "stdout was closed before the report was written (the reading end of a pipe ended). "
         "Let the reader take the whole report, or write it to a file with --output FILE."

@@ -63,10 +63,6 @@ class Activity:
     ended: bool = False
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived while targets were being checked (exit status 143, as Ctrl-C gives 130)."""
-
-
 def check_targets(
     jobs,
     *,
@@ -83,7 +79,7 @@ def check_targets(
     told each Activity of the targets being checked, as it comes (the CLI draws them).
 
     Raises:
-        KeyboardInterrupt, Terminated: the workers still checking are ended first.
+        whatever interrupts it (KeyboardInterrupt, the CLI's own stop): the workers are ended first.
     """
     outcomes: list[Outcome | None] = [None] * len(jobs)
     waiting = deque(range(len(jobs)))
@@ -138,23 +134,6 @@ def check_isolated(target, options) -> Report:
         shown = f"\nCaptured output:\n{outcome.captured}" if outcome.captured else ""
         raise GradcheckError(outcome.result.message + shown)
     return outcome.result
-
-
-@contextlib.contextmanager
-def sigterm_raises():
-    """Turn SIGTERM into Terminated for the duration, so workers are ended and no report is written."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class _Worker:
