@@ -5,7 +5,7 @@
 - `signals.py`: Ctrl-C and SIGTERM, from the first moment to the exit statuses 130 and 143.
 - `streams.py`: closed standard streams, and messages on stderr that cannot crash the command.
 - `terminal.py`: progress lines and messages on stderr while targets are checked.
-- `destination.py`: stdout or the --output file, written whole.
+- `destination.py`: stdout or the --output file (written whole, or in place for a device or FIFO).
 
 It may import every room but the checks themselves: they run in worker processes (isolation/),
 so nothing here imports TensorFlow. `main` is imported when first asked for, so that the console

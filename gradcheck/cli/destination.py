@@ -2,10 +2,13 @@
 
 The --output path is checked before any target runs: a report written over a file the run reads
 (the layer's own source, pyproject.toml) would destroy it. So is a stdout that is closed, or whose
-reader has already gone: the checks would run for a report nobody can read. A stdout that cannot
-take the report (/dev/full) is a GradcheckError, exit status 2, never a traceback. The file is
-written as editors do, to a temporary file in the same folder and then renamed over the target,
-so an interrupted or failed run leaves an existing report as it was.
+reader has already gone: the checks would run for a report nobody can read. A regular file is
+written as editors do, to a temporary file in the same folder and then renamed over the target
+(through a symbolic link, the file it points to), so an interrupted or failed run leaves an
+existing report as it was. A character device or a FIFO (`/dev/null`, a named pipe, `/dev/stdout`)
+is written in place: renaming a file over it would replace the device for every later process.
+Whatever cannot be written (a full disk or /dev/full, a read-only folder, /proc) is a
+GradcheckError, exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import io
 import os
 import select
+import stat
 import sys
 import tempfile
 
@@ -24,17 +28,27 @@ PYPROJECT = "pyproject.toml"
 
 
 def check_output_path(output: str | None, targets: list[str]) -> None:
-    """Refuse an --output the run could not write, or must not: a folder, or a file the run reads;
-    without --output, a stdout that is closed or already has no reader."""
+    """Refuse an --output the run could not write, or must not: a folder, a socket or block device,
+    or a file the run reads; without --output, a stdout that is closed or already has no reader."""
     if output is None:
         _refuse_a_closed_stdout()
         return
     path = os.path.abspath(output)
-    folder = os.path.dirname(path)
-    if os.path.isdir(path):
+    kind = _kind(path)
+    if kind == "folder":
         raise GradcheckError(
             f"--output {output} is a folder. Give a file name, e.g. --output {os.path.join(output, 'gradcheck-report.txt')}."
         )
+    if kind in ("socket", "block device"):
+        raise GradcheckError(
+            f"--output {output} is a {kind}, not a file a report can be written to. Give a file name, "
+            "e.g. --output gradcheck-report.txt."
+        )
+    if kind in ("character device", "FIFO"):
+        if not os.access(path, os.W_OK):
+            raise GradcheckError(f"--output {output} is a {kind} you cannot write to. Give a file name instead.")
+        return  # written in place: its folder need not be writable, and it is no file the run reads
+    folder = os.path.dirname(os.path.realpath(path))
     if not os.path.isdir(folder):
         raise GradcheckError(
             f"--output {output}: there is no folder {folder}. Create it first, or write the report elsewhere."
@@ -49,11 +63,36 @@ def check_output_path(output: str | None, targets: list[str]) -> None:
         if source is not None:
             read[source] = f"the source of {target}"
     for file, what in read.items():
-        if os.path.exists(file) and os.path.exists(path) and os.path.samefile(file, path):
+        if _same_file(file, path):
             raise GradcheckError(
                 f"--output {output} is {what}: this run reads it, and the report would overwrite it. "
                 "Give another file, e.g. --output gradcheck-report.txt."
             )
+
+
+def _same_file(file: str, path: str) -> bool:
+    with contextlib.suppress(OSError):
+        return os.path.samefile(file, path)
+    return False
+
+
+def _kind(path: str) -> str | None:
+    """What is at `path` (through symbolic links): None when nothing is."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    for test, kind in (
+        (stat.S_ISREG, "file"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return kind
+    return "special file"
 
 
 def _source_file(target: str) -> str | None:
@@ -75,15 +114,14 @@ def _source_file(target: str) -> str | None:
 
 
 def write_output(output: str | None, text: str) -> None:
-    """Write the report `text` to stdout, or atomically into the file `output`.
+    """Write the report `text` to stdout, or into the file `output` (see the module's docstring).
 
     A character stdout cannot encode is replaced (a report is never lost to a UnicodeEncodeError);
     a stdout that is closed, has lost its reader or cannot take the text (/dev/full) is a
     GradcheckError rather than a traceback.
     """
     if output is not None:
-        with _atomic_file(output) as stream:
-            stream.write(text)
+        _write_file(output, text)
         return
     if sys.stdout is None:
         raise _stdout_closed()
@@ -102,6 +140,25 @@ def write_output(output: str | None, text: str) -> None:
         raise GradcheckError(
             f"The report could not be written to stdout ({_reason(error)}). Send stdout somewhere that "
             "can take it, or write the report to a file with --output FILE."
+        ) from None
+
+
+def _write_file(output: str, text: str) -> None:
+    path = os.path.abspath(output)
+    kind = _kind(path)
+    try:
+        if kind in ("character device", "FIFO"):
+            with open(path, "w", encoding="utf-8") as stream:  # in place: nothing is renamed over it
+                stream.write(text)
+        elif kind in (None, "file"):
+            with _atomic_file(os.path.realpath(path)) as stream:
+                stream.write(text)
+        else:
+            raise OSError(f"it is a {kind}")
+    except OSError as error:
+        raise GradcheckError(
+            f"--output {output}: the report could not be written ({_reason(error)}); nothing there was "
+            "replaced. Give a path you can write to, or leave --output out to print the report."
         ) from None
 
 
