@@ -30,7 +30,7 @@ from ..options.settings import (
 )
 from ..render import FORMATS
 from ..report import TargetFailure, exit_status
-from .destination import check_output_path, write_output
+from .destination import check_output_path, refuse_imported_output, write_output
 from .exits import exit_as_a_command
 from .signals import remember_from_now
 from .streams import say
@@ -362,9 +362,10 @@ def main(
         # When no target could run there is no report: the messages on stderr are the whole
         # answer, and stdout or --output stays empty rather than holding a document about nothing.
         if not all(isinstance(result, TargetFailure) for result in results):
+            refuse_imported_output(output, [outcome.user_files for outcome in outcomes])
             write_output(output, _render(results, output_format, quiet, fail_on, output))
             remember_from_now()  # the report is out: a signal now does not undo it
-    except GradcheckError as error:  # stdout could not take the report
+    except GradcheckError as error:  # stdout or --output could not take the report
         raise UsageProblem(str(error)) from None
     sys.exit(exit_status(results, fail_on))
 

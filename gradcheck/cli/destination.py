@@ -1,14 +1,15 @@
 """Where the report goes: stdout, or the --output file, written so that nothing half-done is left.
 
 The --output path is checked before any target runs: a report written over a file the run reads
-(the layer's own source, pyproject.toml) would destroy it. So is a stdout that is closed, or whose
-reader has already gone: the checks would run for a report nobody can read. A regular file is
-written as editors do, to a temporary file in the same folder and then renamed over the target
-(through a symbolic link, the file it points to), so an interrupted or failed run leaves an
-existing report as it was. A character device or a FIFO (`/dev/null`, a named pipe, `/dev/stdout`)
-is written in place: renaming a file over it would replace the device for every later process.
-Whatever cannot be written (a full disk or /dev/full, a read-only folder, /proc) is a
-GradcheckError, exit status 2, never a traceback.
+(the layer's own source, pyproject.toml) would destroy it; and again once the targets ran, against
+every user file they imported (a sibling helpers.py: `refuse_imported_output`). So is a stdout that
+is closed, or whose reader has already gone: the checks would run for a report nobody can read. A
+regular file is written as editors do, to a temporary file in the same folder and then renamed over
+the target (through a symbolic link, the file it points to), so an interrupted or failed run leaves
+an existing report as it was. A character device or a FIFO (`/dev/null`, a named pipe,
+`/dev/stdout`) is written in place: renaming a file over it would replace the device for every
+later process. Whatever cannot be written (a full disk or /dev/full, a read-only folder, /proc) is
+a GradcheckError, exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -67,6 +68,20 @@ def check_output_path(output: str | None, targets: list[str]) -> None:
             raise GradcheckError(
                 f"--output {output} is {what}: this run reads it, and the report would overwrite it. "
                 "Give another file, e.g. --output gradcheck-report.txt."
+            )
+
+
+def refuse_imported_output(output: str | None, imported: list[tuple[str, ...]]) -> None:
+    """Refuse an --output that is one of the user's source files a target imported (supervisor.Outcome.user_files)."""
+    if output is None:
+        return
+    path = os.path.abspath(output)
+    for file in sorted({file for files in imported for file in files}):
+        if _same_file(file, path):
+            raise GradcheckError(
+                f"--output {output} is {file}, a source file the checked code imported: the report "
+                "would overwrite it, so it was not written. Give another file, e.g. --output "
+                "gradcheck-report.txt."
             )
 
 

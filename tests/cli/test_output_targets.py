@@ -1,16 +1,18 @@
 """`--output` onto what is not a plain new file (issue 30): a device node, a FIFO or a socket is never
 replaced by a file (a temporary file renamed over `/dev/null` would replace the machine's
-/dev/null, run as root); what cannot be written is exit 2 with one paragraph, nothing replaced.
+/dev/null, run as root); what cannot be written is exit 2 with one paragraph, nothing replaced; and
+no report is written over a source file the checked code imported.
 
 Device nodes are made with mknod in a temporary folder (conftest.char_device), never the real /dev/null.
 """
 
 import os
+import shutil
 import socket
 import stat
 import threading
 
-from conftest import char_device, run_cli
+from conftest import ROOT, char_device, run_cli
 
 SCALE = ["tests/data/hostile/in_call.py:Scale", "--input-shape", "4,5", "--no-numeric", "--no-reload", "--json"]
 
@@ -89,3 +91,22 @@ def test_through_a_symbolic_link_the_file_it_points_to_is_replaced_and_the_link_
     assert result.exit_code == 0, result
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert '"target": "tests/data/hostile/in_call.py:Scale"' in real.read_text()
+
+
+def test_a_source_file_the_target_imported_is_never_overwritten(tmp_path):
+    """layers.py imports helpers.py from its own folder: only the worker knows, having imported it."""
+    shutil.copytree(ROOT / "tests" / "data" / "hostile" / "a", tmp_path / "a")
+    helpers = tmp_path / "a" / "helpers.py"
+    before = helpers.read_bytes()
+    args = ["a/layers.py:Project", "--input-shape", "4,5", "--no-numeric", "--no-reload"]
+    result = run_cli([*args, "--output", "a/helpers.py"], cwd=tmp_path)
+    assert result.exit_code == 2 and result.stdout == "", result
+    assert result.stderr == (
+        f"gradcheck: --output a/helpers.py is {os.path.realpath(helpers)}, a source file the checked code "
+        "imported: the report would overwrite it, so it was not written. Give another file, e.g. --output "
+        "gradcheck-report.txt.\n"
+    )
+    assert helpers.read_bytes() == before
+    assert sorted(os.listdir(tmp_path / "a")) == ["helpers.py", "layers.py"]
+    beside = run_cli([*args, "--output", "a/report.txt"], cwd=tmp_path)  # the control: a new file is written
+    assert beside.exit_code == 0 and "OK a/layers.py:Project" in (tmp_path / "a" / "report.txt").read_text()
