@@ -5,8 +5,9 @@ daemon that forks twice and calls setsid) and leave them running; none may outli
 Each worker and the fork server mark themselves child subreapers (a Linux prctl): a process under
 one of them whose parent ends is handed to it rather than to init, so everything a layer started
 stays in its worker's tree, however it was daemonised, and is found here by walking the parent
-links of /proc. Without /proc (macOS) nothing is found; the supervisor ends a worker's process
-group (supervisor.py), which holds whatever the layer started without a session of its own.
+links of /proc. Without /proc (macOS, Windows) nothing here acts: the supervisor ends a worker's
+process group where there are groups (supervisor.py), which holds whatever the layer started
+without a session of its own.
 
 Nothing here imports more than the standard library: the supervisor uses it too.
 """
@@ -106,6 +107,8 @@ def end_descendants(root: int | None = None, grace: float = 1.0, reap: bool = Tr
     With `reap`, this process's own children that ended are waited for, so none is left a zombie
     (orphans handed to a subreaper are its children too). Gives up 5 s after the grace.
     """
+    if not AVAILABLE:
+        return Leftovers()
     root = os.getpid() if root is None else root
     found: dict[int, str] = {}
     warned: set[int] = set()
@@ -114,7 +117,7 @@ def end_descendants(root: int | None = None, grace: float = 1.0, reap: bool = Tr
     while True:
         if reap:
             _reap_children()
-        live = descendants(root) if AVAILABLE else []
+        live = descendants(root)
         if not live:
             break
         for pid in live:
@@ -135,15 +138,16 @@ def end_descendants(root: int | None = None, grace: float = 1.0, reap: bool = Tr
 
 def kill_tree(root: int, include_root: bool = True) -> None:
     """SIGKILL every process under `root`, then `root` itself (the supervisor ending a fork server or a
-    worker it started: what they started goes first, while they still adopt what it leaves)."""
-    if AVAILABLE:
-        for _ in range(50):  # each round ends what the previous one's deaths handed up
-            live = descendants(root)
-            if not live:
-                break
-            for pid in live:
-                _signal(pid, signal.SIGKILL)
-            time.sleep(0.005)
+    worker it started: what they started goes first, while they still adopt what it leaves). Linux only."""
+    if not AVAILABLE:
+        return
+    for _ in range(50):  # each round ends what the previous one's deaths handed up
+        live = descendants(root)
+        if not live:
+            break
+        for pid in live:
+            _signal(pid, signal.SIGKILL)
+        time.sleep(0.005)
     if include_root:
         _signal(root, signal.SIGKILL)
 

@@ -150,6 +150,8 @@ class ForkServer:
         self.control.close()
         if self.process.poll() is None:
             descendants.kill_tree(self.process.pid)  # what its workers started, its workers, the server
+            with contextlib.suppress(OSError):
+                self.process.kill()
         self.process.wait()
         self._lost()
         with contextlib.suppress(OSError):

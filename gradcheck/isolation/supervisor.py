@@ -276,8 +276,11 @@ class _Worker:
                     self.process.wait(1.0)
         elif self.process.poll() is None:
             descendants.kill_tree(self.process.pid)
+            if hasattr(os, "killpg"):  # not on Windows
+                with contextlib.suppress(OSError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.kill()
             self.process.wait()
         self._release_files()
 
