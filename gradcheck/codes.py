@@ -130,6 +130,13 @@ TRACE_FAILED = _code(
     "call() cannot be traced by tf.function, so fit() fails unless run_eagerly=True; graph checks were skipped",
 )
 
+# The worker (isolation/worker.py)
+PROCESSES_LEFT_RUNNING = _code(
+    "processes-left-running",
+    INFO,
+    "the layer's code left processes running when its check ended (a subprocess in the module, build() or call()); they were ended",
+)
+
 # Dtype policies (checks/dtype_policy.py)
 DTYPE_POLICY_IGNORED = _code(
     "dtype-policy-ignored",

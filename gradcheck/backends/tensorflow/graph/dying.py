@@ -74,14 +74,14 @@ def culprit(probe, run, source, status: str) -> Culprit | None:
         x, y = values[op.inputs[index].ref()], values[op.outputs[0].ref()]
         if op.type in _BINARY:
             other = values[op.inputs[1 - index].ref()]
-            slope = _binary_slope(op.type, x, other)
-            slopes.append((op, _BINARY[op.type], float(np.max(slope)) if slope.size else 0.0, x, other))
+            local = _binary_slope(op.type, x, other)
+            slopes.append((op, _BINARY[op.type], float(np.max(local)) if local.size else 0.0, x, other))
             continue
         written_as, slope_of = _SLOPES[op.type]
         if slope_of is None:
             continue
-        slope = np.abs(np.asarray(slope_of(x, y), "float64"))
-        slopes.append((op, written_as, float(np.max(slope)) if slope.size else 0.0, x, None))
+        local = np.abs(np.asarray(slope_of(x, y), "float64"))
+        slopes.append((op, written_as, float(np.max(local)) if local.size else 0.0, x, None))
     if not slopes:
         return None
     if status == "zero":
