@@ -8,6 +8,7 @@ import, so importing this module stays cheap.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from .options.settings import Options
 from .progress import Notify, silent
@@ -128,16 +129,18 @@ def _build_report(
         findings += result.findings
         fields.update(result.report)
 
+    name = backend().name
     return Report(
         target=loaded.target,
-        variables=context.tensors.infos(),
-        inputs=context.inputs.infos(),
-        findings=sort_findings(findings),
+        variables=tuple(replace(row, backend=name) for row in context.tensors.infos()),
+        inputs=tuple(replace(row, backend=name) for row in context.inputs.infos()),
+        findings=sort_findings(replace(item, backend=name) for item in findings),
         training_modes=tuple(t.mode for t in probe.traces) or ("n/a",),
         stochastic=probe.stochastic,
         seed=options.seed,
         vanishing_threshold=options.vanishing_threshold,
         exploding_threshold=options.exploding_threshold,
         versions=backend().versions(),
+        backend=name,
         **fields,
     )

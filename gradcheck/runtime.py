@@ -12,15 +12,7 @@ from __future__ import annotations
 import os
 
 from .errors import GradcheckError
-
-# The backends gradcheck checks layers on, in the order reports list them.
-BACKENDS = ("tensorflow", "jax", "torch")
-# What `pip install` adds a backend with (the plain install is TensorFlow's).
-INSTALL = {
-    "tensorflow": "pip install 'tensorflow>=2.16'",
-    "jax": "pip install 'gradcheck[jax]'",
-    "torch": "pip install 'gradcheck[torch]'",
-}
+from .options.backends import BACKENDS, INSTALL  # noqa: F401  (re-exported: the backends name them from here)
 
 # The variables a framework is imported under, unless the user set them: no C++ log lines, the
 # TensorFlow backend.

@@ -38,9 +38,13 @@ class Trace(Protocol):
 class Forward(Protocol):
     """The float64 twin's probe loss and its gradients in one training mode, compiled once."""
 
+    stops: bool  # a stop_gradient somewhere in the layer: then the two gradients below differ
+
     def loss(self, xs: list, tensors: list | None = None) -> float: ...
 
-    def gradients(self, xs: list) -> tuple[float, list]: ...
+    def gradients(self, xs: list, *, tape: bool = False) -> tuple[float, list]:
+        """(loss, gradients): the derivative of what the forward pass computes (every stop_gradient
+        taken as the identity it is in value), or with `tape` the gradient fit() uses."""
 
     def low_precision(self, target) -> Any:
         """The first op on the target's path that computes in less than float64 (None: none)."""
@@ -48,8 +52,12 @@ class Forward(Protocol):
     def custom_gradient_line(self, target) -> str | None:
         """The user's line applying a custom gradient on the target's path ("" outside their code)."""
 
-    def blocked_by_design(self, target) -> bool:
-        """Whether a stop_gradient (or a numpy function) lies on the target's path."""
+    def no_gradient_by_design(self, target) -> str | None:
+        """The line of an op with no gradient at all (numpy code) on the target's path ("" outside
+        the user's code), or None."""
+
+    def stop_line(self, target) -> str | None:
+        """The line of a stop_gradient on the target's path ("" outside the user's code), or None."""
 
 
 class Curvature(Protocol):

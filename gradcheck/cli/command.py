@@ -13,6 +13,7 @@ import sys
 import click
 
 from ..errors import GradcheckError
+from ..options.backends import on_backend, parse_backends, per_backend
 from ..options.ignores import parse_ignore
 from ..options.settings import (
     DEFAULT_EXPLODING,
@@ -237,6 +238,15 @@ from .usage import Command, UsageProblem, checked, jobs_count, setting
     help="Also run the layer under this Keras dtype policy and compare with float32. Repeatable.",
 )
 @click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    metavar="tensorflow|jax|torch|all",
+    callback=checked(parse_backends),
+    help="Check on this Keras backend (default: KERAS_BACKEND, else tensorflow). Repeatable; with several "
+    "(or all), each is checked and their outputs and gradients are compared.",
+)
+@click.option(
     "--reload/--no-reload",
     default=True,
     show_default=True,
@@ -272,6 +282,7 @@ def main(
     jobs,
     debug,
     dtype_policies=(),
+    backends=(),
     reload=True,
 ):
     """Check that every weight of a Keras layer is tracked and gets a sound gradient.
@@ -310,8 +321,10 @@ def main(
         timeout=timeout,
     )
     settings.update(dtype_policies=tuple(dtype_policies), reload=reload, ignore=tuple(ignores))
+    if backends:
+        settings["backends"] = backends
     try:
-        targets = _jobs(target, input_shape, input_dtype, input_range, init, settings)
+        targets = per_backend(_jobs(target, input_shape, input_dtype, input_range, init, settings))
         labels = [label for label, _ in targets]
         baselines = prepare_baseline(baseline, write_baseline, output, labels)
         also_read = {
@@ -341,7 +354,8 @@ def main(
                 progress=view.show if view is not None else None,
             )
         imported = [outcome.user_files for outcome in outcomes]
-        results, note = gated([outcome.result for outcome in outcomes], targets, baselines, imported)
+        checked = [on_backend(outcome.result, options) for outcome, (_, options) in zip(outcomes, targets)]
+        results, note = gated(checked, targets, baselines, imported)
         if note:
             say(note)
         # When no target could run there is no report: the messages on stderr are the whole

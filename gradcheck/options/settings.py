@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import GradcheckError
+from .backends import parse_backends
 from .ignores import IgnoreRule, parse_ignores
 from .inputs import (
     DTYPES,
@@ -101,6 +102,9 @@ class Options:
     order: int = 1  # 2: also check second derivatives (second_order.py)
     # Findings the gate marks as ignored after the check (gate/); the worker does not read it.
     ignore: tuple[IgnoreRule, ...] = ()
+    # Keras backends to check on (options/backends.py); empty: KERAS_BACKEND's, else TensorFlow. A
+    # job the command hands a worker holds exactly one (options.backends.per_backend).
+    backends: tuple[str, ...] = ()
 
 
 # Options field -> its validator. A field missing here is passed through as given.
@@ -120,6 +124,7 @@ _SETTINGS: dict[str, Callable[[Any], Any]] = {
     "order": lambda v: integer("order", v),
     "dtype_policies": lambda v: dtype_policies(v),
     "ignore": lambda v: parse_ignores(v, "check(ignore=...)"),
+    "backends": lambda v: parse_backends(v),
 }
 
 
@@ -148,6 +153,8 @@ def make_options(*, input_shape=None, input_dtype=(), input_range=(), init=None,
     """
     if "dtype_policy" in settings:  # check(dtype_policy=[...]) reads as the --dtype-policy option does
         settings["dtype_policies"] = settings.pop("dtype_policy")
+    if "backend" in settings:  # check(backend="jax") reads as the --backend option does
+        settings["backends"] = settings.pop("backend")
     allowed = [f.name for f in dataclasses.fields(Options) if f.name not in ("inputs", "init")]
     unknown = sorted(set(settings) - set(allowed))
     if unknown:

@@ -16,7 +16,17 @@ from __future__ import annotations
 import io
 from typing import Literal, Optional
 
-from ..report import ERROR, INFO, WARNING, Report, TargetFailure, counted, fails, not_compared_note
+from ..report import (
+    ERROR,
+    INFO,
+    WARNING,
+    Report,
+    TargetFailure,
+    counted,
+    fails,
+    not_compared_note,
+    versions_line,
+)
 from .table import grid, table_lines
 
 _SEVERITY_STYLE = {ERROR: "bold red", WARNING: "yellow", INFO: "cyan"}
@@ -154,11 +164,9 @@ def _verdict_text(result, label: str, fail_on: str, *, quiet: bool = False):
 def _header(writer, report: Report, label: str) -> None:
     from rich.text import Text
 
-    versions = report.versions
     modes = ", ".join(report.training_modes)
-    facts = (
-        f"TensorFlow {versions.get('tensorflow', '?')} · Keras {versions.get('keras', '?')}"
-        f" · seed {report.seed} · training={modes}" + (" · stochastic" if report.stochastic else "")
+    facts = f"{versions_line(report)} · seed {report.seed} · training={modes}" + (
+        " · stochastic" if report.stochastic else ""
     )
     head = Text.assemble(("gradcheck ", "bold"), label)
     if writer.width is None or head.cell_len + 3 + len(facts) <= writer.width:

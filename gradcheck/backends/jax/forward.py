@@ -21,7 +21,7 @@ from .runtime import jax_modules
 from .tracing import probe_loss, trace_call
 
 _LOW = ("float32", "float16", "bfloat16")
-_BLOCKERS = frozenset({"stop_gradient", "pure_callback", "io_callback"})
+_CALLBACKS = frozenset({"pure_callback", "io_callback"})
 
 
 class Forward:
@@ -42,13 +42,14 @@ class Forward:
             for t in targets
         }
         jaxpr, batch, float64 = self.traced.jaxpr, samples.batch, self.float64
+        self.stops = _has_stop(jaxpr)
 
         def evaluate(consts, arguments, projections):
             outputs = jax.core.eval_jaxpr(jaxpr, consts, *arguments)
             return probe_loss(jax.numpy, outputs, projections, batch, float64)
 
         self._loss = jax.jit(evaluate)
-        self._reached: list | None = None
+        self._reached: dict = {}
 
     def loss(self, xs: list, tensors=None) -> float:
         """The probe loss on numpy inputs `xs`, the twin's variables as they are now."""
@@ -57,19 +58,28 @@ class Forward:
             consts, arguments = self.traced.arguments(list(xs))
             return float(self._loss(consts, arguments, list(self.samples.projections)))
 
-    def gradients(self, xs: list):
+    def gradients(self, xs: list, *, tape: bool = False):
+        """(loss, gradients); unless `tape`, every stop_gradient evaluated as the identity it is in
+        value: the derivative finite differences measure."""
         from .gradients import _reached
 
         jax, _ = jax_modules()
+        through = self.stops and not tape
         self.twin.reset_seeds()
         with self.twin.arithmetic(), user_code("running the layer's gradient in a finite-difference pass"):
             loss_of, floats = loss_function(
-                self.traced, list(xs), self.samples.projections, self.samples.batch, self.targets, float64=self.float64
+                self.traced,
+                list(xs),
+                self.samples.projections,
+                self.samples.batch,
+                self.targets,
+                float64=self.float64,
+                through_stops=through,
             )
             (value, _), grads = jax.jit(jax.value_and_grad(loss_of, has_aux=True))(floats)
-            if self._reached is None:
-                self._reached = _reached(jax, lambda fl: loss_of(fl)[0], floats)
-        made = iter(np.asarray(g, "float64") if ok else None for g, ok in zip(grads, self._reached))
+            if through not in self._reached:
+                self._reached[through] = _reached(jax, lambda fl: loss_of(fl)[0], floats)
+        made = iter(np.asarray(g, "float64") if ok else None for g, ok in zip(grads, self._reached[through]))
         return float(value), [None if p is None else next(made) for p in self.targets]
 
     def _path(self, target):
@@ -98,10 +108,27 @@ class Forward:
                 return line_of(top) or ""
         return None
 
-    def blocked_by_design(self, target) -> bool:
-        """A stop_gradient (or a Python callback) on the target's path: finite differences see the
-        path move the loss, the gradient leaves it out on purpose."""
-        return any(eqn.primitive.name in _BLOCKERS for eqn, _ in self._path(target))
+    def no_gradient_by_design(self, target) -> str | None:
+        """The line of a Python callback on the target's path (it has no gradient at all)."""
+        return self._first_line(target, _CALLBACKS)
+
+    def stop_line(self, target) -> str | None:
+        """The line of a stop_gradient on the target's path ("" outside the user's code), or None."""
+        return self._first_line(target, {"stop_gradient"}) if self.stops else None
+
+    def _first_line(self, target, names) -> str | None:
+        for eqn, top in self._path(target):
+            if eqn.primitive.name in names:
+                return line_of(top) or ""
+        return None
+
+
+def _has_stop(jaxpr) -> bool:
+    for eqn in jaxpr.eqns:
+        held = nested(eqn)
+        if eqn.primitive.name == "stop_gradient" or (held is not None and _has_stop(held[0])):
+            return True
+    return False
 
 
 def _float_path(jaxpr, start: set, top):

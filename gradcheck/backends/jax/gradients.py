@@ -77,12 +77,13 @@ def loss_function(traced: Traced, inputs: list, projections: list, batch: int, t
     consts, arguments = traced.arguments(inputs)
     wanted = [p for p in targets if p is not None]
     float64, scale = settings.get("float64", False), settings.get("scale", 1.0)
+    evaluate = _through_stops if settings.get("through_stops") else jax.core.eval_jaxpr
 
     def loss_of(floats):
         c, a = list(consts), list(arguments)
         for (kind, index), value in zip(wanted, floats):
             (c if kind == "const" else a)[index] = value
-        outputs = jax.core.eval_jaxpr(traced.jaxpr, c, *a)
+        outputs = evaluate(traced.jaxpr, c, *a)
         return probe_loss(jnp, outputs, projections, batch, float64) * scale, outputs
 
     return loss_of, [jnp.asarray((consts if kind == "const" else arguments)[index]) for kind, index in wanted]
@@ -115,3 +116,35 @@ def as_numpy(taped: Taped) -> dict:
         "outputs": [np.asarray(o) for o in taped.outputs],
         "grads": [None if g is None else np.asarray(g) for g in taped.grads],
     }
+
+
+def _through_stops(jaxpr, consts, *arguments):
+    """Evaluate `jaxpr` with every stop_gradient (nested jits included) as the identity it is in
+    value: the derivative of what the forward pass computes, which finite differences measure."""
+    from .jaxprs import bind, is_var, nested
+
+    env: dict = {}
+
+    def read(atom):
+        return env[atom] if is_var(atom) else atom.val
+
+    for var, value in zip(jaxpr.constvars, consts):
+        env[var] = value
+    for var, value in zip(jaxpr.invars, arguments):
+        env[var] = value
+    for eqn in jaxpr.eqns:
+        inputs = [read(atom) for atom in eqn.invars]
+        held = nested(eqn)
+        if eqn.primitive.name == "stop_gradient":
+            outputs = inputs
+        elif (
+            held is not None
+            and eqn.primitive.name in ("jit", "pjit", "closed_call")
+            and len(held[0].invars) == len(inputs)
+        ):
+            outputs = _through_stops(held[0], held[1], *inputs)
+        else:
+            outputs = bind(eqn, inputs)
+        for var, value in zip(eqn.outvars, outputs):
+            env[var] = value
+    return [read(atom) for atom in jaxpr.outvars]

@@ -116,6 +116,7 @@ class Culprit:
     location: str | None
     slope: float  # the largest |local derivative| over the probe batch
     note: str
+    advice: str = ""  # what to change for this op (checks/weak.py has general advice otherwise)
 
     def describe(self) -> str:
         shown = f"{self.op_type} ({self.written_as})" if self.written_as != self.op_type else self.op_type

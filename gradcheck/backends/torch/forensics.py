@@ -40,7 +40,7 @@ def _kind(op) -> str | None:
 
 def _describe(op) -> Cut:
     kind = _kind(op)
-    written_as = {"detach": "Tensor.detach, what ops.stop_gradient does on torch"}.get(op.name, f"torch.{op.name}")
+    written_as = {"detach": "Tensor.detach"}.get(op.name, f"torch.{op.name}")
     if kind == "comparison":
         written_as = "a comparison"
     return make_cut(kind, op.name, written_as, op.line, op.output_dtype)

@@ -9,6 +9,7 @@ made on first use.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import numpy as np
@@ -36,6 +37,11 @@ class Forward:
         self.float_indexes = [t.input_index for t in targets if t.variable is None]
         self._record = None
 
+    @property
+    def stops(self) -> bool:
+        """A detach (ops.stop_gradient on torch) in the layer."""
+        return any(op.name == "detach" for op in self._recorded().ops)
+
     def _call(self, xs: list):
         torch, _ = torch_modules()
         result = call_layer(self.twin.layer, xs, self.training, self.accepts_training)
@@ -48,12 +54,15 @@ class Forward:
         with self.twin.arithmetic(), torch.no_grad(), user_code("running the layer's loss in a finite-difference pass"):
             return float(self._call(input_tensors(xs, [])))
 
-    def gradients(self, xs: list):
+    def gradients(self, xs: list, *, tape: bool = False):
+        """(loss, gradients); unless `tape`, every detach taken as the identity it is in value: the
+        derivative finite differences measure."""
         torch, _ = torch_modules()
         self.twin.reset_seeds()
+        passing = _PassThroughDetach() if self.stops and not tape else contextlib.nullcontext()
         with self.twin.arithmetic(), user_code("running the layer's gradient in a finite-difference pass"):
             inputs = input_tensors(xs, self.float_indexes)
-            with torch.enable_grad():
+            with torch.enable_grad(), passing:
                 loss = self._call(inputs)
             grads = gradients_of(loss, self.sources + [inputs[i] for i in self.float_indexes])
         return float(loss.detach()), [None if g is None else np.asarray(to_numpy(g), "float64") for g in grads]
@@ -105,6 +114,28 @@ class Forward:
             return line or ""
         return None
 
-    def blocked_by_design(self, target) -> bool:
-        """A detach (ops.stop_gradient on torch) on the target's path."""
-        return any(op.name == "detach" and id(target) in op.deps for op in self._recorded().ops)
+    def no_gradient_by_design(self, target) -> str | None:
+        """torch has no op with no gradient at all that keeps its output on the path (numpy code
+        leaves autograd, and then the gradient is None): nothing to say."""
+        return None
+
+    def stop_line(self, target) -> str | None:
+        """The line of a detach on the target's path ("" outside the user's code), or None."""
+        for op in self._recorded().ops:
+            if op.name == "detach" and id(target) in op.deps:
+                return op.line or ""
+        return None
+
+
+def _PassThroughDetach():
+    """A TorchFunctionMode in which `detach` is a differentiable identity (`view_as`)."""
+    torch, _ = torch_modules()
+    from torch.overrides import TorchFunctionMode
+
+    class PassThrough(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if getattr(func, "__name__", "") == "detach" and args:
+                return args[0].view_as(args[0])
+            return func(*args, **(kwargs or {}))
+
+    return PassThrough()
