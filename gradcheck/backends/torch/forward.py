@@ -58,8 +58,9 @@ class Forward:
         """(loss, gradients); unless `tape`, every detach taken as the identity it is in value: the
         derivative finite differences measure."""
         torch, _ = torch_modules()
-        self.twin.reset_seeds()
+        # Asked first: the recorded pass it may make draws from the random state reset below.
         passing = _PassThroughDetach() if self.stops and not tape else contextlib.nullcontext()
+        self.twin.reset_seeds()
         with self.twin.arithmetic(), user_code("running the layer's gradient in a finite-difference pass"):
             inputs = input_tensors(xs, self.float_indexes)
             with torch.enable_grad(), passing:
