@@ -58,10 +58,12 @@ def checks_for(options: Options) -> list:
     from .checks.gradients import Gradients
     from .checks.inventory import Inventory
     from .checks.reload import Reload
+    from .compare.side import BackendSide
     from .numeric.first_order import FiniteDifferences
     from .numeric.second_order import SecondOrder
 
-    kinds = (Inventory, Gradients, FiniteDifferences, SecondOrder, DtypePolicies, Reload)
+    # The comparison's side runs last: it gives a float64 copy (or, failing one, the layer) shared weights.
+    kinds = (Inventory, Gradients, FiniteDifferences, SecondOrder, DtypePolicies, Reload, BackendSide)
     made = (kind.from_options(options) for kind in kinds)
     return [check for check in made if check is not None]
 

@@ -183,6 +183,9 @@ class TargetFailure:
     target: str
     message: str
     backend: Optional[str] = None  # the Keras backend it was to be checked on (the command sets it)
+    # The layer's own code raised (building or calling it), at this user line ("" when not known);
+    # None for every other way a check ends. Not part of the JSON: compare/ reads it.
+    layer_raised_at: Optional[str] = field(default=None, compare=False)
 
     ok = False
 

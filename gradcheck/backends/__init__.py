@@ -185,5 +185,20 @@ class Backend(Protocol):
 
     def curvature(self, probe, twin, mode: str, variables: list, input_indexes: list[int]) -> Curvature: ...
 
+    # a comparison of backends (compare/side.py)
+    def fixed_draws(self, seed: int) -> AbstractContextManager:
+        """Keras's random draws made by numpy for the duration (the same numbers on every backend);
+        yields an object whose `unreplayed` lists the random functions that could not be."""
+
+    def recorded_calls(self) -> AbstractContextManager:
+        """Records the outermost Keras backend-API calls made for the duration; yields the stream."""
+
+    def call_gradients(self, stream, seed: int) -> None:
+        """Each recorded call's own gradient (a VJP with a cotangent drawn from `seed`)."""
+
+    def vjp(self, function, primal, cotangent) -> Any:
+        """The gradient of sum(cotangent · function(x)) at x = `primal` (numpy), as numpy; None when
+        no path reaches it. compare/stream.py asks it of each recorded backend-API call."""
+
     def compile(self, layer, function, specs) -> Any:
         """`function` compiled for inputs of `specs`, leaving `layer` as it was."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import tempfile
 
 import click
 
@@ -323,8 +324,10 @@ def main(
     settings.update(dtype_policies=tuple(dtype_policies), reload=reload, ignore=tuple(ignores))
     if backends:
         settings["backends"] = backends
+    # Where each backend writes its side of a comparison (several backends), removed at the end.
+    comparisons = tempfile.TemporaryDirectory(prefix="gradcheck-compare-")
     try:
-        targets = per_backend(_jobs(target, input_shape, input_dtype, input_range, init, settings))
+        targets = per_backend(_jobs(target, input_shape, input_dtype, input_range, init, settings), comparisons.name)
         labels = [label for label, _ in targets]
         baselines = prepare_baseline(baseline, write_baseline, output, labels)
         also_read = {
@@ -355,6 +358,10 @@ def main(
             )
         imported = [outcome.user_files for outcome in outcomes]
         checked = [on_backend(outcome.result, options) for outcome, (_, options) in zip(outcomes, targets)]
+        from ..compare.verdict import compare_backends  # numpy: not for --help
+
+        checked = compare_backends(checked, targets)
+        comparisons.cleanup()
         results, note = gated(checked, targets, baselines, imported)
         if note:
             say(note)

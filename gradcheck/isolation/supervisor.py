@@ -216,7 +216,10 @@ class _Worker:
                 elif message[0] == "report":
                     return self._outcome(Report.from_dict(message[1]))
                 elif message[0] == "failure":
-                    return self._outcome(TargetFailure(self.target, message[1]), message[2])
+                    # A fourth part: the layer's own code raised, at that line ("" unknown).
+                    raised = message[3] if len(message) > 3 else None
+                    failure = TargetFailure(self.target, message[1], layer_raised_at=raised)
+                    return self._outcome(failure, message[2])
         except (EOFError, OSError):
             # The pipe closed: the worker is ending, if not already gone.
             with contextlib.suppress(subprocess.TimeoutExpired):

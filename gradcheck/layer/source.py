@@ -16,7 +16,7 @@ import sysconfig
 import traceback
 import types
 
-from ..errors import GradcheckError
+from ..errors import GradcheckError, LayerFailed
 
 _LIBRARY_PACKAGES = (
     "tensorflow",
@@ -139,9 +139,10 @@ def user_code_error(error: BaseException, doing: str, advice: str = "", note: st
     place = f" at {where}" if where else ""
     text = "; ".join(part for part in (error_text(error), note) if part)
     advice = advice or "This is an error in the code being checked; fix it there"
-    return GradcheckError(
+    return LayerFailed(
         f"{type(error).__name__} raised{place} while {doing}: {sentence(text)} {advice} "
-        "(run with --debug for the full traceback)."
+        "(run with --debug for the full traceback).",
+        where,
     )
 
 

@@ -76,23 +76,27 @@ def missing(backend: str) -> str | None:
     )
 
 
-def per_backend(jobs: list) -> list:
+def per_backend(jobs: list, folder: str | None = None) -> list:
     """One (target, Options) job per backend each job asks for (its `backends`, else the default),
-    in the order of the jobs, each Options holding its one backend.
+    in the order of the jobs, each Options holding its one backend. With `folder`, a job on two or
+    more backends has them compared: each of its jobs writes its side into a folder of its own
+    under `folder` (compare/).
 
     Raises:
         GradcheckError: a backend asked for is not installed (the command that installs it).
     """
     spread = []
-    for target, options in jobs:
+    for number, (target, options) in enumerate(jobs):
         if isinstance(options, GradcheckError):
             spread.append((target, options))
             continue
-        for backend in options.backends or default_backends():
+        backends = options.backends or default_backends()
+        compared = os.path.join(folder, str(number)) if folder and len(backends) > 1 else None
+        for backend in backends:
             why = missing(backend)
             if why is not None:
                 raise GradcheckError(why)
-            spread.append((target, dataclasses.replace(options, backends=(backend,))))
+            spread.append((target, dataclasses.replace(options, backends=(backend,), compare_folder=compared)))
     return spread
 
 

@@ -105,6 +105,9 @@ class Options:
     # Keras backends to check on (options/backends.py); empty: KERAS_BACKEND's, else TensorFlow. A
     # job the command hands a worker holds exactly one (options.backends.per_backend).
     backends: tuple[str, ...] = ()
+    # Set by the command when a target is checked on several backends: the folder this backend's
+    # side of the comparison is written to (compare/side.py). Not an option of check().
+    compare_folder: Optional[str] = None
 
 
 # Options field -> its validator. A field missing here is passed through as given.
@@ -155,7 +158,7 @@ def make_options(*, input_shape=None, input_dtype=(), input_range=(), init=None,
         settings["dtype_policies"] = settings.pop("dtype_policy")
     if "backend" in settings:  # check(backend="jax") reads as the --backend option does
         settings["backends"] = settings.pop("backend")
-    allowed = [f.name for f in dataclasses.fields(Options) if f.name not in ("inputs", "init")]
+    allowed = [f.name for f in dataclasses.fields(Options) if f.name not in ("inputs", "init", "compare_folder")]
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
         note = " (fail_on is a keyword of gradcheck.testing.assert_trainable)" if "fail_on" in unknown else ""

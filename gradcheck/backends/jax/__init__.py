@@ -218,6 +218,28 @@ class JaxBackend:
             alive=False,
         )
 
+    def fixed_draws(self, seed: int):
+        from ..shared.draws import fixed_draws
+
+        return fixed_draws(seed)
+
+    def recorded_calls(self):
+        from ..shared.stream import recorded_calls
+
+        return recorded_calls(self)
+
+    def call_gradients(self, stream, seed: int) -> None:
+        from ..shared.stream import add_gradients
+
+        add_gradients(stream, self, seed)
+
+    def vjp(self, function, primal, cotangent):
+        jax, _ = self.modules()
+        with runtime.x64(runtime.wide(np.asarray(primal).dtype)):
+            y, back = jax.vjp(function, jax.numpy.asarray(primal))
+            (grad,) = back(jax.numpy.asarray(cotangent).astype(y.dtype))
+        return np.asarray(grad, "float64")
+
     def compile(self, layer, function, specs):
         raise NotImplementedError("the JAX backend evaluates jaxprs; nothing is compiled by name")
 

@@ -159,6 +159,30 @@ class TensorFlowBackend:
     def gradients(self, layer, xs, projections, **settings):
         return probe_gradients(layer, xs, projections, **settings)
 
+    def fixed_draws(self, seed: int):
+        from ..shared.draws import fixed_draws
+
+        return fixed_draws(seed)
+
+    def recorded_calls(self):
+        from ..shared.stream import recorded_calls
+
+        return recorded_calls(self)
+
+    def call_gradients(self, stream, seed: int) -> None:
+        from ..shared.stream import add_gradients
+
+        add_gradients(stream, self, seed)
+
+    def vjp(self, function, primal, cotangent):
+        tf, _ = self.modules()
+        x = tf.constant(primal)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = function(x)
+        grad = tape.gradient(y, x, output_gradients=tf.cast(tf.constant(cotangent), y.dtype))
+        return None if grad is None else np.asarray(tf.convert_to_tensor(grad).numpy(), "float64")
+
     def compile(self, layer, function, specs):
         return trace_layer_function(layer, function, specs)
 

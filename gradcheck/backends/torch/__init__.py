@@ -210,6 +210,31 @@ class TorchBackend:
         inputs = [x.detach().clone().requires_grad_(i in settings["float_indexes"]) for i, x in enumerate(xs)]
         return probe_gradients(layer, inputs, projections, **settings)
 
+    def fixed_draws(self, seed: int):
+        from ..shared.draws import fixed_draws
+
+        return fixed_draws(seed)
+
+    def recorded_calls(self):
+        from ..shared.stream import recorded_calls
+
+        return recorded_calls(self)
+
+    def call_gradients(self, stream, seed: int) -> None:
+        from ..shared.stream import add_gradients
+
+        add_gradients(stream, self, seed)
+
+    def vjp(self, function, primal, cotangent):
+        torch, _ = self.modules()
+        x = torch.as_tensor(np.array(primal)).requires_grad_(True)
+        with torch.enable_grad():
+            y = function(x)
+        if not y.requires_grad:
+            return None
+        (grad,) = torch.autograd.grad(y, x, torch.as_tensor(cotangent, dtype=y.dtype), allow_unused=True)
+        return None if grad is None else np.asarray(to_numpy(grad), "float64")
+
     def compile(self, layer, function, specs):
         raise NotImplementedError("the torch backend runs eagerly; nothing is compiled")
 
