@@ -18,7 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_layers"
-_EXPECT = re.compile(r"expect(-anywhere)?:\s*([a-z0-9-]+)\s+(\S+)")
+# `# expect: CODE TENSOR` (at this line), `# expect-anywhere: ...` (any line); `expect[jax]:` for
+# one backend only, in a sample checked on several.
+_EXPECT = re.compile(r"expect(-anywhere)?(?:\[(\w+)\])?:\s*([a-z0-9-]+)\s+(\S+)")
 
 
 @dataclass
@@ -114,11 +116,15 @@ class Case:
     file: str  # relative to the repository root
     name: str
     args: list
-    expected: set  # (code, tensor, line or None)
+    expected: set  # (code, tensor, line or None, backend or None: every backend the case runs on)
 
     @property
     def id(self):
         return f"{Path(self.file).stem}:{self.name}"
+
+    def expected_on(self, backend: str) -> set:
+        """(code, tensor, line) the case expects on `backend`."""
+        return {(code, tensor, line) for code, tensor, line, only in self.expected if only in (None, backend)}
 
 
 def sample_cases() -> list[Case]:
@@ -133,8 +139,8 @@ def sample_cases() -> list[Case]:
                 continue
             expected = set()
             for number in range(start, node.end_lineno + 1):
-                for anywhere, code, tensor in _EXPECT.findall(lines[number - 1]):
-                    expected.add((code, None if tensor == "-" else tensor, None if anywhere else number))
+                for anywhere, only, code, tensor in _EXPECT.findall(lines[number - 1]):
+                    expected.add((code, None if tensor == "-" else tensor, None if anywhere else number, only or None))
             start = node.end_lineno + 1
             args = shlex.split(re.split(r"expect(?:-anywhere)?:", header.split("# args:", 1)[1])[0])
             relative = path.relative_to(ROOT).as_posix()
@@ -143,8 +149,10 @@ def sample_cases() -> list[Case]:
 
 
 def observed(case: Case, document: dict) -> set:
-    """The findings to compare with a case: every error and warning, and infos the case names."""
-    expected_codes = {code for code, _, _ in case.expected}
+    """The findings to compare with a case (one report's document): every error and warning, and
+    infos the case names, as (code, tensor, line)."""
+    expected = case.expected_on(document.get("backend", "tensorflow"))
+    expected_codes = {code for code, _, _ in expected}
     found = set()
     for item in document["findings"]:
         if item["severity"] == "info" and item["code"] not in expected_codes:
@@ -152,7 +160,7 @@ def observed(case: Case, document: dict) -> set:
         line = None
         if item["location"] and item["location"].startswith(case.file + ":"):
             line = int(item["location"].rsplit(":", 1)[1])
-        anywhere = (item["code"], item["tensor"], None) in case.expected
+        anywhere = (item["code"], item["tensor"], None) in expected
         found.add((item["code"], item["tensor"], None if anywhere else (line if line else item["location"])))
     return found
 

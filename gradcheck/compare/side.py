@@ -46,15 +46,17 @@ class BackendSide:
 
 def shared_value(seed: int, index: int, name: str, current: np.ndarray) -> np.ndarray:
     """The value every backend gives the weight at `index` named `name`: from the seed, the position,
-    the name and the shape only (its centre rounded from the layer's own, so a LayerNormalization's
-    scale stays near 1 and a kernel near 0, whatever each backend's initialiser drew)."""
+    the name and the shape only. It is centred on the layer's own value when that is one constant
+    (a LayerNormalization's scale of ones stays near 1), on 0 otherwise: what each backend's random
+    initialiser drew differs, so nothing of it may decide the value."""
     generator = np.random.default_rng([seed, 31337, index, zlib.crc32(name.encode())])
     shape = current.shape
     if len(shape) >= 2:
         spread = float(np.sqrt(2.0 / (int(np.prod(shape[:-1])) + shape[-1])))
     else:
         spread = 0.1
-    centre = round(float(np.mean(current)), 1) if current.size else 0.0
+    constant = current.size and np.all(current == current.flat[0])
+    centre = float(current.flat[0]) if constant else 0.0
     return (centre + spread * generator.standard_normal(shape)).astype(current.dtype)
 
 
