@@ -211,6 +211,23 @@ def versions_line(report: Report) -> str:
     return f"{FRAMEWORKS[backend]} {versions.get(backend, '?')} · Keras {versions.get('keras', '?')}"
 
 
+def comparison_line(report: Report) -> str | None:
+    """ "backends: compared with jax, torch (training=True with the same random draws, training=False):
+    ok": what this backend's outputs and gradients were compared with, in which modes, and how it went."""
+    compared = report.cross_backend
+    if not compared:
+        return None
+    modes = [
+        "training=True with the same random draws" if m == "true" else f"training={m.capitalize()}"
+        for m in compared.get("modes", ())
+        if m != "n/a"
+    ]
+    left_out = compared.get("left_out") or {}
+    modes += [f"training={m.capitalize()} left out: {why}" for m, why in left_out.items()]
+    others = ", ".join(FRAMEWORKS.get(b, b) for b in compared.get("backends", ()))
+    return f"backends: compared with {others}{' (' + '; '.join(modes) + ')' if modes else ''}: {compared.get('status')}"
+
+
 def with_backends_named(results) -> list:
     """The results with each target followed by its backend (`layers.py:MyLayer [jax]`) when the run
     is not TensorFlow's alone, for the formats people read: every line that names a target (a

@@ -8,6 +8,7 @@ import os
 import re
 import shlex
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# JAX workers keep XLA's compiled programs on disk (backends/jax/runtime.py); the suite's go to a
+# folder of its own, not the user's cache, and later runs of the suite reuse them.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "gradcheck-tests-jax-cache"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_layers"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import codes
-from ..errors import GradcheckError, LayerRaised
+from ..errors import GradcheckError, LayerFailed, LayerRaised
 from ..options.settings import InputSpec, Options
 from ..report import finding
 from ..runtime import backend
@@ -24,7 +24,7 @@ from .calling import call_layer, random_training, takes_training
 from .loading import Loaded
 from .naming import Names
 from .sampling import projections, sample_inputs
-from .source import error_text, user_code_error, user_frame_of
+from .source import error_text, foreign_op_line, user_code_error, user_frame_of
 
 
 @dataclass
@@ -132,10 +132,14 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
         returned = (
             f"a tensor of dtype {framework.dtype_name(first)}" if framework.is_tensor(first) else type(first).__name__
         )
-        raise GradcheckError(
+        # The layer's own doing (LayerFailed): on JAX, a tf.sin in call() returns a TensorFlow tensor.
+        foreign = foreign_op_line(layer, framework.name)
+        raise LayerFailed(
             f"call() returned {returned} with no floating-point tensor in it, so there is "
             "nothing a gradient can flow from. A layer must return a float tensor (or a tuple, list or "
-            "dict of them); check what call() returns."
+            "dict of them); check what call() returns"
+            + (f" (another framework's op at {foreign}?)." if foreign else "."),
+            foreign,
         )
     stochastic = any(
         not np.array_equal(framework.to_numpy(a), framework.to_numpy(b), equal_nan=True)  # a NaN output is not noise

@@ -204,3 +204,27 @@ def eager_cut_location(layer) -> str | None:
         if ".numpy()" in code or "np." in code or "numpy." in code:
             return format_location(filename, first + offset)
     return None
+
+
+# How a framework's own ops are usually written in a layer's source.
+_FRAMEWORK_PREFIXES = {"tensorflow": ("tf.", "tensorflow."), "jax": ("jax.", "jnp."), "torch": ("torch.",)}
+
+
+def foreign_op_line(layer, backend: str) -> str | None:
+    """Best effort, when call() gives the backend something it cannot use: the first line of
+    call()'s source that calls another framework's own op (`tf.sin` in a layer checked on JAX)."""
+    import inspect
+
+    try:
+        lines, first = inspect.getsourcelines(type(layer).call)
+        filename = inspect.getsourcefile(type(layer).call)
+    except (OSError, TypeError):
+        return None
+    if filename is None:
+        return None
+    for offset, line in enumerate(lines):
+        code = line.split("#", 1)[0]
+        for framework, prefixes in _FRAMEWORK_PREFIXES.items():
+            if framework != backend and any(re.search(rf"(?<![\w.]){re.escape(p)}", code) for p in prefixes):
+                return format_location(filename, first + offset)
+    return None

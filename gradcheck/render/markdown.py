@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..report import ERROR, WARNING, Report, TargetFailure, fails, versions_line
+from ..report import ERROR, WARNING, Report, TargetFailure, comparison_line, fails, versions_line
 from .text import overall_verdict, shown_findings, target_labels, verdict_words
 
 # Active anywhere in a line; `(`, `!` and `#` matter only next to `]`, `[` or at a line start.
@@ -82,6 +82,9 @@ def _target(result, label: str, fail_on: str, quiet: bool, level: str) -> str:
         return f"{level} {word} {code(label)}\n\n{text(result.message)}"
     lines = [f"{level} {word} {code(label)}", "", text(rest.lstrip(": ")), ""]
     lines.append(text(f"{versions_line(result)} · seed {result.seed} · training={', '.join(result.training_modes)}"))
+    compared = comparison_line(result)
+    if compared:
+        lines += ["", text(compared)]
     if not quiet and (result.variables or result.inputs):
         lines += ["", _table(result)]
     listed = shown_findings(result, quiet=quiet, show_ignored=False)

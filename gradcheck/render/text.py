@@ -22,6 +22,7 @@ from ..report import (
     WARNING,
     Report,
     TargetFailure,
+    comparison_line,
     counted,
     fails,
     not_compared_note,
@@ -194,6 +195,9 @@ def _policies_and_reload(writer, report: Report) -> None:
         writer.line(
             Text(f"reloads: {report.reload} (from_config(get_config()), then a .keras save and load_model)"), hang=2
         )
+    compared = comparison_line(report)
+    if compared:
+        writer.line(Text(compared), hang=2)
 
 
 def _number(value) -> str:
