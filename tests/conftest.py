@@ -196,6 +196,7 @@ def char_device(folder, name: str, minor: int) -> str:
 # the files that cost most (fresh processes that import TensorFlow, many checks) go first and the
 # many small ones fill in at the end: both workers end within about a second of each other.
 _COSTLIEST_FIRST = (
+    "test_backends.py",
     "test_isolation_process.py",
     "test_forkserver.py",
     "test_accuracy.py",

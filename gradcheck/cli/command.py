@@ -14,7 +14,7 @@ import tempfile
 import click
 
 from ..errors import GradcheckError
-from ..options.backends import on_backend, parse_backends, per_backend
+from ..options.backends import check_installed, on_backend, parse_backends, per_backend
 from ..options.ignores import parse_ignore
 from ..options.settings import (
     DEFAULT_EXPLODING,
@@ -336,6 +336,7 @@ def main(
             if path
         }
         check_output_path(output, labels, also_read)
+        check_installed(targets)  # last: what is wrong with the command line is said first
     except GradcheckError as error:
         raise UsageProblem(str(error)) from None
     from ..isolation.supervisor import check_targets

@@ -95,7 +95,8 @@ def _unsupported(results, backends, sides, ran, added) -> list:
     """A backend where the layer raises while another runs it: backend-unsupported on that backend."""
     if not ran:
         return results
-    others = ", ".join(_name(b) for b in ran)
+    names = [_name(b) for b in ran]
+    others = " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
     updated = list(results)
     for index, (result, backend) in enumerate(zip(results, backends)):
         side = sides.get(backend)

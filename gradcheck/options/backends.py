@@ -66,7 +66,7 @@ def default_backends() -> tuple[str, ...]:
 def missing(backend: str) -> str | None:
     """Why `backend` cannot be used in this environment (its framework or Keras is not installed)."""
     module, shown = _FRAMEWORK[backend]
-    absent = [name for name in (module, "keras") if importlib.util.find_spec(name) is None]
+    absent = [name for name in (module, "keras") if not _installed(name)]
     if not absent:
         return None
     return (
@@ -76,14 +76,31 @@ def missing(backend: str) -> str | None:
     )
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken install, or a module hidden from the import system
+        return False
+
+
+def check_installed(jobs: list) -> None:
+    """Refuse, before any worker starts, a job on a backend whose framework is not installed.
+
+    Raises:
+        GradcheckError: the first such backend, with the command that installs it.
+    """
+    for _, options in jobs:
+        for backend in () if isinstance(options, GradcheckError) else options.backends:
+            why = missing(backend)
+            if why is not None:
+                raise GradcheckError(why)
+
+
 def per_backend(jobs: list, folder: str | None = None) -> list:
     """One (target, Options) job per backend each job asks for (its `backends`, else the default),
     in the order of the jobs, each Options holding its one backend. With `folder`, a job on two or
     more backends has them compared: each of its jobs writes its side into a folder of its own
-    under `folder` (compare/).
-
-    Raises:
-        GradcheckError: a backend asked for is not installed (the command that installs it).
+    under `folder` (compare/). Whether each backend is installed is check_installed's to say.
     """
     spread = []
     for number, (target, options) in enumerate(jobs):
@@ -93,9 +110,6 @@ def per_backend(jobs: list, folder: str | None = None) -> list:
         backends = options.backends or default_backends()
         compared = os.path.join(folder, str(number)) if folder and len(backends) > 1 else None
         for backend in backends:
-            why = missing(backend)
-            if why is not None:
-                raise GradcheckError(why)
             spread.append((target, dataclasses.replace(options, backends=(backend,), compare_folder=compared)))
     return spread
 
