@@ -126,6 +126,11 @@ class Case:
     def id(self):
         return f"{Path(self.file).stem}:{self.name}"
 
+    @property
+    def other_backends(self) -> bool:
+        """Checked with --backend (on JAX, PyTorch, or several): tests/checks/test_backends.py runs it."""
+        return "--backend" in self.args
+
     def expected_on(self, backend: str) -> set:
         """(code, tensor, line) the case expects on `backend`."""
         return {(code, tensor, line) for code, tensor, line, only in self.expected if only in (None, backend)}
@@ -167,6 +172,22 @@ def observed(case: Case, document: dict) -> set:
         anywhere = (item["code"], item["tensor"], None) in expected
         found.add((item["code"], item["tensor"], None if anywhere else (line if line else item["location"])))
     return found
+
+
+def check_sample(case: Case) -> None:
+    """Run a sample case (shared) and assert its findings on every backend it was checked on."""
+    from gradcheck.codes import CODES
+
+    result = run_cli_shared([f"{case.file}:{case.name}", *case.args, "--json"])
+    assert result.exit_code in (0, 1), result
+    document = result.json()
+    # One report, or one per backend (a sample checked with --backend all).
+    reports = document["targets"] if "targets" in document else [document]
+    for report in reports:
+        assert observed(case, report) == case.expected_on(report["backend"]), (report["backend"], result)
+    has_error = any(CODES[code].severity == "error" for code, *_ in case.expected)
+    assert result.exit_code == (1 if has_error else 0), result
+    assert document["ok"] is (not has_error)
 
 
 @pytest.fixture

@@ -7,8 +7,21 @@ each backend, with the lines) are checked by test_samples.py. Every run here is 
 (run_cli_shared), so the JAX and torch fork servers start once for the suite.
 """
 
+import json
+
 import pytest
-from conftest import line_of, run_cli_shared
+from conftest import check_sample, line_of, run_cli_shared, sample_cases
+
+SAMPLES = [case for case in sample_cases() if case.other_backends]
+
+
+@pytest.mark.parametrize("case", SAMPLES, ids=[c.id for c in SAMPLES])
+def test_sample_layer_findings_on_other_backends(case):
+    """The traps of sample_layers/jax_layers.py and torch_layers.py (a raw jnp array, a raw
+    nn.Parameter, with their creation lines; a wrong jax.custom_vjp and torch.autograd.Function),
+    and portable.py's keras.ops layers on all three backends (an argmax cut located on each)."""
+    check_sample(case)
+
 
 CLEAN = {
     "Dense": ["--init", "units=3", "--input-shape", "8,5"],
@@ -80,12 +93,15 @@ def test_random_rotation_says_tensorflows_gradient_is_the_wrong_one():
 
 
 def test_the_text_report_names_the_backend_in_every_verdict_and_the_comparison():
-    result = run_cli_shared(ROTATION)
-    assert result.exit_code == 1, result
-    lines = result.stdout.splitlines()
-    assert "FAILED keras.layers:RandomRotation [tensorflow]: 2 errors, 0 warnings." in lines, result
+    from gradcheck.render import render
+    from gradcheck.report import Report
+
+    # The JSON run's reports, drawn as text: the same reports the text run would draw.
+    document = json.loads(run_cli_shared([*ROTATION, "--json"]).stdout)
+    lines = render("text", [Report.from_dict(report) for report in document["targets"]]).splitlines()
+    assert "FAILED keras.layers:RandomRotation [tensorflow]: 2 errors, 0 warnings." in lines, lines
     assert "OK keras.layers:RandomRotation [jax]: 0 errors, 0 warnings; every weight call() uses is tracked." in lines
-    assert any(line.startswith("gradcheck keras.layers:RandomRotation [torch]   PyTorch 2.") for line in lines), result
+    assert any(line.startswith("gradcheck keras.layers:RandomRotation [torch]   PyTorch 2.") for line in lines), lines
     assert any(
         line.startswith("backends: compared with JAX, PyTorch (training=True with the same random draws")
         for line in lines
