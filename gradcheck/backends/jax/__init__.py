@@ -142,9 +142,31 @@ class JaxBackend:
         return as_numpy(taped)
 
     def eager_run(self, probe) -> dict:
+        """call() could not be traced as fit() traces it: its gradients from a trace that puts the
+        tracers in the variables themselves (a variable made in call() stops only the first), else
+        its output alone and no gradient."""
         from .forensics import eager_result
 
-        return eager_result(probe)
+        traced = self._unscoped(probe)
+        if traced is None:
+            return eager_result(probe)
+        targets = positions(traced, probe.gradient_variables, probe.float_input_indexes)
+        return as_numpy(differentiate(traced, list(probe.inputs), probe.projections, probe.batch_size, targets))
+
+    def _unscoped(self, probe):
+        """trace_unscoped of the probe's layer (None when it fails too), made once per probe."""
+        from ...errors import LayerRaised
+        from ...layer.calling import random_training
+        from .tracing import trace_unscoped
+
+        if getattr(probe, "_jax_unscoped", False) is False:
+            training = random_training(probe.training) if probe.accepts_training else None
+            try:
+                traced = trace_unscoped(probe.layer, list(probe.inputs), training, probe.accepts_training, probe.names)
+            except LayerRaised:
+                traced = None
+            probe._jax_unscoped = traced
+        return probe._jax_unscoped
 
     def gradient_variables(self, layer, names) -> list:
         tracked = list(layer.trainable_variables)
@@ -153,9 +175,15 @@ class JaxBackend:
         return tracked + untracked
 
     def read_variables(self, probe):
-        if not probe.traces:  # call() could not be traced: what it reads is not known
-            return lambda variable: True
-        reads = set().union(*(trace.reads for trace in probe.traces))
+        if probe.traces:
+            reads = set().union(*(trace.reads for trace in probe.traces))
+        else:  # call() could not be traced as fit() traces it: the trace without a scope, if any
+            from .tracing import reads_of
+
+            traced = self._unscoped(probe)
+            if traced is None:
+                return lambda variable: True  # not known: every variable the layer holds counts
+            reads = reads_of(traced)
         return lambda variable: id(self.backing(variable)) in reads
 
     def constants_used(self, probe) -> list:

@@ -91,6 +91,32 @@ def trace_call(layer, inputs: list, training, accepts_training: bool, names=None
     return Traced(closed, variables, len(inputs), _const_owners(closed.consts, names))
 
 
+def trace_unscoped(layer, inputs: list, training, accepts_training: bool, names=None) -> Traced:
+    """call() traced with the tracers put in the Keras variables themselves, without a StatelessScope.
+
+    For a call() the scoped trace refuses (it makes a variable: "You are attempting to create a
+    variable while in a stateless scope", as fit() on JAX refuses it too): its gradients and what it
+    reads can still be told, as TensorFlow's backend tells them from an eager tape. A variable it
+    makes is a constant of this trace (a fresh one on every call: variable-created-in-call)."""
+    jax, _ = jax_modules()
+    variables = list(layer.variables)
+
+    def forward(values, xs):
+        saved = [v._value for v in variables]
+        try:
+            for variable, value in zip(variables, values):
+                variable._value = value
+            result = call_layer(layer, list(xs), training, accepts_training)
+        finally:
+            for variable, value in zip(variables, saved):
+                variable._value = value
+        return [tensor for _, tensor in float_leaves(result, is_float_array)]
+
+    with user_code("tracing call() with jax.make_jaxpr"):
+        closed = jax.make_jaxpr(forward)([v.value for v in variables], list(inputs))
+    return Traced(closed, variables, len(inputs), _const_owners(closed.consts, names))
+
+
 def _const_owners(consts: list, names) -> dict:
     owners: dict = {}
     attributes = list(names.objects.values()) if names is not None else []
@@ -131,10 +157,14 @@ class Trace:
 
 def trace_mode(probe, mode: str) -> Trace:
     traced = trace_call(probe.layer, list(probe.inputs), training_of(mode), probe.accepts_training, probe.names)
+    return Trace(mode, traced, _fingerprint(traced), reads_of(traced))
+
+
+def reads_of(traced: Traced) -> set:
+    """ids of the Keras variables and raw arrays (their slots) some equation of the jaxpr reads."""
     used = read_vars(traced.jaxpr)
     reads = {id(v) for v, var in zip(traced.variables, traced.jaxpr.invars) if var in used}
-    reads |= {key for key, position in traced.consts.items() if traced.jaxpr.constvars[position] in used}
-    return Trace(mode, traced, _fingerprint(traced), reads)
+    return reads | {key for key, position in traced.consts.items() if traced.jaxpr.constvars[position] in used}
 
 
 def _fingerprint(traced: Traced):
