@@ -26,7 +26,7 @@ from ..shared.precision import keras_float64
 from ..shared.variables import KerasVariableLog, seed_keras
 from . import raw, runtime
 from .gradients import as_numpy, differentiate, positions
-from .tracing import is_float_array, trace_call, trace_mode
+from .tracing import is_float_array, trace_call, trace_mode, unscoped
 
 
 class JaxBackend:
@@ -147,26 +147,11 @@ class JaxBackend:
         its output alone and no gradient."""
         from .forensics import eager_result
 
-        traced = self._unscoped(probe)
+        traced = unscoped(probe)
         if traced is None:
             return eager_result(probe)
         targets = positions(traced, probe.gradient_variables, probe.float_input_indexes)
         return as_numpy(differentiate(traced, list(probe.inputs), probe.projections, probe.batch_size, targets))
-
-    def _unscoped(self, probe):
-        """trace_unscoped of the probe's layer (None when it fails too), made once per probe."""
-        from ...errors import LayerRaised
-        from ...layer.calling import random_training
-        from .tracing import trace_unscoped
-
-        if getattr(probe, "_jax_unscoped", False) is False:
-            training = random_training(probe.training) if probe.accepts_training else None
-            try:
-                traced = trace_unscoped(probe.layer, list(probe.inputs), training, probe.accepts_training, probe.names)
-            except LayerRaised:
-                traced = None
-            probe._jax_unscoped = traced
-        return probe._jax_unscoped
 
     def gradient_variables(self, layer, names) -> list:
         tracked = list(layer.trainable_variables)
@@ -180,7 +165,7 @@ class JaxBackend:
         else:  # call() could not be traced as fit() traces it: the trace without a scope, if any
             from .tracing import reads_of
 
-            traced = self._unscoped(probe)
+            traced = unscoped(probe)
             if traced is None:
                 return lambda variable: True  # not known: every variable the layer holds counts
             reads = reads_of(traced)

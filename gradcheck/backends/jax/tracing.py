@@ -117,6 +117,21 @@ def trace_unscoped(layer, inputs: list, training, accepts_training: bool, names=
     return Traced(closed, variables, len(inputs), _const_owners(closed.consts, names))
 
 
+def unscoped(probe) -> Traced | None:
+    """trace_unscoped of the probe's layer (None when it fails too), made once per probe."""
+    from ...errors import LayerRaised
+    from ...layer.calling import random_training
+
+    if getattr(probe, "_jax_unscoped", False) is False:
+        training = random_training(probe.training) if probe.accepts_training else None
+        try:
+            traced = trace_unscoped(probe.layer, list(probe.inputs), training, probe.accepts_training, probe.names)
+        except LayerRaised:
+            traced = None
+        probe._jax_unscoped = traced
+    return probe._jax_unscoped
+
+
 def _const_owners(consts: list, names) -> dict:
     owners: dict = {}
     attributes = list(names.objects.values()) if names is not None else []
