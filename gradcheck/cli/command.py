@@ -364,6 +364,8 @@ def main(
         checked = compare_backends(checked, targets)
         comparisons.cleanup()
         results, note = gated(checked, targets, baselines, imported)
+        # The gate's own findings (unused-ignore, baseline-fixed) name their report's backend too.
+        results = [on_backend(result, options) for result, (_, options) in zip(results, targets)]
         if note:
             say(note)
         # When no target could run there is no report: the messages on stderr are the whole

@@ -116,7 +116,8 @@ def per_backend(jobs: list, folder: str | None = None) -> list:
 
 def on_backend(result, options):
     """A job's result with its backend on everything that does not say it yet: a TargetFailure (the
-    worker could not say), and findings made outside the check (the worker's leftover processes)."""
+    worker could not say), and findings made outside the check (the worker's leftover processes,
+    the gate's unused-ignore and baseline-fixed)."""
     if isinstance(options, GradcheckError) or not options.backends:
         return result
     backend = options.backends[0]
