@@ -25,6 +25,12 @@ from .tracing import is_float_array, probe_loss
 _ACTIVATIONS = {"logistic": "sigmoid", "tanh": "tanh", "exp": "exp"}
 
 
+def _is_float(dtype) -> bool:
+    import jax.numpy as jnp  # numpy's dtype tree does not count bfloat16 (ml_dtypes) as inexact
+
+    return bool(jnp.issubdtype(dtype, jnp.inexact))
+
+
 def eager_result(probe) -> dict:
     """call() could not be traced: its output from an eager call, and no gradient (JAX takes every
     gradient by tracing, and fit() jits call() the same way, so it fails there too)."""
@@ -82,7 +88,7 @@ def _activation(eqn, inputs, outputs) -> str | None:
     name = eqn.primitive.name
     if name in _ACTIVATIONS:
         return _ACTIVATIONS[name]
-    floats_in = [np.asarray(x) for x in inputs if np.ndim(x) and np.issubdtype(np.asarray(x).dtype, np.inexact)]
+    floats_in = [np.asarray(x) for x in inputs if np.ndim(x) and _is_float(np.asarray(x).dtype)]
     if len(floats_in) == 1 and len(outputs) == 1 and name in ("custom_jvp_call", "max", "jit"):
         x, y = floats_in[0], np.asarray(outputs[0])
         if x.shape == y.shape and np.array_equal(y, np.maximum(x, 0)) and not np.array_equal(x, y):
@@ -119,7 +125,7 @@ def culprit(probe, run, source, status: str) -> Culprit | None:
 
 def _nonfinite(value) -> bool:
     array = np.asarray(value)
-    return np.issubdtype(array.dtype, np.inexact) and not bool(np.all(np.isfinite(array)))
+    return _is_float(array.dtype) and not bool(np.all(np.isfinite(array.astype("float32"))))
 
 
 def _first_nonfinite(jaxpr, consts, arguments):

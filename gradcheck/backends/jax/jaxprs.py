@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import numpy as np
-
 from ...layer.source import user_location
 
 # Parameters under which an equation holds the jaxpr it runs (jit, custom_jvp_call, remat...).
@@ -58,7 +56,9 @@ def is_var(atom) -> bool:
 
 
 def is_float(aval) -> bool:
-    return np.issubdtype(np.dtype(aval.dtype), np.inexact)
+    import jax.numpy as jnp  # numpy's dtype tree does not count bfloat16 (ml_dtypes) as inexact
+
+    return bool(jnp.issubdtype(aval.dtype, jnp.inexact))
 
 
 def first_reads(jaxpr) -> dict:

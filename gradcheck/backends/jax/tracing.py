@@ -30,7 +30,8 @@ from .runtime import jax_modules
 
 def is_float_array(value) -> bool:
     jax, _ = jax_modules()
-    return isinstance(value, jax.Array) and np.issubdtype(np.dtype(value.dtype), np.inexact)
+    # jax.numpy's dtype tree: numpy's own does not count bfloat16 (an ml_dtypes type) as inexact.
+    return isinstance(value, jax.Array) and bool(jax.numpy.issubdtype(value.dtype, jax.numpy.inexact))
 
 
 @dataclass
