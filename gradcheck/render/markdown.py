@@ -16,6 +16,7 @@ import math
 import re
 
 from ..report import ERROR, WARNING, Report, TargetFailure, fails
+from .causes import one_per_cause
 from .text import overall_verdict, shown_findings, target_labels, verdict_words
 
 # Active anywhere in a line; `(`, `!` and `#` matter only next to `]`, `[` or at a line start.
@@ -90,14 +91,14 @@ def _target(result, label: str, fail_on: str, quiet: bool, level: str) -> str:
     )
     if not quiet and (result.variables or result.inputs):
         lines += ["", _table(result)]
-    listed = shown_findings(result, quiet=quiet, show_ignored=False)
+    listed = one_per_cause(shown_findings(result, quiet=quiet, show_ignored=False))
     if listed:
         lines += ["", "**Findings**", ""] + [_finding(item) for item in listed]
         lines += ["", text(f"What a code means and how to fix it: gradcheck --explain CODE (e.g. {listed[0].code}).")]
     ignored = [f for f in result.findings if f.ignored]
     if ignored:  # a pull request's reviewer sees what was accepted, and why
         lines += ["", "<details><summary>" + text(f"{len(ignored)} ignored") + "</summary>", ""]
-        lines += [_finding(item) for item in ignored] + ["", "</details>"]
+        lines += [_finding(item) for item in one_per_cause(ignored)] + ["", "</details>"]
     return "\n".join(lines)
 
 

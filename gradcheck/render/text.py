@@ -17,6 +17,7 @@ import io
 from typing import Literal, Optional
 
 from ..report import ERROR, INFO, WARNING, Report, TargetFailure, counted, fails
+from .causes import one_per_cause
 from .table import grid, table_lines
 
 _SEVERITY_STYLE = {ERROR: "bold red", WARNING: "yellow", INFO: "cyan"}
@@ -201,7 +202,8 @@ def shown_findings(report: Report, *, quiet: bool, show_ignored: bool) -> list:
 def _findings(writer, report: Report, *, quiet: bool, show_ignored: bool) -> None:
     from rich.text import Text
 
-    for item in shown_findings(report, quiet=quiet, show_ignored=show_ignored):
+    # One entry per op at fault: the tensors it cuts, kills or saturates share it (causes.py).
+    for item in one_per_cause(shown_findings(report, quiet=quiet, show_ignored=show_ignored)):
         label = "IGNORED" if item.ignored else item.severity.upper()
         style = "dim" if item.ignored else _SEVERITY_STYLE[item.severity]
         head = Text.assemble((f"{label:{_INDENT - 1}} ", style), (item.code, "bold"))
