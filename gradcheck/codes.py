@@ -138,7 +138,17 @@ LOW_PRECISION_WEIGHT = _code(
 )
 
 # Saving and reloading (checks/reload.py)
-RELOAD_FAILED = _code("reload-failed", ERROR, "from_config(get_config()) or a .keras save and load_model raised")
+RELOAD_FAILED = _code(
+    "reload-failed",
+    ERROR,
+    "a model holding the layer (a Functional model calling it on its Input) cannot be saved and loaded: "
+    "from_config(get_config()) or a .keras save and load_model raised",
+)
+RELOAD_FAILED_ALONE = _code(
+    "reload-failed-alone",
+    WARNING,
+    "the layer saved on its own cannot be loaded again, while a Functional model holding it saves and loads",
+)
 RELOAD_MISMATCH = _code(
     "reload-mismatch", ERROR, "the layer reloaded from its config or a .keras file computes another output"
 )

@@ -91,9 +91,11 @@ def _build_report(
     probe = make_probe(loaded, options, log)
 
     context = Context(probe, progress=progress)
-    findings: list = []
+    findings = context.findings
     fields: dict = {}
     for check in checks_for(options):  # each is handed the settings it needs; the probe carries none
+        if not probe.outputs and getattr(check, "needs_float_output", True):
+            continue  # no float output, nothing to differentiate (probe.py says so in a finding)
         if check.stage:
             stage(check.stage)
         result = check.run(context)
@@ -103,7 +105,7 @@ def _build_report(
             context.inputs = result.input_rows
         context.tensors = context.tensors.updated(result.tensors)
         context.inputs = context.inputs.updated(result.inputs)
-        findings += result.findings
+        findings[:] = [result.amended.get(item, item) for item in findings] + list(result.findings)
         fields.update(result.report)
 
     return Report(
