@@ -64,7 +64,7 @@ class TensorInfo:
     """One tensor that call() uses or that the layer holds: a variable, or a constant posing as one."""
 
     name: str  # attribute path on the layer ("proj.kernel", "blocks[1].w") or the variable's name
-    kind: str  # trainable | non-trainable | untracked | constant
+    kind: str  # trainable | non-trainable | overwritten (Keras assigns it in fit()) | untracked | constant | state
     shape: tuple[int, ...]
     dtype: str
     layer: Optional[str] = None  # the (inner) layer that owns it, for Models and nested layers

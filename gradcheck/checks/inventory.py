@@ -70,7 +70,7 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
                 variable_key(variable),
                 TensorInfo(
                     name=name,
-                    kind="trainable" if variable.trainable else "non-trainable",
+                    kind=_weight_kind(variable),
                     shape=tuple(variable.shape),
                     dtype=str(variable.dtype),
                     layer=owner.name if owner is not None and owner is not layer else None,
@@ -79,6 +79,8 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
                 ),
             )
         )
+        if _weight_kind(variable) == "overwritten":
+            continue  # Keras's optimizer writes it with what the backward returns: no gradient to train it
         if variable.trainable and not is_read and probe.traces:
             message = (
                 _orphan_message(name)
@@ -134,6 +136,15 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
     findings += constant_findings
     findings += _created_in_call(probe)
     return Rows(tensors), findings
+
+
+def _weight_kind(variable) -> str:
+    """trainable, non-trainable, or overwritten: a variable made with `overwrite_with_gradient=True`
+    (Keras's float8 layers' scales and amax histories), which fit()'s optimizer assigns with
+    what its custom gradient returns instead of stepping along a gradient (docs/design-notes.md 18)."""
+    if getattr(variable, "overwrite_with_gradient", False) is True:
+        return "overwritten"
+    return "trainable" if variable.trainable else "non-trainable"
 
 
 def input_inventory(specs) -> Rows[InputInfo]:

@@ -107,11 +107,8 @@ def _table(report: Report) -> str:
     for t in report.variables:
         status: str = t.gradient_status or ("not read" if not t.read_by_call else "")
         name = t.name + (f" ({t.layer})" if t.layer else "")
-        rows.append(
-            _row(
-                name, t.kind, t.shape, t.gradient_ratio, status, t.trains_under_fit, t.numeric_verdict, t.numeric_error
-            )
-        )
+        fit = "written" if t.kind == "overwritten" else t.trains_under_fit  # Keras assigns it (inventory.py)
+        rows.append(_row(name, t.kind, t.shape, t.gradient_ratio, status, fit, t.numeric_verdict, t.numeric_error))
     for i in report.inputs:
         status = i.gradient_status or ("not differentiable" if not i.differentiable else "")
         rows.append(
@@ -135,7 +132,7 @@ def _row(name, kind, shape, ratio, status, fit, verdict, error) -> str:
         "x".join(map(str, shape)) or "scalar",
         ratio_text,
         f"**{status}**" if status not in ("ok", "") else status,
-        {True: "yes", False: "no", None: ""}[fit],
+        fit if isinstance(fit, str) else {True: "yes", False: "no", None: ""}[fit],
         text(numeric),
     ]
     return "| " + " | ".join(cell(c) for c in cells) + " |"

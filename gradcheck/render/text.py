@@ -119,7 +119,7 @@ def verdict_words(result, fail_on: str, *, quiet: bool = False) -> tuple[str, st
     if result.count(WARNING):
         return "OK", f": {counted(result)} (warnings fail the run only with --fail-on warning)."
     # A BatchNormalization's moving statistics are tracked but not trainable, by design.
-    trainable = all(t.kind == "trainable" for t in result.variables if t.read_by_call)
+    trainable = all(t.kind in ("trainable", "overwritten") for t in result.variables if t.read_by_call)
     return "OK", f": {counted(result)}; every weight call() uses is tracked{' and trainable' * trainable}."
 
 
