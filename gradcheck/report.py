@@ -84,7 +84,7 @@ class TensorInfo:
 
 @dataclass(frozen=True)
 class InputInfo:
-    name: str  # "input 0", or the dict key / argument name
+    name: str  # "input" for one; for several, call()'s names: `x`, `context` or `inputs[0]` (calling.input_names)
     shape: tuple[int, ...]
     dtype: str
     value_range: tuple[float, float]

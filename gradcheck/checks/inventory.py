@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import codes
+from ..layer.calling import input_names
 from ..layer.naming import assigned_name
 from ..layer.probe import Probe, location_of_variable, probe_findings
 from ..layer.rows import RowKey, Rows, constant_key, input_key, variable_key
@@ -39,7 +40,9 @@ class Inventory:
         return CheckResult(
             findings=findings + probe_findings(context.probe),
             tensor_rows=tensors,
-            input_rows=input_inventory(context.probe.input_specs),
+            input_rows=input_inventory(
+                context.probe.input_specs, input_names(context.probe.layer, len(context.probe.input_specs))
+            ),
         )
 
 
@@ -147,13 +150,14 @@ def _weight_kind(variable) -> str:
     return "trainable" if variable.trainable else "non-trainable"
 
 
-def input_inventory(specs) -> Rows[InputInfo]:
-    """One row per input; integer inputs (token ids) are not differentiable and get no gradient check."""
+def input_inventory(specs, names: list[str]) -> Rows[InputInfo]:
+    """One row per input, named as call() names it (calling.input_names); integer inputs (token ids)
+    are not differentiable and get no gradient check."""
     return Rows(
         (
             input_key(i),
             InputInfo(
-                name=f"input {i}" if len(specs) > 1 else "input",
+                name=names[i],
                 shape=spec.shape,
                 dtype=spec.dtype,
                 value_range=spec.resolved_range,
