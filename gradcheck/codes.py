@@ -76,6 +76,11 @@ ROUNDING_NOISE_GRADIENT = _code(
     INFO,
     "a gradient that is mathematically zero, left with rounding noise (attention's key bias, a bias before a normalisation)",
 )
+PREPROCESSING_INPUT_GRADIENT = _code(
+    "preprocessing-input-gradient",
+    INFO,
+    "a Keras preprocessing or augmentation layer gives its input no usable gradient (None, zero, wrong): harmless, since it sits before anything that trains",
+)
 INPUT_UNUSED = _code(
     "input-unused", INFO, "the output depends on a float input's shape only, not its values (a position embedding)"
 )

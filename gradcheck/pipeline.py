@@ -21,7 +21,7 @@ def import_checks() -> None:
     side). A module left out here is only imported later, by the worker that needs it."""
     import numpy.random  # noqa: F401  (numpy loads it on first use; sampling.py draws from it)
 
-    from .checks import dtype_policy, gradients, inventory, reload  # noqa: F401
+    from .checks import dtype_policy, gradients, inventory, preprocessing, reload  # noqa: F401
     from .layer import loading, probe, twin  # noqa: F401
     from .numeric import first_order as numeric, second_order  # noqa: F401
 
@@ -56,11 +56,13 @@ def checks_for(options: Options) -> list:
     from .checks.dtype_policy import DtypePolicies
     from .checks.gradients import Gradients
     from .checks.inventory import Inventory
+    from .checks.preprocessing import PreprocessingInputs
     from .checks.reload import Reload
     from .numeric.first_order import FiniteDifferences
     from .numeric.second_order import SecondOrder
 
-    kinds = (Inventory, Gradients, FiniteDifferences, SecondOrder, DtypePolicies, Reload)
+    # PreprocessingInputs restates what the checks before it found about the input, so it is last.
+    kinds = (Inventory, Gradients, FiniteDifferences, SecondOrder, DtypePolicies, Reload, PreprocessingInputs)
     made = (kind.from_options(options) for kind in kinds)
     return [check for check in made if check is not None]
 
