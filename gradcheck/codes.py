@@ -119,6 +119,11 @@ STOCHASTIC_OUTPUT = _code(
     INFO,
     "two calls with the same input give different outputs (dropout, noise); gradient checks use fixed seeds",
 )
+NO_FLOAT_OUTPUT = _code(
+    "no-float-output",
+    INFO,
+    "call() returns integers or bools only (Discretization): nothing differentiable to check, so only what call() reads and the reload were checked",
+)
 TRACE_FAILED = _code(
     "trace-failed",
     WARNING,

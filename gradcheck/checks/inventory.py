@@ -30,6 +30,7 @@ class Inventory:
     building and tracing the layer showed by itself."""
 
     stage = "listing the tensors call() uses"
+    needs_float_output = False
 
     @classmethod
     def from_options(cls, options) -> Inventory:

@@ -127,13 +127,14 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
             raise _user_failure(raised.error, "calling the layer a second time", options) from None
         created_in_call = log.since(mark)
 
+    # No float output (Discretization's bucket ids): nothing to differentiate, and what call()
+    # reads and the reload are still checked (probe_findings says so; pipeline.py skips the rest).
     outputs, output_names = _float_outputs(first)
-    if not outputs:
-        returned = f"a tensor of dtype {first.dtype.name}" if framework.is_tensor(first) else type(first).__name__
+    if not outputs and not _holds_a_tensor(first, framework):
         raise GradcheckError(
-            f"call() returned {returned} with no floating-point tensor in it, so there is "
-            "nothing a gradient can flow from. A layer must return a float tensor (or a tuple, list or "
-            "dict of them); check what call() returns."
+            f"call() returned {type(first).__name__} with no tensor in it, so there is nothing a "
+            "gradient can flow from. A layer must return a tensor (or a tuple, list or dict of them); "
+            "check what call() returns."
         )
     stochastic = any(
         not np.array_equal(a.numpy(), b.numpy(), equal_nan=True)  # a NaN output is not noise
@@ -172,6 +173,14 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
     return probe
 
 
+def _holds_a_tensor(result, framework) -> bool:
+    if isinstance(result, dict):
+        return any(_holds_a_tensor(value, framework) for value in result.values())
+    if isinstance(result, (list, tuple)):
+        return any(_holds_a_tensor(value, framework) for value in result)
+    return framework.is_tensor(result)
+
+
 def probe_findings(probe: Probe) -> list:
     """What building and tracing the layer showed by itself: call() cannot be traced, or its
     output is random from call to call."""
@@ -186,6 +195,8 @@ def probe_findings(probe: Probe) -> list:
                 "run_eagerly=True. Graph-based checks (which op cuts a path, constants) were skipped.",
             )
         )
+    if not probe.outputs:
+        findings.append(_no_float_output(probe))
     if probe.stochastic:
         findings.append(
             finding(
@@ -196,6 +207,24 @@ def probe_findings(probe: Probe) -> list:
             )
         )
     return findings
+
+
+def _no_float_output(probe: Probe):
+    trainable = [probe.tensor_name(v) for v in probe.gradient_variables]
+    weights = (
+        f" Its trainable weights ({', '.join(f'`{name}`' for name in trainable)}) cannot learn through "
+        "it: no loss on an integer output has a gradient."
+        if trainable
+        else ""
+    )
+    return finding(
+        codes.NO_FLOAT_OUTPUT,
+        None,
+        "call() returns no floating-point tensor (integer or bool values only), so there is nothing "
+        "differentiable to check: what call() reads and the save/reload round trip were checked, the "
+        f"gradient checks were not.{weights} That is right for a layer that turns values into indices "
+        "(Discretization, StringLookup); if it should return floats, check what call() returns.",
+    )
 
 
 def _modes(options: Options, accepts_training: bool) -> list[str]:
