@@ -52,6 +52,9 @@ class Probe:
     trace_error: str | None = None  # why call() could not be traced, with the user's line
     backward_failures: list = field(default_factory=list)  # backward-failed findings (backward.py)
     twins: list = field(default_factory=list)  # float64 copies made so far, shared by the checks (twin.py)
+    # A training mode whose outputs have other shapes than the first call's (RandomCrop crops only
+    # with training=True) gets projections of its own: see projections_for.
+    mode_projections: dict = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:
@@ -76,6 +79,11 @@ class Probe:
     def tensor_name(self, variable) -> str:
         """How a variable is shown: its attribute path on the layer (naming.py)."""
         return self.names.variable_name(variable, self.layer)
+
+    def projections_for(self, mode: str) -> list:
+        """The projections of the probe loss in a training mode ("true", "false", "n/a"): drawn
+        for that mode's own output shapes, so each mode is its own probe (design notes 20)."""
+        return self.mode_projections.get(mode, self.projections)
 
     def input_tensors(self):
         return [backend().constant(a) for a in self.inputs]
@@ -125,6 +133,7 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
             third = call_layer(layer, tensors, stochastic_mode, accepts_training)
         except LayerRaised as raised:
             raise _user_failure(raised.error, "calling the layer a second time", options) from None
+        shapes = _shapes_by_mode(layer, tensors, options, accepts_training, first, second, stochastic_mode)
         created_in_call = log.since(mark)
 
     # No float output (Discretization's bucket ids): nothing to differentiate, and what call()
@@ -152,6 +161,11 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
         outputs=outputs,
         output_names=output_names,
         projections=projections([tuple(o.shape) for o in outputs], options.seed),
+        mode_projections={
+            mode: projections(mode_shapes, options.seed)
+            for mode, mode_shapes in shapes.items()
+            if mode_shapes != [tuple(o.shape) for o in outputs]
+        },
         accepts_training=accepts_training,
         stochastic=stochastic,
         names=names,
@@ -171,6 +185,30 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
             probe.traces = []
             break
     return probe
+
+
+def _shapes_by_mode(layer, tensors, options: Options, accepts_training: bool, first, second, second_mode) -> dict:
+    """{mode: the shapes of the float outputs with training=mode} for "true" and "false", from the
+    calls already made where one had that `training`, else from one more call (its random and
+    carried state put back after it). A mode whose call raises is left out: its trace says why."""
+    if not accepts_training:
+        return {}
+    known = {"true" if second_mode else "false": second}
+    if options.training is not None:
+        known.setdefault("true" if options.training else "false", first)
+    shapes = {mode: [tuple(o.shape) for o in _float_outputs(result)[0]] for mode, result in known.items()}
+    for mode in ("true", "false") if options.training is not False else ("false",):
+        if mode in shapes:
+            continue
+        saved = state.snapshot(layer)
+        try:
+            result = call_layer(layer, tensors, mode == "true", accepts_training)
+            shapes[mode] = [tuple(o.shape) for o in _float_outputs(result)[0]]
+        except LayerRaised:
+            pass
+        finally:
+            state.restore(saved)
+    return shapes
 
 
 def _holds_a_tensor(result, framework) -> bool:
