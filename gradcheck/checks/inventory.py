@@ -137,7 +137,7 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
     tensors += state_rows(probe, reads)
     constants, constant_findings = _constants(probe)
     tensors += constants
-    findings += constant_findings
+    findings += _one_per_replaced_weight(findings, constant_findings)
     findings += _created_in_call(probe)
     return Rows(tensors), findings
 
@@ -184,6 +184,30 @@ def _orphan_message(name: str) -> str:
         "weights it had made stay in the layer. Make every weight in that build() with "
         "self.add_weight(...) (and build or assign each sublayer once), and the copy goes."
     )
+
+
+def _one_per_replaced_weight(weight_findings: list, constant_findings: list) -> list:
+    """The constant findings left once a weight call() replaces is told once (one root cause,
+    one finding): `self.kernel = self.kernel / n` in call() leaves the weight unread (unused-variable)
+    and makes the attribute a constant tensor (constant-tensor) of the same name. The unused-variable
+    finding becomes that one finding, at the assignment in call(), which is what to change."""
+    constants = {item.tensor: item for item in constant_findings}
+    for index, item in enumerate(weight_findings):
+        replacing = constants.get(item.tensor) if item.code == codes.UNUSED_VARIABLE.name else None
+        if replacing is None:
+            continue
+        weight_findings[index] = finding(
+            codes.UNUSED_VARIABLE,
+            item.tensor,
+            f"`{item.tensor}` is a trainable weight that call() replaces with a tensor at {replacing.location} "
+            "(it assigns the attribute, e.g. `self.kernel = self.kernel / n`): from then on call() reads that "
+            "tensor, a constant no gradient or optimizer step can change, and never the weight, so the weight "
+            f"cannot learn{f' (made at {item.location})' if item.location else ''}. Assign the result to a "
+            "local name instead and read the weight itself.",
+            replacing.location,
+        )
+        del constants[item.tensor]
+    return list(constants.values())
 
 
 def _modes(probe: Probe) -> str:
