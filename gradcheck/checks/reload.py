@@ -116,9 +116,20 @@ def _move_raw_variables(probe, tensors, framework) -> list:
 
 
 def _float_outputs(layer, inputs, training, accepts_training, framework, after: str | None = None) -> list:
+    """The float outputs as float64 arrays; a layer with none (Discretization) is compared on
+    every tensor it returns, its integers included."""
     doing = f"calling the layer after {after}" if after else "calling the layer"
     result = call_layer(layer, inputs, training, accepts_training, doing)
-    return [np.asarray(t.numpy(), "float64") for t in float_outputs(result)]
+    tensors = float_outputs(result) or _tensor_leaves(result, framework)
+    return [np.asarray(t.numpy(), "float64") for t in tensors]
+
+
+def _tensor_leaves(result, framework) -> list:
+    if isinstance(result, dict):
+        return [leaf for key in sorted(result, key=str) for leaf in _tensor_leaves(result[key], framework)]
+    if isinstance(result, (list, tuple)):
+        return [leaf for item in result for leaf in _tensor_leaves(item, framework)]
+    return [result] if framework.is_tensor(result) and hasattr(result, "numpy") else []
 
 
 def _difference(expected: list, actual: list) -> float:

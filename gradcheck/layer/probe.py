@@ -250,7 +250,7 @@ def probe_findings(probe: Probe) -> list:
 def _no_float_output(probe: Probe):
     trainable = [probe.tensor_name(v) for v in probe.gradient_variables]
     weights = (
-        f" Its trainable weights ({', '.join(f'`{name}`' for name in trainable)}) cannot learn through "
+        f" Its trainable variables ({', '.join(f'`{name}`' for name in trainable)}) cannot learn through "
         "it: no loss on an integer output has a gradient."
         if trainable
         else ""
