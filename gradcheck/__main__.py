@@ -1,5 +1,5 @@
 """`python -m gradcheck ...`: the same command as `gradcheck ...`, for environments without the script on PATH."""
 
-from .cli.command import main
+from .cli.entry import run
 
-main()
+run()

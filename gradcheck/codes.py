@@ -92,6 +92,16 @@ NON_DIFFERENTIABLE_POINT = _code(
     INFO,
     "finite differences disagree because an input sits on a kink (ReLU, abs, max), not because the gradient is wrong",
 )
+NUMERIC_SKIPPED = _code(
+    "numeric-skipped",
+    WARNING,
+    "a gradient that could not be compared with finite differences, and why (call() untraceable, the layer raised in a pass, a numpy function on its path)",
+)
+SURROGATE_GRADIENT = _code(
+    "surrogate-gradient",
+    INFO,
+    "a straight-through estimator: a custom or stop_gradient gradient standing in for a derivative that is zero almost everywhere (round, sign, argmax, a cast)",
+)
 FLOAT32_FALLBACK = _code(
     "float32-fallback",
     INFO,
@@ -128,6 +138,13 @@ TRACE_FAILED = _code(
     "trace-failed",
     WARNING,
     "call() cannot be traced by tf.function, so fit() fails unless run_eagerly=True; graph checks were skipped",
+)
+
+# The worker (isolation/worker.py)
+PROCESSES_LEFT_RUNNING = _code(
+    "processes-left-running",
+    INFO,
+    "the layer's code left processes running when its check ended (a subprocess in the module, build() or call()); they were ended",
 )
 
 # Dtype policies (checks/dtype_policy.py)

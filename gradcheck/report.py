@@ -76,6 +76,7 @@ class TensorInfo:
     trains_under_fit: Optional[bool] = None  # did one optimizer step over trainable_weights change it?
     numeric_error: Optional[float] = None  # worst relative error against finite differences
     numeric_verdict: Optional[NumericVerdict] = None  # statuses.NumericVerdict
+    numeric_skip_reason: Optional[str] = None  # why it was not compared, when numeric_verdict is skipped
     second_order_error: Optional[float] = (
         None  # with --order 2: worst relative error of H·u (and of the penalty's gradient)
     )
@@ -94,6 +95,7 @@ class InputInfo:
     gradient_ratio: Optional[float] = None  # as for TensorInfo, the gradient first multiplied by the batch size
     numeric_error: Optional[float] = None
     numeric_verdict: Optional[NumericVerdict] = None
+    numeric_skip_reason: Optional[str] = None
     second_order_error: Optional[float] = None
     second_order_verdict: Optional[SecondOrderVerdict] = None
 
@@ -228,6 +230,21 @@ def counted(report: Report) -> str:
     errors, warnings, ignored = report.count(ERROR), report.count(WARNING), report.ignored_count
     words = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
     return words + (f", {ignored} ignored" if ignored else "")
+
+
+def not_compared(report: Report) -> list[str]:
+    """The tensors and inputs whose gradient was not compared with finite differences (skipped)."""
+    rows: list[TensorInfo | InputInfo] = [*report.variables, *report.inputs]
+    return [row.name for row in rows if row.numeric_verdict == "skipped"]
+
+
+def not_compared_note(report: Report) -> str:
+    """ "; 2 tensors not compared: `a`, `b`" for a verdict line ("" when every one was compared)."""
+    names = not_compared(report)
+    if not names:
+        return ""
+    shown = ", ".join(f"`{name}`" for name in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"; {len(names)} tensor{'s' * (len(names) != 1)} not compared with finite differences: {shown}"
 
 
 def exit_status(results, fail_on: str = ERROR) -> int:

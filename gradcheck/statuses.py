@@ -22,9 +22,11 @@ Comparison = Literal["mismatch", "kink", "skipped", "ok"]
 # step (kink), no step could resolve the function there (skipped), or they agree (ok).
 COMPARISONS: tuple[Comparison, ...] = ("mismatch", "kink", "skipped", "ok")
 
-NumericVerdict = Literal["mismatch", "kink", "skipped", "ok", "float32-fallback"]
-# A tensor's finite-difference verdict over its comparisons: one of COMPARISONS, or ok reached only
-# with float32 steps and tolerances (float32-fallback).
+NumericVerdict = Literal["mismatch", "kink", "skipped", "ok", "float32-fallback", "surrogate"]
+# A tensor's finite-difference verdict over its comparisons: one of COMPARISONS, ok reached only
+# with float32 steps and tolerances (float32-fallback), or a straight-through estimator whose
+# gradient stands in for a derivative that is zero almost everywhere (surrogate). A skipped one
+# always carries its reason (numeric_skip_reason).
 
 SecondOrderVerdict = Literal["none", "mismatch", "approximate", "kink", "skipped", "ok"]
 # --order 2: the gradient of the gradient is None (none), disagrees (mismatch), disagrees because of

@@ -144,12 +144,12 @@ class Float32Inside(_Dense):  # args: --input-shape 16,5
 class StraightThroughRounding(keras.layers.Layer):  # args: --input-shape 16,5
     """Correct: a straight-through estimator rounds forward and passes the gradient unchanged.
 
-    Finite differences see the rounding steps and tf.stop_gradient hides them from the gradient on
-    purpose, so the two must not be compared (that would be a false gradient-mismatch)."""
+    Finite differences see a flat loss (rounding) while tf.stop_gradient gives the gradient the
+    estimator chose: a surrogate gradient (info), never a false gradient-mismatch."""
 
     def build(self, input_shape):
         self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
 
     def call(self, inputs):
         hidden = tf.matmul(inputs, self.kernel) * 4.0
-        return hidden + tf.stop_gradient(tf.round(hidden) - hidden)
+        return hidden + tf.stop_gradient(tf.round(hidden) - hidden)  # expect: surrogate-gradient kernel  expect: surrogate-gradient input

@@ -162,6 +162,21 @@ def cli():
     return run_cli
 
 
+def char_device(folder, name: str, minor: int) -> str:
+    """A character device node 1,`minor` made in `folder` (1,3 the null device, 1,7 the full one,
+    whose every write fails with ENOSPC): tests never touch the real /dev/null. Needs root and a
+    file system that allows devices; the test is skipped without them."""
+    import stat
+
+    path = os.path.join(folder, name)
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+        os.close(os.open(path, os.O_WRONLY))
+    except PermissionError:
+        pytest.skip("making and opening a device node needs root, on a file system that allows devices")
+    return path
+
+
 # --- the order test files are handed to xdist workers --------------------------------------------
 # `--dist loadfile` gives each worker whole files, the next one in collection order as it runs low
 # (pyproject's addopts turn off xdist's own reordering, which puts the files with the most tests
@@ -174,7 +189,7 @@ _COSTLIEST_FIRST = (
     "test_accuracy.py",
     "test_samples.py",
     "test_keras_builtins.py",
-    "test_trust.py",
+    "test_causes_and_severity.py",
     "test_api.py",
     "test_progress.py",
     "test_pyproject_runs.py",

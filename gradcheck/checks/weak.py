@@ -76,24 +76,27 @@ def weak_finding(probe, run, name, source, worst, where, subject, is_input, crea
     location = (op.location if op else None) or created
     shared = op_cause(op.op_type, op.location) if op else None  # every tensor that op starves shares it
     if worst.status == "zero":
-        cause = (
-            ""
-            if op
-            else " A ReLU whose inputs are all negative (a large negative bias), a mask, or a "
-            "multiplication by zero are the usual causes."
+        # The advice follows the op that stops it (a ReLU, a clip's bound, a closed gate) when one does.
+        advice = (
+            op.advice
+            if op and op.advice
+            else "A ReLU whose inputs are all negative (a large negative bias), a clip, a mask, or a "
+            "multiplication by zero are the usual causes: check the values feeding them."
         )
         return finding(
             codes.ZERO_GRADIENT,
             name,
             f"{subject} is exactly zero on the probe batch{where}, so "
             f"{'layers before this one get no signal through it' if is_input else 'an optimizer step leaves it unchanged'}."
-            f"{at_op}{cause} Check the pre-activations feeding any ReLU/clip/mask (e.g. a bias initialised far below zero).",
+            f"{at_op} {advice}",
             location,
             cause=shared,
         )
     vanishing = worst.status == "vanishing"
     advice = (
-        "A saturated sigmoid/tanh, a tiny scale or a long chain of small factors shrinks it: keep "
+        op.advice
+        if op and op.advice
+        else "A saturated sigmoid/tanh, a tiny scale or a long chain of small factors shrinks it: keep "
         "pre-activations near zero (normalise, rescale the initialiser) or use a non-saturating activation."
         if vanishing
         else "An exp, a large scale or a division by a small number blows it up: rescale the inputs or the "

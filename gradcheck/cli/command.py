@@ -29,9 +29,11 @@ from ..options.settings import (
 )
 from ..render import FORMATS
 from ..report import TargetFailure, exit_status
-from .destination import check_output_path, write_output
+from .destination import check_output_path, refuse_imported_output, write_output
 from .gating import gated, prepare_baseline
 from .info import show_explanation, show_version
+from .signals import remember_from_now
+from .streams import say
 from .usage import Command, UsageProblem, checked, jobs_count, setting
 
 
@@ -320,7 +322,7 @@ def main(
         check_output_path(output, labels, also_read)
     except GradcheckError as error:
         raise UsageProblem(str(error)) from None
-    from ..isolation.supervisor import Terminated, check_targets, sigterm_raises
+    from ..isolation.supervisor import check_targets
     from .terminal import ProgressView, stderr_is_terminal, tell
 
     # Progress lines only where a person watches a text report come: erased before it is written.
@@ -330,30 +332,26 @@ def main(
         else None
     )
     try:
-        with sigterm_raises():
-            with view or contextlib.nullcontext():
-                outcomes = check_targets(
-                    targets,
-                    workers=jobs,
-                    debug=debug,
-                    done=lambda index, outcome: tell(targets, index, outcome, debug, view),
-                    progress=view.show if view is not None else None,
-                )
-            results, note = gated([outcome.result for outcome in outcomes], targets, baselines)
-            if note:
-                click.echo(note, err=True)
-            # When no target could run there is no report: the messages on stderr are the whole
-            # answer, and stdout or --output stays empty rather than holding a document about nothing.
-            if not all(isinstance(result, TargetFailure) for result in results):
-                write_output(output, _render(results, output_format, quiet, show_ignored, fail_on, output))
-    except GradcheckError as error:  # stdout closed before the report was written
+        with view or contextlib.nullcontext():
+            outcomes = check_targets(
+                targets,
+                workers=jobs,
+                debug=debug,
+                done=lambda index, outcome: tell(targets, index, outcome, debug, view),
+                progress=view.show if view is not None else None,
+            )
+        imported = [outcome.user_files for outcome in outcomes]
+        results, note = gated([outcome.result for outcome in outcomes], targets, baselines, imported)
+        if note:
+            say(note)
+        # When no target could run there is no report: the messages on stderr are the whole
+        # answer, and stdout or --output stays empty rather than holding a document about nothing.
+        if not all(isinstance(result, TargetFailure) for result in results):
+            refuse_imported_output(output, imported)
+            write_output(output, _render(results, output_format, quiet, show_ignored, fail_on, output))
+            remember_from_now()  # the report is out: a signal now does not undo it
+    except GradcheckError as error:  # stdout or --output could not take the report
         raise UsageProblem(str(error)) from None
-    except KeyboardInterrupt:
-        click.echo("gradcheck: interrupted; the checks were stopped and no report was written.", err=True)
-        sys.exit(130)
-    except Terminated:
-        click.echo("gradcheck: terminated (SIGTERM); the checks were stopped and no report was written.", err=True)
-        sys.exit(143)
     sys.exit(exit_status(results, fail_on))
 
 

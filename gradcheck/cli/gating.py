@@ -17,6 +17,7 @@ from typing import Optional
 from ..errors import GradcheckError
 from ..gate import apply_gate, files_named
 from ..gate.baseline import Entry, apply_baseline, baseline_text, merged, read_baseline
+from ..layer.source import shown_path
 from .destination import check_writable, files_read, write_output
 
 
@@ -63,15 +64,23 @@ def _existing(path: str) -> tuple[Entry, ...]:
         ) from None
 
 
-def gated(results: list, jobs: list, files: BaselineFiles) -> tuple[list, Optional[str]]:
+def gated(
+    results: list, jobs: list, files: BaselineFiles, imported: Optional[list] = None
+) -> tuple[list, Optional[str]]:
     """`results` after the gate (suppressions, then the baseline read or the one just written), and a
-    note for stderr when a baseline was written."""
+    note for stderr when a baseline was written. `imported`: per target, the user's source files it
+    imported (supervisor.Outcome.user_files), whose comments apply as well as those of the files
+    the report names."""
     rules = [() if isinstance(options, GradcheckError) else options.ignore for _, options in jobs]
-    scanned = [files_named(result, target) for result, (target, _) in zip(results, jobs)]
+    imported = imported or [()] * len(results)
+    scanned = [
+        list(dict.fromkeys([*files_named(result, target), *map(shown_path, extra)]))
+        for result, (target, _), extra in zip(results, jobs, imported)
+    ]
     results = apply_gate(results, rules, scanned)
     if files.write_to is not None:
         entries = merged(files.kept, results)
-        write_output(files.write_to, baseline_text(entries))
+        write_output(files.write_to, baseline_text(entries), "--write-baseline", "baseline")
         count = len(entries)
         note = f"gradcheck: wrote {count} finding{'s' * (count != 1)} to the baseline {files.write_to}."
         return apply_baseline(results, entries, files.write_to), note

@@ -11,17 +11,17 @@ stdout is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import click
-
 from ..errors import GradcheckError
 from ..isolation.supervisor import Activity
 from ..report import TargetFailure
+from .streams import say
 
 SHOW_AFTER = 1.0  # seconds a stage runs before it is drawn
 _REDRAW = 0.1  # seconds between redraws
@@ -61,7 +61,8 @@ class ProgressView:
         self.stopped.set()
         self.thread.join()
         if self.bar is not None:
-            self.bar.stop()  # transient: the lines are erased
+            with contextlib.suppress(OSError, ValueError):
+                self.bar.stop()  # transient: the lines are erased
             self.bar = None
 
     def show(self, activity: Activity) -> None:
@@ -81,14 +82,20 @@ class ProgressView:
         """A message on stderr, above the progress lines while they are drawn."""
         with self.lock:
             if self.bar is not None:
-                self.bar.console.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
-                return
-        click.echo(text, err=True)
+                try:
+                    self.bar.console.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
+                    return
+                except (OSError, ValueError):  # the terminal went away: said (and lost) below
+                    self.bar = None
+        say(text)
 
     def _draw_until_stopped(self) -> None:
-        while not self.stopped.wait(_REDRAW):
-            with self.lock:
-                self._draw()
+        try:
+            while not self.stopped.wait(_REDRAW):
+                with self.lock:
+                    self._draw()
+        except (OSError, ValueError):  # the terminal went away (hung up, closed): stop drawing
+            self.bar = None
 
     def _draw(self) -> None:
         now = time.monotonic()
@@ -147,7 +154,7 @@ def tell(targets, index: int, outcome, debug: bool, view: ProgressView | None = 
     which entry it is about. Captured output is shown with a target that could not run (as pytest
     shows a failing test's), and for every target under --debug.
     """
-    echo = view.echo if view is not None else (lambda text: click.echo(text, err=True))
+    echo = view.echo if view is not None else say
     label, options = targets[index]
     result = outcome.result
     if isinstance(result, TargetFailure):

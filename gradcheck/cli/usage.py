@@ -14,6 +14,8 @@ import click
 
 from ..errors import GradcheckError
 from ..options.settings import check_setting
+from .exits import exit_as_a_command
+from .streams import say
 
 
 class UsageProblem(click.ClickException):
@@ -22,7 +24,7 @@ class UsageProblem(click.ClickException):
     exit_code = 2
 
     def show(self, file=None):
-        click.echo(f"gradcheck: {self.format_message()}", err=True)
+        say(f"gradcheck: {self.format_message()}")
 
 
 def checked(validate, *, each: bool = False, keep: bool = False):
@@ -47,7 +49,14 @@ def setting(name: str):
 
 class Command(click.Command):
     """Click's own usage errors (an unknown option, a missing value, a bad choice) as one paragraph
-    with exit status 2, the same shape as every other usage error, instead of click's usage block."""
+    with exit status 2, the same shape as every other usage error, instead of click's usage block.
+    Run as a command (`standalone_mode`), it also owns the process-level ends: Ctrl-C and SIGTERM
+    at any moment (130, 143: signals.py), and a message stderr could not take (2: streams.py)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        exit_as_a_command(lambda: super(Command, self).main(args, prog_name, complete_var, False, **extra))
 
     def make_context(self, info_name, args, parent=None, **extra):
         try:

@@ -1,5 +1,6 @@
 """What to tell the user about a check whose worker ended without a result, or overran its time:
-how it ended, and what to do about it (supervisor.py turns each into a target that could not run)."""
+how it ended, and what to do about it (supervisor.py turns each into a target that could not run);
+and about the processes the layer's code left running, which the worker ended (worker.py)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,37 @@ def overran_message(started: bool, timeout: float | None, stage: str, startup_li
         "(the layer may hang in build() or call()). Check the layer for an endless loop, or allow "
         "more time with --timeout SECONDS."
     )
+
+
+def leftovers_finding(commands: tuple[str, ...], survivors: tuple[str, ...]):
+    """The info finding of a report whose layer left processes running when its check ended."""
+    from .. import codes
+    from ..report import finding
+
+    return finding(codes.PROCESSES_LEFT_RUNNING, None, leftovers_sentence(commands, survivors) + _LEFTOVER_ADVICE)
+
+
+_LEFTOVER_ADVICE = (
+    " A layer should end the processes it starts (wait for them, or terminate them): in training they"
+    " would pile up, one for every build or call that starts one."
+)
+
+
+def leftovers_sentence(commands: tuple[str, ...], survivors: tuple[str, ...]) -> str:
+    """`The layer's code left 2 processes running: `sleep 300`, `sleep 301`; gradcheck ended them.`"""
+    count = len(commands)
+    shown = ", ".join(f"`{command}`" for command in commands[:3])
+    if count > 3:
+        shown += f" and {count - 3} more"
+    noun = "process" if count == 1 else "processes"
+    if not survivors:
+        outcome = f"gradcheck ended {'it' if count == 1 else 'them'}"
+    else:
+        outcome = (
+            f"gradcheck could not end {len(survivors)} of them ({', '.join(f'`{c}`' for c in survivors[:3])}), "
+            "which may still be running"
+        )
+    return f"The layer's code left {count} {noun} running when its check ended: {shown}; {outcome}."
 
 
 def signal_name(number: int) -> str:

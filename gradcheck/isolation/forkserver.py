@@ -15,7 +15,11 @@ the server is used on Linux only; elsewhere supervisor.py starts each worker wit
                            ("signal", token, signal number)
     server -> supervisor   ("forked", token, pid)  ("ended", token, returncode as Popen gives it)
 
-The server ends when the supervisor's end of its pipe closes, and ends its workers with it.
+The server ends when the supervisor's end of its pipe closes, and ends its workers with it. It is
+a child subreaper, as each worker is (descendants.py): when a worker dies without ending what its
+layer started (os._exit, a crash, a worker killed at its time limit), those processes are handed
+to the server, which kills them. Each worker is the leader of a session of its own, so a layer that
+signals its process group (`os.killpg(0, ...)`) reaches only its own worker and what it started.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import traceback
 from multiprocessing.connection import Connection, Pipe, wait
 from multiprocessing.reduction import recv_handle, send_handle
 
+from . import descendants
+
 AVAILABLE = sys.platform.startswith("linux")
 _real_exit = os._exit  # the worker replaces os._exit with one that reports its caller (worker.py)
 
@@ -47,9 +53,12 @@ def tail_of(path: str, limit: int) -> str:
     return text if len(text) <= limit else "[...]\n" + text[-limit:]
 
 
-def start_child(command: list[str], passed: int, output: int, environment: dict[str, str]) -> subprocess.Popen:
+def start_child(
+    command: list[str], passed: int, output: int, environment: dict[str, str], session: bool = False
+) -> subprocess.Popen:
     """Start `command` (a Python) with the file descriptor `passed` kept open and given as its last
-    argument, its fd 1 and 2 on `output` and no stdin: the fork server, or a worker where there is none."""
+    argument, its fd 1 and 2 on `output` and no stdin: the fork server, or a worker where there is
+    none (`session`: in a session and process group of its own, as a forked worker is)."""
     return subprocess.Popen(
         [*command, str(passed)],
         pass_fds=[passed],
@@ -57,6 +66,7 @@ def start_child(command: list[str], passed: int, output: int, environment: dict[
         stdout=output,
         stderr=output,
         env=environment,
+        start_new_session=session,
     )
 
 
@@ -138,8 +148,10 @@ class ForkServer:
         reads no pipe, so asking would keep a Ctrl-C in the first seconds of a run waiting.
         """
         self.control.close()
-        with contextlib.suppress(OSError):
-            self.process.kill()
+        if self.process.poll() is None:
+            descendants.kill_tree(self.process.pid)  # what its workers started, its workers, the server
+            with contextlib.suppress(OSError):
+                self.process.kill()
         self.process.wait()
         self._lost()
         with contextlib.suppress(OSError):
@@ -235,6 +247,7 @@ def serve() -> None:
     sys.argv[1] is the file descriptor of the server's end of its pipe.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle (worker.py)
+    descendants.become_subreaper()  # a dead worker's leftovers come here, to be ended (_end_orphans)
     control = Connection(int(sys.argv[1]))
     gc.disable()  # no collections scattered through the import (prepare() collects once, then freezes)
     from .worker import prepare
@@ -255,9 +268,10 @@ def serve() -> None:
     try:
         while True:
             ready = wait([control, wake_read])
-            if wake_read in ready:
-                os.read(wake_read, 512)
             _reap(control, children, tokens)
+            if wake_read in ready:  # a child ended: a worker, or something a worker left
+                os.read(wake_read, 512)
+                _end_orphans(children)
             if control not in ready:
                 continue
             try:
@@ -274,6 +288,8 @@ def serve() -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(tokens[request[1]], request[2])
     finally:
+        if descendants.AVAILABLE:  # the workers, and whatever their layers started
+            descendants.kill_tree(os.getpid(), include_root=False)
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -287,6 +303,7 @@ def _fork(worker_fd: int, capture_path: str, environment: dict, control: Connect
         return pid
     try:  # in the new worker
         _end_with_parent()
+        os.setsid()  # a session and process group of its own (see the module's docstring)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for fd in wake:
@@ -323,7 +340,8 @@ def _end_with_parent() -> None:
 
 
 def _reap(control: Connection, children: dict[int, int], tokens: dict[int, int]) -> None:
-    while children:
+    """Wait for every child that ended (adopted orphans too); tell the supervisor of its workers'."""
+    while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
@@ -335,3 +353,18 @@ def _reap(control: Connection, children: dict[int, int], tokens: dict[int, int])
             del tokens[token]
             with contextlib.suppress(OSError):
                 control.send(("ended", token, returncode(status)))
+
+
+def _end_orphans(children: dict[int, int]) -> None:
+    """Kill what a worker that just ended left behind: its orphans were handed to this server (a
+    subreaper), so they are the children that are not workers, with everything under them. The
+    worker is gone; nobody is left to report them, and no grace is given."""
+    if not descendants.AVAILABLE:
+        return
+    for _ in range(50):
+        orphans = [pid for pid in descendants.children_of(os.getpid()) if pid not in children]
+        if not orphans:
+            return
+        for orphan in orphans:  # waited for by _reap, at the SIGCHLD their ends send
+            descendants.kill_tree(orphan)
+        time.sleep(0.005)

@@ -1,13 +1,13 @@
 """The supervisor: check each target in a worker process and turn every way a check can end into a result.
 
-The code under check may exit, print, hang or crash; none of that may decide the verdict. So it
-runs only in worker processes (worker.py), and this side, which never imports TensorFlow, gets
-back plain data: a Report, or a TargetFailure whose message says how the check ended. A worker
-that ends without a result (sys.exit is caught in the worker; os._exit, a signal, a segfault, the
-out-of-memory killer are not) or overruns its time limit is ended, and the next target gets a
-fresh one (on Linux forked from a process that has TensorFlow imported: forkserver.py). A worker
-that finished normally is kept (TensorFlow stays imported) for the next target, and for the next
-run in the same Python process (the test-suite, check(isolate=True)).
+The code under check may exit, print, hang, crash, start processes or patch the interpreter; none
+of that may decide the verdict. So it runs only in worker processes (worker.py), one fresh
+process per target (on Linux forked from a process that has TensorFlow imported: forkserver.py),
+and this side, which never imports TensorFlow, gets back plain data: a Report, or a TargetFailure
+whose message says how the check ended. A worker that ends without a result (sys.exit is caught in
+the worker; os._exit, a signal, a segfault, the out-of-memory killer are not) or overruns its time
+limit is ended. While a target is checked, the next one's worker is forked ahead (a spare) when a
+CPU is left free, so it has warmed TensorFlow's runtime by the time it is handed its target.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from multiprocessing.connection import wait
 from ..errors import GradcheckError, TimeLimitReached
 from ..report import Report, TargetFailure
 from ..runtime import QUIET_DEFAULTS
-from . import forkserver
+from . import descendants, forkserver
 from .endings import ended_message, overran_message
 from .forkserver import ForkedProcess, ForkServer, start_child, tail_of
 
@@ -43,11 +43,15 @@ CAPTURE_LIMIT = 20_000  # characters of captured output kept per target (the end
 
 @dataclass(frozen=True)
 class Outcome:
-    """What came of one target: its result, what its code wrote to fd 1/2, and (--debug) a traceback."""
+    """What came of one target: its result, what its code wrote to fd 1/2, (--debug) a traceback,
+    and `user_files`: the real paths of the user's source files the target imported (its own module,
+    a sibling helpers.py; not installed packages), as far as the worker got. The command refuses to
+    write a report over one of them; they are not part of the Report."""
 
     result: Report | TargetFailure
     captured: str = ""
     traceback: str | None = None
+    user_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,6 @@ class Activity:
     ended: bool = False
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived while targets were being checked (exit status 143, as Ctrl-C gives 130)."""
-
-
 def check_targets(
     jobs,
     *,
@@ -75,7 +75,8 @@ def check_targets(
     done: Callable[[int, Outcome], None] | None = None,
     progress: Callable[[Activity], None] | None = None,
 ) -> list[Outcome]:
-    """Check each (target, Options) of `jobs` in up to `workers` worker processes.
+    """Check each (target, Options) of `jobs` in up to `workers` worker processes at a time, each
+    target in a process of its own.
 
     An entry whose Options is a GradcheckError (a pyproject entry that did not parse) becomes a
     TargetFailure without running. `done(index, outcome)` is called in the order of `jobs` as
@@ -83,7 +84,7 @@ def check_targets(
     told each Activity of the targets being checked, as it comes (the CLI draws them).
 
     Raises:
-        KeyboardInterrupt, Terminated: the workers still checking are ended first.
+        whatever interrupts it (KeyboardInterrupt, the CLI's own stop): the workers are ended first.
     """
     outcomes: list[Outcome | None] = [None] * len(jobs)
     waiting = deque(range(len(jobs)))
@@ -97,9 +98,13 @@ def check_targets(
                 if isinstance(options, GradcheckError):
                     outcomes[index] = Outcome(TargetFailure(target, str(options)))
                     continue
-                worker = _acquire()
+                worker = _fresh_worker()
                 worker.start(target, options, debug, index, progress)
                 running[worker] = index
+            # The next target's worker warms up while these are checked, on a CPU they leave free.
+            if workers < _cpus() and any(not isinstance(jobs[index][1], GradcheckError) for index in waiting):
+                _fork_spare()
+            _forget_retired()
             if running:
                 limits = [r for r in (w.remaining() for w in running) if r is not None]
                 # The pipe ends when the worker does; the cap also catches a worker whose pipe a
@@ -110,7 +115,7 @@ def check_targets(
                 if outcome is not None:
                     outcomes[running.pop(worker)] = outcome
                     worker.tell(ended=True)
-                    _release(worker)
+                    worker.retire()
             while reported < len(jobs) and (finished := outcomes[reported]) is not None:
                 if done is not None:
                     done(reported, finished)
@@ -120,7 +125,8 @@ def check_targets(
         # server may still be importing TensorFlow and hear no request for seconds).
         forkserver.close_server()
         for worker in running:
-            worker.close(kill=True)
+            worker.close()
+        _close_spare()
         raise
     return outcomes  # type: ignore[return-value]
 
@@ -140,23 +146,6 @@ def check_isolated(target, options) -> Report:
     return outcome.result
 
 
-@contextlib.contextmanager
-def sigterm_raises():
-    """Turn SIGTERM into Terminated for the duration, so workers are ended and no report is written."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class _Worker:
     """One worker process, the supervisor's end of its pipe, and the file its fd 1/2 write to.
 
@@ -164,9 +153,12 @@ class _Worker:
     Elsewhere it is a plain `python -c` child (not multiprocessing.Process): the spawn start method
     would also start a resource-tracker process and re-import the command's own script in the
     worker, which together cost about as much as the rest of the worker's start-up, TensorFlow aside.
+    Either way it leads a process group of its own, so ending the group ends what the layer started
+    where /proc cannot show it (macOS).
     """
 
     def __init__(self, environment: dict[str, str], server: ForkServer | None) -> None:
+        self.environment, self.server = environment, server
         self.connection, child_end = multiprocessing.Pipe()
         handle, self.capture_path = tempfile.mkstemp(prefix="gradcheck-", suffix=".out")
         os.close(handle)
@@ -176,14 +168,19 @@ class _Worker:
                 self.process: subprocess.Popen | ForkedProcess = server.start(self.capture_path, child_end, environment)
             else:
                 command = _python("from gradcheck.isolation.worker import serve; serve()")
-                self.process = start_child(command, child_end.fileno(), capture, environment)
+                self.process = start_child(command, child_end.fileno(), capture, environment, session=True)
         finally:
             child_end.close()
             os.close(capture)
-        self.finished = True  # no check in progress: free to take a target
+        self.user_files: tuple[str, ...] = ()
+        self.retired_at = 0.0
+
+    def fits(self, environment: dict[str, str], server: ForkServer | None) -> bool:
+        """Whether this (spare) worker can take a target that needs `environment` and `server`."""
+        return self.environment == environment and self.server is server and self.process.poll() is None
 
     def start(self, target: str, options, debug: bool, index: int = 0, listener=None) -> None:
-        self.target, self.timeout, self.finished = target, options.timeout, False
+        self.target, self.timeout = target, options.timeout
         self.stage = "starting the check"
         self.index, self.listener = index, listener
         self.tell()
@@ -211,25 +208,28 @@ class _Worker:
                         self.deadline = time.monotonic() + self.timeout if self.timeout else float("inf")
                 elif message[0] == "progress":
                     self.tell(done=message[1], total=message[2])
+                elif message[0] == "imported":
+                    self.user_files = tuple(message[1])
                 elif message[0] == "exit":
                     self.exit_call = message[1:]
                 elif message[0] == "report":
-                    self.finished = True
-                    return Outcome(Report.from_dict(message[1]), self.captured())
+                    return self._outcome(Report.from_dict(message[1]))
                 elif message[0] == "failure":
-                    self.finished = True
-                    return Outcome(TargetFailure(self.target, message[1]), self.captured(), message[2])
+                    return self._outcome(TargetFailure(self.target, message[1]), message[2])
         except (EOFError, OSError):
             # The pipe closed: the worker is ending, if not already gone.
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(5.0)
         if self.process.poll() is not None:
-            return Outcome(TargetFailure(self.target, self._ended()), self.captured())
+            return self._outcome(TargetFailure(self.target, self._ended()))
         if time.monotonic() >= self.deadline:
-            captured = self.captured()
-            self.close(kill=True)
-            return Outcome(TargetFailure(self.target, self._overran()), captured)
+            outcome = self._outcome(TargetFailure(self.target, self._overran()))
+            self.close()
+            return outcome
         return None
+
+    def _outcome(self, result: Report | TargetFailure, traceback: str | None = None) -> Outcome:
+        return Outcome(result, self.captured(), traceback, self.user_files)
 
     def tell(self, done: int | None = None, total: int | None = None, ended: bool = False) -> None:
         if self.listener is not None:
@@ -256,22 +256,38 @@ class _Worker:
     def _overran(self) -> str:
         return overran_message(self.started, self.timeout, self.stage, STARTUP_LIMIT)
 
-    def close(self, kill: bool = False) -> None:
-        """End the process (asked to stop; or terminated, then killed a second later) and remove its capture file."""
-        steps = [self.process.terminate, self.process.kill]
-        if not kill:
-            steps.insert(0, lambda: self.connection.send(("stop",)))
-        for step in steps:
-            if self.process.poll() is not None:
-                break
-            with contextlib.suppress(OSError, ValueError):
-                step()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(1.0)
+    def retire(self) -> None:
+        """After its result: the worker ends by itself (worker.py), having ended what its layer
+        started. Its pipe and capture file go now; its end is waited for without stalling the run."""
+        self._release_files()
+        self.retired_at = time.monotonic()
+        _retiring.append(self)
+
+    def close(self) -> None:
+        """End the process and what it started now, and remove its pipe and capture file.
+
+        A forked worker is killed by its server, which then kills what it left (forkserver.py);
+        a worker of its own is killed here with everything under it (/proc) and its process group.
+        """
+        if isinstance(self.process, ForkedProcess):
+            if self.process.poll() is None:
+                self.process.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(1.0)
+        elif self.process.poll() is None:
+            descendants.kill_tree(self.process.pid)
+            if hasattr(os, "killpg"):  # not on Windows
+                with contextlib.suppress(OSError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                self.process.kill()
+            self.process.wait()
+        self._release_files()
+
+    def _release_files(self) -> None:
         self.connection.close()
         with contextlib.suppress(OSError):
             os.remove(self.capture_path)
-        self.finished = False
 
 
 def _python(code: str) -> list[str]:
@@ -280,11 +296,11 @@ def _python(code: str) -> list[str]:
     return [sys.executable, "-c", f"import sys; del sys.path[0]; {code}"]
 
 
-# Idle workers with TensorFlow imported, kept for the next target of this process.
-_idle: list[_Worker] = []
+_spare: _Worker | None = None  # forked ahead for the next target of this run
+_retiring: list[_Worker] = []  # workers that sent their result and are ending by themselves
 
 
-def _acquire() -> _Worker:
+def _environment_and_server() -> tuple[dict[str, str], ForkServer | None]:
     import gradcheck
 
     # The worker imports this very gradcheck, whatever the caller's sys.path made of it.
@@ -293,34 +309,61 @@ def _acquire() -> _Worker:
     # has imported it (check() sets them here), so that import does not call for a new fork server.
     environment = {**QUIET_DEFAULTS, **os.environ}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
-    # First, as it may replace the server, and with it end the idle workers forked from the old one.
+    # May replace the server, and with it end the spare forked from the old one.
     server = forkserver.server_for(_python("from gradcheck.isolation.forkserver import serve; serve()"), environment)
-    while _idle:
-        worker = _idle.pop()
-        if worker.process.poll() is None:
-            return worker
-        worker.close()
+    return environment, server
+
+
+def _fresh_worker() -> _Worker:
+    """A worker no target has used: the spare, when it was forked for what this target needs."""
+    global _spare
+    environment, server = _environment_and_server()
+    spare, _spare = _spare, None
+    if spare is not None:
+        if spare.fits(environment, server):
+            return spare
+        spare.close()
     return _Worker(environment, server)
 
 
-def _release(worker: _Worker) -> None:
-    """Keep a worker that finished its check; close one that died, overran or was ended."""
-    if worker.finished and worker.process.poll() is None:
-        _idle.append(worker)
-    else:
-        worker.close(kill=True)
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on macOS
+        return os.cpu_count() or 1
+
+
+def _fork_spare() -> None:
+    global _spare
+    if _spare is None:
+        _spare = _Worker(*_environment_and_server())
+
+
+def _close_spare() -> None:
+    global _spare
+    if _spare is not None:
+        _spare.close()
+        _spare = None
+
+
+def _forget_retired(wait: bool = False) -> None:
+    """Drop the retired workers that have ended; end those still running 5 s after their result
+    (or at once, `wait` being the end of the process)."""
+    for worker in list(_retiring):
+        if worker.process.poll() is not None:
+            _retiring.remove(worker)
+        elif wait or time.monotonic() - worker.retired_at > 5.0:
+            worker.close()
+            _retiring.remove(worker)
 
 
 @atexit.register
 def shutdown() -> None:
-    """Stop every idle worker (at exit, or when a caller wants the memory back).
-
-    An idle worker holds nothing to save, and a graceful exit of a process with TensorFlow loaded
-    takes about a second of its teardown: it is terminated instead, so the command ends as soon as
-    its report is written.
-    """
-    while _idle:
-        _idle.pop().close(kill=True)
+    """End the spare, the workers still ending and the fork server (at exit, or when a caller wants
+    the memory back). A worker is killed rather than asked to exit: TensorFlow's own teardown takes
+    about a second, and the command ends as soon as its report is written."""
+    _close_spare()
+    _forget_retired(wait=True)
     forkserver.close_server()
 
 

@@ -1,17 +1,25 @@
-"""The worker process: the one place where the code under check runs.
+"""The worker process: the one place where the code under check runs, one target per process.
 
 supervisor.py starts it (on Linux forked from the fork server, forkserver.py, which calls
 serve_connection; elsewhere `python -c ... serve()` with one end of a multiprocessing Pipe as its
 argument) and talks to it over that Pipe, never over fd 1 or 2: the supervisor points them at a
 capture file for the worker's whole life, so whatever the layer writes
 (print, os.write(1, ...), tf.print, TensorFlow's C++ log lines, a crash dump) lands there, and the
-supervisor reads it after each target. Messages are tuples of plain data:
+supervisor reads it after the target. Messages are tuples of plain data:
 
     supervisor -> worker   ("check", target, options, cwd, debug)  or  ("stop",)
     worker -> supervisor   ("stage", phrase)        as each step of the check starts
                            ("progress", done, total)  how far a counted step has got (progress.py)
+                           ("imported", files)      the user's source files the target has imported
+                                                    so far (real paths), whenever that list grows
                            ("exit", status, where)  just before the layer's code calls os._exit
                            ("report", Report.to_dict())  or  ("failure", message, traceback or None)
+
+A worker checks one target and ends: nothing a module does to the interpreter (a patched
+`np.isfinite`, a changed `os.environ`, an entry in `sys.modules`) can reach another target. Before
+its result is sent, every process the layer's code left running is ended (descendants.py), and
+the report says so (`processes-left-running`). While no target has been handed to it yet (a
+spare the supervisor forked ahead), it warms TensorFlow's runtime on a layer of its own.
 
 The worker ignores SIGINT: on Ctrl-C the supervisor decides, and ends it.
 """
@@ -19,6 +27,7 @@ The worker ignores SIGINT: on Ctrl-C the supervisor decides, and ends it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import faulthandler
 import os
 import signal
@@ -28,12 +37,15 @@ import time
 import traceback
 
 from ..errors import GradcheckError, LayerRaised
+from . import descendants
+from .endings import leftovers_finding, leftovers_sentence
 
 _real_exit = os._exit
+_imports: list = []  # the current target's layer.loading.Imported, for the os._exit hook
 
 
 def serve() -> None:
-    """Check targets as the supervisor asks, one at a time, until told to stop or the pipe closes.
+    """Check the target the supervisor sends, then end (a worker started with `python -c`).
 
     sys.argv[1] is the file descriptor of this worker's end of the pipe.
     """
@@ -69,56 +81,66 @@ def prepare(hide_stderr: bool = True) -> None:
 
 
 def serve_connection(connection) -> None:
-    """Serve the supervisor on `connection`, in a process of its own (started, or forked by forkserver.py)."""
+    """Serve the supervisor on `connection` for one target, in a process of its own (started, or
+    forked by forkserver.py), and end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     faulthandler.enable()  # a segfault leaves its Python stack in the capture (fd 2)
+    descendants.become_subreaper()  # what the layer starts stays under this process (descendants.py)
     _report_os_exit(connection)
     _exit_with_parent()
-    while True:
-        try:
-            request = connection.recv()
-        except (EOFError, OSError):
-            break
-        if request[0] != "check":
-            break
+    if not connection.poll():
+        _warm_up(connection)
+    try:
+        request = connection.recv()
+    except (EOFError, OSError):
+        request = ("stop",)
+    if request[0] == "check":
         _, target, options, cwd, debug = request
         _flush()
-        os.ftruncate(1, 0)  # one target's output per capture; fd 1 and 2 append, so writes restart at 0
-        connection.send(check_one(connection, target, options, cwd, debug))
+        os.ftruncate(1, 0)  # the warm-up's words are not the target's; fd 1 and 2 append, so writes restart at 0
+        with contextlib.suppress(OSError):
+            connection.send(check_one(connection, target, options, cwd, debug))
     _flush()
     # Skip interpreter teardown: TensorFlow's takes time and has nothing to save.
     _real_exit(0)
 
 
 def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
-    """Run one check and return its result message; every way the layer's code can end becomes one."""
+    """Run one check and return its result message; every way the layer's code can end becomes one.
+
+    The processes the layer's code left running are ended first, and named in the result; the
+    user's files the target imported are sent just before it.
+    """
     from ..layer.loading import own_imports
     from ..layer.source import error_text, exit_message, unhandled_message
     from ..pipeline import build_report
 
     stages = ["loading the target"]
+    result: tuple
 
     def enter(phrase: str) -> None:
         stages.append(phrase)
         connection.send(("stage", phrase))
+        _send_imports(connection)  # a module imported while loading the target is told now
 
     def count(done: int, total: int) -> None:  # a few times a second at most (progress.py)
         connection.send(("progress", done, total))
 
     try:
         os.chdir(cwd)
-        with own_imports():
+        with own_imports() as imported:
+            _imports[:] = [imported, ()]
             report = build_report(target, options, fresh_session=True, stage=enter, progress=count)
-        return ("report", report.to_dict())
+        result = ("report", report)
     except GradcheckError as error:
         # Messages are raised `from None` to keep them one paragraph; --debug promises the user's
         # own traceback, which is the suppressed context.
         error.__suppress_context__ = False
-        return ("failure", str(error), _traceback(error, debug))
+        result = ("failure", str(error), _traceback(error, debug))
     except (SystemExit, KeyboardInterrupt) as error:
-        return ("failure", exit_message(error, stages[-1]), _traceback(error, debug))
+        result = ("failure", exit_message(error, stages[-1]), _traceback(error, debug))
     except LayerRaised as raised:  # the layer raised where no check expected it
-        return ("failure", unhandled_message(raised, target), _traceback(raised, debug))
+        result = ("failure", unhandled_message(raised, target), _traceback(raised, debug))
     except Exception as error:
         # TensorFlow's messages run to pages of frames and object ids; the short reason keeps the
         # paragraph (and the JSON holding it) the same from run to run.
@@ -127,10 +149,67 @@ def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
             f"gradcheck failed on {target} with {type(error).__name__}: {reason}. This is a bug in "
             "gradcheck, not in your layer; run again with --debug and report the traceback."
         )
-        return ("failure", message, _traceback(error, debug))
+        result = ("failure", message, _traceback(error, debug))
     finally:
         _flush()
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # a layer may have replaced them
+    _send_imports(connection)
+    return _with_leftovers(result, descendants.end_descendants())
+
+
+def _with_leftovers(result: tuple, left: descendants.Leftovers) -> tuple:
+    """The result message, told of the processes the layer left running (now ended)."""
+    from ..report import sort_findings
+
+    if result[0] == "report":
+        report = result[1]
+        if left.commands:
+            extra = leftovers_finding(left.commands, left.survivors)
+            report = dataclasses.replace(report, findings=sort_findings((*report.findings, extra)))
+        return ("report", report.to_dict())
+    if left.commands:
+        return ("failure", f"{result[1]} {leftovers_sentence(left.commands, left.survivors)}", result[2])
+    return result
+
+
+def _send_imports(connection) -> None:
+    """Tell the supervisor the user's files imported so far, when there are more than it was told."""
+    if not _imports:
+        return
+    imported, told = _imports
+    files = imported.files()
+    if files != told:
+        _imports[1] = files
+        with contextlib.suppress(OSError, ValueError):
+            connection.send(("imported", files))
+
+
+class _Wanted(BaseException):
+    """A target arrived while the worker warmed up: the warm-up stops at its next stage."""
+
+
+def _warm_up(connection) -> None:
+    """Check a layer of Keras's own while no target has been sent (a spare, forked ahead of its target).
+
+    A fresh process pays for TensorFlow's runtime the first time it runs each kind of op (the eager
+    context, kernels, function instantiation): about 0.1 s of a small layer's 0.25 s first check.
+    Paid here, beside the supervisor's check of the previous target, most of it is not paid on the
+    next target's time. The quickest check is enough (without finite differences and the reload,
+    whose warm-up took longer than it saved: bench/fresh_worker.py). No user code runs here, and the
+    target's check starts with a clean Keras session.
+    """
+    from ..options.settings import make_options
+    from ..pipeline import build_report
+    from ..runtime import backend
+
+    def stage(phrase: str) -> None:
+        if connection.poll():  # the target is waiting (or the supervisor is gone): stop here
+            raise _Wanted()
+
+    with contextlib.suppress(BaseException):
+        _, keras = backend().modules()
+        options = make_options(input_shape=["4,5"], numeric=False, reload=False)
+        build_report(keras.layers.Dense(3), options, fresh_session=True, stage=stage)
 
 
 def _traceback(error: BaseException, debug: bool) -> str | None:
@@ -148,10 +227,16 @@ def _report_os_exit(connection) -> None:
     """Make os._exit say where it was called before the process ends, so the message can name the line."""
     from ..layer.source import user_location
 
+    worker = os.getpid()
+
     def reporting_exit(status: int) -> None:
+        if os.getpid() != worker:  # a process the layer forked (a daemon's first fork) exits: not ours to tell
+            _real_exit(status)
         try:
+            _send_imports(connection)
             connection.send(("exit", status, user_location(traceback.extract_stack()[:-1])))
             _flush()
+            descendants.end_descendants(grace=0.5)  # none of the layer's processes outlives it
         finally:
             _real_exit(status)
 
@@ -165,6 +250,7 @@ def _exit_with_parent() -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
+        descendants.end_descendants(grace=0.0)
         _real_exit(1)
 
     threading.Thread(target=watch, name="gradcheck-parent-watch", daemon=True).start()

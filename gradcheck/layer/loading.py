@@ -121,22 +121,44 @@ def _import_file(path: str):
     return module
 
 
+class Imported:
+    """The user's source files a target has imported (real paths, sorted), as the worker reports them.
+
+    The supervisor refuses to write a report over any of them (`--output helpers.py`), and the
+    list only grows: a file seen once stays in it after its module is unloaded.
+    """
+
+    def __init__(self) -> None:
+        self._before = set(sys.modules)
+        self._files: set[str] = set()
+
+    def files(self) -> tuple[str, ...]:
+        for name in set(sys.modules) - self._before:
+            module = sys.modules.get(name)
+            location = getattr(module, "__file__", None)
+            if location and _is_user_module(module):
+                self._files.add(os.path.realpath(location))
+        return tuple(sorted(self._files))
+
+
 @contextlib.contextmanager
 def own_imports():
-    """Give a target its own imports: afterwards drop the user's modules it imported and restore sys.path.
+    """Give a target its own imports: yield an `Imported`, then drop the user's modules the target
+    imported and restore sys.path.
 
-    A worker checks many targets in one process; without this, the second of two targets whose
-    folders both hold a `helpers.py` would get the first one's module, and a module's import-time
-    state would carry over. Library modules (TensorFlow, Keras, anything in site-packages) stay
-    loaded: that is what makes a reused worker fast.
+    Without this, in one process, the second of two targets whose folders both hold a `helpers.py`
+    would get the first one's module, and a module's import-time state would carry over. Library
+    modules (TensorFlow, Keras, anything in site-packages) stay loaded: that is what makes a
+    second check in the same process fast.
     """
     saved_path = list(sys.path)
-    before = set(sys.modules)
+    imported = Imported()
     try:
-        yield
+        yield imported
     finally:
+        imported.files()  # before they are unloaded
         sys.path[:] = saved_path
-        for name in set(sys.modules) - before:
+        for name in set(sys.modules) - imported._before:
             if _is_user_module(sys.modules.get(name)):
                 del sys.modules[name]
 

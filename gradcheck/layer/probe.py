@@ -230,7 +230,7 @@ def probe_findings(probe: Probe) -> list:
                 None,
                 f"call() could not be traced with tf.function ({probe.trace_error}). Keras's fit() "
                 "traces call(), so it will fail there too unless the model is compiled with "
-                "run_eagerly=True. Graph-based checks (which op cuts a path, constants) were skipped.",
+                "run_eagerly=True. Graph-based checks (which op cuts a path, constants) and the finite-difference comparison were skipped.",
             )
         )
     if not probe.outputs:

@@ -70,11 +70,15 @@ def _realpath(filename: str) -> str:
     return os.path.realpath(filename)
 
 
-def format_location(filename: str, lineno: int) -> str:
+def shown_path(filename: str) -> str:
+    """A file as reports name it: relative to the working folder when inside it, else absolute."""
     real = os.path.realpath(filename)
     cwd = os.path.realpath(os.getcwd()) + os.sep
-    shown = real[len(cwd) :] if real.startswith(cwd) else real
-    return f"{shown}:{lineno}"
+    return real[len(cwd) :] if real.startswith(cwd) else real
+
+
+def format_location(filename: str, lineno: int) -> str:
+    return f"{shown_path(filename)}:{lineno}"
 
 
 def user_location(frames) -> str | None:

@@ -72,8 +72,9 @@ def check_numeric(probe, tensors, inputs, options, *, progress: Notify = silent)
     targets = select_targets(probe, tensors, inputs)
     if not targets:
         return {}, {}, []
-    if not probe.traces:  # call() cannot be compiled; trace-failed already says so
-        return skipped_facts(targets)
+    if not probe.traces:  # call() cannot be compiled; trace-failed says why
+        reason = "call() could not be traced, so there is no compiled pass to compare"
+        return skipped_facts(targets, reason, explained=True)
     from ..layer.twin import original_layer, shared_twin
 
     variables = [t.variable for t in targets if t.variable is not None]
@@ -95,11 +96,20 @@ def check_numeric(probe, tensors, inputs, options, *, progress: Notify = silent)
             twin = original_layer(probe, variables, f"the layer raised in float64 ({reason})", user_frame_of(error))
             try:
                 _compare_all(probe, options, twin, targets, whole_batch(probe, twin), progress)
-            except LayerRaised:
-                return skipped_facts(targets)
+            except LayerRaised as again:
+                return _raised(probe, targets, again)
         else:
-            return skipped_facts(targets)
+            return _raised(probe, targets, raised)
     return results(options, twin, targets, tensors)
+
+
+def _raised(probe, targets, raised: LayerRaised):
+    """Every target skipped because the layer raised in a pass the comparison made; a backward that
+    raises is the backward-failed finding's to tell."""
+    error = raised.error
+    reason = f"the layer raised {type(error).__name__} while {raised.doing} ({error_text(error, 200).rstrip('.')})"
+    explained = bool(probe.backward_failures) and "gradient" in raised.doing
+    return skipped_facts(targets, reason, user_frame_of(error), explained=explained)
 
 
 def _compare_all(probe, options, twin, targets, samples: Samples, notify: Notify) -> None:
@@ -147,7 +157,14 @@ def _same(loss0, grads, other) -> bool:
 def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, grads, samples) -> None:
     base = [np.array(x) for x in samples.inputs]
     if not np.isfinite(loss0) or forward.loss(base) != forward.loss(base):
-        return  # NaN output, or randomness outside Keras's seed generators: this mode cannot be compared
+        # NaN output, or randomness outside Keras's seed generators: this mode cannot be compared.
+        why = "its loss is not finite" if not np.isfinite(loss0) else "two calls with the same input differ"
+        for target in targets:
+            target.skip_reasons.append(f"with training={mode.capitalize()}, {why}" if mode != "n/a" else why)
+        return
+    # With a stop_gradient in the layer, what the tape gives (what fit() uses) beside the derivative
+    # the comparison is made with: a straight-through estimator shows as the difference.
+    taped = forward.gradients(base, tape=True)[1] if forward.stops else grads
     finite = [g for g in grads if g is not None and np.all(np.isfinite(g))]
     scale = max((float(np.linalg.norm(g)) for g in finite), default=0.0)  # the largest gradient norm
     # Each tensor's DIRECTIONS unit directions, drawn once for the screen and the per-tensor checks.
@@ -168,9 +185,11 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         directions=directions,
         advance=progress.advance,
     )
-    for target, grad, drawn in zip(ordered(targets), grads, directions):
+    for target, grad, drawn, tape_grad in zip(ordered(targets), grads, directions, taped):
         if grad is None or not np.all(np.isfinite(grad)):
-            continue  # gradients.py reports a None or NaN gradient
+            # gradients.py reports a None or NaN gradient
+            target.skip_reasons.append("its gradient is None" if grad is None else "its gradient is not finite")
+            continue
         dtype = twin.dtype
         low = forward.low_precision(target) if dtype == "float64" else None
         if low is not None:
@@ -206,16 +225,51 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
                 comparisons += _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress)
         finally:
             evaluate.restore()  # the weight exactly as it was, even when the layer raised
-        if any(c.verdict == "mismatch" for c in comparisons) and forward.blocked_by_design(target):
-            # A path through tf.stop_gradient (or numpy_function) moves the loss and finite
-            # differences see it, while the gradient leaves it out on purpose (a straight-through
-            # estimator): the disagreement says nothing about the gradient, so it is not a
-            # mismatch. Paths where the stop is harmless (tf.nn.moments' stop_gradient(mean) in
-            # LayerNormalization) agree, and stay checked.
+        mismatched = any(c.verdict == "mismatch" for c in comparisons)
+        numpy_line = forward.no_gradient_by_design(target) if mismatched else None
+        if numpy_line is not None:
+            # A tf.numpy_function moves the loss, finite differences see it, and it has no gradient
+            # at all: the disagreement says nothing about the gradient (its cut is reported).
+            where = f" at {numpy_line}" if numpy_line else ""
+            target.skip_reasons.append(f"its path runs through tf.numpy_function{where}, which has no gradient")
+            target.skip_location = target.skip_location or numpy_line or None
             continue
-        if any(c.verdict == "mismatch" for c in comparisons):
+        surrogate = _surrogate(forward, target, comparisons, drawn, tape_grad, grad, tolerance.rtol)
+        if surrogate is not None:
+            target.surrogate = surrogate
+            target.checked = True
+            continue
+        if mismatched:
             target.gradient_location = target.gradient_location or forward.custom_gradient_line(target)
         record(target, comparisons, mode, dtype, step, probe)
+
+
+def _surrogate(forward, target, comparisons, directions, tape_grad, grad, rtol: float) -> str | None:
+    """The line of a straight-through estimator on the target's path, or None.
+
+    A surrogate gradient stands in for a derivative that is zero almost everywhere (round, floor,
+    sign, argmax, a cast): finite differences see a flat loss, the tape a gradient the layer chose.
+    Written as a custom gradient, the comparison disagrees with numeric estimates of zero; written
+    as `x + stop_gradient(f(x) - x)`, the derivative (stops passed through) is zero while the tape's
+    is not. Either way the gradient is a deliberate stand-in, not a wrong one.
+    """
+    mismatches = [c for c in comparisons if c.verdict == "mismatch"]
+    if mismatches and all(c.verdict in ("mismatch", "kink", "ok") for c in comparisons):
+        # Entries judged without a look of their own (past the refined few) carry no estimate.
+        flat = all(abs(c.numeric) <= rtol * abs(c.tape) for c in mismatches if np.isfinite(c.numeric))
+        line = forward.custom_gradient_line(target) if flat else None
+        if line is not None:
+            return line
+    if tape_grad is None or tape_grad is grad or any(c.verdict != "ok" for c in comparisons):
+        return None
+    line = forward.stop_line(target)
+    if line is None:
+        return None
+    for direction in directions:
+        derivative, taken = float(np.sum(grad * direction)), float(np.sum(tape_grad * direction))
+        if abs(taken) > 0 and abs(derivative) <= rtol * abs(taken):
+            return line
+    return None
 
 
 class _DisplacedLoss:

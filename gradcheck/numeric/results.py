@@ -34,6 +34,9 @@ class Target:
     gradient_location: str | None = None  # the user's line applying a custom gradient on its path
     checked: bool = False  # compared in at least one training mode
     messages: list = field(default_factory=list)  # (verdict, text) per failing comparison
+    skip_reasons: list = field(default_factory=list)  # why a mode was not compared, in words
+    skip_location: str | None = None  # where the reason points (a numpy_function's line)
+    surrogate: str | None = None  # the line of a straight-through estimator on its path ("" outside the user's code)
 
 
 def select_targets(probe, tensors, inputs) -> list[Target]:
@@ -54,11 +57,49 @@ def select_targets(probe, tensors, inputs) -> list[Target]:
     return targets
 
 
-def skipped_facts(targets):
-    """Facts for targets that could not be compared at all (call() cannot be compiled, the layer raised)."""
-    variables = {t.key: {"numeric_verdict": "skipped"} for t in targets if t.variable is not None}
-    inputs = {t.key: {"numeric_verdict": "skipped"} for t in targets if t.variable is None}
-    return variables, inputs, []
+def skipped_facts(targets, reason: str, location: str | None = None, *, explained: bool = False):
+    """Facts and findings for targets that could not be compared at all: `reason` says why (call()
+    cannot be compiled, the layer raised in a pass), `location` where. `explained`: another finding
+    already says why (trace-failed, backward-failed), so only the JSON carries the reason."""
+    facts: tuple[dict, dict] = ({}, {})
+    findings = []
+    for target in targets:
+        target.skip_reasons, target.skip_location = [reason], location
+        facts[target.variable is None][target.key] = {"numeric_verdict": "skipped", "numeric_skip_reason": reason}
+        findings += [] if explained else _skipped_finding(target)
+    return facts[0], facts[1], findings
+
+
+# Reasons another finding already explains (a None or NaN gradient, a NaN loss): said in the JSON,
+# not again.
+_EXPLAINED = ("its gradient is None", "its gradient is not finite", "its loss is not finite")
+
+
+def _skipped_finding(target) -> list:
+    reason = target.skip_reasons[0] if target.skip_reasons else "no comparison could be made"
+    if reason.endswith(_EXPLAINED):
+        return []
+    return [
+        finding(
+            codes.NUMERIC_SKIPPED,
+            target.name,
+            f"The gradient of `{target.name}` was not compared with finite differences: {reason}. So a wrong "
+            f"gradient there would pass unseen. {_advice(reason)}",
+            target.skip_location or target.location,
+        )
+    ]
+
+
+def _advice(reason: str) -> str:
+    if "numpy_function" in reason:
+        return "Write that computation with TensorFlow ops, or give it a gradient with @tf.custom_gradient."
+    if "could not be traced" in reason:
+        return "Make call() traceable (see the trace-failed finding) to get the comparison back."
+    if "raised" in reason:
+        return "Fix what the layer raised there to get the comparison back."
+    if "resolved" in reason:
+        return "Check it at other inputs (--input-range, --seed) or with a larger --eps."
+    return "Check it at other inputs (--input-range, --seed), or in one training mode (--training/--no-training)."
 
 
 def ordered(targets):
@@ -127,9 +168,23 @@ def results(options, twin, targets, tensors):
         # A mode with randomness outside Keras's seed generators (or a NaN loss) cannot be compared;
         # the verdict then rests on the modes that could be (training=False, usually).
         verdict = target.verdict if target.checked else "skipped"
-        if verdict == "ok" and target.dtype != "float64":
+        if verdict == "skipped" and target.checked:  # no step resolved the loss (steps.py)
+            target.skip_reasons.insert(0, "no finite-difference step resolved the loss at this point")
+        if verdict == "ok" and target.surrogate is not None:
+            verdict = "surrogate"
+        elif verdict == "ok" and target.dtype != "float64":
             verdict = "float32-fallback"
-        facts = {"numeric_verdict": verdict, "numeric_error": float(target.error) if verdict != "skipped" else None}
+        facts = {
+            "numeric_verdict": verdict,
+            "numeric_error": float(target.error) if verdict not in ("skipped", "surrogate") else None,
+        }
+        if verdict == "skipped":
+            facts["numeric_skip_reason"] = (
+                target.skip_reasons[0] if target.skip_reasons else "no comparison could be made"
+            )
+            findings += _skipped_finding(target)
+        if verdict == "surrogate":
+            findings.append(_surrogate_finding(target))
         (tensor_updates if target.variable is not None else input_updates)[target.key] = facts
         location = target.location
         mismatch = next((m for v, m in target.messages if v == "mismatch"), None)
@@ -142,3 +197,17 @@ def results(options, twin, targets, tensors):
             findings.append(finding(codes.NON_DIFFERENTIABLE_POINT, target.name, kink, location))
     findings += fallback_findings(twin, targets, tensors, lambda dtype: tolerance_for(options, dtype).rtol)
     return tensor_updates, input_updates, findings
+
+
+def _surrogate_finding(target):
+    where = f" at {target.surrogate}" if target.surrogate else ""
+    return finding(
+        codes.SURROGATE_GRADIENT,
+        target.name,
+        f"`{target.name}` trains through a straight-through estimator{where}: the forward pass is flat almost "
+        "everywhere (round, floor, sign, argmax, a cast), so its derivative is zero and finite differences "
+        "see none, while the gradient fit() uses is the stand-in the layer chose. That is the estimator "
+        "working as written, not a wrong gradient; the surrogate itself cannot be checked against "
+        "finite differences.",
+        target.surrogate or target.location,
+    )

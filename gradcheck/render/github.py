@@ -13,7 +13,7 @@ a run with more findings than that should also upload `--format sarif` to code s
 
 from __future__ import annotations
 
-from ..report import ERROR, INFO, WARNING, TargetFailure, counted, fails
+from ..report import ERROR, INFO, WARNING, TargetFailure, counted, fails, not_compared_note
 from .causes import one_per_cause
 
 _COMMAND = {ERROR: "error", WARNING: "warning", INFO: "notice"}
@@ -66,5 +66,5 @@ def render(results, *, fail_on: str = ERROR, **_presentation) -> str:
             lines.append(f"gradcheck: could not run {target}")
         else:
             verdict = "FAILED" if fails(result, fail_on) else "OK"  # as the exit status: --fail-on decides
-            lines.append(f"gradcheck: {verdict} {target}: {counted(result)}")
+            lines.append(f"gradcheck: {verdict} {target}: {counted(result)}{not_compared_note(result)}")
     return "\n".join(lines) + "\n"

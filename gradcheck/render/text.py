@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 from typing import Literal, Optional
 
-from ..report import ERROR, INFO, WARNING, Report, TargetFailure, counted, fails
+from ..report import ERROR, INFO, WARNING, Report, TargetFailure, counted, fails, not_compared_note
 from .causes import one_per_cause
 from .table import grid, table_lines
 
@@ -111,16 +111,18 @@ def verdict_words(result, fail_on: str, *, quiet: bool = False) -> tuple[str, st
     `quiet`: the counts alone, without the notes a first reader needs."""
     if isinstance(result, TargetFailure):
         return "COULD NOT RUN", f": {result.message}"
+    skipped = not_compared_note(result)  # nothing left out of the comparison goes unsaid
     if fails(result, fail_on):
         note = f" (--fail-on {fail_on})" if fail_on != ERROR else ""
-        return "FAILED", f": {counted(result)}{note}."
+        return "FAILED", f": {counted(result)}{note}{skipped}."
     if quiet:
-        return "OK", f": {counted(result)}."
+        return "OK", f": {counted(result)}{skipped}."
     if result.count(WARNING):
-        return "OK", f": {counted(result)} (warnings fail the run only with --fail-on warning)."
+        return "OK", f": {counted(result)} (warnings fail the run only with --fail-on warning){skipped}."
     # A BatchNormalization's moving statistics are tracked but not trainable, by design.
     trainable = all(t.kind in ("trainable", "overwritten") for t in result.variables if t.read_by_call)
-    return "OK", f": {counted(result)}; every weight call() uses is tracked{' and trainable' * trainable}."
+    tracked = f"every weight call() uses is tracked{' and trainable' * trainable}"
+    return "OK", f": {counted(result)}; {tracked}{skipped}."
 
 
 def overall_verdict(results, fail_on: str):

@@ -153,5 +153,8 @@ def test_two_tensors_shown_with_one_name_keep_their_own_facts():
     where = "tests/data/identity_layers.py"
     assert [(f.code, f.tensor, f.location) for f in report.findings] == [
         ("untracked-variable", "kernel", f"{where}:{line_of('hidden = tf.Variable', where)}"),
-        ("zero-gradient", "kernel", f"{where}:{line_of('self.kernel = self.add_weight', where)}"),
+        # located at the product that zeroes it, which the message names
+        ("zero-gradient", "kernel", f"{where}:{line_of('* 0.0 + PROJECT(inputs)', where)}"),
     ]
+    zero = next(f for f in report.findings if f.code == "zero-gradient")
+    assert "It dies at Mul (a product)" in zero.message and "which is zero on every entry" in zero.message

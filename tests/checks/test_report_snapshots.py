@@ -2,8 +2,8 @@
 
 A refactor (rooms, the check interface, the backend seam) must not change a single byte of what a
 user gets, and this test says so for every run the suite already makes (the runs are shared with
-tests/checks/test_samples.py, test_keras_builtins.py, test_peer_layers.py and test_trust.py, so it costs no check
-of its own). A change meant to alter reports refreshes the copies, and the diff of
+tests/checks/test_samples.py, test_keras_builtins.py, test_peer_layers.py and test_causes_and_severity.py, so it
+costs no check of its own). A change meant to alter reports refreshes the copies, and the diff of
 tests/data/snapshots/ is then the review of what users will see:
 
     GRADCHECK_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/checks/test_report_snapshots.py
@@ -20,8 +20,8 @@ import pytest
 from conftest import ROOT, run_cli_shared, sample_cases
 from test_keras_builtins import BUILTINS, builtin
 from test_peer_layers import PEERS, peer
-from test_trust import RUNS as VERDICT_RUNS
-from test_trust import run as verdict
+from test_causes_and_severity import RUNS as VERDICT_RUNS
+from test_causes_and_severity import run as verdict
 
 SNAPSHOTS = ROOT / "tests" / "data" / "snapshots"
 UPDATE = bool(os.environ.get("GRADCHECK_UPDATE_SNAPSHOTS"))
@@ -44,29 +44,19 @@ def test_the_report_is_the_stored_one(name):
         pytest.importorskip("keras_hub")
     result = RUNS[name]()
     path = SNAPSHOTS / (re.sub(r"[^\w.-]", "_", name) + ".json")
+    document = json.loads(result.stdout) if result.stdout else None
+    versions = document.pop("versions") if document else None  # Python's patch version differs between machines
     if UPDATE:
         SNAPSHOTS.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"exit": result.exit_code, "stdout": result.stdout}, indent=1) + "\n")
+        stored = {"exit": result.exit_code, "versions": versions, "document": document}
+        path.write_text(json.dumps(stored, indent=1) + "\n")
         return
     stored = json.loads(path.read_text())
-    if stored["stdout"]:
-        made_with = json.loads(stored["stdout"])["versions"]
-        now = result.json()["versions"]
-        if (made_with["tensorflow"], made_with["keras"]) != (now["tensorflow"], now["keras"]):
-            pytest.skip(f"the copy was made with TensorFlow {made_with['tensorflow']} / Keras {made_with['keras']}")
+    made_with, now = stored["versions"], versions
+    if made_with and now and (made_with["tensorflow"], made_with["keras"]) != (now["tensorflow"], now["keras"]):
+        pytest.skip(f"the copy was made with TensorFlow {made_with['tensorflow']} / Keras {made_with['keras']}")
     assert result.exit_code == stored["exit"], result
-    assert _without_versions(result.stdout) == _without_versions(stored["stdout"]), (
-        f"{name}: the report changed (see the module's docstring)"
-    )
-
-
-def _without_versions(stdout: str):
-    """The document without its `versions` (Python's patch version differs between machines)."""
-    if not stdout:
-        return stdout
-    document = json.loads(stdout)
-    document.pop("versions", None)
-    return document
+    assert document == stored["document"], f"{name}: the report changed (see the module's docstring)"
 
 
 def test_every_stored_copy_belongs_to_a_run():

@@ -1,4 +1,4 @@
-"""Layers for a verdict to trust (tests/checks/test_trust.py): one root cause gives one finding,
+"""Layers for a verdict to trust (tests/checks/test_causes_and_severity.py): one root cause gives one finding,
 inputs are named as call() names them, and a layer with integer outputs is checked for what applies."""
 
 import keras

@@ -1,9 +1,9 @@
 """One root cause, one finding: across the JSON report of every sample layer, every Keras and
-keras-hub layer and every layer of tests/checks/test_trust.py, no error repeats another's cause.
+keras-hub layer and every layer of tests/checks/test_causes_and_severity.py, no error repeats another's cause.
 
 The reports are the stored copies in tests/data/snapshots/, which tests/checks/test_report_snapshots.py
 holds equal to what the command prints today (from the runs tests/checks/test_samples.py,
-test_keras_builtins.py, test_peer_layers.py and test_trust.py make), so this walk needs no check
+test_keras_builtins.py, test_peer_layers.py and test_causes_and_severity.py make), so this walk needs no check
 of its own and no TensorFlow.
 
 Two errors on one tensor repeat a cause when they have the same code, the same `cause` (the op
@@ -47,10 +47,10 @@ def test_there_are_reports_to_walk():
 
 @pytest.mark.parametrize("path", SNAPSHOTS, ids=[path.stem for path in SNAPSHOTS])
 def test_no_error_repeats_another_errors_root_cause(path):
-    stored = json.loads(path.read_text())
-    if not stored["stdout"]:
+    document = json.loads(path.read_text())["document"]
+    if document is None:
         pytest.skip("the target could not run: no findings")
-    assert repeated_causes(json.loads(stored["stdout"])) == []
+    assert repeated_causes(document) == []
 
 
 def test_the_walk_sees_the_repeats_it_is_for():

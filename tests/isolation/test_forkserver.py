@@ -1,20 +1,21 @@
 """Workers are forked from one process that has TensorFlow imported (forkserver.py), on Linux.
 
-What must hold: a dead worker's replacement is a fork of the same server (TensorFlow is imported
-once per command, not once per crash); a worker sees the environment of the moment it was forked;
-a server killed under a check is named as such and replaced, and the idle workers it had forked
-are not reused; and without fork (other systems) each worker is a Python of its own. The checks
-go through check(isolate=True), the command's own supervisor. That the server imports TensorFlow
-quietly, as a worker does, is tests/test_config.py's fresh command under --debug.
+What must hold: every target gets a fresh worker, forked from the same server (TensorFlow is
+imported once per command, not once per target); a worker sees the environment of the moment it
+was forked; a server killed under a check is named as such and replaced, and the spare it had
+forked for the next target is not used; and without fork (other systems) each worker is a Python
+of its own. The checks go through check(isolate=True), the command's own supervisor. That the
+server imports TensorFlow quietly, as a worker does, is tests/test_config.py's fresh command under --debug.
 """
 
 import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
-from conftest import ROOT, process_stats
+from conftest import ROOT
 
 from gradcheck import GradcheckError, check
 from gradcheck.isolation import forkserver, supervisor
@@ -32,36 +33,30 @@ def _from_the_repository(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-def _end_idle_workers() -> None:
-    """So the next check needs a new worker rather than reusing a warm one."""
-    while supervisor._idle:
-        supervisor._idle.pop().close(kill=True)
-
-
-def _parent_of(pid: int) -> int:
-    return int(process_stats()[pid][1])
-
-
-def test_a_dead_workers_replacement_is_forked_from_the_same_server():
+def test_every_target_gets_a_fresh_worker_forked_from_the_same_server():
     check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
     server = forkserver._current
-    _end_idle_workers()
     issued = len(server._issued)
     with pytest.raises(GradcheckError, match=r"^The layer's code called os\._exit\(0\)"):
         check("tests/data/hostile/in_call.py:OsExitInCall", input_shape=(4, 5), isolate=True, **QUICK)
-    report = check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
-    assert report.ok
+    assert check(SCALE, input_shape=(4, 5), isolate=True, **QUICK).ok
+    assert check(SCALE, input_shape=(4, 5), isolate=True, **QUICK).ok
     assert forkserver._current is server and server.alive
-    assert len(server._issued) == issued + 2  # the one that exited, and its replacement
-    worker = supervisor._idle[-1]
-    assert _parent_of(worker.process.pid) == server.process.pid
+    tokens = server._issued[issued:]
+    assert len(tokens) == 3  # one worker per target, none kept for the next one
+    pids = [server._pids[token] for token in tokens]
+    assert len(set(pids)) == 3
+    server.drain(1.0)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not all(token in server._ended for token in tokens):
+        server.drain(0.1)  # each worker ends by itself once its result is sent
+    assert [server._ended.get(token) for token in tokens] == [0, 0, 0]
 
 
 def test_a_worker_sees_the_environment_of_the_moment_it_was_forked(monkeypatch):
     check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
     server = forkserver._current
     monkeypatch.setenv("GRADCHECK_TEST_WIDTH", "3")  # after the server started
-    _end_idle_workers()
     report = check("tests/data/environment_layer.py:WidthFromEnvironment", input_shape=(4, 5), isolate=True, **QUICK)
     assert [v.shape for v in report.variables if v.kind == "trainable"] == [(5, 3)]
     assert forkserver._current is server  # not a variable TensorFlow reads at import: no new server
@@ -73,7 +68,6 @@ FROZEN = "tests/data/environment_layer.py:WidthFromFrozenObjects"
 def test_a_worker_never_walks_tensorflows_objects_in_its_collections():
     """Each target starts with clear_session()'s gc.collect(): with TensorFlow's ~270,000 objects
     frozen by the server before it forks, that is cheap (bench/worker_start.py)."""
-    _end_idle_workers()
     report = check(FROZEN, input_shape=(4, 5), isolate=True, **QUICK)
     assert [v.shape for v in report.variables if v.kind == "trainable"] == [(5, 1)]
 
@@ -104,48 +98,50 @@ def test_only_variables_read_at_import_need_a_new_server():
         assert forkserver._imported_under({**base, name: "0"}) != same, name
 
 
-def test_a_server_killed_under_a_check_is_named_and_replaced_and_its_idle_worker_is_not_reused():
-    """One kill (each costs the replacement's TensorFlow import): while the server has a worker
-    idle beside the one checking, as the out-of-memory killer could. The check under way is named
-    as ended with the server; the idle worker died with it and is not handed the next target,
-    which a new server checks."""
+def test_a_server_killed_under_a_check_is_named_and_replaced_and_its_spare_is_not_used():
+    """One kill (each costs the replacement's TensorFlow import): while the server has a spare
+    forked for the next target, as the out-of-memory killer could. The check under way is named as
+    ended with the server; the spare died with it and is not handed the next target, which a
+    worker of a new server checks."""
     from gradcheck.options import make_options
 
     options = make_options(input_shape=["4,5"], **QUICK)
-    _end_idle_workers()
-    outcomes = supervisor.check_targets([(SCALE, options), (SCALE, options)], workers=2)
-    assert [outcome.result.ok for outcome in outcomes] == [True, True]
+    check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
     server = forkserver._current
-    idle = list(supervisor._idle)
-    assert len(idle) == 2 and {_parent_of(w.process.pid) for w in idle} == {server.process.pid}
-    with pytest.raises(GradcheckError) as raised:
-        check("tests/data/hostile/in_call.py:KillsItsParent", input_shape=(4, 5), isolate=True, **QUICK)
+    issued = len(server._issued)
+    killer, after = supervisor.check_targets(
+        [("tests/data/hostile/in_call.py:KillsItsParent", options), (SCALE, options)], workers=1
+    )
+    spare = 1 if supervisor._cpus() > 1 else 0  # a spare is forked beside the check where a CPU is free
+    assert len(server._issued) == issued + 1 + spare
     # The stage varies: a server with TensorFlow loaded takes some milliseconds to end, and the
     # worker (ended by the kernel as it does) gets that far.
     assert re.match(
         r"gradcheck's fork server, the process the worker was forked from, was ended by SIGKILL while "
         r"[a-z0-9() ]+, and the worker with it\. The kernel's out-of-memory killer sends SIGKILL, and so "
         r"does code that signals its parent \(os\.kill\(os\.getppid\(\), \.\.\.\)\)",
-        str(raised.value),
-    ), raised.value
-    assert supervisor._idle == [idle[0]]  # the other one checked KillsItsParent and was closed
-    report = check(SCALE, input_shape=(4, 5), isolate=True, **QUICK)
-    assert report.ok
+        killer.result.message,
+    ), killer.result.message
+    assert after.result.ok
     assert not server.alive and forkserver._current is not server and forkserver._current.alive
-    assert idle[0].process.poll() is not None  # it went with the server, and was not used
-    worker = supervisor._idle[-1]
-    assert worker not in idle and _parent_of(worker.process.pid) == forkserver._current.process.pid
+    assert len(forkserver._current._issued) == 1  # the second target's worker, from the new server
 
 
 def test_without_fork_each_worker_is_a_python_of_its_own(monkeypatch):
+    started = []
+    start_child = supervisor.start_child
+
+    def recorded(*args, **kwargs):
+        started.append((start_child(*args, **kwargs), kwargs))
+        return started[-1][0]
+
     monkeypatch.setattr(forkserver, "AVAILABLE", False)
-    _end_idle_workers()
+    monkeypatch.setattr(supervisor, "start_child", recorded)
     report = check(FROZEN, input_shape=(4, 5), isolate=True, **QUICK)
     assert [v.shape for v in report.variables if v.kind == "trainable"] == [(5, 1)]  # frozen here too
-    worker = supervisor._idle[-1]
-    assert isinstance(worker.process, subprocess.Popen)
-    assert worker.process.args[:2] == [sys.executable, "-c"] and _parent_of(worker.process.pid) == os.getpid()
-    _end_idle_workers()  # later tests of this process get forked workers again
+    [(process, keywords)] = started
+    assert process.args[:2] == [sys.executable, "-c"] and keywords == {"session": True}
+    assert process.wait(10) == 0  # it ended by itself after its one target
 
 
 def test_a_server_that_dies_importing_tensorflow_says_so_with_its_output():

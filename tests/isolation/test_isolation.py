@@ -53,6 +53,12 @@ EXITS = {
         "raise KeyboardInterrupt",
         "The layer's code raised KeyboardInterrupt at {where} while building and calling the layer.",
     ),
+    # The worker leads a process group of its own: the command's, and the test run's, are not hit.
+    "killpg(0) in call": (
+        "in_call.py:KillsItsGroup",
+        "os.killpg(0",
+        "The worker checking it was ended by SIGTERM while building and calling the layer.",
+    ),
     "segfault in call": (
         "in_call.py:Segfault",
         "ctypes.string_at(0)",
@@ -245,3 +251,30 @@ def test_output_is_replaced_whole(tmp_path):
     assert result.exit_code == 0, result
     assert json.loads(report.read_text())["target"] == f"{H}/in_call.py:Scale"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_what_one_targets_module_does_to_the_interpreter_never_reaches_the_next(tmp_path):
+    """Each target is checked in a fresh process: a module that makes numpy's isfinite call
+    everything finite, and sets a variable in os.environ, changes nothing for the targets after it
+    in the same run. (In one reused worker, the NaN gradient below passed and the width was 7.)"""
+    (tmp_path / "layers").mkdir()
+    shutil.copy(HOSTILE / "patches_globals.py", tmp_path / "layers")
+    shutil.copy(ROOT / "sample_layers" / "gradients.py", tmp_path / "layers")
+    shutil.copy(ROOT / "tests" / "data" / "environment_layer.py", tmp_path / "layers")
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.gradcheck.targets]]\ntarget = "layers/patches_globals.py:Scale"\ninput-shape = ["4,5"]\n\n'
+        '[[tool.gradcheck.targets]]\ntarget = "layers/gradients.py:SqrtOfZeroWeight"\ninput-shape = ["16,5"]\n\n'
+        '[[tool.gradcheck.targets]]\ntarget = "layers/environment_layer.py:WidthFromEnvironment"\ninput-shape = ["4,5"]\n'
+    )
+    result = run_cli(["--json", "--no-numeric", "--no-reload"], cwd=tmp_path)
+    assert result.exit_code == 1, result
+    patcher, nan, width = result.json()["targets"]
+    assert patcher["ok"] and patcher["findings"] == []
+    line = next(
+        n
+        for n, text in enumerate((tmp_path / "layers" / "gradients.py").read_text().splitlines(), 1)
+        if "tf.sqrt(self.gain)" in text
+    )
+    errors = [(f["code"], f["tensor"], f["location"]) for f in nan["findings"] if f["severity"] == "error"]
+    assert errors == [("nonfinite-gradient", "gain", f"layers/gradients.py:{line}")], nan["findings"]
+    assert [v["shape"] for v in width["variables"]] == [[5, 1]]  # GRADCHECK_TEST_WIDTH unset here

@@ -7,6 +7,7 @@ Split from test_isolation.py so that xdist (`--dist loadfile`) runs these slow, 
 tests beside the others rather than after them.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, process_stats, run_cli
+from conftest import ROOT, char_device, process_stats, run_cli
 
 HOSTILE = ROOT / "tests" / "data" / "hostile"
 H = "tests/data/hostile"
@@ -130,6 +131,50 @@ def test_interrupt_ends_the_workers_and_writes_no_report(tmp_path, tmp_path_fact
     assert not [pid for pid in workers if _running(pid)]
 
 
+def _caught_signals(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="watches the command's signal handlers through /proc")
+@pytest.mark.parametrize(
+    "signum, status, word, stderr_full",
+    [
+        (signal.SIGINT, 130, "interrupted", False),
+        # On a stderr that takes nothing, the message is lost but the status is still SIGTERM's.
+        (signal.SIGTERM, 143, "terminated (SIGTERM)", True),
+    ],
+)
+def test_a_signal_in_the_first_moments_ends_with_its_status(tmp_path, signum, status, word, stderr_full):
+    """Sent as soon as the command's first code has run (its handler for SIGTERM is in place: the
+    interpreter installs none), while it is still importing click and reading its options: it used
+    to be click's "Aborted!" with status 1, or a KeyboardInterrupt traceback. Cheap: it ends before
+    TensorFlow is imported (or, if the signal comes later, kills the fork server importing it)."""
+    stderr = open(char_device(tmp_path, "full", 7), "w") if stderr_full else subprocess.PIPE
+    process = subprocess.Popen(
+        [str(SCRIPT), "tests/data/bad_layers.py:Hangs", "--input-shape", "4,5"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        preexec_fn=_signals_as_in_a_terminal,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _caught_signals(process.pid) & (1 << (signal.SIGTERM - 1)):
+        time.sleep(0.001)
+    process.send_signal(signum)
+    started = _descendants(process.pid)  # a fork server, if the command had got that far
+    stdout, err = process.communicate(timeout=60)
+    if stderr_full:
+        stderr.close()
+    assert process.returncode == status, err
+    assert stdout == ""
+    assert err == (None if stderr_full else f"gradcheck: {word}; the checks were stopped and no report was written.\n")
+    assert not [pid for pid in started if _running(pid)]
+
+
 # A stdout that cannot encode the report, or that closes while the checks run, is tests/test_api.py's
 # (write_output), and the real command's clean stderr tests/test_config.py's fresh command in a terminal.
 
@@ -156,6 +201,57 @@ def test_a_stdout_closed_before_the_run_exits_2_at_once_without_checking():
     finally:
         os.close(writing)
     assert (completed.returncode, completed.stderr) == (2, CLOSED_STDOUT), completed
+
+
+def test_a_command_started_without_stdout_exits_2_at_once():
+    """`gradcheck ... >&-`: Python has no sys.stdout (it used to fail on `None.isatty`, status 1)."""
+    completed = subprocess.run(
+        [str(SCRIPT), "tests/data/bad_layers.py:Hangs", "--input-shape", "4,5", "--timeout", "5"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert completed.returncode == 2, completed
+    assert completed.stderr == (
+        "gradcheck: stdout is closed (the command was started without one, as `>&-` does), so the report has "
+        "nowhere to go. Send stdout to a file or a pipe, or write the report with --output FILE.\n"
+    )
+
+
+def test_a_full_stdout_is_exit_2_with_one_paragraph(tmp_path):
+    with open(char_device(tmp_path, "full", 7), "w") as full:
+        completed = subprocess.run(
+            [str(SCRIPT), f"{H}/in_call.py:Scale", "--input-shape", "4,5", "--no-numeric", "--no-reload"],
+            cwd=ROOT,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert completed.returncode == 2, completed
+    assert completed.stderr == (
+        "gradcheck: The report could not be written to stdout (No space left on device). Send stdout somewhere "
+        "that can take it, or write the report to a file with --output FILE.\n"
+    )
+
+
+def test_a_message_a_full_stderr_cannot_take_makes_the_status_2_and_the_report_is_still_written(tmp_path):
+    """--debug shows what the layer printed, on stderr: on a full device that message is lost, which
+    the status says (the layer itself passes), and nothing crashes on it (it used to be status 1)."""
+    with open(char_device(tmp_path, "full", 7), "w") as full:
+        completed = subprocess.run(
+            [str(SCRIPT), f"{H}/printing.py:Chatty", "--input-shape", "4,5", "--no-numeric", "--no-reload"]
+            + ["--json", "--debug"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=full,
+            text=True,
+            timeout=120,
+        )
+    assert completed.returncode == 2, completed
+    assert json.loads(completed.stdout)["ok"] is True
 
 
 def test_check_in_process_turns_an_exit_into_an_error():

@@ -9,9 +9,9 @@ import numpy as np
 
 from ...errors import user_code
 from ...layer.calling import training_of
-from .graph.paths import LowPrecisionOp, blocks_gradient_by_design, downstream_op, is_custom_gradient, low_precision_op
+from .graph.paths import LowPrecisionOp, downstream_op, has_no_gradient, is_custom_gradient, low_precision_op
 from .runtime import tensorflow
-from .tape import loss_and_outputs, probe_gradients
+from .tape import STOP_OPS, loss_and_outputs, probe_gradients
 from .tracing import trace_layer_function
 
 
@@ -31,7 +31,7 @@ class Forward:
             xs, rs = list(arguments[:count]), list(arguments[count:])
             return loss_and_outputs(twin.layer, xs, rs, training, probe.accepts_training, batch, float64=True)[0]
 
-        def gradients(*arguments):
+        def gradients(*arguments, through_stops=False):
             xs, rs = list(arguments[:count]), list(arguments[count:])
             taped = probe_gradients(
                 twin.layer,
@@ -43,6 +43,7 @@ class Forward:
                 float_indexes=float_indexes,
                 batch=batch,
                 float64=True,
+                through_stops=through_stops,
             )
             return taped.loss, taped.grads
 
@@ -51,7 +52,19 @@ class Forward:
         self.projections = [tf.constant(r) for r in samples.projections_for(mode)]
         twin.reset_seeds()
         with twin.arithmetic():
-            self.gradient_function = trace_layer_function(twin.layer, gradients, specs)
+            self.tape_function = trace_layer_function(twin.layer, gradients, specs)
+        # The tape leaves out every path through a tf.stop_gradient, finite differences do not: the
+        # comparison is with the derivative of what the forward pass computes, a stop_gradient
+        # taken as the identity it is in value (a custom gradient inside LayerNormalization's
+        # statistics, or beside a straight-through estimator, is then checked like any other).
+        # The stop itself is reported by the path analysis (checks/gradients.py).
+        self.stops = any(op.type in STOP_OPS for op in self.tape_function.graph.get_operations())
+        self.gradient_function = self.tape_function
+        if self.stops:
+            twin.reset_seeds()
+            with twin.arithmetic():
+                passing = lambda *arguments: gradients(*arguments, through_stops=True)  # noqa: E731
+                self.gradient_function = trace_layer_function(twin.layer, passing, specs)
         self._loss, self._specs, self._loss_function = loss, specs, None
 
     @property
@@ -76,11 +89,14 @@ class Forward:
         with user_code("running the layer's loss in a finite-difference pass"):
             return float(self.loss_function(*tensors, *self.projections).numpy())
 
-    def gradients(self, xs):
+    def gradients(self, xs, *, tape: bool = False):
+        """(loss, gradients) at numpy inputs `xs`: the derivative of the forward computation (every
+        stop_gradient passed through), or with `tape` the gradient the tape gives (what fit() uses)."""
         tf, _ = tensorflow()
         self.twin.reset_seeds()
+        function = self.tape_function if tape else self.gradient_function
         with user_code("running the layer's gradient in a finite-difference pass"):
-            value, grads = self.gradient_function(*[tf.constant(x) for x in xs], *self.projections)
+            value, grads = function(*[tf.constant(x) for x in xs], *self.projections)
         return float(value.numpy()), [None if g is None else np.asarray(g.numpy(), "float64") for g in grads]
 
     def placeholder(self, target):
@@ -101,7 +117,12 @@ class Forward:
         """The user's line applying a tf.custom_gradient on the target's path ("" outside their code)."""
         return downstream_op(self, target, is_custom_gradient)
 
-    def blocked_by_design(self, target) -> bool:
-        """A tf.stop_gradient (or numpy_function) on the target's path: finite differences see the
-        path move the loss, the gradient leaves it out on purpose."""
-        return downstream_op(self, target, blocks_gradient_by_design) is not None
+    def no_gradient_by_design(self, target) -> str | None:
+        """The line of a tf.numpy_function on the target's path ("" outside the user's code), None
+        when there is none: finite differences see that path move the loss, while it has no
+        gradient at all, so the two cannot be compared."""
+        return downstream_op(self, target, has_no_gradient)
+
+    def stop_line(self, target) -> str | None:
+        """The line of a tf.stop_gradient on the target's path ("" outside the user's code), or None."""
+        return downstream_op(self, target, lambda op: op.type in STOP_OPS) if self.stops else None

@@ -20,6 +20,11 @@ from ...layer.calling import call_layer
 from .leaves import float_tensors, probe_loss
 from .runtime import tensorflow
 
+# Ops whose gradient is cut on purpose while their value passes unchanged: an identity, to the twin
+# that finite differences are compared with.
+_PASS_THROUGH = {"StopGradient": "Identity", "PreventGradient": "Identity"}
+STOP_OPS = frozenset(_PASS_THROUGH)
+
 
 @dataclass(frozen=True)
 class Taped:
@@ -49,6 +54,7 @@ def probe_gradients(
     batch: int,
     float64: bool = False,
     scale: float = 1.0,
+    through_stops: bool = False,
 ) -> Taped:
     """Call `layer` on `xs` under a tape and differentiate the probe loss (times `scale`).
 
@@ -63,8 +69,19 @@ def probe_gradients(
         batch: the divisor of the loss.
         float64: every term of the loss in float64 (the finite-difference comparisons want it).
         scale: multiplies the loss before the backward pass (a loss scale); 1.0 leaves it as it is.
+        through_stops: differentiate as if every tf.stop_gradient were an identity (inside a traced
+            function only): the derivative of what the forward pass computes, which finite
+            differences measure. The tape cannot be told that, so the graph's own gradients are
+            taken, with StopGradient's gradient overridden.
     """
     tf, _ = tensorflow()
+    if through_stops:
+        with tf.compat.v1.get_default_graph().gradient_override_map(_PASS_THROUGH):
+            loss, outputs = loss_and_outputs(layer, xs, projections, training, accepts_training, batch, float64)
+            loss = loss * scale if scale != 1.0 else loss
+        with user_code("differentiating the probe loss"):
+            grads = tf.gradients(loss, list(variables) + [xs[i] for i in float_indexes])
+        return Taped(loss, outputs, [None if g is None else tf.convert_to_tensor(g) for g in grads])
     with tf.GradientTape() as tape:
         for i in float_indexes:
             tape.watch(xs[i])

@@ -66,6 +66,14 @@ class HangsInFloat64Copy(Scale):
         return inputs * self.scale
 
 
+class KillsItsGroup(Scale):
+    """Signals its process group, as code that means to stop "everything it started" might."""
+
+    def call(self, inputs):
+        os.killpg(0, signal.SIGTERM)
+        return inputs * self.scale
+
+
 class KillsItsParent(Scale):
     """Ends the process that started its worker: on Linux the fork server, elsewhere the command."""
 

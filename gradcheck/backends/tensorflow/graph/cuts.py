@@ -118,7 +118,40 @@ def find_cuts(trace, source) -> list[Cut]:
                     on_path.add(output.ref())
                     frontier.append(output)
     order = {op: index for index, op in enumerate(trace.graph.get_operations())}
-    return [_describe(tf, op) for op in sorted(cuts, key=lambda op: order[op])]
+    cuts.sort(key=lambda op: order[op])
+    if any(_is_choice(op) for op in cuts):
+        # A hard choice (top-1 routing, hard attention): the index or the equal-to-max mask is the
+        # op to name, whatever helper ops (Bitcast, Equal) the library put beside it.
+        cuts.sort(key=lambda op: not _is_choice(op))
+        named = [_describe(tf, op, choice=index == 0) for index, op in enumerate(cuts)]
+        return named[:1] + [cut for cut in named[1:] if cut.location != named[0].location]
+    return [_describe(tf, op) for op in cuts]
+
+
+_ROUTING_ADVICE = (
+    "This is a hard choice (top-1 routing, hard attention): to train the scores, scale the chosen "
+    "output by the probability of the choice, e.g. `probs = softmax(scores)` and "
+    "`output = chosen * take_along_axis(probs, index[..., None], -1)` (as switch and top-k routers "
+    "do), or weight every candidate by `probs` (soft or Gumbel-softmax), or use a straight-through "
+    "estimator `soft + tf.stop_gradient(hard - soft)`."
+)
+
+
+def _is_choice(op) -> bool:
+    """An argmax/argmin, or a comparison of a tensor with its own max or min (an equal-to-max mask)."""
+    if op.type in ("ArgMax", "ArgMin"):
+        return True
+    if op.type not in ("Equal", "GreaterEqual", "LessEqual"):
+        return False
+    feeding = [_through_identity(t.op) for t in op.inputs]
+    return any(o.type in ("Max", "Min", "ArgMax", "ArgMin") for o in feeding)
+
+
+def _through_identity(op):
+    """The op behind identities, reshapes and broadcasts that change no value."""
+    while op.type in ("Identity", "Reshape", "ExpandDims", "BroadcastTo", "Squeeze") and op.inputs:
+        op = op.inputs[0].op
+    return op
 
 
 def entry_tensors(source, feeds_loss: set) -> list:
@@ -158,10 +191,14 @@ def _cuts(tf, graph, inputs, outputs) -> bool:
     return all(g is None for g in grads)
 
 
-def _describe(tf, op) -> Cut:
+def _describe(tf, op, choice: bool = False) -> Cut:
     written_as, why, advice = _EXPLANATIONS.get(op.type) or (
         _COMPARISON_TEXT if op.type in _COMPARISONS else (op.type, "", "")
     )
+    if choice:
+        advice = _ROUTING_ADVICE
+        if op.type in _COMPARISONS:
+            written_as, why = "an equal-to-max mask", "a bool has no gradient"
     if op.type == "Cast":
         written_as = f"a cast to {op.outputs[0].dtype.name}"
         if op.outputs[0].dtype.is_floating:

@@ -40,11 +40,12 @@ def float_path_ops(start):
 
 
 # Ops whose gradient is left out by definition while their float output still follows the input.
-_GRADIENT_BLOCKERS = frozenset({"StopGradient", "PreventGradient", "PyFunc", "PyFuncStateless"})
+# Ops that have no gradient at all while their float output follows the input (numpy code).
+_NO_GRADIENT = frozenset({"PyFunc", "PyFuncStateless"})
 
 
-def blocks_gradient_by_design(op) -> bool:
-    return op.type in _GRADIENT_BLOCKERS
+def has_no_gradient(op) -> bool:
+    return op.type in _NO_GRADIENT
 
 
 def is_custom_gradient(op) -> bool:
