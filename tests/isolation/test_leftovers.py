@@ -88,6 +88,10 @@ def test_a_process_the_layer_leaves_is_ended_and_reported(name, at_import, pids,
         f"ended: {shown}; gradcheck ended {'them' if count > 1 else 'it'}. A layer should end the processes it "
         "starts (wait for them, or terminate them): in training they would pile up, one for every build or "
         "call that starts one.",
+        "ignored": False,
+        "ignore_reason": None,
+        "ignored_by": None,
+        "help": "gradcheck --explain processes-left-running",
     }
 
 
