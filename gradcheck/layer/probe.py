@@ -190,12 +190,20 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
 def _shapes_by_mode(layer, tensors, options: Options, accepts_training: bool, first, second, second_mode) -> dict:
     """{mode: the shapes of the float outputs with training=mode} for "true" and "false", from the
     calls already made where one had that `training`, else from one more call (its random and
-    carried state put back after it). A mode whose call raises is left out: its trace says why."""
+    carried state put back after it). A mode whose call raises is left out: its trace says why.
+
+    The first call passes `training` only when --training/--no-training says so; without it Keras
+    gives call() its own default, which is inference when that default is None or False (Dropout,
+    BatchNormalization, every layer written the usual way), so that call serves as training=False
+    and no pass is added. A default of True (Keras's image augmentation layers) or none to read
+    takes the extra call."""
     if not accepts_training:
         return {}
     known = {"true" if second_mode else "false": second}
     if options.training is not None:
         known.setdefault("true" if options.training else "false", first)
+    elif _training_default(layer) in (None, False):
+        known.setdefault("false", first)
     shapes = {mode: [tuple(o.shape) for o in _float_outputs(result)[0]] for mode, result in known.items()}
     for mode in ("true", "false") if options.training is not False else ("false",):
         if mode in shapes:
@@ -209,6 +217,17 @@ def _shapes_by_mode(layer, tensors, options: Options, accepts_training: bool, fi
         finally:
             state.restore(saved)
     return shapes
+
+
+def _training_default(layer):
+    """The default of call()'s `training` parameter; True when it has none to read (**kwargs)."""
+    import inspect
+
+    try:
+        parameter = inspect.signature(layer.call).parameters.get("training")
+    except (TypeError, ValueError):
+        return True
+    return True if parameter is None or parameter.default is parameter.empty else parameter.default
 
 
 def _holds_a_tensor(result, framework) -> bool:
