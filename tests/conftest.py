@@ -189,6 +189,7 @@ _COSTLIEST_FIRST = (
     "test_accuracy.py",
     "test_samples.py",
     "test_keras_builtins.py",
+    "test_causes_and_severity.py",
     "test_api.py",
     "test_progress.py",
     "test_pyproject_runs.py",

@@ -48,8 +48,8 @@ class Forward:
             return taped.loss, taped.grads
 
         specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in samples.inputs]
-        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections]
-        self.projections = [tf.constant(r) for r in samples.projections]
+        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections_for(mode)]
+        self.projections = [tf.constant(r) for r in samples.projections_for(mode)]
         twin.reset_seeds()
         with twin.arithmetic():
             self.tape_function = trace_layer_function(twin.layer, gradients, specs)
