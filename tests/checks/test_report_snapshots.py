@@ -18,10 +18,9 @@ import re
 
 import pytest
 from conftest import ROOT, run_cli_shared, sample_cases
+from test_causes_and_severity import RUNS as VERDICT_RUNS, run as verdict
 from test_keras_builtins import BUILTINS, builtin
 from test_peer_layers import PEERS, peer
-from test_causes_and_severity import RUNS as VERDICT_RUNS
-from test_causes_and_severity import run as verdict
 
 SNAPSHOTS = ROOT / "tests" / "data" / "snapshots"
 UPDATE = bool(os.environ.get("GRADCHECK_UPDATE_SNAPSHOTS"))
