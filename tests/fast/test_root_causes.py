@@ -7,37 +7,17 @@ test_keras_builtins.py, test_peer_layers.py and test_causes_and_severity.py make
 of its own and no TensorFlow.
 
 Two errors on one tensor repeat a cause when they have the same code, the same `cause` (the op
-and line that explain them), or both say how call() holds the tensor (HOLDING): a tensor is held one
-way, so a raw variable the reload loses is one untracked-variable error, and a weight call()
-replaces with a tensor is one unused-variable error, not a constant-tensor beside it.
+and line that explain them), or both say how call() holds the tensor (report_invariants.HOLDING).
+Every other JSON report a test prints is walked the same way as it is made (tests/conftest.py).
 """
 
-import itertools
 import json
 
 import pytest
 from conftest import ROOT
+from report_invariants import broken_invariants, repeated_causes
 
 SNAPSHOTS = sorted((ROOT / "tests" / "data" / "snapshots").glob("*.json"))
-# What the inventory and the reload say about how call() holds a tensor (reload-mismatch is kept for
-# causes no other finding explains).
-HOLDING = {"untracked-variable", "constant-tensor", "unused-variable", "variable-created-in-call", "reload-mismatch"}
-
-
-def repeated_causes(document: dict) -> list:
-    """The pairs of error findings in `document` that tell one cause twice."""
-    errors = [f for f in document["findings"] if f["severity"] == "error" and not f["ignored"] and f["tensor"]]
-    repeats = []
-    for one, other in itertools.combinations(errors, 2):
-        if one["tensor"] != other["tensor"]:
-            continue
-        if (
-            one["code"] == other["code"]
-            or (one["cause"] is not None and one["cause"] == other["cause"])
-            or {one["code"], other["code"]} <= HOLDING
-        ):
-            repeats.append((one["tensor"], one["code"], other["code"]))
-    return repeats
 
 
 def test_there_are_reports_to_walk():
@@ -50,7 +30,7 @@ def test_no_error_repeats_another_errors_root_cause(path):
     document = json.loads(path.read_text())["document"]
     if document is None:
         pytest.skip("the target could not run: no findings")
-    assert repeated_causes(document) == []
+    assert broken_invariants(document) == []
 
 
 def test_the_walk_sees_the_repeats_it_is_for():
@@ -73,3 +53,11 @@ def test_the_walk_sees_the_repeats_it_is_for():
     assert repeated_causes(replaced) == [("kernel", "constant-tensor", "unused-variable")]
     two = {"findings": [error("untracked-variable", "w"), error("gradient-mismatch", "w")]}
     assert repeated_causes(two) == []
+
+
+def test_the_walk_sees_a_skip_without_reason_in_any_target_of_a_run():
+    quiet = {"name": "kernel", "numeric_verdict": "skipped", "numeric_skip_reason": None}
+    said = {"name": "bias", "numeric_verdict": "skipped", "numeric_skip_reason": "its path runs through tf.numpy_function"}
+    report = {"target": "a.py:Net", "findings": [], "variables": [quiet, said], "inputs": []}
+    run = {"ok": False, "targets": [{"target": "a.py:Broken", "ok": False, "error": "boom"}, report]}
+    assert broken_invariants(run) == ["a.py:Net: `kernel` was not compared and no reason says why"]
