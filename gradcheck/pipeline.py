@@ -22,7 +22,7 @@ def import_checks() -> None:
     side). A module left out here is only imported later, by the worker that needs it."""
     import numpy.random  # noqa: F401  (numpy loads it on first use; sampling.py draws from it)
 
-    from .checks import dtype_policy, gradients, inventory, reload  # noqa: F401
+    from .checks import dtype_policy, gradients, inventory, preprocessing, reload  # noqa: F401
     from .layer import loading, probe, twin  # noqa: F401
     from .numeric import first_order as numeric, second_order  # noqa: F401
 
@@ -57,13 +57,24 @@ def checks_for(options: Options) -> list:
     from .checks.dtype_policy import DtypePolicies
     from .checks.gradients import Gradients
     from .checks.inventory import Inventory
+    from .checks.preprocessing import PreprocessingInputs
     from .checks.reload import Reload
     from .compare.side import BackendSide
     from .numeric.first_order import FiniteDifferences
     from .numeric.second_order import SecondOrder
 
-    # The comparison's side runs last: it gives a float64 copy (or, failing one, the layer) shared weights.
-    kinds = (Inventory, Gradients, FiniteDifferences, SecondOrder, DtypePolicies, Reload, BackendSide)
+    # PreprocessingInputs restates what the checks before it found about the input; the comparison's
+    # side runs last of all: it gives a float64 copy (or, failing one, the layer) shared weights.
+    kinds = (
+        Inventory,
+        Gradients,
+        FiniteDifferences,
+        SecondOrder,
+        DtypePolicies,
+        Reload,
+        PreprocessingInputs,
+        BackendSide,
+    )
     made = (kind.from_options(options) for kind in kinds)
     return [check for check in made if check is not None]
 
@@ -112,9 +123,11 @@ def _build_report(
     probe = make_probe(loaded, options, log)
 
     context = Context(probe, progress=progress)
-    findings: list = []
+    findings = context.findings
     fields: dict = {}
     for check in checks_for(options):  # each is handed the settings it needs; the probe carries none
+        if not probe.outputs and getattr(check, "needs_float_output", True):
+            continue  # no float output, nothing to differentiate (probe.py says so in a finding)
         missing = unavailable(check)
         if missing is not None:
             findings.append(missing)
@@ -128,7 +141,7 @@ def _build_report(
             context.inputs = result.input_rows
         context.tensors = context.tensors.updated(result.tensors)
         context.inputs = context.inputs.updated(result.inputs)
-        findings += result.findings
+        findings[:] = [result.amended.get(item, item) for item in findings] + list(result.findings)
         fields.update(result.report)
 
     name = backend().name

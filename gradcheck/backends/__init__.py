@@ -52,6 +52,10 @@ class Forward(Protocol):
     def custom_gradient_line(self, target) -> str | None:
         """The user's line applying a custom gradient on the target's path ("" outside their code)."""
 
+    def custom_gradients(self, target) -> list[str]:
+        """Each custom gradient on the target's path, in words: where it is applied and the
+        function computing it, nearest first (empty: none)."""
+
     def no_gradient_by_design(self, target) -> str | None:
         """The line of an op with no gradient at all (numpy code) on the target's path ("" outside
         the user's code), or None."""
@@ -83,6 +87,8 @@ class Words:
     custom_gradient: str  # how a hand-written gradient is written: "tf.custom_gradient"
     tracer: str  # what traces call() as fit() would: "tf.function"
     stop_gradient: str  # "tf.stop_gradient"
+    # How an op's own gradient is given, when no custom gradient is on a wrong one's path.
+    registered_gradient: str  # "a gradient registered with tf.RegisterGradient or gradient_override_map"
 
 
 class Backend(Protocol):

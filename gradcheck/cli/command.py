@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import tempfile
 
 import click
 
 from ..errors import GradcheckError
-from ..options.backends import check_installed, on_backend, parse_backends, per_backend
+from ..options.backends import check_installed, parse_backends
 from ..options.ignores import parse_ignore
 from ..options.settings import (
     DEFAULT_EXPLODING,
@@ -23,7 +22,6 @@ from ..options.settings import (
     DEFAULT_VANISHING,
     DTYPE_POLICIES,
     DTYPES,
-    check_target,
     parse_dtype,
     parse_init,
     parse_range,
@@ -34,6 +32,7 @@ from ..report import TargetFailure, exit_status
 from .destination import check_output_path, refuse_imported_output, write_output
 from .gating import gated, prepare_baseline
 from .info import show_explanation, show_version
+from .jobs import backend_jobs, compared, jobs_of, named
 from .signals import remember_from_now
 from .streams import say
 from .usage import Command, UsageProblem, checked, jobs_count, setting
@@ -244,8 +243,8 @@ from .usage import Command, UsageProblem, checked, jobs_count, setting
     multiple=True,
     metavar="tensorflow|jax|torch|all",
     callback=checked(parse_backends),
-    help="Check on this Keras backend (default: KERAS_BACKEND, else tensorflow). Repeatable; with several "
-    "(or all), each is checked and their outputs and gradients are compared.",
+    help="Check on this Keras backend (default: KERAS_BACKEND, else tensorflow). Repeatable: several "
+    "(or all) are each checked, then compared.",
 )
 @click.option(
     "--reload/--no-reload",
@@ -322,12 +321,9 @@ def main(
         timeout=timeout,
     )
     settings.update(dtype_policies=tuple(dtype_policies), reload=reload, ignore=tuple(ignores))
-    if backends:
-        settings["backends"] = backends
-    # Where each backend writes its side of a comparison (several backends), removed at the end.
-    comparisons = tempfile.TemporaryDirectory(prefix="gradcheck-compare-")
+    settings.update({"backends": backends} if backends else {})
     try:
-        targets = per_backend(_jobs(target, input_shape, input_dtype, input_range, init, settings), comparisons.name)
+        targets, comparisons = backend_jobs(jobs_of(target, input_shape, input_dtype, input_range, init, settings))
         labels = [label for label, _ in targets]
         baselines = prepare_baseline(baseline, write_baseline, output, labels)
         also_read = {
@@ -358,14 +354,8 @@ def main(
                 progress=view.show if view is not None else None,
             )
         imported = [outcome.user_files for outcome in outcomes]
-        checked = [on_backend(outcome.result, options) for outcome, (_, options) in zip(outcomes, targets)]
-        from ..compare.verdict import compare_backends  # numpy: not for --help
-
-        checked = compare_backends(checked, targets)
-        comparisons.cleanup()
-        results, note = gated(checked, targets, baselines, imported)
-        # The gate's own findings (unused-ignore, baseline-fixed) name their report's backend too.
-        results = [on_backend(result, options) for result, (_, options) in zip(results, targets)]
+        results, note = gated(compared(outcomes, targets, comparisons), targets, baselines, imported)
+        results = named(results, targets)  # the gate's own findings (unused-ignore) name the backend too
         if note:
             say(note)
         # When no target could run there is no report: the messages on stderr are the whole
@@ -377,31 +367,6 @@ def main(
     except GradcheckError as error:  # stdout or --output could not take the report
         raise UsageProblem(str(error)) from None
     sys.exit(exit_status(results, fail_on))
-
-
-def _jobs(target, input_shape, input_dtype, input_range, init, settings):
-    """(target, Options) pairs: the one on the command line, or each one in pyproject.toml."""
-    from ..options.settings import make_options
-
-    if target is not None:
-        check_target(target)  # before TensorFlow loads: syntax, and that a file target exists
-        options = make_options(
-            input_shape=list(input_shape),
-            input_dtype=list(input_dtype),
-            input_range=list(input_range),
-            init=list(init),
-            **settings,
-        )
-        return [(target, options)]
-    if input_shape or input_dtype or input_range or init:
-        raise GradcheckError(
-            "--input-shape, --input-dtype, --input-range and --init describe a TARGET named on the command "
-            "line, and none was given. Name the TARGET, or set input-shape, input-dtype, input-range and "
-            "init in each [[tool.gradcheck.targets]] entry of ./pyproject.toml."
-        )
-    from ..options.pyproject import targets_from_pyproject
-
-    return targets_from_pyproject(settings)
 
 
 def _render(results, output_format: str, quiet: bool, show_ignored: bool, fail_on: str, output) -> str:

@@ -61,8 +61,13 @@ def shared_value(seed: int, index: int, name: str, current: np.ndarray) -> np.nd
 
 
 def write_side(probe, input_names: list, folder: str, seed: int) -> None:
+    from ..checks.preprocessing import preprocessing_base
+
     framework = backend()
     meta: dict = {"backend": framework.name, "status": "ok", "modes": [], "skipped": {}, "stream": {}}
+    # What the verdict restates as it restates the layer's own input findings (checks/preprocessing.py).
+    base = preprocessing_base(probe.layer)
+    meta.update(inputs=input_names, preprocessing=[type(probe.layer).__name__, base] if base else None)
     arrays: dict = {}
     try:
         _passes(probe, framework, input_names, seed, meta, arrays)

@@ -28,6 +28,7 @@ import os
 import numpy as np
 
 from .. import codes
+from ..checks.preprocessing import restated
 from ..report import FRAMEWORKS, Report, TargetFailure, finding, sort_findings
 
 RTOL = 1e-5
@@ -222,7 +223,12 @@ def _judge(mode, key, values, floor, sides, results, backends, added, output: bo
         largest = float(np.max(np.abs(values[backend] - values[reference])))
         where, located = _located(mode, sides, backend, reference, output, name, report_of.get(backend))
         message = _message(name, output, backend, agreeing, size, largest, mode, sides, wrong_fd, located)
-        added[backend].append(finding(codes.BACKEND_MISMATCH, name, message, where))
+        made = finding(codes.BACKEND_MISMATCH, name, message, where)
+        preprocessing = sides[backend].meta.get("preprocessing")
+        if preprocessing and not output and name in sides[backend].meta.get("inputs", ()):
+            # A preprocessing layer's input gradient harms no training: said, as info (checks/preprocessing.py).
+            made = restated(made, *preprocessing)
+        added[backend].append(made)
 
 
 def _tensor_name(key: str, results, backends) -> str:
@@ -263,9 +269,8 @@ def _message(name, output, backend, agreeing, size, largest, mode, sides, wrong_
         if backend in wrong_fd and right:
             fine = " and ".join(f"{_name(b)}'s" for b in right)
             text += (
-                f" {_name(backend)}'s gradient also disagrees with its own finite differences (the "
-                f"gradient-mismatch in its report), while {fine} agree{'s' if len(right) == 1 else ''} with "
-                f"theirs: {_name(backend)}'s gradient is the wrong one."
+                f" {_name(backend)}'s gradient also disagrees with its own finite differences, while {fine} "
+                f"agree{'s' if len(right) == 1 else ''} with theirs: {_name(backend)}'s gradient is the wrong one."
             )
     elif not output:
         text += " Each backend's gradient agrees with its own finite differences, so which one is right is not known."
@@ -322,7 +327,7 @@ def _finished(result, backend, backends, sides, modes, added) -> object:
     elif not modes:
         status = "skipped: no training mode could be compared on every backend"
     else:
-        status = "mismatch" if any(f.code == codes.BACKEND_MISMATCH.name for f in added) else "ok"
+        status = "mismatch" if added else "ok"
     skipped = side.meta.get("skipped", {}) if side is not None else {}
     summary = {"backends": others, "modes": modes, "status": status, "left_out": skipped}
     findings = tuple(dataclasses.replace(f, backend=backend) for f in added)

@@ -39,6 +39,7 @@ class JaxBackend:
         custom_gradient="jax.custom_vjp or jax.custom_jvp",
         tracer="jax.jit",
         stop_gradient="jax.lax.stop_gradient",
+        registered_gradient="a primitive's JVP or transpose rule",
     )
     # Checks that do not run here, and why (pipeline.py reports each as one info finding).
     unavailable = {

@@ -108,6 +108,20 @@ class Forward:
                 return line_of(top) or ""
         return None
 
+    def custom_gradients(self, target) -> list[str]:
+        """Each jax.custom_vjp / custom_jvp of the user's own on the target's path, in words: where it
+        is applied, and for a custom_vjp the backward function that computes its gradient."""
+        described = []
+        for eqn, top in self._path(target):
+            if eqn.primitive.name not in ("custom_vjp_call", "custom_jvp_call") or not called_from_user(eqn):
+                continue
+            kind = "jax.custom_vjp" if eqn.primitive.name == "custom_vjp_call" else "jax.custom_jvp"
+            applied = line_of(top)
+            words = f"the {kind} applied at {applied}" if applied else f"a {kind}"
+            backward = _user_function(getattr(eqn.params.get("bwd"), "f", None))
+            described.append(f"{words}, whose backward is {backward}" if backward else words)
+        return described
+
     def no_gradient_by_design(self, target) -> str | None:
         """The line of a Python callback on the target's path (it has no gradient at all)."""
         return self._first_line(target, _CALLBACKS)
@@ -121,6 +135,16 @@ class Forward:
             if eqn.primitive.name in names:
                 return line_of(top) or ""
         return None
+
+
+def _user_function(function) -> str | None:
+    """ "`name` at file:line" for a function defined in the user's code, else None."""
+    from ...layer.source import format_location, is_user_file
+
+    code = getattr(function, "__code__", None)
+    if code is None or not is_user_file(code.co_filename):
+        return None
+    return f"`{getattr(function, '__qualname__', code.co_name)}` at {format_location(code.co_filename, code.co_firstlineno)}"
 
 
 def _has_stop(jaxpr) -> bool:

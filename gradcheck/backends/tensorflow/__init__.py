@@ -37,6 +37,7 @@ class TensorFlowBackend:
         custom_gradient="tf.custom_gradient",
         tracer="tf.function",
         stop_gradient="tf.stop_gradient",
+        registered_gradient="a gradient registered with tf.RegisterGradient or gradient_override_map",
     )
     unavailable: dict = {}  # every check runs on TensorFlow
 

@@ -9,7 +9,14 @@ import numpy as np
 
 from ...errors import user_code
 from ...layer.calling import training_of
-from .graph.paths import LowPrecisionOp, downstream_op, has_no_gradient, is_custom_gradient, low_precision_op
+from .graph.paths import (
+    LowPrecisionOp,
+    custom_gradients_on_path,
+    downstream_op,
+    has_no_gradient,
+    is_custom_gradient,
+    low_precision_op,
+)
 from .runtime import tensorflow
 from .tape import STOP_OPS, loss_and_outputs, probe_gradients
 from .tracing import trace_layer_function
@@ -48,8 +55,8 @@ class Forward:
             return taped.loss, taped.grads
 
         specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in samples.inputs]
-        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections]
-        self.projections = [tf.constant(r) for r in samples.projections]
+        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections_for(mode)]
+        self.projections = [tf.constant(r) for r in samples.projections_for(mode)]
         twin.reset_seeds()
         with twin.arithmetic():
             self.tape_function = trace_layer_function(twin.layer, gradients, specs)
@@ -116,6 +123,11 @@ class Forward:
     def custom_gradient_line(self, target) -> str | None:
         """The user's line applying a tf.custom_gradient on the target's path ("" outside their code)."""
         return downstream_op(self, target, is_custom_gradient)
+
+    def custom_gradients(self, target) -> list[str]:
+        """Each tf.custom_gradient on the target's path, in words: where it is applied, and the
+        gradient function the user gave it."""
+        return custom_gradients_on_path(self, target)
 
     def no_gradient_by_design(self, target) -> str | None:
         """The line of a tf.numpy_function on the target's path ("" outside the user's code), None

@@ -36,6 +36,7 @@ class TorchBackend:
         custom_gradient="torch.autograd.Function",
         tracer="the torch backend's call",
         stop_gradient="Tensor.detach",
+        registered_gradient="an op's derivative formula (its autograd Node)",
     )
     unavailable = {
         "SecondOrder": "Hessian-vector products are compared on the TensorFlow backend only so far",

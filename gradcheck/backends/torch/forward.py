@@ -100,20 +100,41 @@ class Forward:
         """Where the torch.autograd.Function on the target's path is: its backward in the user's
         code, else the line that applied it ("" when neither is the user's)."""
         for deps, function, line, _ in self._recorded().customs:
+            if id(target) in deps:
+                return self._backward_line(function) or line or ""
+        return None
+
+    @staticmethod
+    def _backward_line(function) -> str | None:
+        """The `def` line of a Function's backward in the user's code (below any @staticmethod)."""
+        try:
+            backward = function.backward
+            filename = inspect.getsourcefile(backward)
+            lines, first = inspect.getsourcelines(backward)
+        except (AttributeError, TypeError, OSError):
+            return None
+        if not filename or not is_user_file(filename):
+            return None
+        offset = next((i for i, text in enumerate(lines) if text.lstrip().startswith("def ")), 0)
+        return format_location(filename, first + offset)
+
+    def custom_gradients(self, target) -> list[str]:
+        """Each torch.autograd.Function on the target's path, in words: where it is applied, and
+        the backward that computes its gradient."""
+        described = []
+        for deps, function, line, _ in self._recorded().customs:
             if id(target) not in deps:
                 continue
-            try:
-                backward = function.backward
-                filename = inspect.getsourcefile(backward)
-                lines, first = inspect.getsourcelines(backward)
-            except (AttributeError, TypeError, OSError):
-                filename, lines, first = None, [], 0
-            if filename and is_user_file(filename):
-                # The `def` line, below any decorator (@staticmethod).
-                offset = next((i for i, text in enumerate(lines) if text.lstrip().startswith("def ")), 0)
-                return format_location(filename, first + offset)
-            return line or ""
-        return None
+            words = (
+                f"the torch.autograd.Function `{function.__name__}` applied at {line}"
+                if line
+                else (f"the torch.autograd.Function `{function.__name__}`")
+            )
+            backward = self._backward_line(function)
+            described.append(
+                f"{words}, whose backward is `{function.__name__}.backward` at {backward}" if backward else words
+            )
+        return described
 
     def no_gradient_by_design(self, target) -> str | None:
         """torch has no op with no gradient at all that keeps its output on the path (numpy code
