@@ -5,8 +5,9 @@ numpy, and ask the backend for what only the framework can answer: how to trace 
 the probe loss's gradients, which variables and constants a trace reads, which op at which user
 line cuts, kills or makes NaN of a gradient, how to compile the float64 twin's loss for finite
 differences and its Hessian-vector products, and how a value becomes a tensor. TensorFlow's
-implementation is `backends/tensorflow/` (its graph forensics in `backends/tensorflow/graph/`); a
-JAX or PyTorch backend is another package beside it implementing the same protocol.
+implementation is `backends/tensorflow/` (its graph forensics in `backends/tensorflow/graph/`);
+JAX's is `backends/jax/` (jaxprs) and PyTorch's `backends/torch/` (a pass recorded op by op), with
+what those two share in `backends/shared/`. runtime.backend() picks one by KERAS_BACKEND.
 
 Objects the protocol passes around without the checks looking inside: a `Trace` (call() traced in
 one training mode), a *source* (where a weight or an input enters a trace: `Trace.source`), a

@@ -102,7 +102,10 @@ def test_the_text_report_names_the_backend_in_every_verdict_and_the_comparison()
     # The JSON run's reports, drawn as text: the same reports the text run would draw.
     document = json.loads(run_cli_shared([*ROTATION, "--json"]).stdout)
     lines = render("text", [Report.from_dict(report) for report in document["targets"]]).splitlines()
-    assert "OK keras.layers:RandomRotation [tensorflow]: 0 errors, 0 warnings; every weight call() uses is tracked." in lines
+    assert (
+        "OK keras.layers:RandomRotation [tensorflow]: 0 errors, 0 warnings; every weight call() uses is tracked."
+        in lines
+    )
     assert "OK keras.layers:RandomRotation [jax]: 0 errors, 0 warnings; every weight call() uses is tracked." in lines
     assert any(line.startswith("gradcheck keras.layers:RandomRotation [torch]   PyTorch 2.") for line in lines), lines
     assert any(
@@ -146,3 +149,15 @@ def test_second_order_is_said_to_be_unavailable_on_jax():
     assert len(found) == 1 and found[0]["severity"] == "info", result
     assert found[0]["message"].startswith("Checking second derivatives does not run on the JAX backend"), result
     assert document["backend"] == "jax" and {r["second_order_verdict"] for r in document["variables"]} == {None}
+
+
+def test_check_on_another_backend_runs_in_a_worker_of_that_backend():
+    from gradcheck import check
+
+    # This process's Keras runs on TensorFlow: a torch check goes to a torch worker by itself.
+    report = check("sample_layers/portable.py:ArgmaxGate", input_shape="16,5", backend="torch")
+    line = f"sample_layers/portable.py:{line_of('ops.argmax(', 'sample_layers/portable.py')}"
+    assert report.backend == "torch" and report.versions["torch"].startswith("2.")
+    assert [(f.code, f.tensor, f.location, f.backend) for f in report.findings if f.severity == "error"] == [
+        ("none-gradient", "gate", line, "torch")
+    ]
