@@ -25,18 +25,18 @@ def trains_under_fit(probe, runs, tensors) -> dict:
     pairs = [(grads.get(id(backing(v))), v) for v in weights]
     pairs = [(framework.constant(g, dtype=v.dtype), v) for g, v in pairs if g is not None]
     everything = list(probe.layer.weights) + [v for v in probe.gradient_variables if not isinstance(v, keras.Variable)]
-    saved = [(v, np.array(v.numpy())) for v in everything]
+    saved = [(v, np.array(framework.to_numpy(v))) for v in everything]
     changed = set()
     if pairs:
         optimizer = keras.optimizers.SGD(learning_rate=_FIT_LEARNING_RATE)
         try:
             optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
             for variable, before in saved:
-                if not np.array_equal(np.asarray(variable.numpy()), before, equal_nan=True):
+                if not np.array_equal(np.asarray(framework.to_numpy(variable)), before, equal_nan=True):
                     changed.add(id(backing(variable)))
         finally:
             for variable, before in saved:
-                variable.assign(before)
+                framework.assign(variable, before)
     # Every variable's row is keyed by its tf.Variable: facts for the rows that are variables, and
     # False for an untracked variable found only by TF's name (a helper's global), outside both lists.
     facts = {key: False for key, row in tensors.keyed() if row.kind == "untracked"}

@@ -87,14 +87,15 @@ def pair_variables(probe, copy, *, raw: bool = True):
             if (
                 twin is not None
                 and tuple(twin.shape) == tuple(obj.shape)
-                and twin.dtype.is_floating == obj.dtype.is_floating
+                and framework.is_float(twin) == framework.is_float(obj)
             ):
-                pairs.append((obj, twin))
+                pairs.append((framework.backing(obj), framework.backing(twin)))
                 tracked.add(id(obj))
     return pairs
 
 
 def copy_values(pairs) -> None:
     """Give each copy its original's value, in the copy's own dtype."""
+    framework = backend()
     for original, copy in pairs:
-        copy.assign(np.asarray(original.numpy()).astype(copy.dtype.as_numpy_dtype))
+        framework.assign(copy, np.asarray(framework.to_numpy(original)))

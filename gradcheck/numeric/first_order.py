@@ -279,7 +279,7 @@ class _DisplacedLoss:
     def __init__(self, forward, twin, target, base):
         self.forward, self.target, self.base = forward, target, base
         self.variable = twin.variables[id(target.variable)] if target.variable is not None else None
-        self.original = self.variable.numpy() if self.variable is not None else None
+        self.original = backend().to_numpy(self.variable) if self.variable is not None else None
         self.tensors = [backend().constant(x) for x in base]  # unchanged inputs, converted once
 
     def value(self) -> np.ndarray:
@@ -289,7 +289,7 @@ class _DisplacedLoss:
 
     def __call__(self, displacement) -> float:
         if self.variable is not None:
-            self.variable.assign((self.original + displacement).astype(self.original.dtype))
+            backend().assign(self.variable, (self.original + displacement).astype(self.original.dtype))
             return self.forward.loss(self.base, self.tensors)
         xs = list(self.base)
         x = xs[self.target.input_index]
@@ -298,7 +298,7 @@ class _DisplacedLoss:
 
     def restore(self) -> None:
         if self.variable is not None:
-            self.variable.assign(self.original)
+            backend().assign(self.variable, self.original)
 
 
 def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):

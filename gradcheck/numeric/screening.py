@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..layer.sampling import DIRECTION_STREAM, generator
+from ..runtime import backend
 from .steps import Comparison, relative_error
 
 SCREEN_DIRECTIONS = 2  # joint directions: the first two of each tensor's own three
@@ -60,19 +61,19 @@ class _Joint:
     def __init__(self, forward, twin, targets, base) -> None:
         self.forward, self.base = forward, base
         self.variables = {id(t): twin.variables[id(t.variable)] for t in targets if t.variable is not None}
-        self.originals = {key: v.numpy() for key, v in self.variables.items()}
+        self.originals = {key: backend().to_numpy(v) for key, v in self.variables.items()}
 
     def __call__(self, displacements: dict[int, np.ndarray], targets, sign: float) -> float:
         xs = list(self.base)
         moved = {id(t) for t in targets}
         for key, variable in self.variables.items():
             if key not in moved:  # left displaced by a look at a larger group
-                variable.assign(self.originals[key])
+                backend().assign(variable, self.originals[key])
         for target in targets:
             delta = sign * displacements[id(target)]
             if target.variable is not None:
                 original = self.originals[id(target)]
-                self.variables[id(target)].assign((original + delta).astype(original.dtype))
+                backend().assign(self.variables[id(target)], (original + delta).astype(original.dtype))
             else:
                 x = xs[target.input_index]
                 xs[target.input_index] = (x + delta).astype(x.dtype)
@@ -80,7 +81,7 @@ class _Joint:
 
     def restore(self) -> None:
         for key, variable in self.variables.items():
-            variable.assign(self.originals[key])
+            backend().assign(variable, self.originals[key])
 
 
 def screen(
@@ -192,5 +193,5 @@ def first_step(eps: float, theta: np.ndarray) -> float:
 def value_of(twin, base, target) -> np.ndarray:
     """The target's current values in the twin: a weight's, or the sampled input's."""
     if target.variable is not None:
-        return np.asarray(twin.variables[id(target.variable)].numpy(), "float64")
+        return np.asarray(backend().to_numpy(twin.variables[id(target.variable)]), "float64")
     return np.asarray(base[target.input_index], "float64")
