@@ -184,6 +184,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         per_tensor=DIRECTIONS,
         directions=directions,
         advance=progress.advance,
+        center=loss0,
     )
     for target, grad, drawn, tape_grad in zip(ordered(targets), grads, directions, taped):
         if grad is None or not np.all(np.isfinite(grad)):

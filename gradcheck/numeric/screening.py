@@ -15,12 +15,19 @@ smallest tensor's allowance, not the sum's, so an error in one small bias is not
 kernels. Unless the errors of several tensors cancel (independent random signs), whatever would
 fail a tensor's own check on these directions fails the screen.
 
-The screen only ever clears; it never reports. When it fails (a wrong gradient, a kink straddled,
-a steep function the first step cannot resolve, a stop_gradient path) it halves the group and looks
-again, clearing the halves that agree (_bisect), and the tensors it could not clear go through the
-per-tensor checks as before, which find and name the culprit with the same directions and
-messages. Tensors the screen cannot vouch for are left out of it: a float32 twin, a tensor whose
-path computes in lower precision, a gradient that is None or not finite.
+The screen only ever clears; it never reports. A look that fails with one-sided differences that
+bend as much as it disagrees, L(θ + d) − 2·L(θ) + L(θ − d) at least N − T (the ladder's kink test,
+steps.py), is made again with steps 10x and 100x smaller before it counts as failed: a wide layer
+with ReLUs (a transformer's feed-forward, a ResNet block) has, among its hundreds of thousands of
+pre-activations, some within the first step of their kink, and a central difference across a kink
+is no derivative; at a smaller step far fewer are straddled. A wrong gradient on a smooth loss
+fails at once and for good (its share of N − T, like the allowance, is proportional to the step,
+and the loss barely bends), so a look at a group holding it costs no more passes than before.
+When the group still fails (a wrong gradient, a steep function, a stop_gradient path) the screen
+halves it and looks again, clearing the halves that agree (_bisect), and the tensors it could not
+clear go through the per-tensor checks as before, which find and name the culprit with the same
+directions and messages. Tensors the screen cannot vouch for are left out of it: a float32 twin,
+a tensor whose path computes in lower precision, a gradient that is None or not finite.
 """
 
 from __future__ import annotations
@@ -30,10 +37,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..layer.sampling import DIRECTION_STREAM, generator
-from .steps import Comparison, relative_error
+from .steps import SMALLER_STEPS, Comparison, relative_error
 
 SCREEN_DIRECTIONS = 2  # joint directions: the first two of each tensor's own three
 _MIN_TENSORS = 2  # with one tensor the screen is its own check
+_AGREED, _BENT, _FAILED = "agreed", "bent", "failed"  # how a look ended
 
 
 def draw_directions(seed: int, grads: Sequence[np.ndarray | None], per_tensor: int, kept: int) -> list[list]:
@@ -97,6 +105,7 @@ def screen(
     per_tensor: int,
     directions: list[list] | None = None,
     advance: Callable[[int], None] = lambda steps: None,
+    center: float | None = None,
 ) -> dict[int, list[Comparison]]:
     """{id(target): its comparisons} for the tensors the joint screen clears ({} when none).
 
@@ -106,12 +115,15 @@ def screen(
     `advance(steps)` counts SCREEN_DIRECTIONS steps in all, whatever the screen does: one as each
     direction of the look at every tensor agrees (on a big layer that look is most of the check's
     time, and a progress bar should move during it), the rest when the screen ends.
+    `center`: L(θ), for the kink test that decides whether a failed look is made again with
+    smaller steps (None: never).
     """
     counted = [0]
 
-    def agreed() -> None:
-        counted[0] += 1
-        advance(1)
+    def agreed() -> None:  # a direction agreed; at a smaller step the same direction may agree again
+        if counted[0] < SCREEN_DIRECTIONS:
+            counted[0] += 1
+            advance(1)
 
     try:
         if twin.dtype != "float64":  # a float32 comparison sees gross errors only: each tensor its own
@@ -127,6 +139,7 @@ def screen(
             {id(t): steps(t) for t, _, _ in chosen},
             tolerance.rtol,
             floor,
+            center,
         )
         cleared: dict[int, list[Comparison]] = {}
         try:
@@ -141,11 +154,19 @@ def screen(
 
 def _bisect(look, group, cleared) -> None:
     """Narrow a failing group down to its culprit: halves of two or more tensors are looked at
-    again (4 passes each) and a passing half is cleared. A lone tensor is left to its own check,
-    and so is a group whose halves both fail: several culprits, or a cause shared by all (a kink
-    in the input, a steep function), where halving further would cost more than it saves."""
-    halves = [group[: len(group) // 2], group[len(group) // 2 :]]
-    failed = [half for half in halves if len(half) > 1 and not look(half, cleared)]
+    again (4 passes each when they agree) and a passing half is cleared. When the first half
+    agrees, the second holds what failed the group: it is halved at once rather than looked at
+    as a whole, a look that could only fail. A lone tensor is left to its own check, and so is a
+    group whose halves both fail: several culprits, or a cause shared by all (a steep function),
+    where halving further would cost more than it saves."""
+    first, second = group[: len(group) // 2], group[len(group) // 2 :]
+    if len(first) > 1 and look(first, cleared):
+        if len(second) > 1:
+            _bisect(look, second, cleared)
+        return
+    failed = [first] if len(first) > 1 else []  # looked at, and failed
+    if len(second) > 1 and not look(second, cleared):
+        failed.append(second)
     if len(failed) == 1:
         _bisect(look, failed[0], cleared)
 
@@ -153,23 +174,38 @@ def _bisect(look, group, cleared) -> None:
 class _Look:
     """One joint comparison of a group of tensors along their first SCREEN_DIRECTIONS directions."""
 
-    def __init__(self, joint: _Joint, step: dict, rtol: float, floor: float) -> None:
-        self.joint, self.step, self.rtol, self.floor = joint, step, rtol, floor
+    def __init__(self, joint: _Joint, step: dict, rtol: float, floor: float, center: float | None) -> None:
+        self.joint, self.step, self.rtol, self.floor, self.center = joint, step, rtol, floor, center
 
     def __call__(self, group, cleared: dict, agreed: Callable[[], None] = lambda: None) -> bool:
-        """True (and each tensor's comparisons put in `cleared`) when the group agrees; `agreed()`
-        is called as each direction does."""
-        step, rtol, floor = self.step, self.rtol, self.floor
+        """True (and each tensor's comparisons put in `cleared`) when the group agrees at the first
+        steps, or at a smaller one after a look that failed like a kink; `agreed()` is called as
+        each direction does."""
+        for factor in (1.0, *SMALLER_STEPS["float64"]):
+            verdict = self.at(group, cleared, agreed, factor)
+            if verdict != _BENT:
+                return verdict == _AGREED
+        return False
+
+    def at(self, group, cleared: dict, agreed: Callable[[], None], factor: float) -> str:
+        """The look with every tensor's step divided by `factor`: _AGREED, _BENT (failed, with
+        one-sided differences bending at least as much as it disagrees) or _FAILED."""
+        step = {key: value / factor for key, value in self.step.items()}
+        rtol, floor = self.rtol, self.floor
         tensors = [t for t, _, _ in group]
         found: dict[int, list[Comparison]] = {id(t): [] for t in tensors}
         for k in range(SCREEN_DIRECTIONS):
             tapes = {id(t): float(np.sum(g * d[k])) for t, g, d in group}
             displacements = {id(t): step[id(t)] * d[k] for t, _, d in group}
             total = sum(step[key] * tapes[key] for key in tapes)
-            numeric = (self.joint(displacements, tensors, 1.0) - self.joint(displacements, tensors, -1.0)) / 2
+            ahead, behind = self.joint(displacements, tensors, 1.0), self.joint(displacements, tensors, -1.0)
+            numeric = (ahead - behind) / 2
             allowance = min(step[key] * max(rtol * abs(tapes[key]), floor) for key in tapes)
-            if not np.isfinite(numeric) or abs(numeric - total) > allowance:
-                return False
+            if not np.isfinite(numeric):
+                return _FAILED
+            if abs(numeric - total) > allowance:
+                bend = abs((ahead - self.center) - (self.center - behind)) if self.center is not None else 0.0
+                return _BENT if bend >= abs(numeric - total) else _FAILED
             for key, tape in tapes.items():
                 # Were the whole gap this tensor's, its own estimate would be this: an upper bound
                 # on its error, within its tolerance since the gap is within its allowance.
@@ -181,7 +217,7 @@ class _Look:
                 )
             agreed()
         cleared.update(found)
-        return True
+        return _AGREED
 
 
 def first_step(eps: float, theta: np.ndarray) -> float:
