@@ -39,7 +39,16 @@ class Forward(Protocol):
 
     def loss(self, xs: list, tensors: list | None = None) -> float: ...
 
-    def gradients(self, xs: list) -> tuple[float, list]: ...
+    def gradients(self, xs: list) -> tuple[float, list]:
+        """(loss, one gradient per target); a weight with `rows(target)` gets its gradient on those rows."""
+
+    def rows(self, target) -> Any:
+        """The rows of the target's weight the samples look up, when the loss reads it only by such
+        lookups and not every row (an embedding's table): a numpy array of row numbers, else None."""
+
+    def unread(self, target, *, tape: bool = False) -> float | None:
+        """The norm of the gradient the last gradients() gave the rows `rows(target)` leaves out
+        (zero for a correct gradient: the loss does not depend on them); None without rows."""
 
     def low_precision(self, target) -> Any:
         """The first op on the target's path that computes in less than float64 (None: none)."""
@@ -84,6 +93,12 @@ class Backend(Protocol):
     def constant(self, value, dtype=None) -> Any: ...
 
     def is_tensor(self, value) -> bool: ...
+
+    def read_rows(self, variable, rows) -> Any:
+        """The values of a variable's rows `rows` (row numbers along its first axis), as numpy."""
+
+    def assign_rows(self, variable, rows, values) -> None:
+        """Write `values` into the variable's rows `rows`, leaving every other row as it is."""
 
     def is_variable(self, value) -> bool:
         """A framework variable (tracked by Keras or not)."""

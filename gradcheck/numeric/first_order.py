@@ -37,8 +37,9 @@ from ..layer.source import error_text, user_frame_of
 from ..options.settings import Options
 from ..progress import Notify, Progress, silent
 from ..runtime import backend
-from .results import ordered, record, results, select_targets, skipped_facts
-from .screening import SCREEN_DIRECTIONS, draw_directions, first_step, screen, value_of
+from .places import places as make_places
+from .results import UNREAD_ROWS, ordered, record, results, select_targets, skipped_facts
+from .screening import SCREEN_DIRECTIONS, draw_directions, first_step, screen
 from .steps import Comparison, compare, relative_error
 from .subbatch import Samples, leading_samples, whole_batch
 from .tolerances import DIRECTIONS, SMALL_TENSOR, tolerance_for
@@ -170,13 +171,14 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
     # Each tensor's DIRECTIONS unit directions, drawn once for the screen and the per-tensor checks.
     directions = draw_directions(probe.seed, grads, DIRECTIONS, DIRECTIONS)
     float64 = tolerance_for(options, "float64")  # one joint look first: it may clear them all (screening.py)
+    spots = make_places(forward, twin, ordered(targets), base)  # each target's values, read once (places.py)
     cleared = screen(
         forward,
         twin,
         ordered(targets),
         grads,
         base,
-        steps=lambda t: first_step(float64.eps, value_of(twin, base, t)),
+        steps=lambda t: first_step(float64.eps, spots[id(t)].value()),
         eligible=lambda t: forward.low_precision(t) is None,
         tolerance=float64,
         floor=float64.atol * scale,
@@ -185,6 +187,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         directions=directions,
         advance=progress.advance,
         center=loss0,
+        places=spots,
     )
     for target, grad, drawn, tape_grad in zip(ordered(targets), grads, directions, taped):
         if grad is None or not np.all(np.isfinite(grad)):
@@ -198,8 +201,11 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         if dtype != "float64":
             target.dtype = dtype
         tolerance = tolerance_for(options, dtype)
-        evaluate = _DisplacedLoss(forward, twin, target, base)
-        step = first_step(tolerance.eps, evaluate.value())
+        place = spots[id(target)]
+        if place.rows is not None:  # an embedding's table: the looked-up rows alone (places.py)
+            target.rows = (int(place.rows.size), place.total_rows)
+        evaluate = _DisplacedLoss(forward, place, base)
+        step = first_step(tolerance.eps, place.value())
         floor = tolerance.atol * scale
         comparisons = []
         try:
@@ -223,9 +229,11 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
                 progress.advance()
             comparisons += cleared.get(id(target), [])
             if grad.size <= SMALL_TENSOR or options.exhaustive:
-                comparisons += _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress)
+                comparisons += _entries(grad, place, evaluate, step, loss0, tolerance, floor, dtype, progress)
         finally:
             evaluate.restore()  # the weight exactly as it was, even when the layer raised
+        unread = _unread_rows(forward, target, step, tolerance.rtol, floor)
+        comparisons += [unread] if unread is not None else []
         mismatched = any(c.verdict == "mismatch" for c in comparisons)
         numpy_line = forward.no_gradient_by_design(target) if mismatched else None
         if numpy_line is not None:
@@ -235,7 +243,9 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
             target.skip_reasons.append(f"its path runs through tf.numpy_function{where}, which has no gradient")
             target.skip_location = target.skip_location or numpy_line or None
             continue
-        surrogate = _surrogate(forward, target, comparisons, drawn, tape_grad, grad, tolerance.rtol)
+        # A gradient on rows the loss does not read is wrong whatever the layer meant by it.
+        stray = unread is not None and unread.verdict != "ok"
+        surrogate = None if stray else _surrogate(forward, target, comparisons, drawn, tape_grad, grad, tolerance.rtol)
         if surrogate is not None:
             target.surrogate = surrogate
             target.checked = True
@@ -274,34 +284,34 @@ def _surrogate(forward, target, comparisons, directions, tape_grad, grad, rtol: 
 
 
 class _DisplacedLoss:
-    """L(θ + d) for a displacement d of one target: assign for a variable, an argument for an input."""
+    """L(θ + d) for a displacement d of one target (places.py): assigned for a weight, passed for an input."""
 
-    def __init__(self, forward, twin, target, base):
-        self.forward, self.target, self.base = forward, target, base
-        self.variable = twin.variables[id(target.variable)] if target.variable is not None else None
-        self.original = self.variable.numpy() if self.variable is not None else None
+    def __init__(self, forward, place, base):
+        self.forward, self.place, self.base = forward, place, base
         self.tensors = [backend().constant(x) for x in base]  # unchanged inputs, converted once
 
-    def value(self) -> np.ndarray:
-        if self.variable is not None:
-            return np.asarray(self.original, "float64")
-        return np.asarray(self.base[self.target.input_index], "float64")
-
     def __call__(self, displacement) -> float:
-        if self.variable is not None:
-            self.variable.assign((self.original + displacement).astype(self.original.dtype))
-            return self.forward.loss(self.base, self.tensors)
         xs = list(self.base)
-        x = xs[self.target.input_index]
-        xs[self.target.input_index] = (x + displacement).astype(x.dtype)
+        self.place.move(xs, displacement)
+        if self.place.variable is not None:
+            return self.forward.loss(self.base, self.tensors)
         return self.forward.loss(xs)
 
     def restore(self) -> None:
-        if self.variable is not None:
-            self.variable.assign(self.original)
+        self.place.restore()
 
 
-def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
+def _unread_rows(forward, target, step: float, rtol: float, floor: float) -> Comparison | None:
+    """The tape's gradient on the rows of an embedding's table the samples do not look up, against
+    the zero the loss gives them (it does not read them); None for a tensor compared whole."""
+    norm = forward.unread(target)
+    if norm is None:
+        return None
+    error = relative_error(norm, 0.0, rtol, floor) if np.isfinite(norm) else float("inf")
+    return Comparison(UNREAD_ROWS, norm, 0.0, error, step, "ok" if error <= rtol else "mismatch")
+
+
+def _entries(grad, place, evaluate, step, loss0, tolerance, floor, dtype, progress):
     """The per-entry check; only failing entries are looked at again, the worst first."""
     rough = []
     flat = grad.reshape(-1)
@@ -315,7 +325,7 @@ def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
     comparisons = []
     failing = []
     for index, unit, tape, numeric in rough:
-        label = f"entry {[int(i) for i in np.unravel_index(index, grad.shape)]}" if grad.ndim else "the entry"
+        label = f"entry {place.entry(np.unravel_index(index, grad.shape))}" if grad.ndim else "the entry"
         error = relative_error(tape, numeric, tolerance.rtol, floor)
         if error <= tolerance.rtol:
             comparisons.append(Comparison(label, tape, numeric, error, step))

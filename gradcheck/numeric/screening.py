@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..layer.sampling import DIRECTION_STREAM, generator
+from .places import places as make_places
 from .steps import SMALLER_STEPS, Comparison, relative_error
 
 SCREEN_DIRECTIONS = 2  # joint directions: the first two of each tensor's own three
@@ -65,30 +66,22 @@ def draw_directions(seed: int, grads: Sequence[np.ndarray | None], per_tensor: i
 class _Joint:
     """L(θ + s·d) with every screened tensor displaced at once; restore() puts them back."""
 
-    def __init__(self, forward, twin, targets, base) -> None:
-        self.forward, self.base = forward, base
-        self.variables = {id(t): twin.variables[id(t.variable)] for t in targets if t.variable is not None}
-        self.originals = {key: v.numpy() for key, v in self.variables.items()}
+    def __init__(self, forward, places: dict, base) -> None:
+        self.forward, self.places, self.base = forward, places, base
 
     def __call__(self, displacements: dict[int, np.ndarray], targets, sign: float) -> float:
         xs = list(self.base)
         moved = {id(t) for t in targets}
-        for key, variable in self.variables.items():
+        for key, place in self.places.items():
             if key not in moved:  # left displaced by a look at a larger group
-                variable.assign(self.originals[key])
+                place.restore()
         for target in targets:
-            delta = sign * displacements[id(target)]
-            if target.variable is not None:
-                original = self.originals[id(target)]
-                self.variables[id(target)].assign((original + delta).astype(original.dtype))
-            else:
-                x = xs[target.input_index]
-                xs[target.input_index] = (x + delta).astype(x.dtype)
+            self.places[id(target)].move(xs, sign * displacements[id(target)])
         return self.forward.loss(xs)
 
     def restore(self) -> None:
-        for key, variable in self.variables.items():
-            variable.assign(self.originals[key])
+        for place in self.places.values():
+            place.restore()
 
 
 def screen(
@@ -106,6 +99,7 @@ def screen(
     directions: list[list] | None = None,
     advance: Callable[[int], None] = lambda steps: None,
     center: float | None = None,
+    places: dict | None = None,
 ) -> dict[int, list[Comparison]]:
     """{id(target): its comparisons} for the tensors the joint screen clears ({} when none).
 
@@ -116,7 +110,8 @@ def screen(
     direction of the look at every tensor agrees (on a big layer that look is most of the check's
     time, and a progress bar should move during it), the rest when the screen ends.
     `center`: L(θ), for the kink test that decides whether a failed look is made again with
-    smaller steps (None: never).
+    smaller steps (None: never). `places`: {id(target): Place} (places.py), where each tensor is
+    moved; made here when not given.
     """
     counted = [0]
 
@@ -134,8 +129,11 @@ def screen(
         chosen = [(t, g, d) for t, g, d in zip(targets, grads, directions) if d and eligible(t)]
         if len(chosen) < _MIN_TENSORS:
             return {}
+        screened = [t for t, _, _ in chosen]
+        if places is None:
+            places = make_places(forward, twin, screened, base)
         look = _Look(
-            _Joint(forward, twin, [t for t, _, _ in chosen], base),
+            _Joint(forward, {id(t): places[id(t)] for t in screened}, base),
             {id(t): steps(t) for t, _, _ in chosen},
             tolerance.rtol,
             floor,
@@ -223,10 +221,3 @@ class _Look:
 def first_step(eps: float, theta: np.ndarray) -> float:
     """The first finite-difference step for a tensor of values `theta`: eps · max(RMS(θ), 1)."""
     return eps * max(float(np.sqrt(np.mean(theta**2))) if theta.size else 0.0, 1.0)
-
-
-def value_of(twin, base, target) -> np.ndarray:
-    """The target's current values in the twin: a weight's, or the sampled input's."""
-    if target.variable is not None:
-        return np.asarray(twin.variables[id(target.variable)].numpy(), "float64")
-    return np.asarray(base[target.input_index], "float64")

@@ -51,6 +51,14 @@ class TensorFlowBackend:
         tf, _ = self.modules()
         return bool(tf.is_tensor(value))
 
+    def read_rows(self, variable, rows) -> np.ndarray:
+        tf, _ = self.modules()
+        return tf.gather(variable, tf.constant(rows, tf.int64)).numpy()
+
+    def assign_rows(self, variable, rows, values) -> None:
+        tf, _ = self.modules()
+        variable.scatter_update(tf.IndexedSlices(tf.constant(values, variable.dtype), tf.constant(rows, tf.int64)))
+
     def is_variable(self, value) -> bool:
         tf, _ = self.modules()
         return isinstance(value, tf.Variable)

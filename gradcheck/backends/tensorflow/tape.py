@@ -55,6 +55,7 @@ def probe_gradients(
     float64: bool = False,
     scale: float = 1.0,
     through_stops: bool = False,
+    sparse: bool = False,
 ) -> Taped:
     """Call `layer` on `xs` under a tape and differentiate the probe loss (times `scale`).
 
@@ -73,15 +74,18 @@ def probe_gradients(
             function only): the derivative of what the forward pass computes, which finite
             differences measure. The tape cannot be told that, so the graph's own gradients are
             taken, with StopGradient's gradient overridden.
+        sparse: a gradient made of looked-up rows (tf.IndexedSlices, an embedding's) is returned
+            as it is rather than as the dense tensor of the variable's whole shape.
     """
     tf, _ = tensorflow()
+    dense = (lambda g: g) if sparse else tf.convert_to_tensor
     if through_stops:
         with tf.compat.v1.get_default_graph().gradient_override_map(_PASS_THROUGH):
             loss, outputs = loss_and_outputs(layer, xs, projections, training, accepts_training, batch, float64)
             loss = loss * scale if scale != 1.0 else loss
         with user_code("differentiating the probe loss"):
             grads = tf.gradients(loss, list(variables) + [xs[i] for i in float_indexes])
-        return Taped(loss, outputs, [None if g is None else tf.convert_to_tensor(g) for g in grads])
+        return Taped(loss, outputs, [None if g is None else dense(g) for g in grads])
     with tf.GradientTape() as tape:
         for i in float_indexes:
             tape.watch(xs[i])
@@ -92,4 +96,4 @@ def probe_gradients(
     # The layer's own backward runs here (a custom gradient, an op TensorFlow cannot differentiate).
     with user_code("differentiating the probe loss"):
         grads = tape.gradient(loss, sources, unconnected_gradients=tf.UnconnectedGradients.NONE)
-    return Taped(loss, outputs, [None if g is None else tf.convert_to_tensor(g) for g in grads])
+    return Taped(loss, outputs, [None if g is None else dense(g) for g in grads])

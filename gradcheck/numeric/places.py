@@ -1,0 +1,77 @@
+"""Where finite differences move each tensor they compare, and how it is put back exactly.
+
+A weight is moved in the twin (layer/twin.py) by assigning it, an input by passing another array.
+A weight the loss reads only by looking rows up (an embedding's table, Forward.rows) is moved only
+in the rows the samples look up: the loss cannot depend on the others, so no displacement of
+theirs can show anything, and a gradient there is the tape's mistake, which first_order.py checks
+without a pass (Forward.unread). The compared values are then the looked-up rows alone: the
+directions, the steps and the comparisons see a tensor of that shape.
+
+A place reads its original values once, the compared rows only, and the joint screen
+(screening.py) and the per-tensor checks (first_order.py) share it: no tensor gets a second full
+copy, and none gets a float64 copy of rows that are not compared.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..runtime import backend
+
+
+class Place:
+    """One target's compared values in the twin: a weight (or its looked-up rows) or an input."""
+
+    def __init__(self, forward, twin, target, base: list) -> None:
+        self.target, self.base = target, base
+        self.variable = twin.variables[id(target.variable)] if target.variable is not None else None
+        self.rows = forward.rows(target) if self.variable is not None else None
+        if self.variable is None:
+            self.original = base[target.input_index]
+        elif self.rows is None:
+            self.original = self.variable.numpy()
+        else:
+            self.original = backend().read_rows(self.variable, self.rows)
+        self.displaced = False
+
+    @property
+    def total_rows(self) -> int:
+        return int(self.variable.shape[0]) if self.variable is not None and self.variable.shape.rank else 0
+
+    def value(self) -> np.ndarray:
+        """The compared values, as float64."""
+        return np.asarray(self.original, "float64")
+
+    def move(self, xs: list, displacement) -> None:
+        """The target displaced by `displacement` (a weight in the twin; an input into `xs`)."""
+        if self.variable is None:
+            index = self.target.input_index
+            xs[index] = (self.original + displacement).astype(self.original.dtype)
+            return
+        self._write((self.original + displacement).astype(self.original.dtype))
+        self.displaced = True
+
+    def restore(self) -> None:
+        """A weight back to exactly its original values (an input is never changed in place)."""
+        if self.variable is not None and self.displaced:
+            self._write(self.original)
+            self.displaced = False
+
+    def _write(self, values) -> None:
+        assert self.variable is not None, "an input is passed, never written"
+        if self.rows is None:
+            self.variable.assign(values)
+        else:
+            backend().assign_rows(self.variable, self.rows, values)
+
+    def entry(self, index) -> list[int]:
+        """The tensor's own index of the compared values' entry `index` (a row number restored)."""
+        index = [int(i) for i in index]
+        if self.rows is not None and index:
+            index[0] = int(self.rows[index[0]])
+        return index
+
+
+def places(forward, twin, targets, base: list) -> dict[int, Place]:
+    """{id(target): its Place} for every target, read once for a training mode's comparisons."""
+    return {id(target): Place(forward, twin, target, base) for target in targets}
