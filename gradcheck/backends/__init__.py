@@ -100,6 +100,10 @@ class Backend(Protocol):
     def assign_rows(self, variable, rows, values) -> None:
         """Write `values` into the variable's rows `rows`, leaving every other row as it is."""
 
+    def assign_from(self, variable, source) -> None:
+        """Give `variable` the value of `source` (a variable of the same dtype, or of a float dtype
+        when `variable` is float64: casts that are exact)."""
+
     def is_variable(self, value) -> bool:
         """A framework variable (tracked by Keras or not)."""
 

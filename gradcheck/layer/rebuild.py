@@ -95,6 +95,14 @@ def pair_variables(probe, copy, *, raw: bool = True):
 
 
 def copy_values(pairs) -> None:
-    """Give each copy its original's value, in the copy's own dtype."""
+    """Give each copy its original's value, in the copy's own dtype.
+
+    A copy into float64 or into the same dtype is exact and done by the framework, without a numpy
+    copy of the value on the way (a float64 copy of a 25.6M-number embedding table is 205 MB); a
+    copy into a narrower dtype rounds as numpy does, as it always has."""
+    framework = backend()
     for original, copy in pairs:
-        copy.assign(np.asarray(original.numpy()).astype(copy.dtype.as_numpy_dtype))
+        if copy.dtype == original.dtype or copy.dtype.as_numpy_dtype == np.float64:
+            framework.assign_from(copy, original)
+        else:
+            copy.assign(np.asarray(original.numpy()).astype(copy.dtype.as_numpy_dtype))

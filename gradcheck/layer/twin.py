@@ -14,6 +14,7 @@ original float32 layer, with float32 steps and tolerances, and says why.
 from __future__ import annotations
 
 import contextlib
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,15 @@ def shared_twin(probe, variables) -> Twin:
     if twin.reason is None:
         probe.twins.append(twin)
     return twin
+
+
+def release_twins(probe) -> None:
+    """Let the float64 copies go once no check will compare on them again: a layer's float64 copy
+    is twice the size of its weights, and the reload check after it makes copies of its own. A
+    Keras layer holds reference cycles, so the collector is run to free it now, not later."""
+    if probe.twins:
+        probe.twins.clear()
+        gc.collect()
 
 
 def make_twin(probe, variables) -> Twin:

@@ -55,15 +55,24 @@ class FiniteDifferences:
     rtol: float | None
     atol: float | None
     exhaustive: bool
+    twin_wanted_later: bool = False  # the second order compares on the same float64 twin
     stage = "comparing gradients with finite differences"
 
     @classmethod
     def from_options(cls, options: Options) -> FiniteDifferences | None:
-        return cls(options.eps, options.rtol, options.atol, options.exhaustive) if options.numeric else None
+        if not options.numeric:
+            return None
+        return cls(options.eps, options.rtol, options.atol, options.exhaustive, options.order == 2)
 
     def run(self, context: Context) -> CheckResult:
+        from ..layer.twin import release_twins
+
         probe, tensors, inputs = context.probe, context.tensors, context.inputs
-        facts, input_facts, findings = check_numeric(probe, tensors, inputs, self, progress=context.progress)
+        try:
+            facts, input_facts, findings = check_numeric(probe, tensors, inputs, self, progress=context.progress)
+        finally:
+            if not self.twin_wanted_later:
+                release_twins(probe)  # its memory goes to the checks after (the reload's copies)
         return CheckResult(facts, input_facts, findings)
 
 

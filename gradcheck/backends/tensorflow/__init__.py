@@ -59,6 +59,10 @@ class TensorFlowBackend:
         tf, _ = self.modules()
         variable.scatter_update(tf.IndexedSlices(tf.constant(values, variable.dtype), tf.constant(rows, tf.int64)))
 
+    def assign_from(self, variable, source) -> None:
+        tf, _ = self.modules()
+        variable.assign(tf.cast(source, variable.dtype) if source.dtype != variable.dtype else source)
+
     def is_variable(self, value) -> bool:
         tf, _ = self.modules()
         return isinstance(value, tf.Variable)
