@@ -76,7 +76,7 @@ def check(
         return _gated(check_isolated(target, options), target, options)
     stages = ["loading the target"]
     try:
-        from .isolation.supervisor import time_limit
+        from .isolation.time_limit import time_limit
 
         with time_limit(options.timeout):
             from .pipeline import build_report

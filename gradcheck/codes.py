@@ -76,6 +76,11 @@ ROUNDING_NOISE_GRADIENT = _code(
     INFO,
     "a gradient that is mathematically zero, left with rounding noise (attention's key bias, a bias before a normalisation)",
 )
+PREPROCESSING_INPUT_GRADIENT = _code(
+    "preprocessing-input-gradient",
+    INFO,
+    "a Keras preprocessing or augmentation layer gives its input no usable gradient (None, zero, wrong): harmless, since it sits before anything that trains",
+)
 INPUT_UNUSED = _code(
     "input-unused", INFO, "the output depends on a float input's shape only, not its values (a position embedding)"
 )
@@ -124,6 +129,11 @@ STOCHASTIC_OUTPUT = _code(
     INFO,
     "two calls with the same input give different outputs (dropout, noise); gradient checks use fixed seeds",
 )
+NO_FLOAT_OUTPUT = _code(
+    "no-float-output",
+    INFO,
+    "call() returns integers or bools only (Discretization): nothing differentiable to check, so only what call() reads and the reload were checked",
+)
 TRACE_FAILED = _code(
     "trace-failed",
     WARNING,
@@ -155,7 +165,17 @@ LOW_PRECISION_WEIGHT = _code(
 )
 
 # Saving and reloading (checks/reload.py)
-RELOAD_FAILED = _code("reload-failed", ERROR, "from_config(get_config()) or a .keras save and load_model raised")
+RELOAD_FAILED = _code(
+    "reload-failed",
+    ERROR,
+    "a model holding the layer (a Functional model calling it on its Input) cannot be saved and loaded: "
+    "from_config(get_config()) or a .keras save and load_model raised",
+)
+RELOAD_FAILED_ALONE = _code(
+    "reload-failed-alone",
+    WARNING,
+    "the layer saved on its own cannot be loaded again, while a Functional model holding it saves and loads",
+)
 RELOAD_MISMATCH = _code(
     "reload-mismatch", ERROR, "the layer reloaded from its config or a .keras file computes another output"
 )

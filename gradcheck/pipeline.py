@@ -21,7 +21,7 @@ def import_checks() -> None:
     side). A module left out here is only imported later, by the worker that needs it."""
     import numpy.random  # noqa: F401  (numpy loads it on first use; sampling.py draws from it)
 
-    from .checks import dtype_policy, gradients, inventory, reload  # noqa: F401
+    from .checks import dtype_policy, gradients, inventory, preprocessing, reload  # noqa: F401
     from .layer import loading, probe, twin  # noqa: F401
     from .numeric import first_order as numeric, second_order  # noqa: F401
 
@@ -56,11 +56,13 @@ def checks_for(options: Options) -> list:
     from .checks.dtype_policy import DtypePolicies
     from .checks.gradients import Gradients
     from .checks.inventory import Inventory
+    from .checks.preprocessing import PreprocessingInputs
     from .checks.reload import Reload
     from .numeric.first_order import FiniteDifferences
     from .numeric.second_order import SecondOrder
 
-    kinds = (Inventory, Gradients, FiniteDifferences, SecondOrder, DtypePolicies, Reload)
+    # PreprocessingInputs restates what the checks before it found about the input, so it is last.
+    kinds = (Inventory, Gradients, FiniteDifferences, SecondOrder, DtypePolicies, Reload, PreprocessingInputs)
     made = (kind.from_options(options) for kind in kinds)
     return [check for check in made if check is not None]
 
@@ -91,9 +93,11 @@ def _build_report(
     probe = make_probe(loaded, options, log)
 
     context = Context(probe, progress=progress)
-    findings: list = []
+    findings = context.findings
     fields: dict = {}
     for check in checks_for(options):  # each is handed the settings it needs; the probe carries none
+        if not probe.outputs and getattr(check, "needs_float_output", True):
+            continue  # no float output, nothing to differentiate (probe.py says so in a finding)
         if check.stage:
             stage(check.stage)
         result = check.run(context)
@@ -103,7 +107,7 @@ def _build_report(
             context.inputs = result.input_rows
         context.tensors = context.tensors.updated(result.tensors)
         context.inputs = context.inputs.updated(result.inputs)
-        findings += result.findings
+        findings[:] = [result.amended.get(item, item) for item in findings] + list(result.findings)
         fields.update(result.report)
 
     return Report(

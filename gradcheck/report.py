@@ -23,6 +23,10 @@ class Finding:
     tensor: Optional[str]
     message: str
     location: Optional[str]  # "path/to/file.py:LINE", relative to the working folder when inside it
+    # The op and line that explain the finding, the same string for every tensor that one op cuts,
+    # kills, saturates or turns NaN ("ArgMax at layers.py:14"); None when the finding has no such
+    # shared cause. Renderers for people show the findings of one code and one cause as one.
+    cause: Optional[str] = None
     # Set by the gate (gate/) after the check: a suppression or a baseline entry matched it. An
     # ignored finding is still reported, but never counts toward a verdict or the exit status.
     ignored: bool = False
@@ -30,13 +34,29 @@ class Finding:
     ignored_by: Optional[str] = None  # "comment at FILE:LINE", "--ignore", "pyproject.toml", "baseline FILE"
 
 
-def finding(code: Code | str, tensor: Optional[str], message: str, location: Optional[str] = None) -> Finding:
+def finding(
+    code: Code | str,
+    tensor: Optional[str],
+    message: str,
+    location: Optional[str] = None,
+    *,
+    cause: Optional[str] = None,
+) -> Finding:
     """Make a Finding whose severity comes from the code table (so no check can disagree with it).
 
     `code` is one of codes.py's constants (a check's way), or its name (a hand-built Report in a test).
+    `cause` is `op_cause(...)` of the op that explains it, when other tensors may share that op.
     """
     known = code if isinstance(code, Code) else CODES[code]
-    return Finding(code=known.name, severity=known.severity, tensor=tensor, message=message, location=location)
+    return Finding(
+        code=known.name, severity=known.severity, tensor=tensor, message=message, location=location, cause=cause
+    )
+
+
+def op_cause(op_type: str, location: Optional[str]) -> Optional[str]:
+    """The `cause` of a finding an op explains: "ArgMax at layers.py:14"; None without the user's
+    line (two ops of one type inside a library cannot be told apart, so they share nothing)."""
+    return f"{op_type} at {location}" if location else None
 
 
 @dataclass(frozen=True)
@@ -44,7 +64,7 @@ class TensorInfo:
     """One tensor that call() uses or that the layer holds: a variable, or a constant posing as one."""
 
     name: str  # attribute path on the layer ("proj.kernel", "blocks[1].w") or the variable's name
-    kind: str  # trainable | non-trainable | untracked | constant
+    kind: str  # trainable | non-trainable | overwritten (Keras assigns it in fit()) | untracked | constant | state
     shape: tuple[int, ...]
     dtype: str
     layer: Optional[str] = None  # the (inner) layer that owns it, for Models and nested layers
@@ -69,7 +89,7 @@ class TensorInfo:
 
 @dataclass(frozen=True)
 class InputInfo:
-    name: str  # "input 0", or the dict key / argument name
+    name: str  # "input" for one; for several, call()'s names: `x`, `context` or `inputs[0]` (calling.input_names)
     shape: tuple[int, ...]
     dtype: str
     value_range: tuple[float, float]

@@ -15,7 +15,7 @@ class RawVariable(keras.layers.Layer):  # args: --input-shape 16,5
 
     def build(self, input_shape):
         self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
-        self.w = tf.Variable(tf.ones((3,)))  # expect: untracked-variable w  expect: reload-mismatch w
+        self.w = tf.Variable(tf.ones((3,)))  # expect: untracked-variable w
 
     def call(self, inputs):
         return tf.matmul(inputs, self.kernel) * self.w
@@ -25,7 +25,7 @@ class RandomTensorWeight(keras.layers.Layer):  # args: --input-shape 16,5
     """A weight drawn with tf.random.normal: a constant tensor, never trained."""
 
     def build(self, input_shape):
-        self.w = tf.random.normal((input_shape[-1], 3))  # expect: constant-tensor w  expect: reload-mismatch w
+        self.w = tf.random.normal((input_shape[-1], 3))  # expect: constant-tensor w
 
     def call(self, inputs):
         return tf.matmul(inputs, self.w)
@@ -46,7 +46,7 @@ class VariablesInAList(keras.layers.Layer):  # args: --input-shape 16,5
     """Keras wraps the list but does not track raw tf.Variables inside it (NOTES.md 7)."""
 
     def build(self, input_shape):
-        self.ws = [tf.Variable(tf.ones((input_shape[-1], 5))) for _ in range(2)]  # expect: untracked-variable ws[0]  expect: untracked-variable ws[1]  expect: reload-mismatch ws[0]  expect: reload-mismatch ws[1]
+        self.ws = [tf.Variable(tf.ones((input_shape[-1], 5))) for _ in range(2)]  # expect: untracked-variable ws[0]  expect: untracked-variable ws[1]
 
     def call(self, inputs):
         return tf.matmul(inputs, self.ws[0]) + tf.matmul(inputs, self.ws[1])
@@ -56,7 +56,7 @@ class Helper:
     """A plain Python object holding a sublayer: Keras does not look inside it."""
 
     def __init__(self):
-        self.scale = tf.Variable(2.0)  # expect: untracked-variable helper.scale  expect: reload-mismatch helper.scale
+        self.scale = tf.Variable(2.0)  # expect: untracked-variable helper.scale
 
 
 class HeldByPlainObject(keras.layers.Layer):  # args: --input-shape 16,5
@@ -119,7 +119,7 @@ class VariablesInADict(keras.layers.Layer):  # args: --input-shape 16,5
 
     def build(self, input_shape):
         self.params = {
-            "kernel": tf.Variable(tf.ones((input_shape[-1], 2))),  # expect: untracked-variable params['kernel']  expect: reload-mismatch params['kernel']
+            "kernel": tf.Variable(tf.ones((input_shape[-1], 2))),  # expect: untracked-variable params['kernel']
             "bias": self.add_weight(shape=(2,), initializer="zeros", name="bias"),
         }
 
@@ -133,7 +133,7 @@ class ScaledBlock(keras.layers.Layer):
         self.proj = keras.layers.Dense(4)
 
     def build(self, input_shape):
-        self.scale = tf.Variable(1.0)  # expect: untracked-variable blocks[0].scale  expect: untracked-variable blocks[1].scale  expect: reload-mismatch blocks[0].scale  expect: reload-mismatch blocks[1].scale
+        self.scale = tf.Variable(1.0)  # expect: untracked-variable blocks[0].scale  expect: untracked-variable blocks[1].scale
 
     def call(self, inputs):
         return self.proj(inputs) * self.scale
@@ -157,10 +157,10 @@ class ReplacesItsKernel(keras.layers.Layer):  # args: --input-shape 16,5
     """`self.kernel = self.kernel / norm` in call(): the attribute becomes a tensor (NOTES.md 7)."""
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")  # expect: unused-variable kernel
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
 
     def call(self, inputs):
-        self.kernel = self.kernel / tf.norm(self.kernel)  # expect: constant-tensor kernel
+        self.kernel = self.kernel / tf.norm(self.kernel)  # expect: unused-variable kernel
         return tf.matmul(inputs, self.kernel)
 
 

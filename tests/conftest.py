@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from report_invariants import broken_invariants
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -45,7 +46,22 @@ def run_cli(args, cwd: Path = ROOT) -> Result:
         outcome = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     finally:
         os.chdir(previous)
-    return Result(outcome.exit_code, outcome.stdout, outcome.stderr, [str(a) for a in args])
+    result = Result(outcome.exit_code, outcome.stdout, outcome.stderr, [str(a) for a in args])
+    _walk(result)
+    return result
+
+
+def _walk(result: Result) -> None:
+    """Every JSON report a test's run prints must hold what every report holds (report_invariants):
+    so each layer the suite checks is walked, with no run of its own."""
+    if not result.stdout.lstrip().startswith("{"):
+        return  # text, Markdown, SARIF to a file: the JSON runs of the same layers are walked
+    try:
+        document = json.loads(result.stdout)
+    except ValueError:
+        return  # not a report (an error paragraph, a --help): other assertions judge it
+    broken = broken_invariants(document)
+    assert not broken, f"the report breaks what every report holds: {broken}\n{result}"
 
 
 _SHARED: dict = {}
@@ -189,6 +205,7 @@ _COSTLIEST_FIRST = (
     "test_accuracy.py",
     "test_samples.py",
     "test_keras_builtins.py",
+    "test_causes_and_severity.py",
     "test_api.py",
     "test_progress.py",
     "test_pyproject_runs.py",

@@ -56,6 +56,10 @@ class Forward(Protocol):
     def custom_gradient_line(self, target) -> str | None:
         """The user's line applying a custom gradient on the target's path ("" outside their code)."""
 
+    def custom_gradients(self, target) -> list[str]:
+        """Each custom gradient on the target's path, in words: where it is applied and the
+        function computing it, nearest first (empty: none)."""
+
     def blocked_by_design(self, target) -> bool:
         """Whether a stop_gradient (or a numpy function) lies on the target's path."""
 

@@ -180,7 +180,7 @@ def _taped(probe, layer, xs: list, variables: list, scale: float):
     return backend().gradients(
         layer,
         xs,
-        probe.projections,
+        probe.projections_for("false" if probe.accepts_training else "n/a"),
         training=_training(probe),
         accepts_training=probe.accepts_training,
         variables=variables,

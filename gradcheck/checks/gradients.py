@@ -30,7 +30,7 @@ from ..errors import LayerRaised
 from ..layer import state
 from ..layer.rows import input_key, variable_key
 from ..layer.source import eager_cut_location
-from ..report import finding
+from ..report import finding, op_cause
 from ..runtime import backend
 from ..statuses import GRADIENT_STATUSES, rank
 from .fitstep import trains_under_fit
@@ -90,6 +90,8 @@ def check_gradients(probe, tensors, inputs, options):
         row = tensors.get(key) if variable is not None else None
         if variable is not None and (row is None or not row.read_by_call):
             continue  # an unread weight is already reported as unused-variable
+        if row is not None and row.kind == "overwritten":
+            continue  # what its "gradient" holds is its next value, which fit() assigns (inventory.py)
         outcomes = []
         for run in runs:
             if (
@@ -295,4 +297,11 @@ def _none_finding(probe, run, name, variable, input_index, where, created):
         f"`{name}` reaches the output only through {first.describe()}{others}{where}; "
         f"{first.written_as} passes no gradient ({first.why}), {consequence}. {first.advice}",
         first.location or created,
+        cause=_cut_cause(cuts),
     )
+
+
+def _cut_cause(cuts) -> str | None:
+    """The ops that cut the path, each at its line: tensors cut by the same ones share a cause."""
+    parts = [op_cause(cut.op_type, cut.location) for cut in cuts]
+    return None if None in parts else " and ".join(part for part in parts if part)

@@ -31,13 +31,16 @@ class Context:
     tensors: Rows[TensorInfo] = field(default_factory=Rows)
     inputs: Rows[InputInfo] = field(default_factory=Rows)
     progress: Notify = silent  # told how far a counted stage has got (progress.py)
+    findings: list[Finding] = field(default_factory=list)  # what the checks before it found
 
 
 @dataclass(frozen=True)
 class CheckResult:
     """What one check found: facts for existing rows, findings, and Report fields of its own.
 
-    `tensor_rows`/`input_rows` replace the tables themselves: only the inventory makes rows.
+        `tensor_rows`/`input_rows` replace the tables themselves: only the inventory makes rows.
+    `amended` replaces findings of the checks before it (read from `Context.findings`) rather than
+    adding a second finding of the same cause.
     """
 
     tensors: Facts = field(default_factory=dict)
@@ -46,10 +49,18 @@ class CheckResult:
     report: Mapping[str, Any] = field(default_factory=dict)  # Report field name -> value
     tensor_rows: Optional[Rows[TensorInfo]] = None
     input_rows: Optional[Rows[InputInfo]] = None
+    # Earlier findings restated with what this check adds to them: one root cause stays one finding
+    # (a reload that loses a raw variable's value is part of its untracked-variable error).
+    amended: Mapping[Finding, Finding] = field(default_factory=dict)
 
 
 class Check(Protocol):
-    """A check: its stage phrase (None: part of the stage before it) and what it does."""
+    """A check: its stage phrase (None: part of the stage before it) and what it does.
+
+    A check that has something to say about a layer whose call() returns no float tensor (what it
+    reads, whether it reloads) sets the class attribute `needs_float_output = False`; the pipeline
+    skips every other check for such a layer (a missing attribute means True).
+    """
 
     @property
     def stage(self) -> Optional[str]: ...

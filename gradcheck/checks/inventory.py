@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import codes
+from ..layer.calling import input_names
 from ..layer.naming import assigned_name
 from ..layer.probe import Probe, location_of_variable, probe_findings
 from ..layer.rows import RowKey, Rows, constant_key, input_key, variable_key
@@ -29,6 +30,7 @@ class Inventory:
     building and tracing the layer showed by itself."""
 
     stage = "listing the tensors call() uses"
+    needs_float_output = False
 
     @classmethod
     def from_options(cls, options) -> Inventory:
@@ -39,7 +41,9 @@ class Inventory:
         return CheckResult(
             findings=findings + probe_findings(context.probe),
             tensor_rows=tensors,
-            input_rows=input_inventory(context.probe.input_specs),
+            input_rows=input_inventory(
+                context.probe.input_specs, input_names(context.probe.layer, len(context.probe.input_specs))
+            ),
         )
 
 
@@ -70,7 +74,7 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
                 variable_key(variable),
                 TensorInfo(
                     name=name,
-                    kind="trainable" if variable.trainable else "non-trainable",
+                    kind=_weight_kind(variable),
                     shape=tuple(variable.shape),
                     dtype=str(variable.dtype),
                     layer=owner.name if owner is not None and owner is not layer else None,
@@ -79,6 +83,8 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
                 ),
             )
         )
+        if _weight_kind(variable) == "overwritten":
+            continue  # Keras's optimizer writes it with what the backward returns: no gradient to train it
         if variable.trainable and not is_read and probe.traces:
             message = (
                 _orphan_message(name)
@@ -131,18 +137,28 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
     tensors += state_rows(probe, reads)
     constants, constant_findings = _constants(probe)
     tensors += constants
-    findings += constant_findings
+    findings += _one_per_replaced_weight(findings, constant_findings)
     findings += _created_in_call(probe)
     return Rows(tensors), findings
 
 
-def input_inventory(specs) -> Rows[InputInfo]:
-    """One row per input; integer inputs (token ids) are not differentiable and get no gradient check."""
+def _weight_kind(variable) -> str:
+    """trainable, non-trainable, or overwritten: a variable made with `overwrite_with_gradient=True`
+    (Keras's float8 layers' scales and amax histories), which fit()'s optimizer assigns with
+    what its custom gradient returns instead of stepping along a gradient (docs/design-notes.md 18)."""
+    if getattr(variable, "overwrite_with_gradient", False) is True:
+        return "overwritten"
+    return "trainable" if variable.trainable else "non-trainable"
+
+
+def input_inventory(specs, names: list[str]) -> Rows[InputInfo]:
+    """One row per input, named as call() names it (calling.input_names); integer inputs (token ids)
+    are not differentiable and get no gradient check."""
     return Rows(
         (
             input_key(i),
             InputInfo(
-                name=f"input {i}" if len(specs) > 1 else "input",
+                name=names[i],
                 shape=spec.shape,
                 dtype=spec.dtype,
                 value_range=spec.resolved_range,
@@ -168,6 +184,30 @@ def _orphan_message(name: str) -> str:
         "weights it had made stay in the layer. Make every weight in that build() with "
         "self.add_weight(...) (and build or assign each sublayer once), and the copy goes."
     )
+
+
+def _one_per_replaced_weight(weight_findings: list, constant_findings: list) -> list:
+    """The constant findings left once a weight call() replaces is told once (one root cause,
+    one finding): `self.kernel = self.kernel / n` in call() leaves the weight unread (unused-variable)
+    and makes the attribute a constant tensor (constant-tensor) of the same name. The unused-variable
+    finding becomes that one finding, at the assignment in call(), which is what to change."""
+    constants = {item.tensor: item for item in constant_findings}
+    for index, item in enumerate(weight_findings):
+        replacing = constants.get(item.tensor) if item.code == codes.UNUSED_VARIABLE.name else None
+        if replacing is None:
+            continue
+        weight_findings[index] = finding(
+            codes.UNUSED_VARIABLE,
+            item.tensor,
+            f"`{item.tensor}` is a trainable weight that call() replaces with a tensor at {replacing.location} "
+            "(it assigns the attribute, e.g. `self.kernel = self.kernel / n`): from then on call() reads that "
+            "tensor, a constant no gradient or optimizer step can change, and never the weight, so the weight "
+            f"cannot learn{f' (made at {item.location})' if item.location else ''}. Assign the result to a "
+            "local name instead and read the weight itself.",
+            replacing.location,
+        )
+        del constants[item.tensor]
+    return list(constants.values())
 
 
 def _modes(probe: Probe) -> str:

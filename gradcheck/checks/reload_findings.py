@@ -5,6 +5,7 @@ another value. checks/reload.py runs the steps.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 
@@ -16,8 +17,11 @@ from ..layer.source import error_text, format_location, is_user_file, user_frame
 from ..report import finding
 
 
-def failed(probe, problem: LayerRaised):
+def failed(probe, problem: LayerRaised, *, alone: bool = False):
+    """reload-failed, or with `alone` (a Functional model holding the layer saves and loads, the
+    layer saved on its own does not) reload-failed-alone: the severity follows what a user loses."""
     layer = probe.layer
+    code = codes.RELOAD_FAILED_ALONE if alone else codes.RELOAD_FAILED
     missing = _required_arguments_missing(layer)
     where = user_frame_of(problem.error) or _config_location(layer)
     reason = f"{type(problem.error).__name__}: {error_text(problem.error, 300)}"
@@ -29,22 +33,30 @@ def failed(probe, problem: LayerRaised):
             f"{'them' if len(missing) > 1 else 'it'} to the dict get_config() returns."
         )
         return finding(
-            codes.RELOAD_FAILED,
-            ", ".join(missing),
-            f"{problem.doing} raised ({reason}). {advice}",
-            _config_location(layer) or where,
+            code, ", ".join(missing), f"{problem.doing} raised ({reason}). {advice}", _config_location(layer) or where
         )
+    alone_note = (
+        " Only the layer saved on its own is lost: a Functional model that calls it on its Input saves, "
+        "loads and computes the same (checked)."
+        if alone
+        else ""
+    )
     unbuilt = _UNBUILT.search(str(problem.error))
     if unbuilt:
-        return finding(
-            codes.RELOAD_FAILED, None, f"{problem.doing} raised ({reason}). {_unbuilt_advice(layer, unbuilt[1])}", where
-        )
+        advice = _unbuilt_advice(layer, unbuilt[1], alone)
+        return finding(code, None, f"{problem.doing} raised ({reason}).{alone_note} {advice}", where)
+    consequence = (
+        alone_note
+        if alone
+        else ", so a model holding this layer cannot be saved and loaded again (a Functional model that "
+        "calls it on its Input fails too)."
+    )
     return finding(
-        codes.RELOAD_FAILED,
+        code,
         None,
-        f"{problem.doing} raised ({reason}), so a model holding this layer cannot be saved and loaded "
-        "again. Make get_config() return every constructor argument, create weights in build(), and "
-        "register the class with @keras.saving.register_keras_serializable().",
+        f"{problem.doing} raised ({reason}){'.' if alone else ''}{consequence} Make get_config() return every "
+        "constructor argument, create weights in build(), and register the class with "
+        "@keras.saving.register_keras_serializable().",
         where,
     )
 
@@ -53,11 +65,11 @@ def failed(probe, problem: LayerRaised):
 _UNBUILT = re.compile(r"<(\w+) name=[^,>]*, built=False>:\s*Layer '[^']*' was never built")
 
 
-def _unbuilt_advice(layer, class_name: str) -> str:
+def _unbuilt_advice(layer, class_name: str, alone: bool) -> str:
     """A sublayer made in __init__ that only the layer's first call builds: a layer loaded alone is
     built from its saved input shape by its own build(), which leaves that sublayer without the
     variables its saved weights are for. (A Functional model calls the layer on its Input, which
-    builds the sublayer, and loads; checked with Keras 3.15.)"""
+    builds the sublayer, and loads, design notes 19: reload.py checks it, and `alone` says it did.)"""
     # The attribute to build: the unbuilt sublayer itself, or the one holding it (an RNN's cell).
     holders = [
         (key, value)
@@ -74,13 +86,20 @@ def _unbuilt_advice(layer, class_name: str) -> str:
     return (
         f"The layer builds {sublayer} only when it is first called, not in build(): loaded on its own, "
         "the layer is built from its saved input shape and the sublayer is left without the variables "
-        "its saved weights are for (a Functional model that calls the layer on its Input is spared). "
+        f"its saved weights are for{'' if alone else ' (and here a Functional model holding it fails as well)'}. "
         f"Build it in the layer's build(), e.g. `{example}`."
     )
 
 
-def mismatch(probe, tensors, copy, step: str, difference: float, framework) -> list:
-    findings = []
+# The inventory's findings on a tensor the saved model cannot hold: a reload that loses its value is
+# the same root cause, told in that finding (one cause, one finding), not in a reload-mismatch.
+_NOT_SAVED = (codes.UNTRACKED_VARIABLE.name, codes.CONSTANT_TENSOR.name)
+
+
+def mismatch(probe, tensors, copy, step: str, difference: float, framework, earlier=()) -> tuple[list, dict]:
+    """(reload-mismatch findings, {earlier finding: the same finding saying the reload lost the value})."""
+    findings: list = []
+    amended: dict = {}
     reloaded_names = None
     for row in tensors:
         if row.kind not in ("untracked", "constant") or not row.read_by_call:
@@ -90,6 +109,14 @@ def mismatch(probe, tensors, copy, step: str, difference: float, framework) -> l
 
             reloaded_names = Names(copy, framework)
         if _same_value_at(probe, reloaded_names, copy, row.name, framework):
+            continue
+        explained = next((f for f in earlier if f.code in _NOT_SAVED and f.tensor == row.name), None)
+        if explained is not None and explained not in amended:
+            amended[explained] = dataclasses.replace(
+                explained,
+                message=f"{explained.message} The saved model loses its value: after {step} the layer's "
+                f"output differs by {difference:.1e} of its scale.",
+            )
             continue
         what = "raw tf.Variable" if row.kind == "untracked" else "constant"
         findings.append(
@@ -118,7 +145,7 @@ def mismatch(probe, tensors, copy, step: str, difference: float, framework) -> l
                 _config_location(probe.layer),
             )
         )
-    if not findings:
+    if not findings and not amended:
         findings.append(
             finding(
                 codes.RELOAD_MISMATCH,
@@ -129,7 +156,7 @@ def mismatch(probe, tensors, copy, step: str, difference: float, framework) -> l
                 _config_location(probe.layer),
             )
         )
-    return findings
+    return findings, amended
 
 
 def _same_value_at(probe, reloaded_names, copy, name: str, framework) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import codes
 from ..layer.precision import epsilon
-from ..report import finding
+from ..report import finding, op_cause
 from ..runtime import backend
 
 # Rounding in a sum of n float32 terms of the largest gradient's size leaves about sqrt(n)·ε of
@@ -74,6 +74,7 @@ def weak_finding(probe, run, name, source, worst, where, subject, is_input, crea
     op = backend().culprit(probe, run, source, worst.status)
     at_op = f" It {'dies' if worst.status != 'exploding' else 'explodes'} at {op.describe()}: {op.note}." if op else ""
     location = (op.location if op else None) or created
+    shared = op_cause(op.op_type, op.location) if op else None  # every tensor that op starves shares it
     if worst.status == "zero":
         # The advice follows the op that stops it (a ReLU, a clip's bound, a closed gate) when one does.
         advice = (
@@ -89,6 +90,7 @@ def weak_finding(probe, run, name, source, worst, where, subject, is_input, crea
             f"{'layers before this one get no signal through it' if is_input else 'an optimizer step leaves it unchanged'}."
             f"{at_op} {advice}",
             location,
+            cause=shared,
         )
     vanishing = worst.status == "vanishing"
     advice = (
@@ -109,4 +111,5 @@ def weak_finding(probe, run, name, source, worst, where, subject, is_input, crea
         f"{'one optimizer step cannot move it' if vanishing else 'one optimizer step moves it far beyond its own size'}."
         f"{at_op} {advice}",
         location,
+        cause=shared,
     )

@@ -8,8 +8,10 @@ An entry must still match after edits that do not touch the finding, so it holds
 the target, the code, the tensor, the function or class the finding's line is in (found with ast,
 "Net.call"), and the finding's message with every file:line and every number taken out (the op and
 the words stay; the line, a ratio that moves with the seed, the worst entry's index go). Entries are
-matched as a multiset, so reordering targets or findings changes nothing; they are written sorted,
-with no date, so the same findings give the same bytes.
+matched as a multiset, so reordering targets or findings changes nothing: word for word first, then
+a finding left over takes a left-over entry of the same target, code, tensor and scope, so a message
+a newer gradcheck words differently keeps its entry. They are written sorted, with no date, so the
+same findings give the same bytes.
 """
 
 from __future__ import annotations
@@ -154,22 +156,42 @@ def apply_baseline(results: Sequence, entries: Sequence[Entry], path: str) -> li
     """Mark the findings `entries` list as ignored, and add a `baseline-fixed` info per entry of a
     checked target that no finding matches any more."""
     left = Counter(entries)
+    # Two passes: first the entries that match word for word, then, for findings still unmatched, an
+    # entry with the same target, code, tensor and scope whose message differs. A newer gradcheck
+    # that rewords a message must not turn a whole baseline into new findings; the message only
+    # decides between entries that agree on everything else.
+    pending = [
+        (index, position, entry_of(result.target, item))
+        for index, result in enumerate(results)
+        if isinstance(result, Report)
+        for position, item in enumerate(result.findings)
+        if recordable(item)
+    ]
+    matched: set[tuple[int, int]] = set()
+    for exact in (True, False):
+        for index, position, entry in pending:
+            if (index, position) in matched:
+                continue
+            chosen = entry if exact else _same_place(left, entry)
+            if chosen is None or left[chosen] <= 0:
+                continue
+            left[chosen] -= 1
+            matched.add((index, position))
+    left = +left
     marked = []
-    for result in results:
+    for index, result in enumerate(results):
         if not isinstance(result, Report):
             marked.append(result)
             continue
-        findings = []
-        for item in result.findings:
-            if recordable(item):
-                entry = entry_of(result.target, item)
-                if left[entry] > 0:
-                    left[entry] -= 1
-                    item = dataclasses.replace(
-                        item, ignored=True, ignore_reason="recorded in the baseline", ignored_by=f"baseline {path}"
-                    )
-            findings.append(item)
-        marked.append(dataclasses.replace(result, findings=tuple(findings)))
+        findings = tuple(
+            dataclasses.replace(
+                item, ignored=True, ignore_reason="recorded in the baseline", ignored_by=f"baseline {path}"
+            )
+            if (index, position) in matched
+            else item
+            for position, item in enumerate(result.findings)
+        )
+        marked.append(dataclasses.replace(result, findings=findings))
     checked = {r.target: index for index, r in reversed(list(enumerate(marked))) if isinstance(r, Report)}
     fixed: dict[int, list[Finding]] = {}
     for entry in sorted(left.elements(), key=Entry.sort_key):
@@ -179,6 +201,13 @@ def apply_baseline(results: Sequence, entries: Sequence[Entry], path: str) -> li
         report = marked[index]
         marked[index] = dataclasses.replace(report, findings=sort_findings([*report.findings, *found]))
     return marked
+
+
+def _same_place(left: Counter, entry: Entry) -> Optional[Entry]:
+    """The first entry (in sorted order) still left with `entry`'s target, code, tensor and scope."""
+    place = (entry.target, entry.code, entry.tensor, entry.scope)
+    candidates = [e for e, count in left.items() if count > 0 and (e.target, e.code, e.tensor, e.scope) == place]
+    return min(candidates, key=Entry.sort_key) if candidates else None
 
 
 def _fixed(entry: Entry, path: str) -> Finding:

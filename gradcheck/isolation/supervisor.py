@@ -20,14 +20,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from ..errors import GradcheckError, TimeLimitReached
+from ..errors import GradcheckError
 from ..report import Report, TargetFailure
 from ..runtime import QUIET_DEFAULTS
 from . import descendants, forkserver
@@ -365,42 +364,3 @@ def shutdown() -> None:
     _close_spare()
     _forget_retired(wait=True)
     forkserver.close_server()
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None):
-    """A best-effort limit for the in-process check(): the command and check(isolate=True) do not use it.
-
-    SIGALRM interrupts Python code (a loop in call()) but not a long TensorFlow op or a
-    tf.while_loop, and a broad `except` in the code being run can swallow it. It works only in the
-    main thread, so elsewhere (a pytest-xdist worker thread, a notebook thread) no limit is set.
-    The supervisor's limit (check_targets above) has none of these gaps: it ends the worker process.
-    """
-    usable = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
-    if not seconds or not usable:
-        yield
-        return
-
-    message = (
-        f"The check did not finish within {seconds:g} s (the layer may hang in build() or call()). "
-        "Check the layer for an endless loop, or allow more time with --timeout SECONDS."
-    )
-    expired = []
-
-    def expire(signum, frame):
-        expired.append(True)
-        raise TimeLimitReached(message)
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except Exception:
-        # Keras rewrites an exception raised inside Layer.__call__ ("Exception encountered when
-        # calling ..."), so the one raised above may come back wrapped: give the plain message.
-        if expired:
-            raise TimeLimitReached(message) from None
-        raise
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)

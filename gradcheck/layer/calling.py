@@ -43,6 +43,24 @@ def _check_input_count(layer, given: int) -> None:
         )
 
 
+def input_names(layer, count: int) -> list[str]:
+    """What the report calls each input: `input` for one; for several, call()'s own names for them
+    as call_layer passes them: its parameters (`call(self, x, context)`: `x`, `context`), or the
+    list parameter's items (`call(self, inputs)`: `inputs[0]`, `inputs[1]`)."""
+    if count == 1:
+        return ["input"]
+    try:
+        parameters = list(inspect.signature(layer.call).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    positional = [p for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD]
+    if _required_positional(layer) == count:
+        return [p.name for p in positional[:count]]
+    if positional:  # one list of inputs, as Keras's Attention and Concatenate take them
+        return [f"{positional[0].name}[{i}]" for i in range(count)]
+    return [f"input {i}" for i in range(count)]
+
+
 def _required_positional(layer) -> int:
     try:
         parameters = inspect.signature(layer.call).parameters.values()

@@ -52,6 +52,9 @@ class Probe:
     trace_error: str | None = None  # why call() could not be traced, with the user's line
     backward_failures: list = field(default_factory=list)  # backward-failed findings (backward.py)
     twins: list = field(default_factory=list)  # float64 copies made so far, shared by the checks (twin.py)
+    # A training mode whose outputs have other shapes than the first call's (RandomCrop crops only
+    # with training=True) gets projections of its own: see projections_for.
+    mode_projections: dict = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:
@@ -76,6 +79,11 @@ class Probe:
     def tensor_name(self, variable) -> str:
         """How a variable is shown: its attribute path on the layer (naming.py)."""
         return self.names.variable_name(variable, self.layer)
+
+    def projections_for(self, mode: str) -> list:
+        """The projections of the probe loss in a training mode ("true", "false", "n/a"): drawn
+        for that mode's own output shapes, so each mode is its own probe (design notes 20)."""
+        return self.mode_projections.get(mode, self.projections)
 
     def input_tensors(self):
         return [backend().constant(a) for a in self.inputs]
@@ -125,15 +133,17 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
             third = call_layer(layer, tensors, stochastic_mode, accepts_training)
         except LayerRaised as raised:
             raise _user_failure(raised.error, "calling the layer a second time", options) from None
+        shapes = _shapes_by_mode(layer, tensors, options, accepts_training, first, second, stochastic_mode)
         created_in_call = log.since(mark)
 
+    # No float output (Discretization's bucket ids): nothing to differentiate, and what call()
+    # reads and the reload are still checked (probe_findings says so; pipeline.py skips the rest).
     outputs, output_names = _float_outputs(first)
-    if not outputs:
-        returned = f"a tensor of dtype {first.dtype.name}" if framework.is_tensor(first) else type(first).__name__
+    if not outputs and not _holds_a_tensor(first, framework):
         raise GradcheckError(
-            f"call() returned {returned} with no floating-point tensor in it, so there is "
-            "nothing a gradient can flow from. A layer must return a float tensor (or a tuple, list or "
-            "dict of them); check what call() returns."
+            f"call() returned {type(first).__name__} with no tensor in it, so there is nothing a "
+            "gradient can flow from. A layer must return a tensor (or a tuple, list or dict of them); "
+            "check what call() returns."
         )
     stochastic = any(
         not np.array_equal(a.numpy(), b.numpy(), equal_nan=True)  # a NaN output is not noise
@@ -151,6 +161,11 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
         outputs=outputs,
         output_names=output_names,
         projections=projections([tuple(o.shape) for o in outputs], options.seed),
+        mode_projections={
+            mode: projections(mode_shapes, options.seed)
+            for mode, mode_shapes in shapes.items()
+            if mode_shapes != [tuple(o.shape) for o in outputs]
+        },
         accepts_training=accepts_training,
         stochastic=stochastic,
         names=names,
@@ -172,6 +187,57 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
     return probe
 
 
+def _shapes_by_mode(layer, tensors, options: Options, accepts_training: bool, first, second, second_mode) -> dict:
+    """{mode: the shapes of the float outputs with training=mode} for "true" and "false", from the
+    calls already made where one had that `training`, else from one more call (its random and
+    carried state put back after it). A mode whose call raises is left out: its trace says why.
+
+    The first call passes `training` only when --training/--no-training says so; without it Keras
+    gives call() its own default, which is inference when that default is None or False (Dropout,
+    BatchNormalization, every layer written the usual way), so that call serves as training=False
+    and no pass is added. A default of True (Keras's image augmentation layers) or none to read
+    takes the extra call."""
+    if not accepts_training:
+        return {}
+    known = {"true" if second_mode else "false": second}
+    if options.training is not None:
+        known.setdefault("true" if options.training else "false", first)
+    elif _training_default(layer) in (None, False):
+        known.setdefault("false", first)
+    shapes = {mode: [tuple(o.shape) for o in _float_outputs(result)[0]] for mode, result in known.items()}
+    for mode in ("true", "false") if options.training is not False else ("false",):
+        if mode in shapes:
+            continue
+        saved = state.snapshot(layer)
+        try:
+            result = call_layer(layer, tensors, mode == "true", accepts_training)
+            shapes[mode] = [tuple(o.shape) for o in _float_outputs(result)[0]]
+        except LayerRaised:
+            pass
+        finally:
+            state.restore(saved)
+    return shapes
+
+
+def _training_default(layer):
+    """The default of call()'s `training` parameter; True when it has none to read (**kwargs)."""
+    import inspect
+
+    try:
+        parameter = inspect.signature(layer.call).parameters.get("training")
+    except (TypeError, ValueError):
+        return True
+    return True if parameter is None or parameter.default is parameter.empty else parameter.default
+
+
+def _holds_a_tensor(result, framework) -> bool:
+    if isinstance(result, dict):
+        return any(_holds_a_tensor(value, framework) for value in result.values())
+    if isinstance(result, (list, tuple)):
+        return any(_holds_a_tensor(value, framework) for value in result)
+    return framework.is_tensor(result)
+
+
 def probe_findings(probe: Probe) -> list:
     """What building and tracing the layer showed by itself: call() cannot be traced, or its
     output is random from call to call."""
@@ -186,6 +252,8 @@ def probe_findings(probe: Probe) -> list:
                 "run_eagerly=True. Graph-based checks (which op cuts a path, constants) and the finite-difference comparison were skipped.",
             )
         )
+    if not probe.outputs:
+        findings.append(_no_float_output(probe))
     if probe.stochastic:
         findings.append(
             finding(
@@ -196,6 +264,24 @@ def probe_findings(probe: Probe) -> list:
             )
         )
     return findings
+
+
+def _no_float_output(probe: Probe):
+    trainable = [probe.tensor_name(v) for v in probe.gradient_variables]
+    weights = (
+        f" Its trainable variables ({', '.join(f'`{name}`' for name in trainable)}) cannot learn through "
+        "it: no loss on an integer output has a gradient."
+        if trainable
+        else ""
+    )
+    return finding(
+        codes.NO_FLOAT_OUTPUT,
+        None,
+        "call() returns no floating-point tensor (integer or bool values only), so there is nothing "
+        "differentiable to check: what call() reads and the save/reload round trip were checked, the "
+        f"gradient checks were not.{weights} That is right for a layer that turns values into indices "
+        "(Discretization, StringLookup); if it should return floats, check what call() returns.",
+    )
 
 
 def _modes(options: Options, accepts_training: bool) -> list[str]:

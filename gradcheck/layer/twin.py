@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LayerRaised
+from ..errors import LayerRaised, user_code
 from ..runtime import backend
 from . import state
 from .calling import call_layer, float_outputs
@@ -110,14 +110,27 @@ def make_twin(probe, variables) -> Twin:
         return original_layer(
             probe, variables, "the float64 copy of the layer holds different weights (names, shapes)", None
         )
-    copy_values(pairs)
+    try:
+        # A variable of the copy may refuse the original's value (a dtype or a shape Keras fixes
+        # itself): any failure here is the copy's, and the layer itself is compared instead.
+        with user_code("giving the float64 copy the layer's weights"):
+            copy_values(pairs)
+            states = seed_states(twin)
+    except LayerRaised as raised:
+        return original_layer(
+            probe,
+            variables,
+            f"the float64 copy could not hold the layer's weights ({type(raised.error).__name__}: "
+            f"{error_text(raised.error, 200)})",
+            None,
+        )
     result = Twin(
         layer=twin,
         dtype="float64",
         variables={id(o): c for o, c in pairs},
         inputs=inputs64,
         promote=promote,
-        seed_states=seed_states(twin),
+        seed_states=states,
     )
     missing = [v for v in variables if id(backend().backing(v)) not in result.variables]
     if missing:

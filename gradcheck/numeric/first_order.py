@@ -261,6 +261,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
             continue
         if mismatched:
             target.gradient_location = target.gradient_location or forward.custom_gradient_line(target)
+            target.custom_gradients = target.custom_gradients or forward.custom_gradients(target)
         record(target, comparisons, mode, dtype, step, probe)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import codes
 from ..layer.rows import RowKey, input_key, variable_key
-from ..report import finding
+from ..report import finding, op_cause
 from ..runtime import backend
 from ..statuses import COMPARISONS, rank
 from .fallback import fallback_findings
@@ -35,6 +35,7 @@ class Target:
     dtype: str = "float64"
     fallback_op: object = None  # the LowPrecisionOp on its path that made it compare in float32
     gradient_location: str | None = None  # the user's line applying a custom gradient on its path
+    custom_gradients: list = field(default_factory=list)  # each custom gradient on its path, in words
     checked: bool = False  # compared in at least one training mode
     messages: list = field(default_factory=list)  # (verdict, text) per failing comparison
     skip_reasons: list = field(default_factory=list)  # why a mode was not compared, in words
@@ -170,8 +171,27 @@ def _message(target, comparisons, worst, context) -> str:
     return (
         f"The gradient of `{target.name}` disagrees with finite differences ({context}): {detail}. The "
         "disagreement stays at smaller steps, where the estimates agree with each other and the loss is smooth, so the gradient is "
-        "wrong, not the estimate. Check the custom gradient (tf.custom_gradient) or hand-written backward "
-        "this tensor flows through."
+        f"wrong, not the estimate. {_suspects(target.custom_gradients)}"
+    )
+
+
+def _suspects(custom: list) -> str:
+    """Where to look for the wrong gradient: the custom gradients on the tensor's path, by name."""
+    if len(custom) == 1:
+        return (
+            f"Its path runs through {custom[0]}: check that function against the derivative of the "
+            "forward computation it stands for."
+        )
+    if custom:
+        listed = "; ".join(custom)
+        return (
+            f"Its path runs through {len(custom)} custom gradients ({listed}): check each against the "
+            "derivative of the forward computation it stands for; the nearest is listed first."
+        )
+    return (
+        "No tf.custom_gradient lies on its path, so the wrong gradient is an op's registered one: a "
+        "gradient registered with tf.RegisterGradient or gradient_override_map, or TensorFlow's own "
+        "(worth a minimal reproduction and a TensorFlow issue)."
     )
 
 
@@ -206,7 +226,14 @@ def results(options, twin, targets, tensors):
         kink = next((m for v, m in target.messages if v == "kink"), None)
         if mismatch:
             findings.append(
-                finding(codes.GRADIENT_MISMATCH, target.name, mismatch, target.gradient_location or location)
+                finding(
+                    codes.GRADIENT_MISMATCH,
+                    target.name,
+                    mismatch,
+                    target.gradient_location or location,
+                    # A wrong custom gradient gives every tensor behind it a mismatch: one entry.
+                    cause=op_cause("CustomGradient", target.gradient_location) if target.custom_gradients else None,
+                )
             )
         elif kink:
             findings.append(finding(codes.NON_DIFFERENTIABLE_POINT, target.name, kink, location))

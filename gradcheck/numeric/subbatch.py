@@ -18,7 +18,7 @@ written into call()).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,6 +34,11 @@ class Samples:
     projections: list  # numpy float64 arrays, one per float output
     batch: int  # the probe loss is sum(r * y) / batch
     whole: bool  # the probe's whole batch
+    # A training mode whose outputs have shapes of their own (Probe.projections_for) -> its projections.
+    mode_projections: dict = field(default_factory=dict)
+
+    def projections_for(self, mode: str) -> list:
+        return self.mode_projections.get(mode, self.projections)
 
 
 def whole_batch(probe, twin) -> Samples:
@@ -42,6 +47,7 @@ def whole_batch(probe, twin) -> Samples:
         projections=list(probe.projections),
         batch=probe.batch_size,
         whole=True,
+        mode_projections={mode: list(rs) for mode, rs in probe.mode_projections.items()},
     )
 
 
@@ -54,7 +60,8 @@ def leading_samples(probe, twin) -> Samples | None:
     count = max(MIN_SAMPLES, -(-SUB_BATCH_ELEMENTS // max(per_sample, 1)))  # ceil
     if count >= batch:
         return None
-    shapes = [tuple(a.shape) for a in twin.inputs] + [tuple(o.shape) for o in probe.outputs]
+    shapes = [tuple(a.shape) for a in twin.inputs] + [tuple(r.shape) for r in probe.projections]
+    shapes += [tuple(r.shape) for rs in probe.mode_projections.values() for r in rs]
     if any(not shape or shape[0] != batch for shape in shapes):
         return None  # some tensor is not per sample: slicing it would change what is computed
     return Samples(
@@ -62,4 +69,7 @@ def leading_samples(probe, twin) -> Samples | None:
         projections=[np.ascontiguousarray(r[:count]) for r in probe.projections],
         batch=count,
         whole=False,
+        mode_projections={
+            mode: [np.ascontiguousarray(r[:count]) for r in rs] for mode, rs in probe.mode_projections.items()
+        },
     )

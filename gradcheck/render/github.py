@@ -14,6 +14,7 @@ a run with more findings than that should also upload `--format sarif` to code s
 from __future__ import annotations
 
 from ..report import ERROR, INFO, WARNING, TargetFailure, counted, fails, not_compared_note
+from .causes import one_per_cause
 
 _COMMAND = {ERROR: "error", WARNING: "warning", INFO: "notice"}
 
@@ -48,7 +49,7 @@ def render(results, *, fail_on: str = ERROR, **_presentation) -> str:
         if isinstance(result, TargetFailure):
             lines.append(command("error", f"{result.target}: {result.message}", title="gradcheck could not run"))
             continue
-        for item in result.findings:
+        for item in one_per_cause(result.findings):  # one annotation per op at fault (causes.py)
             if item.ignored:
                 continue
             path, line = _file_and_line(item.location)

@@ -16,6 +16,7 @@ import math
 import re
 
 from ..report import ERROR, WARNING, Report, TargetFailure, fails
+from .causes import one_per_cause
 from .text import overall_verdict, shown_findings, target_labels, verdict_words
 
 # Active anywhere in a line; `(`, `!` and `#` matter only next to `]`, `[` or at a line start.
@@ -90,14 +91,14 @@ def _target(result, label: str, fail_on: str, quiet: bool, level: str) -> str:
     )
     if not quiet and (result.variables or result.inputs):
         lines += ["", _table(result)]
-    listed = shown_findings(result, quiet=quiet, show_ignored=False)
+    listed = one_per_cause(shown_findings(result, quiet=quiet, show_ignored=False))
     if listed:
         lines += ["", "**Findings**", ""] + [_finding(item) for item in listed]
         lines += ["", text(f"What a code means and how to fix it: gradcheck --explain CODE (e.g. {listed[0].code}).")]
     ignored = [f for f in result.findings if f.ignored]
     if ignored:  # a pull request's reviewer sees what was accepted, and why
         lines += ["", "<details><summary>" + text(f"{len(ignored)} ignored") + "</summary>", ""]
-        lines += [_finding(item) for item in ignored] + ["", "</details>"]
+        lines += [_finding(item) for item in one_per_cause(ignored)] + ["", "</details>"]
     return "\n".join(lines)
 
 
@@ -106,11 +107,8 @@ def _table(report: Report) -> str:
     for t in report.variables:
         status: str = t.gradient_status or ("not read" if not t.read_by_call else "")
         name = t.name + (f" ({t.layer})" if t.layer else "")
-        rows.append(
-            _row(
-                name, t.kind, t.shape, t.gradient_ratio, status, t.trains_under_fit, t.numeric_verdict, t.numeric_error
-            )
-        )
+        fit = "written" if t.kind == "overwritten" else t.trains_under_fit  # Keras assigns it (inventory.py)
+        rows.append(_row(name, t.kind, t.shape, t.gradient_ratio, status, fit, t.numeric_verdict, t.numeric_error))
     for i in report.inputs:
         status = i.gradient_status or ("not differentiable" if not i.differentiable else "")
         rows.append(
@@ -134,7 +132,7 @@ def _row(name, kind, shape, ratio, status, fit, verdict, error) -> str:
         "x".join(map(str, shape)) or "scalar",
         ratio_text,
         f"**{status}**" if status not in ("ok", "") else status,
-        {True: "yes", False: "no", None: ""}[fit],
+        fit if isinstance(fit, str) else {True: "yes", False: "no", None: ""}[fit],
         text(numeric),
     ]
     return "| " + " | ".join(cell(c) for c in cells) + " |"

@@ -182,7 +182,7 @@ def _rows(report: Report) -> list[dict]:
                 tensor.gradient_norm,
                 tensor.gradient_ratio,
                 status,
-                _yes_no(tensor.trains_under_fit),
+                "written" if tensor.kind == "overwritten" else _yes_no(tensor.trains_under_fit),
                 tensor.numeric_verdict,
                 tensor.numeric_error,
                 tensor.second_order_verdict,

@@ -17,6 +17,7 @@ import io
 from typing import Literal, Optional
 
 from ..report import ERROR, INFO, WARNING, Report, TargetFailure, counted, fails, not_compared_note
+from .causes import one_per_cause
 from .table import grid, table_lines
 
 _SEVERITY_STYLE = {ERROR: "bold red", WARNING: "yellow", INFO: "cyan"}
@@ -119,7 +120,7 @@ def verdict_words(result, fail_on: str, *, quiet: bool = False) -> tuple[str, st
     if result.count(WARNING):
         return "OK", f": {counted(result)} (warnings fail the run only with --fail-on warning){skipped}."
     # A BatchNormalization's moving statistics are tracked but not trainable, by design.
-    trainable = all(t.kind == "trainable" for t in result.variables if t.read_by_call)
+    trainable = all(t.kind in ("trainable", "overwritten") for t in result.variables if t.read_by_call)
     tracked = f"every weight call() uses is tracked{' and trainable' * trainable}"
     return "OK", f": {counted(result)}; {tracked}{skipped}."
 
@@ -203,7 +204,8 @@ def shown_findings(report: Report, *, quiet: bool, show_ignored: bool) -> list:
 def _findings(writer, report: Report, *, quiet: bool, show_ignored: bool) -> None:
     from rich.text import Text
 
-    for item in shown_findings(report, quiet=quiet, show_ignored=show_ignored):
+    # One entry per op at fault: the tensors it cuts, kills or saturates share it (causes.py).
+    for item in one_per_cause(shown_findings(report, quiet=quiet, show_ignored=show_ignored)):
         label = "IGNORED" if item.ignored else item.severity.upper()
         style = "dim" if item.ignored else _SEVERITY_STYLE[item.severity]
         head = Text.assemble((f"{label:{_INDENT - 1}} ", style), (item.code, "bold"))

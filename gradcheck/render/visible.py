@@ -47,6 +47,7 @@ def shown(result):
             tensor=_line(item.tensor),
             message=visible(item.message, multiline=True),
             location=_line(item.location),
+            cause=_line(item.cause),
             ignore_reason=_line(item.ignore_reason),
             ignored_by=_line(item.ignored_by),
         )

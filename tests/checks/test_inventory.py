@@ -98,7 +98,6 @@ def test_api_returns_the_same_findings_as_the_cli():
     report = check("sample_layers/untracked.py:RawVariable", input_shape=(16, 5), numeric=False)
     assert not report.ok
     assert [(f.code, f.tensor, f.location) for f in report.findings if f.severity == "error"] == [
-        ("reload-mismatch", "w", f"{UNTRACKED}:{line_of('self.w = tf.Variable(', UNTRACKED)}"),
         ("untracked-variable", "w", f"{UNTRACKED}:{line_of('self.w = tf.Variable(', UNTRACKED)}"),
     ]
 

@@ -2,8 +2,8 @@
 
 A refactor (rooms, the check interface, the backend seam) must not change a single byte of what a
 user gets, and this test says so for every run the suite already makes (the runs are shared with
-tests/checks/test_samples.py, test_keras_builtins.py and test_peer_layers.py, so it costs no check
-of its own). A change meant to alter reports refreshes the copies, and the diff of
+tests/checks/test_samples.py, test_keras_builtins.py, test_peer_layers.py and test_causes_and_severity.py, so it
+costs no check of its own). A change meant to alter reports refreshes the copies, and the diff of
 tests/data/snapshots/ is then the review of what users will see:
 
     GRADCHECK_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/checks/test_report_snapshots.py
@@ -18,6 +18,7 @@ import re
 
 import pytest
 from conftest import ROOT, run_cli_shared, sample_cases
+from test_causes_and_severity import RUNS as VERDICT_RUNS, run as verdict
 from test_keras_builtins import BUILTINS, builtin
 from test_peer_layers import PEERS, peer
 
@@ -29,6 +30,7 @@ def _runs() -> dict:
     runs = {f"sample-{c.id}": (lambda c=c: run_cli_shared([f"{c.file}:{c.name}", *c.args, "--json"])) for c in sample_cases()}
     runs.update({f"keras-{name}": (lambda name=name: builtin(name)) for name in BUILTINS})
     runs.update({f"keras_hub-{name}": (lambda name=name: peer(name)) for name in PEERS})
+    runs.update({f"verdict-{name}": (lambda name=name: verdict(name)) for name in VERDICT_RUNS})
     return runs
 
 

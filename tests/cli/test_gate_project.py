@@ -63,6 +63,7 @@ def test_inline_ignores_let_the_project_pass_and_keep_each_reason(project):
         "tensor": "target_kernel",
         "message": "...",
         "location": f"layers.py:{op_line}",
+        "cause": f"StopGradient at layers.py:{op_line}",
         "ignored": True,
         "ignore_reason": "frozen target branch, copied from the online kernel",
         "ignored_by": f"comment at layers.py:{comment_line}",

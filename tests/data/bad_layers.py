@@ -50,11 +50,6 @@ class ReturnsNone(keras.layers.Layer):
         return None
 
 
-class ReturnsInt(keras.layers.Layer):
-    def call(self, inputs):
-        return tf.cast(inputs > 0, tf.int32)
-
-
 class Hangs(keras.layers.Layer):
     def call(self, inputs):
         # A test that must act while call() runs (HANG_MARK set) waits for this file, rather than

@@ -250,3 +250,22 @@ def test_an_unknown_ignore_code_exits_2_before_anything_runs():
         f"gradcheck: --ignore nope: 'nope' is not a finding code. The codes are: {', '.join(sorted(CODES))}. "
         "Run gradcheck --explain CODE for what one means.\n"
     )
+
+
+def test_a_reworded_message_keeps_its_entry_and_words_decide_only_between_equals(layers):
+    where = f"layers.py:{_line('a = ')}"
+    old = _report(findings=[finding("zero-gradient", "k", "dead", where), finding("zero-gradient", "k", "stuck", where)])
+    entries = entries_of([old])
+    # A newer gradcheck words one message differently: both findings still match, none is new.
+    reworded = _report(findings=[finding("zero-gradient", "k", "stuck", where), finding("zero-gradient", "k", "dead now", where)])
+    [gated] = apply_baseline([reworded], entries, "b.json")
+    assert sorted((f.message, f.ignored) for f in gated.findings) == [("dead now", True), ("stuck", True)]
+    # Another tensor, or a third finding on the same one, is new whatever its words.
+    grown = _report(findings=[*reworded.findings, finding("zero-gradient", "k", "dead", where), finding("zero-gradient", "b", "dead", where)])
+    [gated] = apply_baseline([grown], entries, "b.json")
+    assert sorted((f.tensor, f.message, f.ignored) for f in gated.findings) == [
+        ("b", "dead", False),
+        ("k", "dead", True),
+        ("k", "dead now", False),
+        ("k", "stuck", True),
+    ]

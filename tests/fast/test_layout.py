@@ -6,7 +6,7 @@ import re
 
 from conftest import ROOT
 
-LIMIT = 420  # "none much over 400 lines"
+LIMIT = 400  # "no module over 400 lines"
 PACKAGE = ROOT / "gradcheck"
 
 
@@ -123,7 +123,7 @@ def test_the_costliest_first_order_names_test_files_that_exist():
 def test_rich_is_imported_only_where_output_is_drawn():
     """rich draws the terminal and the SVG: only render/ and cli/ may import it."""
     drawing = []
-    for module, relative in _modules().items():
+    for relative in _modules().values():
         tree = ast.parse((PACKAGE / relative).read_text())
         names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         names |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
@@ -152,7 +152,7 @@ def test_only_the_backend_speaks_the_framework():
     """The checks and the layer's bookkeeping ask the backend (runtime.backend()); only backends/
     imports TensorFlow, and only runtime.py imports a backend's package."""
     speaking = []
-    for module, relative in _modules().items():
+    for relative in _modules().values():
         if relative.startswith("backends/"):
             continue
         tree = ast.parse((PACKAGE / relative).read_text())

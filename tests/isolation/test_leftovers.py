@@ -84,6 +84,7 @@ def test_a_process_the_layer_leaves_is_ended_and_reported(name, at_import, pids,
         "severity": "info",
         "tensor": None,
         "location": None,
+        "cause": None,
         "message": f"The layer's code left {count} process{'es' if count > 1 else ''} running when its check "
         f"ended: {shown}; gradcheck ended {'them' if count > 1 else 'it'}. A layer should end the processes it "
         "starts (wait for them, or terminate them): in training they would pile up, one for every build or "

@@ -21,16 +21,31 @@ def at(text):
 
 
 @pytest.mark.parametrize(
-    "name, line, tensors",
+    "name, line, tensors, function",
     [
-        ("MishThenLayerNorm", "return self.norm(mish_missing_term(", {"dense.kernel", "dense.bias", "input"}),
-        ("TemperedLogSumExp", "return logsumexp_tempered(tf.matmul(", {"kernel", "input"}),
+        (
+            "MishThenLayerNorm",
+            "return self.norm(mish_missing_term(",
+            {"dense.kernel", "dense.bias", "input"},
+            ("mish_missing_term", "return upstream * t"),
+        ),
+        (
+            "TemperedLogSumExp",
+            "return logsumexp_tempered(tf.matmul(",
+            {"kernel", "input"},
+            ("logsumexp_tempered", "return upstream[..., None] * tf.nn.softmax("),
+        ),
     ],
 )
-def test_a_wrong_custom_gradient_beside_a_library_stop_gradient_is_caught(name, line, tensors):
-    result, found, _ = findings(name, "--input-shape", "8,5")
+def test_a_wrong_custom_gradient_beside_a_library_stop_gradient_is_caught(name, line, tensors, function):
+    result, found, document = findings(name, "--input-shape", "8,5")
     assert result.exit_code == 1, result
     assert found == {("gradient-mismatch", tensor, at(line), "error") for tensor in tensors}, result
+    # The message names the gradient function to fix, at its def line (the line above its return).
+    named, body = function
+    where = f"{LAYERS}:{line_of(body, LAYERS) - 1}"
+    suspect = f"Its path runs through the tf.custom_gradient applied at {at(line)}, whose gradient function is `{named}.<locals>.grad` at {where}: "
+    assert all(suspect in f["message"] for f in document["findings"]), document["findings"]
 
 
 def test_a_planted_error_in_a_post_norm_blocks_feed_forward_bias_is_caught():
@@ -38,6 +53,22 @@ def test_a_planted_error_in_a_post_norm_blocks_feed_forward_bias_is_caught():
     assert result.exit_code == 1, result
     errors = {item for item in found if item[3] == "error"}
     assert errors == {("gradient-mismatch", "up_bias", at("bias = bias_off_by_a_thousandth("), "error")}, result
+
+
+def test_a_mismatch_names_each_gradient_function_on_its_path_nearest_first_as_one_cause():
+    _, found, document = findings("TwoCustomGradients", "--input-shape", "8,5")
+    applied = at("return softsign_exact(mish_missing_term(")
+    assert found == {("gradient-mismatch", tensor, applied, "error") for tensor in ("kernel", "input")}
+    wrong = f"{LAYERS}:{line_of('return upstream * t', LAYERS) - 1}"
+    right = f"{LAYERS}:{line_of('return upstream / tf.square(1.0 + tf.abs(z))', LAYERS) - 1}"
+    suspects = (
+        f"Its path runs through 2 custom gradients (the tf.custom_gradient applied at {applied}, whose gradient "
+        f"function is `mish_missing_term.<locals>.grad` at {wrong}; the tf.custom_gradient applied at {applied}, "
+        f"whose gradient function is `softsign_exact.<locals>.grad` at {right}): check each against"
+    )
+    mismatches = [f for f in document["findings"] if f["code"] == "gradient-mismatch"]
+    assert all(suspects in f["message"] for f in mismatches), mismatches
+    assert {f["cause"] for f in mismatches} == {f"CustomGradient at {applied}"}
 
 
 @pytest.mark.parametrize(

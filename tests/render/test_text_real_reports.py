@@ -87,7 +87,8 @@ def test_off_a_terminal_lines_are_as_long_as_their_content(reports):
     row = next(line for line in lines if line.startswith(name))
     assert row.split()[2:4] == ["trainable", "5x3"]  # one line per tensor, nothing stacked
     message = next(line for line in lines if "is a raw tf.Variable" in line and "Keras 3 does not track it" in line)
-    assert message.startswith(" " * 8) and message.rstrip().endswith("in `build()`.")  # one line
+    # One line, the reload's sentence included (one root cause, one finding).
+    assert message.startswith(" " * 8) and message.rstrip().endswith("differs by 4.3e-01 of its scale.")
     assert all(line == line.rstrip() for line in lines)
 
 

@@ -72,10 +72,10 @@ class Curvature:
 
         self._count = count
         self.specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in twin.inputs]
-        self.specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]
+        self.specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections_for(mode)]
         self.direction_specs = [tf.TensorSpec(v.shape, tf.float64) for v in variables]
         self.direction_specs += [tf.TensorSpec(twin.inputs[i].shape, tf.float64) for i in input_indexes]
-        self.projections = [tf.constant(r) for r in probe.projections]
+        self.projections = [tf.constant(r) for r in probe.projections_for(mode)]
         twin.reset_seeds()
         self.gradient_function = trace_layer_function(twin.layer, gradient, self.specs)
         self._hessian_vector, self._product = hessian_vector, product

@@ -15,7 +15,14 @@ import numpy as np
 from ...errors import user_code
 from ...layer.calling import training_of
 from .graph.lookups import lookup_indices, rows_read
-from .graph.paths import LowPrecisionOp, downstream_op, has_no_gradient, is_custom_gradient, low_precision_op
+from .graph.paths import (
+    LowPrecisionOp,
+    custom_gradients_on_path,
+    downstream_op,
+    has_no_gradient,
+    is_custom_gradient,
+    low_precision_op,
+)
 from .runtime import tensorflow
 from .tape import STOP_OPS, loss_and_outputs, probe_gradients
 from .tracing import trace_layer_function
@@ -39,8 +46,8 @@ class Forward:
             return loss_and_outputs(twin.layer, xs, rs, training, probe.accepts_training, batch, float64=True)[0]
 
         specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in samples.inputs]
-        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections]
-        self.projections = [tf.constant(r) for r in samples.projections]
+        specs += [tf.TensorSpec(r.shape, tf.float64) for r in samples.projections_for(mode)]
+        self.projections = [tf.constant(r) for r in samples.projections_for(mode)]
         self._loss, self._specs, self._loss_function = loss, specs, None
         self._rows = self._looked_up(probe, mode, weights, samples)  # {id(original variable): rows}
         restricted = {i: self._rows[id(t.variable)] for i, t in enumerate(weights) if id(t.variable) in self._rows}
@@ -166,6 +173,11 @@ class Forward:
     def custom_gradient_line(self, target) -> str | None:
         """The user's line applying a tf.custom_gradient on the target's path ("" outside their code)."""
         return downstream_op(self, target, is_custom_gradient)
+
+    def custom_gradients(self, target) -> list[str]:
+        """Each tf.custom_gradient on the target's path, in words: where it is applied, and the
+        gradient function the user gave it."""
+        return custom_gradients_on_path(self, target)
 
     def no_gradient_by_design(self, target) -> str | None:
         """The line of a tf.numpy_function on the target's path ("" outside the user's code), None

@@ -42,6 +42,8 @@ def probe_loss(tf, outputs, projections: list, batch: int, float64: bool = False
         term = tf.reduce_sum(tf.cast(y, dtype) * tf.cast(r, dtype))
         term = tf.cast(term, tf.float64) if total is not None and total.dtype == tf.float64 else term
         total = term if total is None else total + tf.cast(term, total.dtype)
+    if total is None:  # no float output (Discretization): a loss of 0 still traces what call() reads
+        total = tf.constant(0.0, tf.float64 if float64 else tf.float32)
     return total / batch
 
 

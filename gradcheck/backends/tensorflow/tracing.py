@@ -116,7 +116,7 @@ def trace_mode(probe, mode: str) -> Trace:
         return {"loss": taped.loss, "outputs": taped.outputs, "grads": taped.grads}
 
     specs = [tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in probe.inputs]
-    specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections]
+    specs += [tf.TensorSpec(r.shape, tf.float64) for r in probe.projections_for(mode)]
     function = trace_layer_function(layer, forward, specs)
     graph = function.graph
     handles, tensors = {}, []
@@ -208,7 +208,7 @@ def execute_trace(probe, trace: Trace) -> dict:
     """Execute a traced probe function on the probe's inputs; numpy results (None kept)."""
     tf, _ = tensorflow()
     with user_code("running the probe's traced pass"):  # its backward may raise (design notes 7)
-        result = trace.function(*probe.input_tensors(), *[tf.constant(r) for r in probe.projections])
+        result = trace.function(*probe.input_tensors(), *[tf.constant(r) for r in probe.projections_for(trace.mode)])
     return {
         "loss": float(result["loss"].numpy()),
         "outputs": [o.numpy() for o in result["outputs"]],

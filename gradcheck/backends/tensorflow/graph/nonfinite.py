@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .... import codes
-from ....report import finding
+from ....report import finding, op_cause
 from .cuts import ancestors as graph_ancestors
 from .values import graph_values
 
@@ -30,6 +30,7 @@ def nonfinite_finding(probe, run, name, variable, index, where, created, subject
         name,
         f"{subject} contains {kind}{where}{_origin_text(origin)}, {harm}. {_nonfinite_advice(origin)}",
         (origin[1] if origin else None) or created,
+        cause=op_cause(origin[0], origin[1]) if origin else None,
     )
 
 
@@ -52,6 +53,7 @@ def nonfinite_outputs(probe, runs, findings):
                     f"The layer's {name} contains NaN or Inf on the probe batch{where}{_origin_text(origin)}; "
                     f"any loss on it, and its gradients, will be NaN. {_nonfinite_advice(origin)}",
                     origin[1] if origin else None,
+                    cause=op_cause(origin[0], origin[1]) if origin else None,
                 )
             )
         if made:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ....layer.source import user_location
+from ....layer.source import format_location, is_user_file, user_location
 
 
 def downstream_op(forward, target, wanted):
@@ -56,6 +56,57 @@ def is_custom_gradient(op) -> bool:
         return op.get_attr("_gradient_op_type").startswith(b"CustomGradient")
     except ValueError:
         return False
+
+
+def custom_gradients_on_path(forward, target) -> list[str]:
+    """Each tf.custom_gradient on the target's path to the loss, in words: where it is applied and
+    the gradient function it registered ("the tf.custom_gradient applied at layers.py:19, whose
+    gradient function is `clipped.<locals>.grad` at layers.py:8"), nearest first."""
+    start = forward.placeholder(target)
+    if start is None:
+        return []
+    described = []
+    for op in float_path_ops(start):
+        if is_custom_gradient(op):
+            applied = user_location(op.traceback)
+            words = f"the tf.custom_gradient applied at {applied}" if applied else "a tf.custom_gradient"
+            function = _gradient_function(op)
+            described.append(f"{words}, whose gradient function is {function}" if function else words)
+    return described
+
+
+def _gradient_function(op) -> str | None:
+    """The function the user gave tf.custom_gradient for the op's gradient, as "`name` at file:line".
+
+    TensorFlow registers a wrapper under the op's `_gradient_op_type`; the user's function is held
+    in the closures of that wrapper (how deep, and under which name, is TensorFlow's business, so
+    the closures are searched, nearest first, for a function defined in the user's code).
+    """
+    from tensorflow.python.framework import ops as tf_ops
+
+    try:
+        wrapper = tf_ops._gradient_registry.lookup(op.get_attr("_gradient_op_type").decode())
+    except (LookupError, ValueError, AttributeError):
+        return None
+    frontier, seen = [wrapper], set()
+    for _depth in range(4):
+        deeper = []
+        for function in frontier:
+            if id(function) in seen:
+                continue
+            seen.add(id(function))
+            code = getattr(function, "__code__", None)
+            if code is not None and is_user_file(code.co_filename):
+                return f"`{function.__qualname__}` at {format_location(code.co_filename, code.co_firstlineno)}"
+            for cell in getattr(function, "__closure__", None) or ():
+                try:
+                    held = cell.cell_contents
+                except ValueError:  # a cell not filled yet
+                    continue
+                if callable(held) and hasattr(held, "__code__"):
+                    deeper.append(held)
+        frontier = deeper
+    return None
 
 
 _LOW_PRECISION = ("float32", "float16", "bfloat16", "complex64")

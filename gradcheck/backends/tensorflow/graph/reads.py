@@ -95,7 +95,8 @@ def eager_result(probe) -> dict:
         training = random_training(probe.training) if probe.accepts_training else None
         result = call_layer(probe.layer, xs, training, probe.accepts_training)
         outputs = float_tensors(tf, result)
-        loss = probe_loss(tf, outputs, [tf.constant(r) for r in probe.projections], probe.batch_size)
+        mode = {True: "true", False: "false", None: "n/a"}[training]
+        loss = probe_loss(tf, outputs, [tf.constant(r) for r in probe.projections_for(mode)], probe.batch_size)
     grads = []
     for source in probe.gradient_variables + floats:
         try:

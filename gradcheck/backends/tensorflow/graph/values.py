@@ -19,12 +19,13 @@ def graph_values(probe, run, fetches: list) -> list | None:
     """The numpy values of `fetches` (tensors of `run.trace.graph`) on the probe batch, or None
     when the graph cannot be pruned to them or the layer raised running it."""
     tf, keras = tensorflow()
-    count = len(probe.inputs) + len(probe.projections)
+    projections = probe.projections_for(run.trace.mode)
+    count = len(probe.inputs) + len(projections)
     saved = state.snapshot(probe.layer)
     state.restore(state.fixed(probe.layer, probe.seed))  # the state of the pass explained
     try:
         return evaluate(
-            run.trace.graph, fetches, count, [*probe.input_tensors(), *[tf.constant(r) for r in probe.projections]]
+            run.trace.graph, fetches, count, [*probe.input_tensors(), *[tf.constant(r) for r in projections]]
         )
     finally:
         state.restore(saved)
