@@ -94,6 +94,9 @@ class Backend(Protocol):
     def float64_scope(self, promote: bool = False) -> AbstractContextManager:
         """float64 arithmetic for building, calling and tracing the twin."""
 
+    def unfilled_weights(self) -> AbstractContextManager:
+        """Copies made while active skip their large weights' initializers (given values right after)."""
+
     def constant(self, value, dtype=None) -> Any: ...
 
     def is_tensor(self, value) -> bool: ...
@@ -103,6 +106,10 @@ class Backend(Protocol):
 
     def assign_rows(self, variable, rows, values) -> None:
         """Write `values` into the variable's rows `rows`, leaving every other row as it is."""
+
+    def snapshot(self, variable) -> Any:
+        """The variable's value now, as a tensor that keeps it when the variable is written later
+        (sharing its memory until then); `variable.assign(snapshot)` puts it back exactly."""
 
     def assign_from(self, variable, source) -> None:
         """Give `variable` the value of `source` (a variable of the same dtype, or of a float dtype

@@ -8,6 +8,7 @@ from ..layer.rows import variable_key
 from ..runtime import backend
 
 _FIT_LEARNING_RATE = 0.01  # SGD's default: the one step only has to show whether anything moves
+_PIECE = 1 << 20  # numbers compared at a time: a comparison's temporaries stay small for any weight
 
 
 def trains_under_fit(probe, runs, tensors) -> dict:
@@ -25,14 +26,16 @@ def trains_under_fit(probe, runs, tensors) -> dict:
     pairs = [(grads.get(id(backing(v))), v) for v in weights]
     pairs = [(framework.constant(g, dtype=v.dtype), v) for g, v in pairs if g is not None]
     everything = list(probe.layer.weights) + [v for v in probe.gradient_variables if not isinstance(v, keras.Variable)]
-    saved = [(v, np.array(v.numpy())) for v in everything]
+    # The values before the step, as the framework's own tensors: they share the variables' memory
+    # until the step writes, where a numpy copy would hold a second copy of every weight at once.
+    saved = [(v, framework.snapshot(v)) for v in everything]
     changed = set()
     if pairs:
         optimizer = keras.optimizers.SGD(learning_rate=_FIT_LEARNING_RATE)
         try:
             optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
             for variable, before in saved:
-                if not np.array_equal(np.asarray(variable.numpy()), before, equal_nan=True):
+                if not _equal(np.asarray(framework.snapshot(variable)), np.asarray(before)):
                     changed.add(id(backing(variable)))
         finally:
             for variable, before in saved:
@@ -45,3 +48,14 @@ def trains_under_fit(probe, runs, tensors) -> dict:
         if tensors.get(key) is not None:
             facts[key] = id(backing(variable)) in changed
     return facts
+
+
+def _equal(after, before) -> bool:
+    """np.array_equal(after, before, equal_nan=True), piece by piece."""
+    if after.shape != before.shape:
+        return False
+    after, before = after.reshape(-1), before.reshape(-1)
+    return all(
+        np.array_equal(after[start : start + _PIECE], before[start : start + _PIECE], equal_nan=True)
+        for start in range(0, after.size, _PIECE)
+    )

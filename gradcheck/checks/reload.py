@@ -87,6 +87,7 @@ def check_reload(probe, tensors, earlier=()) -> tuple[str, list, dict]:
             difference = _difference(reference, outputs)
             if difference > _SAME_OUTPUT:
                 return "mismatch", *mismatch(probe, tensors, copy, label, difference, framework, earlier)
+            del copy, outputs  # gone before the next step makes its copy: a big layer's is big
         return "ok", [], {}
     finally:
         for variable, value in moved:
@@ -152,17 +153,21 @@ def _difference(expected: list, actual: list) -> float:
 def _from_config(probe, keras):
     """Step 1: a copy from the layer's config, built as load_model builds it, holding its weights."""
     layer = probe.layer
-    # The custom classes inside a functional model are found by name, as load_model finds them.
-    copy = construct(probe, from_config=True, custom_objects=_custom_objects(layer, keras))
-    # Built as load_model builds it (build_from_config, then the weights, then the first call), not
-    # by a call: a call() that derives an attribute from a weight (`self.kernel = self.kernel / n`)
-    # must see the restored weights, as it does after a real load.
-    with user_code("building the layer made by from_config(get_config())"):
-        build_config = layer.get_build_config()
-        if build_config and not copy.built:
-            copy.build_from_config(build_config)
-        if not copy.built or len(copy.weights) != len(layer.weights):
-            call_layer(copy, probe.input_tensors(), False if probe.accepts_training else None, probe.accepts_training)
+    # Its weights are the layer's, copied below: large ones skip their initializer's draw.
+    with backend().unfilled_weights():
+        # The custom classes inside a functional model are found by name, as load_model finds them.
+        copy = construct(probe, from_config=True, custom_objects=_custom_objects(layer, keras))
+        # Built as load_model builds it (build_from_config, then the weights, then the first call),
+        # not by a call: a call() that derives an attribute from a weight (`self.kernel = self.kernel
+        # / n`) must see the restored weights, as it does after a real load.
+        with user_code("building the layer made by from_config(get_config())"):
+            build_config = layer.get_build_config()
+            if build_config and not copy.built:
+                copy.build_from_config(build_config)
+            if not copy.built or len(copy.weights) != len(layer.weights):
+                call_layer(
+                    copy, probe.input_tensors(), False if probe.accepts_training else None, probe.accepts_training
+                )
     pairs = pair_variables(probe, copy, raw=False)  # raw variables are not saved: they stay as made
     if pairs is None:
         originals, copies = layer.weights, copy.weights
@@ -184,7 +189,8 @@ def _save_and_load(probe, keras):
         path = os.path.join(folder, "layer.keras")
         with user_code("saving to a .keras file"):
             keras.saving.save_model(layer, path)
-        with user_code("load_model of the .keras file"):
+        # Large weights skip their initializer's draw: loading gives them the saved values.
+        with user_code("load_model of the .keras file"), backend().unfilled_weights():
             # safe_mode=False: a Lambda inside would otherwise be refused by policy, not by a fault.
             return keras.saving.load_model(
                 path, custom_objects=_custom_objects(layer, keras), compile=False, safe_mode=False

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GradcheckError
+from ..isolation.memory import described
 from ..isolation.supervisor import Activity
 from ..report import TargetFailure
 from .streams import say
@@ -162,6 +163,9 @@ def tell(targets, index: int, outcome, debug: bool, view: ProgressView | None = 
         if debug and outcome.traceback:
             echo(outcome.traceback.rstrip())
         echo(f"gradcheck: {label + ': ' if named else ''}{result.message}")
+    used = described(*outcome.memory) if debug else None
+    if used:
+        echo(f"gradcheck: {label}: {used}")
     if outcome.captured and (debug or isinstance(result, TargetFailure)):
         echo(f"----- output captured while checking {label} -----\n{outcome.captured}\n-----")
 

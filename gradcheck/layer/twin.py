@@ -164,7 +164,8 @@ def _deterministic(probe):
 
 def _construct_and_build(probe, inputs64, promote: bool):
     _, keras = backend().modules()
-    with backend().float64_scope(promote):
+    # The twin's weights are the layer's, copied once it is built: large ones skip their draw.
+    with backend().float64_scope(promote), backend().unfilled_weights():
         twin = construct(probe, policy="float64")
         _force_float64(twin, keras)
         build_by_calling(probe, twin, [backend().constant(a) for a in inputs64], _deterministic(probe))
