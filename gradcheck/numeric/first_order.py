@@ -39,9 +39,9 @@ from ..progress import Notify, Progress, silent
 from ..runtime import backend
 from .places import places as make_places
 from .results import UNREAD_ROWS, ordered, record, results, select_targets, skipped_facts
-from .screening import SCREEN_DIRECTIONS, draw_directions, first_step, screen
+from .screening import SCREEN_DIRECTIONS, along, draw_directions, first_step, screen
 from .steps import Comparison, compare, relative_error
-from .subbatch import Samples, leading_samples, whole_batch
+from .subbatch import Samples, leading_count, leading_samples, whole_batch
 from .tolerances import DIRECTIONS, SMALL_TENSOR, tolerance_for
 
 _REFINED_ENTRIES = 8  # failing entries looked at again with smaller steps (the worst first)
@@ -88,7 +88,7 @@ def check_numeric(probe, tensors, inputs, options, *, progress: Notify = silent)
     from ..layer.twin import original_layer, shared_twin
 
     variables = [t.variable for t in targets if t.variable is not None]
-    twin = shared_twin(probe, variables)
+    twin = shared_twin(probe, variables, leading=leading_count(probe))
     fewer = leading_samples(probe, twin)
     if fewer is not None:  # a large batch: its leading samples first (subbatch.py)
         try:
@@ -217,25 +217,28 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         step = first_step(tolerance.eps, place.value())
         floor = tolerance.atol * scale
         comparisons = []
+        # The directions its comparisons were made along: the screen's, when it cleared the tensor
+        # (their comparisons stand in for its own), else all of its own.
+        used = drawn[:SCREEN_DIRECTIONS] if id(target) in cleared else drawn
         try:
-            for direction in drawn:
-                if id(target) in cleared:  # its screen comparisons stand in for this one
-                    progress.advance()
-                    continue
-                comparisons.append(
-                    compare(
-                        "a random direction",
-                        float(np.sum(grad * direction)),
-                        evaluate,
-                        direction,
-                        step,
-                        loss0,
-                        tolerance,
-                        floor,
-                        dtype,
+            if id(target) in cleared:
+                progress.advance(len(drawn))
+            else:
+                for direction in drawn:
+                    comparisons.append(
+                        compare(
+                            "a random direction",
+                            along(grad, direction),
+                            evaluate,
+                            direction,
+                            step,
+                            loss0,
+                            tolerance,
+                            floor,
+                            dtype,
+                        )
                     )
-                )
-                progress.advance()
+                    progress.advance()
             comparisons += cleared.get(id(target), [])
             if grad.size <= SMALL_TENSOR or options.exhaustive:
                 comparisons += _entries(grad, place, evaluate, step, loss0, tolerance, floor, dtype, progress)
@@ -254,7 +257,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
             continue
         # A gradient on rows the loss does not read is wrong whatever the layer meant by it.
         stray = unread is not None and unread.verdict != "ok"
-        surrogate = None if stray else _surrogate(forward, target, comparisons, drawn, tape_grad, grad, tolerance.rtol)
+        surrogate = None if stray else _surrogate(forward, target, comparisons, used, tape_grad, grad, tolerance.rtol)
         if surrogate is not None:
             target.surrogate = surrogate
             target.checked = True
@@ -287,7 +290,7 @@ def _surrogate(forward, target, comparisons, directions, tape_grad, grad, rtol: 
     if line is None:
         return None
     for direction in directions:
-        derivative, taken = float(np.sum(grad * direction)), float(np.sum(tape_grad * direction))
+        derivative, taken = along(grad, direction), along(tape_grad, direction)
         if abs(taken) > 0 and abs(derivative) <= rtol * abs(taken):
             return line
     return None

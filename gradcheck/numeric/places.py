@@ -42,13 +42,15 @@ class Place:
         """The compared values, as float64."""
         return np.asarray(self.original, "float64")
 
-    def move(self, xs: list, displacement) -> None:
-        """The target displaced by `displacement` (a weight in the twin; an input into `xs`)."""
+    def move(self, xs: list, displacement, sign: float = 1.0) -> None:
+        """The target displaced by `sign`·`displacement` (a weight in the twin; an input into `xs`).
+        θ − d is θ + (−1·d) to the last bit, without a negated copy of d."""
+        moved = self.original + displacement if sign > 0 else self.original - displacement
+        moved = moved.astype(self.original.dtype, copy=False)
         if self.variable is None:
-            index = self.target.input_index
-            xs[index] = (self.original + displacement).astype(self.original.dtype)
+            xs[self.target.input_index] = moved
             return
-        self._write((self.original + displacement).astype(self.original.dtype))
+        self._write(moved)
         self.displaced = True
 
     def restore(self) -> None:

@@ -45,13 +45,35 @@ _MIN_TENSORS = 2  # with one tensor the screen is its own check
 _AGREED, _BENT, _FAILED = "agreed", "bent", "failed"  # how a look ended
 
 
-def draw_directions(seed: int, grads: Sequence[np.ndarray | None], per_tensor: int, kept: int) -> list[list]:
+# Tensors holding more numbers than this in all draw each direction from a stream of its own, when
+# it is first used: the screen uses two of each tensor's three, and drawing the third of every
+# tensor of a 7M-parameter block (and holding it) was a second's numpy work for nothing.
+_DRAWN_WHEN_USED = 1 << 20
+# A directional derivative g·u of a tensor larger than this is taken as a dot product, without the
+# temporary g*u; a smaller tensor's is summed as it always was, to the last bit.
+_DOT_ABOVE = 1 << 20
+
+
+def along(grad: np.ndarray, direction: np.ndarray) -> float:
+    """The directional derivative g·u."""
+    if grad.size <= _DOT_ABOVE:
+        return float(np.sum(grad * direction))
+    return float(np.dot(grad.reshape(-1), direction.reshape(-1)))
+
+
+def draw_directions(seed: int, grads: Sequence[np.ndarray | None], per_tensor: int, kept: int) -> list:
     """The unit directions numeric.py draws for each tensor, in its order (the first `kept` of
-    `per_tensor`); none for a gradient it skips (None or not finite), exactly as it skips."""
+    `per_tensor`); none for a gradient it skips (None or not finite), exactly as it skips.
+
+    One stream serves every tensor in turn; on a layer whose tensors hold more than
+    _DRAWN_WHEN_USED numbers, each direction has a stream of its own and is drawn when used."""
+    usable = [grad if grad is not None and np.all(np.isfinite(grad)) else None for grad in grads]
+    if sum(grad.size for grad in usable if grad is not None) > _DRAWN_WHEN_USED:
+        return [[] if grad is None else _Drawn(seed, index, grad.shape, kept) for index, grad in enumerate(usable)]
     rng = generator(seed, DIRECTION_STREAM)
-    directions: list[list] = []
-    for grad in grads:
-        if grad is None or not np.all(np.isfinite(grad)):
+    directions: list = []
+    for grad in usable:
+        if grad is None:
             directions.append([])
             continue
         drawn = []
@@ -61,6 +83,31 @@ def draw_directions(seed: int, grads: Sequence[np.ndarray | None], per_tensor: i
             drawn.append(direction)
         directions.append(drawn[:kept])
     return directions
+
+
+class _Drawn(Sequence):
+    """One tensor's unit directions, the k-th drawn from stream (seed, DIRECTION_STREAM, tensor, k)
+    the first time it is asked for."""
+
+    def __init__(self, seed: int, tensor: int, shape: tuple, total: int) -> None:
+        self.seed, self.tensor, self.shape, self.total = seed, tensor, shape, total
+        self.drawn: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(self.total))]
+        if not -self.total <= k < self.total:
+            raise IndexError(k)
+        k %= self.total
+        if k not in self.drawn:
+            rng = np.random.default_rng([self.seed, DIRECTION_STREAM, self.tensor, k])
+            direction = rng.standard_normal(self.shape)
+            direction /= max(float(np.linalg.norm(direction)), 1e-300)
+            self.drawn[k] = direction
+        return self.drawn[k]
 
 
 class _Joint:
@@ -76,7 +123,7 @@ class _Joint:
             if key not in moved:  # left displaced by a look at a larger group
                 place.restore()
         for target in targets:
-            self.places[id(target)].move(xs, sign * displacements[id(target)])
+            self.places[id(target)].move(xs, displacements[id(target)], sign)
         return self.forward.loss(xs)
 
     def restore(self) -> None:
@@ -193,7 +240,7 @@ class _Look:
         tensors = [t for t, _, _ in group]
         found: dict[int, list[Comparison]] = {id(t): [] for t in tensors}
         for k in range(SCREEN_DIRECTIONS):
-            tapes = {id(t): float(np.sum(g * d[k])) for t, g, d in group}
+            tapes = {id(t): along(g, d[k]) for t, g, d in group}
             displacements = {id(t): step[id(t)] * d[k] for t, _, d in group}
             total = sum(step[key] * tapes[key] for key in tapes)
             ahead, behind = self.joint(displacements, tensors, 1.0), self.joint(displacements, tensors, -1.0)
