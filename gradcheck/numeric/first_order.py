@@ -39,6 +39,7 @@ from ..progress import Notify, Progress, silent
 from ..runtime import backend
 from .places import places as make_places
 from .results import UNREAD_ROWS, ordered, record, results, select_targets, skipped_facts
+from .rowscreen import compare_rows
 from .screening import SCREEN_DIRECTIONS, along, draw_directions, first_step, screen
 from .steps import Comparison, compare, relative_error
 from .subbatch import Samples, leading_count, leading_samples, whole_batch
@@ -188,7 +189,9 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         grads,
         base,
         steps=lambda t: first_step(float64.eps, spots[id(t)].value()),
-        eligible=lambda t: forward.low_precision(t) is None,
+        # An embedding's table is checked row by row (rowscreen.py): a random direction over all
+        # its rows would dilute an error in one of them below the tolerance.
+        eligible=lambda t: forward.low_precision(t) is None and spots[id(t)].rows is None,
         tolerance=float64,
         floor=float64.atol * scale,
         seed=probe.seed,
@@ -198,7 +201,7 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         center=loss0,
         places=spots,
     )
-    for target, grad, drawn, tape_grad in zip(ordered(targets), grads, directions, taped):
+    for index, (target, grad, drawn, tape_grad) in enumerate(zip(ordered(targets), grads, directions, taped)):
         if grad is None or not np.all(np.isfinite(grad)):
             # gradients.py reports a None or NaN gradient
             target.skip_reasons.append("its gradient is None" if grad is None else "its gradient is not finite")
@@ -221,7 +224,13 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         # (their comparisons stand in for its own), else all of its own.
         used = drawn[:SCREEN_DIRECTIONS] if id(target) in cleared else drawn
         try:
-            if id(target) in cleared:
+            settled = id(target) in cleared  # no directions of its own needed
+            if place.rows is not None and dtype == "float64":
+                found, settled = compare_rows(
+                    grad, evaluate, step, loss0, tolerance, floor, dtype, probe.seed, index, place.row_label
+                )
+                comparisons += found
+            if settled:
                 progress.advance(len(drawn))
             else:
                 for direction in drawn:

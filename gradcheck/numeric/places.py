@@ -66,6 +66,10 @@ class Place:
         else:
             backend().assign_rows(self.variable, self.rows, values)
 
+    def row_label(self, row: int) -> str:
+        """'row 4711': the table's own number of row `row` of the compared values."""
+        return f"row {int(self.rows[row]) if self.rows is not None else row}"
+
     def entry(self, index) -> list[int]:
         """The tensor's own index of the compared values' entry `index` (a row number restored)."""
         index = [int(i) for i in index]

@@ -152,8 +152,9 @@ def _message(target, comparisons, worst, context) -> str:
             f"gradient of norm {stray.tape:.6g} where the loss gives them none"
         )
     if direction is not None:
+        of = f" of {direction.label}" if direction.label.startswith("row ") else ""  # rowscreen.py
         parts.append(
-            f"along a random unit direction u the tape gives r·J·u = {direction.tape:.6g}, finite "
+            f"along a random unit direction u{of} the tape gives r·J·u = {direction.tape:.6g}, finite "
             f"differences {direction.numeric:.6g} (relative error {direction.error:.1e}, step {direction.step:.0e})"
         )
     if entries:
