@@ -10,6 +10,8 @@ gradient.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ...errors import user_code
@@ -54,7 +56,18 @@ class Forward:
         self._unread: dict = {False: [], True: []}  # per gradients(tape=...): a norm or None per source
         self._order = [id(t) for t in weights] + [id(t) for t in targets if t.variable is None]
 
-        def gradients(*arguments, through_stops=False):
+        def split(grads) -> tuple[list, list]:
+            parts, unread = [], []
+            for index, grad in enumerate(grads):
+                if grad is not None and index in restricted:
+                    grad, rest = _split_rows(tf, grad, restricted[index])
+                    unread.append(rest)
+                else:
+                    unread.append(None)
+                parts.append(None if grad is None else tf.convert_to_tensor(grad))
+            return parts, unread
+
+        def gradients(*arguments, through_stops=False, also_taped=False):
             xs, rs = list(arguments[:count]), list(arguments[count:])
             taped = probe_gradients(
                 twin.layer,
@@ -68,32 +81,40 @@ class Forward:
                 float64=True,
                 through_stops=through_stops,
                 sparse=bool(restricted),
+                also_taped=also_taped,
             )
-            grads, unread = [], []
-            for index, grad in enumerate(taped.grads):
-                if grad is not None and index in restricted:
-                    grad, rest = _split_rows(tf, grad, restricted[index])
-                    unread.append(rest)
-                else:
-                    unread.append(None)
-                grads.append(None if grad is None else tf.convert_to_tensor(grad))
-            return taped.loss, grads, unread
+            if also_taped:
+                return taped.loss, *split(taped.grads), *split(taped.taped)
+            return taped.loss, *split(taped.grads)
 
-        twin.reset_seeds()
-        with twin.arithmetic():
-            self.tape_function = trace_layer_function(twin.layer, gradients, specs)
         # The tape leaves out every path through a tf.stop_gradient, finite differences do not: the
         # comparison is with the derivative of what the forward pass computes, a stop_gradient
         # taken as the identity it is in value (a custom gradient inside LayerNormalization's
         # statistics, or beside a straight-through estimator, is then checked like any other).
-        # The stop itself is reported by the path analysis (checks/gradients.py).
-        self.stops = any(op.type in STOP_OPS for op in self.tape_function.graph.get_operations())
-        self.gradient_function = self.tape_function
-        if self.stops:
+        # The stop itself is reported by the path analysis (checks/gradients.py). The tape's own
+        # gradient is wanted beside it (a straight-through estimator shows as their difference):
+        # when the probe's trace shows stops, one function gives both from one forward pass.
+        self._both: Any = None  # the function giving both, when the probe's trace shows stops
+        self._last: Any = None  # (inputs, {tape: (loss, gradients, unread)}) of its last run
+        if _stops_in(probe, mode):
             twin.reset_seeds()
             with twin.arithmetic():
-                passing = lambda *arguments: gradients(*arguments, through_stops=True)  # noqa: E731
-                self.gradient_function = trace_layer_function(twin.layer, passing, specs)
+                both = lambda *arguments: gradients(*arguments, through_stops=True, also_taped=True)  # noqa: E731
+                function = trace_layer_function(twin.layer, both, specs)
+            if any(op.type in STOP_OPS for op in function.graph.get_operations()):
+                self._both = function
+        self.stops = self._both is not None
+        if self._both is None:
+            twin.reset_seeds()
+            with twin.arithmetic():
+                self.tape_function = trace_layer_function(twin.layer, gradients, specs)
+            self.stops = any(op.type in STOP_OPS for op in self.tape_function.graph.get_operations())
+            self.gradient_function = self.tape_function
+            if self.stops:
+                twin.reset_seeds()
+                with twin.arithmetic():
+                    passing = lambda *arguments: gradients(*arguments, through_stops=True)  # noqa: E731
+                    self.gradient_function = trace_layer_function(twin.layer, passing, specs)
 
     def _looked_up(self, probe, mode: str, weights, samples) -> dict:
         """{id(original variable): the rows the samples look up} for each weight the twin's loss reads
@@ -149,12 +170,30 @@ class Forward:
         """(loss, gradients) at numpy inputs `xs`: the derivative of the forward computation (every
         stop_gradient passed through), or with `tape` the gradient the tape gives (what fit() uses)."""
         tf, _ = tensorflow()
-        self.twin.reset_seeds()
-        function = self.tape_function if tape else self.gradient_function
-        with user_code("running the layer's gradient in a finite-difference pass"):
-            value, grads, unread = function(*[tf.constant(x) for x in xs], *self.projections)
+        if self._both is not None:
+            value, grads, unread = self._both_at(xs)[tape]
+        else:
+            self.twin.reset_seeds()
+            function = self.tape_function if tape else self.gradient_function
+            with user_code("running the layer's gradient in a finite-difference pass"):
+                value, grads, unread = function(*[tf.constant(x) for x in xs], *self.projections)
         self._unread[tape] = [None if u is None else float(u.numpy()) for u in unread]
         return float(value.numpy()), [None if g is None else np.asarray(g.numpy(), "float64") for g in grads]
+
+    def _both_at(self, xs) -> dict:
+        """{tape: (loss, gradients, unread norms)} from the one function giving both, run once for
+        inputs equal to the last ones asked for."""
+        tf, _ = tensorflow()
+        last = self._last
+        if last is None or len(last[0]) != len(xs) or not all(np.array_equal(a, b) for a, b in zip(last[0], xs)):
+            self.twin.reset_seeds()
+            with user_code("running the layer's gradient in a finite-difference pass"):
+                value, grads, unread, taped, taped_unread = self._both(*[tf.constant(x) for x in xs], *self.projections)
+            last = self._last = (
+                [np.array(x) for x in xs],
+                {False: (value, grads, unread), True: (value, taped, taped_unread)},
+            )
+        return last[1]
 
     def placeholder(self, target):
         """The graph tensor a target enters the loss through (an input, or a variable's handle)."""
@@ -214,3 +253,16 @@ def _split_rows(tf, gradient, rows):
     elsewhere = 1 - tf.scatter_nd(rows[:, None], tf.ones_like(rows, gradient.dtype), [total])
     shape = tf.concat([[total], tf.ones([tf.rank(gradient) - 1], tf.int64)], 0)
     return tf.gather(gradient, rows), tf.norm(gradient * tf.reshape(elsewhere, shape))
+
+
+_PYTHON_OPS = frozenset({"EagerPyFunc", "PyFunc", "PyFuncStateless"})
+
+
+def _stops_in(probe, mode: str) -> bool:
+    """Whether the probe's trace of `mode` holds a stop_gradient, and no Python function (whose
+    backward may run once per forward pass only, where one function would run two)."""
+    trace = next((t for t in probe.traces if t.mode == mode), None)
+    if trace is None:
+        return False
+    types = {op.type for op in trace.graph.get_operations()}
+    return bool(types & STOP_OPS) and not types & _PYTHON_OPS
