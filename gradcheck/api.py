@@ -34,6 +34,9 @@ def check(
         seed: seeds every sample; the same seed gives the same report.
         training: True or False to check one mode; None (default) checks both when call()
             accepts `training`.
+        backend: "tensorflow", "jax" or "torch": the Keras backend to check on (default: this
+            process's). Keras reads its backend once, at import, so another backend than this
+            process's is checked in a worker process (as with isolate=True).
         isolate: False (default) runs the check in this process. True runs it in a worker
             process, as the `gradcheck` command does: `timeout` is enforced whatever the layer
             does, an exit, crash or signal in the layer's code becomes a GradcheckError, and what
@@ -70,6 +73,13 @@ def check(
         training=training,
         **settings,
     )
+    if len(options.backends) > 1:
+        raise GradcheckError(
+            f"check() checks one backend at a time, and got backend={list(options.backends)}. Call it once per "
+            "backend, or run the command with --backend for each (it also compares them)."
+        )
+    if options.backends and options.backends[0] != _this_process_backend():
+        isolate = True  # Keras reads its backend once, at import: another backend needs a process of its own
     if isolate:
         from .isolation.supervisor import check_isolated
 
@@ -100,3 +110,15 @@ def _gated(report: Report, target, options) -> Report:
     from .gate import apply_gate, files_named
 
     return apply_gate([report], [options.ignore], [files_named(report, target)])[0]
+
+
+def _this_process_backend() -> str:
+    """The backend Keras runs on in this process: the one it was imported with, else the one it would be."""
+    import os
+    import sys
+
+    keras = sys.modules.get("keras")
+    backend = getattr(getattr(keras, "backend", None), "backend", None)
+    if callable(backend):
+        return backend()
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"

@@ -164,6 +164,23 @@ LOW_PRECISION_WEIGHT = _code(
     "under a mixed_* policy, a weight is not float32, so optimizer steps round away in low precision",
 )
 
+# Backends (pipeline.py, compare/): one backend's gaps, and several backends that disagree
+UNAVAILABLE_ON_BACKEND = _code(
+    "unavailable-on-backend",
+    INFO,
+    "a check asked for does not run on this Keras backend (the message says which, and why); the others ran",
+)
+BACKEND_MISMATCH = _code(
+    "backend-mismatch",
+    ERROR,
+    "with several --backend: the same weights and inputs give outputs or gradients that differ beyond float64 rounding",
+)
+BACKEND_UNSUPPORTED = _code(
+    "backend-unsupported",
+    ERROR,
+    "with several --backend: the layer runs on one backend but raises on another (a framework's own op in a keras.ops layer)",
+)
+
 # Saving and reloading (checks/reload.py)
 RELOAD_FAILED = _code(
     "reload-failed",

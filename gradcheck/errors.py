@@ -24,6 +24,16 @@ class GradcheckError(ValueError):
     """
 
 
+class LayerFailed(GradcheckError):
+    """The layer's own code raised where the check cannot go on without it (building or calling it):
+    a GradcheckError whose `location` is the user's line that raised (None when none is known).
+    Across several backends, a layer that fails this way on one is backend-unsupported (compare/)."""
+
+    def __init__(self, message: str, location: str | None = None) -> None:
+        super().__init__(message)
+        self.location = location
+
+
 class TimeLimitReached(GradcheckError):
     """check()'s time limit ran out (a SIGALRM raised wherever the layer's code was)."""
 

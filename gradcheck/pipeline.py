@@ -8,6 +8,7 @@ import, so importing this module stays cheap.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from .options.settings import Options
 from .progress import Notify, silent
@@ -58,13 +59,42 @@ def checks_for(options: Options) -> list:
     from .checks.inventory import Inventory
     from .checks.preprocessing import PreprocessingInputs
     from .checks.reload import Reload
+    from .compare.side import BackendSide
     from .numeric.first_order import FiniteDifferences
     from .numeric.second_order import SecondOrder
 
-    # PreprocessingInputs restates what the checks before it found about the input, so it is last.
-    kinds = (Inventory, Gradients, FiniteDifferences, SecondOrder, DtypePolicies, Reload, PreprocessingInputs)
+    # PreprocessingInputs restates what the checks before it found about the input; the comparison's
+    # side runs last of all: it gives a float64 copy (or, failing one, the layer) shared weights.
+    kinds = (
+        Inventory,
+        Gradients,
+        FiniteDifferences,
+        SecondOrder,
+        DtypePolicies,
+        Reload,
+        PreprocessingInputs,
+        BackendSide,
+    )
     made = (kind.from_options(options) for kind in kinds)
     return [check for check in made if check is not None]
+
+
+def unavailable(check):
+    """The unavailable-on-backend finding for a check this process's backend cannot run, else None."""
+    from . import codes
+    from .report import finding
+    from .runtime import backend
+
+    framework = backend()
+    reason = getattr(framework, "unavailable", {}).get(type(check).__name__)
+    if reason is None:
+        return None
+    return finding(
+        codes.UNAVAILABLE_ON_BACKEND,
+        None,
+        f"{check.stage[0].upper()}{check.stage[1:]} does not run on the {framework.words.framework} backend: "
+        f"{reason}. The other checks ran; run this one with --backend tensorflow.",
+    )
 
 
 def _build_report(
@@ -84,7 +114,7 @@ def _build_report(
         keras.config.set_dtype_policy("float32")
     # Keras initialisers draw from the global seed: without this, two runs of the same command
     # would build different weights and report different gradient norms.
-    keras.utils.set_random_seed(options.seed)
+    backend().seed(options.seed)
     log = backend().variable_log()
     stage("loading the target")
     with log.recording():
@@ -98,6 +128,10 @@ def _build_report(
     for check in checks_for(options):  # each is handed the settings it needs; the probe carries none
         if not probe.outputs and getattr(check, "needs_float_output", True):
             continue  # no float output, nothing to differentiate (probe.py says so in a finding)
+        missing = unavailable(check)
+        if missing is not None:
+            findings.append(missing)
+            continue
         if check.stage:
             stage(check.stage)
         result = check.run(context)
@@ -110,16 +144,18 @@ def _build_report(
         findings[:] = [result.amended.get(item, item) for item in findings] + list(result.findings)
         fields.update(result.report)
 
+    name = backend().name
     return Report(
         target=loaded.target,
-        variables=context.tensors.infos(),
-        inputs=context.inputs.infos(),
-        findings=sort_findings(findings),
+        variables=tuple(replace(row, backend=name) for row in context.tensors.infos()),
+        inputs=tuple(replace(row, backend=name) for row in context.inputs.infos()),
+        findings=sort_findings(replace(item, backend=name) for item in findings),
         training_modes=tuple(t.mode for t in probe.traces) or ("n/a",),
         stochastic=probe.stochastic,
         seed=options.seed,
         vanishing_threshold=options.vanishing_threshold,
         exploding_threshold=options.exploding_threshold,
         versions=backend().versions(),
+        backend=name,
         **fields,
     )

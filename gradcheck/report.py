@@ -6,7 +6,7 @@ finding codes lives in codes.py; `finding()` is the one way to make a Finding.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Optional
 
 from .codes import CODES, ERROR, INFO, SEVERITY_ORDER, WARNING, Code, Severity
@@ -32,6 +32,7 @@ class Finding:
     ignored: bool = False
     ignore_reason: Optional[str] = None  # the reason written beside the suppression, if any
     ignored_by: Optional[str] = None  # "comment at FILE:LINE", "--ignore", "pyproject.toml", "baseline FILE"
+    backend: Optional[str] = None  # the Keras backend it was found on (pipeline.py and compare/ set it)
 
 
 def finding(
@@ -85,6 +86,7 @@ class TensorInfo:
         None  # with --order 2: worst relative error of H·u (and of the penalty's gradient)
     )
     second_order_verdict: Optional[SecondOrderVerdict] = None  # with --order 2: statuses.SECOND_ORDER_VERDICTS
+    backend: Optional[str] = None  # the Keras backend the row was checked on
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class InputInfo:
     numeric_skip_reason: Optional[str] = None
     second_order_error: Optional[float] = None
     second_order_verdict: Optional[SecondOrderVerdict] = None
+    backend: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,10 @@ class Report:
     versions: dict = field(default_factory=dict)  # tensorflow, keras, python
     dtype_policies: tuple[PolicyResult, ...] = ()  # one per --dtype-policy
     reload: Optional[str] = None  # ok | failed | mismatch | "skipped: why"; None with --no-reload
+    backend: str = "tensorflow"  # the Keras backend it was checked on: tensorflow, jax or torch
+    # With several backends (compare/): {"backends": [...], "modes": [...], "status": "..."}: what this
+    # backend's outputs and gradients were compared with, in which training modes, and how it went.
+    cross_backend: Optional[dict] = None
 
     @property
     def ok(self) -> bool:
@@ -199,15 +206,61 @@ class TargetFailure:
 
     target: str
     message: str
+    backend: Optional[str] = None  # the Keras backend it was to be checked on (the command sets it)
+    # The layer's own code raised (building or calling it), at this user line ("" when not known);
+    # None for every other way a check ends. Not part of the JSON: compare/ reads it.
+    layer_raised_at: Optional[str] = field(default=None, compare=False)
 
     ok = False
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "ok": False, "error": self.message}
+        document = {"target": self.target, "ok": False, "error": self.message}
+        if self.backend is not None:
+            document["backend"] = self.backend
+        return document
 
     @classmethod
     def from_dict(cls, document: dict) -> TargetFailure:
-        return cls(target=document["target"], message=document["error"])
+        return cls(target=document["target"], message=document["error"], backend=document.get("backend"))
+
+
+# The name each backend's framework goes by, and the key of its version in Report.versions.
+FRAMEWORKS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
+def versions_line(report: Report) -> str:
+    """ "TensorFlow 2.21.0 · Keras 3.15.1": the framework the report was checked on, and Keras."""
+    backend = report.backend if report.backend in FRAMEWORKS else "tensorflow"
+    versions = report.versions
+    return f"{FRAMEWORKS[backend]} {versions.get(backend, '?')} · Keras {versions.get('keras', '?')}"
+
+
+def comparison_line(report: Report) -> str | None:
+    """ "backends: compared with jax, torch (training=True with the same random draws, training=False):
+    ok": what this backend's outputs and gradients were compared with, in which modes, and how it went."""
+    compared = report.cross_backend
+    if not compared:
+        return None
+    modes = [
+        "training=True with the same random draws" if m == "true" else f"training={m.capitalize()}"
+        for m in compared.get("modes", ())
+        if m != "n/a"
+    ]
+    left_out = compared.get("left_out") or {}
+    modes += [f"training={m.capitalize()} left out: {why}" for m, why in left_out.items()]
+    others = ", ".join(FRAMEWORKS.get(b, b) for b in compared.get("backends", ()))
+    return f"backends: compared with {others}{' (' + '; '.join(modes) + ')' if modes else ''}: {compared.get('status')}"
+
+
+def with_backends_named(results) -> list:
+    """The results with each target followed by its backend (`layers.py:MyLayer [jax]`) when the run
+    is not TensorFlow's alone, for the formats people read: every line that names a target (a
+    header, a verdict, an annotation, a testcase) then names the backend too. A run on TensorFlow
+    alone reads as it always has; the JSON document carries `backend` fields instead."""
+    backends = {getattr(r, "backend", None) or "tensorflow" for r in results}
+    if backends == {"tensorflow"}:
+        return list(results)
+    return [replace(r, target=f"{r.target} [{getattr(r, 'backend', None) or 'tensorflow'}]") for r in results]
 
 
 def fails(report, fail_on: str = ERROR) -> bool:

@@ -1,7 +1,8 @@
 """The process's runtime: the environment a framework is imported under, and the backend in use.
 
 Keras reads its backend once, when it is imported, so a process checks layers on one backend: the
-one `KERAS_BACKEND` names (TensorFlow unless the user set another). Nothing here imports a
+one `KERAS_BACKEND` names (TensorFlow unless the user set another). A run over several backends
+(`--backend all`) checks each in worker processes of its own (isolation/). Nothing here imports a
 framework; `backend()` imports the backend's module, and that module imports its framework only
 when asked (the command's `--help` and usage errors never load one).
 """
@@ -9,6 +10,9 @@ when asked (the command's `--help` and usage errors never load one).
 from __future__ import annotations
 
 import os
+
+from .errors import GradcheckError
+from .options.backends import BACKENDS, INSTALL  # noqa: F401  (re-exported: the backends name them from here)
 
 # The variables a framework is imported under, unless the user set them: no C++ log lines, the
 # TensorFlow backend.
@@ -30,8 +34,24 @@ def quiet_environment() -> None:
         os.environ.setdefault(name, value)
 
 
-def backend():
-    """The backend of this process (backends.Backend): TensorFlow's, the only one so far."""
-    from .backends.tensorflow import BACKEND
+def backend_name() -> str:
+    """The backend this process checks on: KERAS_BACKEND's, else TensorFlow."""
+    name = os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if name not in BACKENDS:
+        raise GradcheckError(
+            f"KERAS_BACKEND is {name!r}, a backend gradcheck does not check layers on. Set it to one "
+            f"of {', '.join(BACKENDS)} (or unset it for TensorFlow), or use --backend."
+        )
+    return name
 
+
+def backend():
+    """The backend of this process (backends.Backend), picked by KERAS_BACKEND."""
+    name = backend_name()
+    if name == "jax":
+        from .backends.jax import BACKEND
+    elif name == "torch":
+        from .backends.torch import BACKEND
+    else:
+        from .backends.tensorflow import BACKEND
     return BACKEND

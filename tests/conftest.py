@@ -8,6 +8,7 @@ import os
 import re
 import shlex
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +17,15 @@ from click.testing import CliRunner
 from report_invariants import broken_invariants
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# JAX workers keep XLA's compiled programs on disk (backends/jax/runtime.py); the suite's go to a
+# folder of its own, not the user's cache, and later runs of the suite reuse them.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "gradcheck-tests-jax-cache"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_layers"
-_EXPECT = re.compile(r"expect(-anywhere)?:\s*([a-z0-9-]+)\s+(\S+)")
+# `# expect: CODE TENSOR` (at this line), `# expect-anywhere: ...` (any line); `expect[jax]:` for
+# one backend only, in a sample checked on several.
+_EXPECT = re.compile(r"expect(-anywhere)?(?:\[(\w+)\])?:\s*([a-z0-9-]+)\s+(\S+)")
 
 
 @dataclass
@@ -130,11 +136,20 @@ class Case:
     file: str  # relative to the repository root
     name: str
     args: list
-    expected: set  # (code, tensor, line or None)
+    expected: set  # (code, tensor, line or None, backend or None: every backend the case runs on)
 
     @property
     def id(self):
         return f"{Path(self.file).stem}:{self.name}"
+
+    @property
+    def other_backends(self) -> bool:
+        """Checked with --backend (on JAX, PyTorch, or several): tests/checks/test_backends.py runs it."""
+        return "--backend" in self.args
+
+    def expected_on(self, backend: str) -> set:
+        """(code, tensor, line) the case expects on `backend`."""
+        return {(code, tensor, line) for code, tensor, line, only in self.expected if only in (None, backend)}
 
 
 def sample_cases() -> list[Case]:
@@ -149,8 +164,8 @@ def sample_cases() -> list[Case]:
                 continue
             expected = set()
             for number in range(start, node.end_lineno + 1):
-                for anywhere, code, tensor in _EXPECT.findall(lines[number - 1]):
-                    expected.add((code, None if tensor == "-" else tensor, None if anywhere else number))
+                for anywhere, only, code, tensor in _EXPECT.findall(lines[number - 1]):
+                    expected.add((code, None if tensor == "-" else tensor, None if anywhere else number, only or None))
             start = node.end_lineno + 1
             args = shlex.split(re.split(r"expect(?:-anywhere)?:", header.split("# args:", 1)[1])[0])
             relative = path.relative_to(ROOT).as_posix()
@@ -159,8 +174,10 @@ def sample_cases() -> list[Case]:
 
 
 def observed(case: Case, document: dict) -> set:
-    """The findings to compare with a case: every error and warning, and infos the case names."""
-    expected_codes = {code for code, _, _ in case.expected}
+    """The findings to compare with a case (one report's document): every error and warning, and
+    infos the case names, as (code, tensor, line)."""
+    expected = case.expected_on(document.get("backend", "tensorflow"))
+    expected_codes = {code for code, _, _ in expected}
     found = set()
     for item in document["findings"]:
         if item["severity"] == "info" and item["code"] not in expected_codes:
@@ -168,9 +185,25 @@ def observed(case: Case, document: dict) -> set:
         line = None
         if item["location"] and item["location"].startswith(case.file + ":"):
             line = int(item["location"].rsplit(":", 1)[1])
-        anywhere = (item["code"], item["tensor"], None) in case.expected
+        anywhere = (item["code"], item["tensor"], None) in expected
         found.add((item["code"], item["tensor"], None if anywhere else (line if line else item["location"])))
     return found
+
+
+def check_sample(case: Case) -> None:
+    """Run a sample case (shared) and assert its findings on every backend it was checked on."""
+    from gradcheck.codes import CODES
+
+    result = run_cli_shared([f"{case.file}:{case.name}", *case.args, "--json"])
+    assert result.exit_code in (0, 1), result
+    document = result.json()
+    # One report, or one per backend (a sample checked with --backend all).
+    reports = document["targets"] if "targets" in document else [document]
+    for report in reports:
+        assert observed(case, report) == case.expected_on(report["backend"]), (report["backend"], result)
+    has_error = any(CODES[code].severity == "error" for code, *_ in case.expected)
+    assert result.exit_code == (1 if has_error else 0), result
+    assert document["ok"] is (not has_error)
 
 
 @pytest.fixture
@@ -200,6 +233,7 @@ def char_device(folder, name: str, minor: int) -> str:
 # the files that cost most (fresh processes that import TensorFlow, many checks) go first and the
 # many small ones fill in at the end: both workers end within about a second of each other.
 _COSTLIEST_FIRST = (
+    "test_backends.py",
     "test_isolation_process.py",
     "test_forkserver.py",
     "test_accuracy.py",

@@ -5,8 +5,9 @@ numpy, and ask the backend for what only the framework can answer: how to trace 
 the probe loss's gradients, which variables and constants a trace reads, which op at which user
 line cuts, kills or makes NaN of a gradient, how to compile the float64 twin's loss for finite
 differences and its Hessian-vector products, and how a value becomes a tensor. TensorFlow's
-implementation is `backends/tensorflow/` (its graph forensics in `backends/tensorflow/graph/`); a
-JAX or PyTorch backend is another package beside it implementing the same protocol.
+implementation is `backends/tensorflow/` (its graph forensics in `backends/tensorflow/graph/`);
+JAX's is `backends/jax/` (jaxprs) and PyTorch's `backends/torch/` (a pass recorded op by op), with
+what those two share in `backends/shared/`. runtime.backend() picks one by KERAS_BACKEND.
 
 Objects the protocol passes around without the checks looking inside: a `Trace` (call() traced in
 one training mode), a *source* (where a weight or an input enters a trace: `Trace.source`), a
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -37,10 +39,14 @@ class Trace(Protocol):
 class Forward(Protocol):
     """The float64 twin's probe loss and its gradients in one training mode, compiled once."""
 
+    stops: bool  # a stop_gradient somewhere in the layer: then the two gradients below differ
+
     def loss(self, xs: list, tensors: list | None = None) -> float: ...
 
-    def gradients(self, xs: list) -> tuple[float, list]:
-        """(loss, one gradient per target); a weight with `rows(target)` gets its gradient on those rows."""
+    def gradients(self, xs: list, *, tape: bool = False) -> tuple[float, list]:
+        """(loss, gradients): the derivative of what the forward pass computes (every stop_gradient
+        taken as the identity it is in value), or with `tape` the gradient fit() uses; a weight with
+        `rows(target)` gets its gradient on those rows only."""
 
     def rows(self, target) -> Any:
         """The rows of the target's weight the samples look up, when the loss reads it only by such
@@ -60,8 +66,12 @@ class Forward(Protocol):
         """Each custom gradient on the target's path, in words: where it is applied and the
         function computing it, nearest first (empty: none)."""
 
-    def blocked_by_design(self, target) -> bool:
-        """Whether a stop_gradient (or a numpy function) lies on the target's path."""
+    def no_gradient_by_design(self, target) -> str | None:
+        """The line of an op with no gradient at all (numpy code) on the target's path ("" outside
+        the user's code), or None."""
+
+    def stop_line(self, target) -> str | None:
+        """The line of a stop_gradient on the target's path ("" outside the user's code), or None."""
 
 
 class Curvature(Protocol):
@@ -77,16 +87,35 @@ class Curvature(Protocol):
     def hessian_vector(self, direction) -> list: ...
 
 
+@dataclass(frozen=True)
+class Words:
+    """How the findings' messages name the framework's own things, so a message about a JAX layer
+    says `jax.custom_vjp` where a TensorFlow one says `tf.custom_gradient`."""
+
+    framework: str  # "TensorFlow"
+    raw_variable: str  # what a raw, untracked variable is: "tf.Variable"
+    custom_gradient: str  # how a hand-written gradient is written: "tf.custom_gradient"
+    tracer: str  # what traces call() as fit() would: "tf.function"
+    stop_gradient: str  # "tf.stop_gradient"
+    # How an op's own gradient is given, when no custom gradient is on a wrong one's path.
+    registered_gradient: str  # "a gradient registered with tf.RegisterGradient or gradient_override_map"
+
+
 class Backend(Protocol):
     """One framework behind Keras (see the module's docstring)."""
 
     name: str
+    words: Words
+    unavailable: dict  # {check class name: why it does not run here}: pipeline.py says so in a finding
 
     # the framework
     def modules(self, hide_stderr: bool = True) -> tuple[Any, Any]:
         """(the framework's module, keras), imported quietly on first use."""
 
     def versions(self) -> dict: ...
+
+    def seed(self, seed: int) -> None:
+        """Keras's global random state seeded (initialisers draw from it): keras.utils.set_random_seed."""
 
     def compiling(self) -> AbstractContextManager:
         """The settings the checks compile their functions under, put back afterwards."""
@@ -120,6 +149,34 @@ class Backend(Protocol):
 
     def backing(self, variable) -> Any:
         """The framework variable behind a Keras variable (itself for a raw one): its identity."""
+
+    def is_leaf(self, value) -> bool:
+        """A value a layer may hold as a weight: a variable (Keras's or raw), a tensor, an array."""
+
+    def attributes(self, value) -> dict | None:
+        """An object's attributes as the attribute walk (layer/naming.py) sees them: `__dict__`,
+        and for a torch module also the Parameters and submodules it keeps apart."""
+
+    def remember_places(self, names) -> None:
+        """Told every object the attribute walk found, with its place (a JAX array cannot be
+        assigned in place, so its backend puts a new one where the old one is held)."""
+
+    # values, whatever the framework holds them in (a variable, a tensor, an array)
+    def to_numpy(self, value) -> Any:
+        """A tensor, a variable (Keras's or raw) or a numpy array, as a numpy array."""
+
+    def assign(self, variable, value) -> None:
+        """Give a variable (Keras's or raw) the numpy `value`, in the variable's own dtype."""
+
+    def dtype_name(self, value) -> str:
+        """The dtype of a tensor, variable or array by its name: "float32"."""
+
+    def is_float(self, value) -> bool:
+        """Whether a tensor, variable or array holds floating-point numbers."""
+
+    def variable_label(self, variable) -> str:
+        """The name the framework gives a variable none of the layer's attributes holds
+        (TensorFlow's `dense/kernel`, without its `:0`)."""
 
     def float_leaves(self, result) -> list[tuple[str, Any]]:
         """[(name, tensor)] for every float leaf of what call() returned, in a fixed order."""
@@ -160,6 +217,21 @@ class Backend(Protocol):
     def forward(self, probe, twin, mode: str, targets, samples) -> Forward: ...
 
     def curvature(self, probe, twin, mode: str, variables: list, input_indexes: list[int]) -> Curvature: ...
+
+    # a comparison of backends (compare/side.py)
+    def fixed_draws(self, seed: int) -> AbstractContextManager:
+        """Keras's random draws made by numpy for the duration (the same numbers on every backend);
+        yields an object whose `unreplayed` lists the random functions that could not be."""
+
+    def recorded_calls(self) -> AbstractContextManager:
+        """Records the outermost Keras backend-API calls made for the duration; yields the stream."""
+
+    def call_gradients(self, stream, seed: int) -> None:
+        """Each recorded call's own gradient (a VJP with a cotangent drawn from `seed`)."""
+
+    def vjp(self, function, primal, cotangent) -> Any:
+        """The gradient of sum(cotangent · function(x)) at x = `primal` (numpy), as numpy; None when
+        no path reaches it. compare/stream.py asks it of each recorded backend-API call."""
 
     def compile(self, layer, function, specs) -> Any:
         """`function` compiled for inputs of `specs`, leaving `layer` as it was."""

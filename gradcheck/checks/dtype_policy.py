@@ -167,11 +167,12 @@ def _training(probe):
 def _outputs_and_gradients(probe, layer, variables: list, scale: float) -> dict:
     """Outputs (float64 numpy), their dtypes, and the gradients of the probe loss times `scale`,
     divided by it again, for `variables` and the float inputs."""
+    framework = backend()
     taped = _taped(probe, layer, probe.input_tensors(), variables, scale)
     return {
-        "outputs": [np.asarray(o.numpy(), "float64") for o in taped.outputs],
-        "dtypes": [o.dtype.name for o in taped.outputs],
-        "grads": [None if g is None else np.asarray(g.numpy(), "float64") / scale for g in taped.grads],
+        "outputs": [np.asarray(framework.to_numpy(o), "float64") for o in taped.outputs],
+        "dtypes": [framework.dtype_name(o) for o in taped.outputs],
+        "grads": [None if g is None else np.asarray(framework.to_numpy(g), "float64") / scale for g in taped.grads],
     }
 
 

@@ -39,7 +39,7 @@ def trains_under_fit(probe, runs, tensors) -> dict:
                     changed.add(id(backing(variable)))
         finally:
             for variable, before in saved:
-                variable.assign(before)
+                framework.assign(variable, before)
     # Every variable's row is keyed by its tf.Variable: facts for the rows that are variables, and
     # False for an untracked variable found only by TF's name (a helper's global), outside both lists.
     facts = {key: False for key, row in tensors.keyed() if row.kind == "untracked"}

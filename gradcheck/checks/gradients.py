@@ -161,7 +161,7 @@ def _sources(probe, inputs):
 def _value(probe, variable, input_index):
     if variable is None:
         return probe.inputs[input_index]
-    return np.asarray(variable.numpy())
+    return np.asarray(backend().to_numpy(variable))
 
 
 def _source_placeholder(probe, run, variable, input_index):
@@ -259,12 +259,13 @@ def _none_finding(probe, run, name, variable, input_index, where, created):
     if run.trace is None:
         location = eager_cut_location(probe.layer)
         place = f" (probably at {location})" if location else ""
+        framework = backend().words.framework
         return finding(
             code,
             name,
-            f"`{name}` gets a None gradient{where}: the path from it to the output leaves TensorFlow{place}, "
+            f"`{name}` gets a None gradient{where}: the path from it to the output leaves {framework}{place}, "
             f"{consequence}. call() could not be traced, so the op that cuts the path cannot be named; "
-            "a `.numpy()` or numpy call on a tensor is the usual cause. Keep the computation in TensorFlow ops.",
+            f"a `.numpy()` or numpy call on a tensor is the usual cause. Keep the computation in {framework} ops.",
             location or created,
         )
     source = run.trace.source(variable, input_index)

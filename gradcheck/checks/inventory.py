@@ -116,7 +116,7 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
                     name=name,
                     kind="untracked",
                     shape=tuple(tf_variable.shape),
-                    dtype=tf_variable.dtype.name,
+                    dtype=framework.dtype_name(tf_variable),
                     created_at=location,
                     read_by_call=is_read,
                 ),
@@ -127,7 +127,7 @@ def check_inventory(probe: Probe) -> tuple[Rows[TensorInfo], list]:
                 finding(
                     codes.UNTRACKED_VARIABLE,
                     name,
-                    f"`{name}` is a raw tf.Variable{' made at ' + location if location else ''}. Keras 3 "
+                    f"`{name}` is a raw {framework.words.raw_variable}{' made at ' + location if location else ''}. Keras 3 "
                     "does not track it: it is missing from layer.trainable_weights, so fit() never "
                     "trains it and saving drops it. Make it with `self.add_weight(...)` in `build()`.",
                     location,
@@ -219,6 +219,7 @@ def state_rows(probe: Probe, reads) -> list[tuple[RowKey, TensorInfo]]:
     """One `state` row per variable Keras keeps beside the weights (state.py): an RNN's carried
     state, a SeedGenerator's, a metric's. Not weights, so never untracked and never trained."""
     rows = []
+    framework = backend()
     for variable, _, path in state_variables(probe.layer, probe.names.layer_path).values():
         name = path
         owner = probe.names.owner_layer(variable)
@@ -229,7 +230,7 @@ def state_rows(probe: Probe, reads) -> list[tuple[RowKey, TensorInfo]]:
                     name=name,
                     kind="state",
                     shape=tuple(variable.shape),
-                    dtype=variable.dtype.name,
+                    dtype=framework.dtype_name(variable),
                     layer=owner.name if owner is not None and owner is not probe.layer else None,
                     created_at=location_of_variable(probe, variable),
                     read_by_call=reads(variable),
@@ -251,13 +252,14 @@ def _untracked_variables(probe: Probe, tracked_ids: set[int], seed_states: set[i
         if id(variable) in found or id(variable) in tracked_ids or id(variable) in seed_states:
             continue
         if reads(variable) and not _is_keras_internal(variable):
-            found[id(variable)] = (variable, variable.name.split(":")[0])
+            found[id(variable)] = (variable, framework.variable_label(variable))
     return sorted(found.values(), key=lambda pair: pair[1])
 
 
 def _is_keras_internal(variable) -> bool:
     # Optimizer slots, metric accumulators and RNG states made by Keras while we watched.
-    return any(part in variable.name for part in ("seed_generator", "iteration", "optimizer"))
+    label = backend().variable_label(variable)
+    return any(part in label for part in ("seed_generator", "iteration", "optimizer"))
 
 
 def _constants(probe: Probe):
@@ -316,7 +318,7 @@ def _created_in_call(probe: Probe):
             continue
         seen.add(location)
         # The user's own name for it (`w = tf.Variable(...)`), else TensorFlow's ("Variable").
-        name = assigned_name(location) or variable.name.split(":")[0].rsplit("/", 1)[-1]
+        name = assigned_name(location) or backend().variable_label(variable).rsplit("/", 1)[-1]
         findings.append(
             finding(
                 codes.VARIABLE_CREATED_IN_CALL,

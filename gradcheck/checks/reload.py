@@ -91,7 +91,7 @@ def check_reload(probe, tensors, earlier=()) -> tuple[str, list, dict]:
         return "ok", [], {}
     finally:
         for variable, value in moved:
-            variable.assign(value)
+            framework.assign(variable, value)
 
 
 def _reason_to_skip(probe, keras) -> str | None:
@@ -106,13 +106,13 @@ def _move_raw_variables(probe, tensors, framework) -> list:
     untracked = {key for key, row in tensors.keyed() if row.kind == "untracked" and row.read_by_call}
     moved = []
     for obj in probe.names.objects.values():
-        if not framework.is_variable(obj) or not obj.dtype.is_floating:
+        if not framework.is_variable(obj) or not framework.is_float(obj):
             continue
         if variable_key(obj) not in untracked:
             continue
-        value = obj.numpy()
+        value = framework.to_numpy(obj)
         moved.append((obj, value))
-        obj.assign((value * 1.5 + 0.25).astype(value.dtype))
+        framework.assign(obj, (value * 1.5 + 0.25).astype(value.dtype))
     return moved
 
 
@@ -122,7 +122,7 @@ def _float_outputs(layer, inputs, training, accepts_training, framework, after: 
     doing = f"calling the layer after {after}" if after else "calling the layer"
     result = call_layer(layer, inputs, training, accepts_training, doing)
     tensors = float_outputs(result) or _tensor_leaves(result, framework)
-    return [np.asarray(t.numpy(), "float64") for t in tensors]
+    return [np.asarray(framework.to_numpy(t), "float64") for t in tensors]
 
 
 def _tensor_leaves(result, framework) -> list:
@@ -130,7 +130,7 @@ def _tensor_leaves(result, framework) -> list:
         return [leaf for key in sorted(result, key=str) for leaf in _tensor_leaves(result[key], framework)]
     if isinstance(result, (list, tuple)):
         return [leaf for item in result for leaf in _tensor_leaves(item, framework)]
-    return [result] if framework.is_tensor(result) and hasattr(result, "numpy") else []
+    return [result] if framework.is_tensor(result) else []
 
 
 def _difference(expected: list, actual: list) -> float:

@@ -118,7 +118,7 @@ def mismatch(probe, tensors, copy, step: str, difference: float, framework, earl
                 f"output differs by {difference:.1e} of its scale.",
             )
             continue
-        what = "raw tf.Variable" if row.kind == "untracked" else "constant"
+        what = f"raw {framework.words.raw_variable}" if row.kind == "untracked" else "constant"
         findings.append(
             finding(
                 codes.RELOAD_MISMATCH,
@@ -170,8 +170,8 @@ def _same_value_at(probe, reloaded_names, copy, name: str, framework) -> bool:
         # Tensors, variables and arrays: `numpy()` and a numpy comparison, the layer's own values.
         with user_code("reading a value the layer holds"):
             return np.array_equal(
-                np.asarray(original.numpy() if hasattr(original, "numpy") else original),
-                np.asarray(other.numpy() if hasattr(other, "numpy") else other),
+                np.asarray(framework.to_numpy(original)),
+                np.asarray(framework.to_numpy(other)),
             )
     except LayerRaised:
         return False

@@ -13,6 +13,7 @@ import sys
 import click
 
 from ..errors import GradcheckError
+from ..options.backends import check_installed, parse_backends
 from ..options.ignores import parse_ignore
 from ..options.settings import (
     DEFAULT_EXPLODING,
@@ -21,7 +22,6 @@ from ..options.settings import (
     DEFAULT_VANISHING,
     DTYPE_POLICIES,
     DTYPES,
-    check_target,
     parse_dtype,
     parse_init,
     parse_range,
@@ -32,6 +32,7 @@ from ..report import TargetFailure, exit_status
 from .destination import check_output_path, refuse_imported_output, write_output
 from .gating import gated, prepare_baseline
 from .info import show_explanation, show_version
+from .jobs import backend_jobs, compared, jobs_of, named
 from .signals import remember_from_now
 from .streams import say
 from .usage import Command, UsageProblem, checked, jobs_count, setting
@@ -237,6 +238,15 @@ from .usage import Command, UsageProblem, checked, jobs_count, setting
     help="Also run the layer under this Keras dtype policy and compare with float32. Repeatable.",
 )
 @click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    metavar="tensorflow|jax|torch|all",
+    callback=checked(parse_backends),
+    help="Check on this Keras backend (default: KERAS_BACKEND, else tensorflow). Repeatable: several "
+    "(or all) are each checked, then compared.",
+)
+@click.option(
     "--reload/--no-reload",
     default=True,
     show_default=True,
@@ -272,6 +282,7 @@ def main(
     jobs,
     debug,
     dtype_policies=(),
+    backends=(),
     reload=True,
 ):
     """Check that every weight of a Keras layer is tracked and gets a sound gradient.
@@ -310,8 +321,9 @@ def main(
         timeout=timeout,
     )
     settings.update(dtype_policies=tuple(dtype_policies), reload=reload, ignore=tuple(ignores))
+    settings.update({"backends": backends} if backends else {})
     try:
-        targets = _jobs(target, input_shape, input_dtype, input_range, init, settings)
+        targets, comparisons = backend_jobs(jobs_of(target, input_shape, input_dtype, input_range, init, settings))
         labels = [label for label, _ in targets]
         baselines = prepare_baseline(baseline, write_baseline, output, labels)
         also_read = {
@@ -320,6 +332,7 @@ def main(
             if path
         }
         check_output_path(output, labels, also_read)
+        check_installed(targets)  # last: what is wrong with the command line is said first
     except GradcheckError as error:
         raise UsageProblem(str(error)) from None
     from ..isolation.supervisor import check_targets
@@ -341,7 +354,8 @@ def main(
                 progress=view.show if view is not None else None,
             )
         imported = [outcome.user_files for outcome in outcomes]
-        results, note = gated([outcome.result for outcome in outcomes], targets, baselines, imported)
+        results, note = gated(compared(outcomes, targets, comparisons), targets, baselines, imported)
+        results = named(results, targets)  # the gate's own findings (unused-ignore) name the backend too
         if note:
             say(note)
         # When no target could run there is no report: the messages on stderr are the whole
@@ -353,31 +367,6 @@ def main(
     except GradcheckError as error:  # stdout or --output could not take the report
         raise UsageProblem(str(error)) from None
     sys.exit(exit_status(results, fail_on))
-
-
-def _jobs(target, input_shape, input_dtype, input_range, init, settings):
-    """(target, Options) pairs: the one on the command line, or each one in pyproject.toml."""
-    from ..options.settings import make_options
-
-    if target is not None:
-        check_target(target)  # before TensorFlow loads: syntax, and that a file target exists
-        options = make_options(
-            input_shape=list(input_shape),
-            input_dtype=list(input_dtype),
-            input_range=list(input_range),
-            init=list(init),
-            **settings,
-        )
-        return [(target, options)]
-    if input_shape or input_dtype or input_range or init:
-        raise GradcheckError(
-            "--input-shape, --input-dtype, --input-range and --init describe a TARGET named on the command "
-            "line, and none was given. Name the TARGET, or set input-shape, input-dtype, input-range and "
-            "init in each [[tool.gradcheck.targets]] entry of ./pyproject.toml."
-        )
-    from ..options.pyproject import targets_from_pyproject
-
-    return targets_from_pyproject(settings)
 
 
 def _render(results, output_format: str, quiet: bool, show_ignored: bool, fail_on: str, output) -> str:

@@ -31,8 +31,14 @@ def _installed(names: tuple[str, ...]) -> str:
 def version_text() -> str:
     from .. import __version__
 
+    # JAX and PyTorch are extras: named when installed (gradcheck[jax], gradcheck[torch]).
+    others = "".join(
+        f", {shown} {version}"
+        for shown, version in (("JAX", _installed(("jax",))), ("PyTorch", _installed(("torch",))))
+        if version != "not installed"
+    )
     return (
-        f"gradcheck {__version__} (TensorFlow {_installed(_TENSORFLOW)}, Keras {_installed(_KERAS)}, "
+        f"gradcheck {__version__} (TensorFlow {_installed(_TENSORFLOW)}, Keras {_installed(_KERAS)}{others}, "
         f"Python {platform.python_version()})"
     )
 

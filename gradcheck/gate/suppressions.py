@@ -78,8 +78,12 @@ def apply_suppressions(
                 first = next(i for i, r in enumerate(marked) if isinstance(r, Report))
                 if index == first and not any(("rule", i, rule) in used for i in range(len(marked))):
                     extra.setdefault(index, []).append(_unused_rule(rule, None))
-            elif ("rule", index, rule) not in used:
-                extra.setdefault(index, []).append(_unused_rule(rule, marked[index].target))
+            else:
+                # One entry checked on several backends shares its rules (one tuple): a rule is used
+                # when any of its backends used it, and said unused once, on the first.
+                entry = [i for i, other in enumerate(rules) if other is rule_list and isinstance(marked[i], Report)]
+                if index == entry[0] and not any(("rule", i, rule) in used for i in entry):
+                    extra.setdefault(index, []).append(_unused_rule(rule, marked[index].target))
     for index, warnings in extra.items():
         report = marked[index]
         assert isinstance(report, Report)

@@ -209,29 +209,39 @@ class ForkedProcess:
 # (PYTEST_CURRENT_TEST changes with every test) is simply handed to each worker as it is forked.
 _READ_AT_IMPORT = ("TF_", "KERAS_", "CUDA_", "XLA_", "PYTHON", "LD_", "OMP_", "KMP_", "MKL_", "OPENBLAS_", "HOME")
 
-_current: ForkServer | None = None
+# One server per Keras backend: Keras reads KERAS_BACKEND once, at import, so a server imports one
+# framework, and a run over several backends forks each backend's workers from that backend's server.
+_servers: dict[str, ForkServer] = {}
+_current: ForkServer | None = None  # the one a worker was last forked from (the tests look at it)
 
 
 def server_for(command: list[str], environment: dict[str, str]) -> ForkServer | None:
     """The server to fork workers for `environment` from (None where forking is not used), started
-    with `command` if there is none yet, or a new one if the old one died or imported under other values."""
-    global _current
+    with `command` if there is none yet for its backend, or a new one if the old one died or
+    imported under other values."""
     if not AVAILABLE:
         return None
-    if _current is not None and (
-        not _current.alive or _imported_under(_current.environment) != _imported_under(environment)
+    backend = environment.get("KERAS_BACKEND", "")
+    current = _servers.get(backend)
+    if current is not None and (
+        not current.alive or _imported_under(current.environment) != _imported_under(environment)
     ):
-        close_server()
-    if _current is None:
-        _current = ForkServer(command, environment)
+        current.close()
+        del _servers[backend]
+    if backend not in _servers:
+        _servers[backend] = ForkServer(command, environment)
+    global _current
+    _current = _servers[backend]
     return _current
 
 
 def close_server() -> None:
+    """End every fork server (and with each its workers)."""
     global _current
-    if _current is not None:
-        _current.close()
-        _current = None
+    _current = None
+    while _servers:
+        _, server = _servers.popitem()
+        server.close()
 
 
 def _imported_under(environment: dict[str, str]) -> dict[str, str]:

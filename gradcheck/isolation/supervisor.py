@@ -98,12 +98,13 @@ def check_targets(
                 if isinstance(options, GradcheckError):
                     outcomes[index] = Outcome(TargetFailure(target, str(options)))
                     continue
-                worker = _fresh_worker()
+                worker = _fresh_worker(_backend_of(options))
                 worker.start(target, options, debug, index, progress)
                 running[worker] = index
             # The next target's worker warms up while these are checked, on a CPU they leave free.
-            if workers < _cpus() and any(not isinstance(jobs[index][1], GradcheckError) for index in waiting):
-                _fork_spare()
+            upcoming = [jobs[index][1] for index in waiting if not isinstance(jobs[index][1], GradcheckError)]
+            if workers < _cpus() and upcoming:
+                _fork_spare(_backend_of(upcoming[0]))
             _forget_retired()
             if running:
                 limits = [r for r in (w.remaining() for w in running) if r is not None]
@@ -218,7 +219,10 @@ class _Worker:
                 elif message[0] == "report":
                     return self._outcome(Report.from_dict(message[1]))
                 elif message[0] == "failure":
-                    return self._outcome(TargetFailure(self.target, message[1]), message[2])
+                    # A fourth part: the layer's own code raised, at that line ("" unknown).
+                    raised = message[3] if len(message) > 3 else None
+                    failure = TargetFailure(self.target, message[1], layer_raised_at=raised)
+                    return self._outcome(failure, message[2])
         except (EOFError, OSError):
             # The pipe closed: the worker is ending, if not already gone.
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -303,7 +307,13 @@ _spare: _Worker | None = None  # forked ahead for the next target of this run
 _retiring: list[_Worker] = []  # workers that sent their result and are ending by themselves
 
 
-def _environment_and_server() -> tuple[dict[str, str], ForkServer | None]:
+def _backend_of(options) -> str | None:
+    """The one Keras backend a job runs on (options.backends.per_backend set it), or None: the
+    environment's."""
+    return options.backends[0] if getattr(options, "backends", ()) else None
+
+
+def _environment_and_server(backend: str | None = None) -> tuple[dict[str, str], ForkServer | None]:
     import gradcheck
 
     # The worker imports this very gradcheck, whatever the caller's sys.path made of it.
@@ -311,16 +321,18 @@ def _environment_and_server() -> tuple[dict[str, str], ForkServer | None]:
     # With the defaults the worker imports TensorFlow under: the same whether or not this process
     # has imported it (check() sets them here), so that import does not call for a new fork server.
     environment = {**QUIET_DEFAULTS, **WORKER_DEFAULTS, **os.environ}
+    if backend is not None:  # Keras reads it once, at import: the job's backend, its worker's import
+        environment["KERAS_BACKEND"] = backend
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
     # May replace the server, and with it end the spare forked from the old one.
     server = forkserver.server_for(_python("from gradcheck.isolation.forkserver import serve; serve()"), environment)
     return environment, server
 
 
-def _fresh_worker() -> _Worker:
+def _fresh_worker(backend: str | None = None) -> _Worker:
     """A worker no target has used: the spare, when it was forked for what this target needs."""
     global _spare
-    environment, server = _environment_and_server()
+    environment, server = _environment_and_server(backend)
     spare, _spare = _spare, None
     if spare is not None:
         if spare.fits(environment, server):
@@ -336,10 +348,10 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _fork_spare() -> None:
+def _fork_spare(backend: str | None = None) -> None:
     global _spare
     if _spare is None:
-        _spare = _Worker(*_environment_and_server())
+        _spare = _Worker(*_environment_and_server(backend))
 
 
 def _close_spare() -> None:

@@ -38,7 +38,7 @@ import threading
 import time
 import traceback
 
-from ..errors import GradcheckError, LayerRaised
+from ..errors import GradcheckError, LayerFailed, LayerRaised
 from . import descendants, memory
 from .endings import leftovers_finding, leftovers_sentence
 
@@ -139,7 +139,9 @@ def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
         # Messages are raised `from None` to keep them one paragraph; --debug promises the user's
         # own traceback, which is the suppressed context.
         error.__suppress_context__ = False
-        result = ("failure", str(error), _traceback(error, debug))
+        # The layer's own code raised (building or calling it): the line, for a comparison of backends.
+        raised = (getattr(error, "location", None) or "",) if isinstance(error, LayerFailed) else ()
+        result = ("failure", str(error), _traceback(error, debug), *raised)
     except (SystemExit, KeyboardInterrupt) as error:
         result = ("failure", exit_message(error, stages[-1]), _traceback(error, debug))
     except LayerRaised as raised:  # the layer raised where no check expected it

@@ -82,6 +82,7 @@ class Names:
         self.objects: dict[int, Any] = {}
         self.layers: dict[int, Place] = {}  # sublayers (and the root, at path "")
         self._walk(root)
+        backend.remember_places(self)  # JAX replaces a raw array where it is held to assign it
 
     def is_leaf(self, value) -> bool:
         return self._backend.is_leaf(value)
@@ -115,7 +116,7 @@ class Names:
                 for sublayer in getattr(value, "_layers", []):
                     push(sublayer, _child(place, value, f"<{sublayer.name}>", "."))
                 self._queue_call_references(type(value), place, push)
-            for name, child in _children(value):
+            for name, child in _children(value, self._backend.attributes):
                 push(child, _child(place, value, name, name[0]))
 
     def _queue_call_references(self, cls, place: Place, push):
@@ -189,19 +190,21 @@ def _child(place: Place, owner, name: str, kind: str) -> Place:
     return Place(path, owner, attribute, private)
 
 
-def _children(value):
-    """(name, child) pairs of a container or plain object; `[i]` / `['k']` names for items."""
+def _children(value, attributes_of):
+    """(name, child) pairs of a container or plain object; `[i]` / `['k']` names for items.
+    `attributes_of(obj)` is the backend's view of an object's attributes (a torch module keeps its
+    Parameters and submodules outside `__dict__`)."""
     if isinstance(value, (list, tuple)):
         return [(f"[{i}]", item) for i, item in enumerate(value)]
     if isinstance(value, dict):
         return [(f"[{k!r}]", item) for k, item in value.items()]
     if inspect.ismodule(value) or inspect.isclass(value) or inspect.isroutine(value):
         return []
-    attributes = getattr(value, "__dict__", None)
+    attributes = attributes_of(value)
     if not isinstance(attributes, dict):
         return []
     module = type(value).__module__ or ""
-    is_library = module.split(".")[0] in ("tensorflow", "keras", "numpy", "tf_keras")
+    is_library = module.split(".")[0] in ("tensorflow", "keras", "numpy", "tf_keras", "jax", "jaxlib")
     from_keras_layer = hasattr(value, "_trainable_variables")
     if is_library and not from_keras_layer:
         return []  # library internals (optimizers, initializers, dtype policies) hold no user tensors

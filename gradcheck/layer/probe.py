@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import codes
-from ..errors import GradcheckError, LayerRaised
+from ..errors import GradcheckError, LayerFailed, LayerRaised
 from ..options.settings import InputSpec, Options
 from ..report import finding
 from ..runtime import backend
@@ -24,7 +24,7 @@ from .calling import call_layer, random_training, takes_training
 from .loading import Loaded
 from .naming import Names
 from .sampling import projections, sample_inputs
-from .source import error_text, user_code_error, user_frame_of
+from .source import error_text, foreign_op_line, user_code_error, user_frame_of
 
 
 @dataclass
@@ -140,13 +140,16 @@ def make_probe(loaded: Loaded, options: Options, log) -> Probe:
     # reads and the reload are still checked (probe_findings says so; pipeline.py skips the rest).
     outputs, output_names = _float_outputs(first)
     if not outputs and not _holds_a_tensor(first, framework):
-        raise GradcheckError(
+        # The layer's own doing (LayerFailed): on JAX, a tf.sin in call() returns a TensorFlow tensor.
+        foreign = foreign_op_line(layer, framework.name)
+        raise LayerFailed(
             f"call() returned {type(first).__name__} with no tensor in it, so there is nothing a "
             "gradient can flow from. A layer must return a tensor (or a tuple, list or dict of them); "
-            "check what call() returns."
+            "check what call() returns" + (f" (another framework's op at {foreign}?)." if foreign else "."),
+            foreign,
         )
     stochastic = any(
-        not np.array_equal(a.numpy(), b.numpy(), equal_nan=True)  # a NaN output is not noise
+        not np.array_equal(framework.to_numpy(a), framework.to_numpy(b), equal_nan=True)  # a NaN output is not noise
         for a, b in zip(_float_outputs(second)[0], _float_outputs(third)[0])
     )
     names = Names(layer, framework)
@@ -247,7 +250,7 @@ def probe_findings(probe: Probe) -> list:
             finding(
                 codes.TRACE_FAILED,
                 None,
-                f"call() could not be traced with tf.function ({probe.trace_error}). Keras's fit() "
+                f"call() could not be traced with {backend().words.tracer} ({probe.trace_error}). Keras's fit() "
                 "traces call(), so it will fail there too unless the model is compiled with "
                 "run_eagerly=True. Graph-based checks (which op cuts a path, constants) and the finite-difference comparison were skipped.",
             )

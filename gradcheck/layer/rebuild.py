@@ -14,8 +14,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
 from ..errors import user_code
 from ..runtime import backend
 from .calling import call_layer
@@ -87,22 +85,17 @@ def pair_variables(probe, copy, *, raw: bool = True):
             if (
                 twin is not None
                 and tuple(twin.shape) == tuple(obj.shape)
-                and twin.dtype.is_floating == obj.dtype.is_floating
+                and framework.is_float(twin) == framework.is_float(obj)
             ):
-                pairs.append((obj, twin))
+                pairs.append((framework.backing(obj), framework.backing(twin)))
                 tracked.add(id(obj))
     return pairs
 
 
 def copy_values(pairs) -> None:
-    """Give each copy its original's value, in the copy's own dtype.
-
-    A copy into float64 or into the same dtype is exact and done by the framework, without a numpy
-    copy of the value on the way (a float64 copy of a 25.6M-number embedding table is 205 MB); a
-    copy into a narrower dtype rounds as numpy does, as it always has."""
+    """Give each copy its original's value, in the copy's own dtype (Backend.assign_from: on
+    TensorFlow without a numpy copy on the way, where a float64 copy of a 25.6M-number embedding
+    table would be 205 MB)."""
     framework = backend()
     for original, copy in pairs:
-        if copy.dtype == original.dtype or copy.dtype.as_numpy_dtype == np.float64:
-            framework.assign_from(copy, original)
-        else:
-            copy.assign(np.asarray(original.numpy()).astype(copy.dtype.as_numpy_dtype))
+        framework.assign_from(copy, original)

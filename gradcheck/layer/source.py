@@ -1,9 +1,9 @@
 """Where things happen in the user's code, and how its failures are told: the user's frame in a stack,
 an op's traceback or an exception, and the one-paragraph text for an exception the user's code raised.
 
-A frame is the user's when its file is not part of Python itself, TensorFlow, Keras, NumPy or
-gradcheck. Locations are printed relative to the working folder when the file lies inside it, so
-CI annotations (`::error file=...`) point at repository paths.
+A frame is the user's when its file is not part of Python itself, a framework (TensorFlow, JAX,
+PyTorch), Keras, NumPy or gradcheck. Locations are printed relative to the working folder when the
+file lies inside it, so CI annotations (`::error file=...`) point at repository paths.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sysconfig
 import traceback
 import types
 
-from ..errors import GradcheckError
+from ..errors import GradcheckError, LayerFailed
 
 _LIBRARY_PACKAGES = (
     "tensorflow",
@@ -30,6 +30,13 @@ _LIBRARY_PACKAGES = (
     "click",
     "_pytest",
     "pluggy",
+    "jax",
+    "jaxlib",
+    "torch",
+    "optree",
+    "ml_dtypes",
+    "scipy",
+    "opt_einsum",
 )
 
 
@@ -132,9 +139,10 @@ def user_code_error(error: BaseException, doing: str, advice: str = "", note: st
     place = f" at {where}" if where else ""
     text = "; ".join(part for part in (error_text(error), note) if part)
     advice = advice or "This is an error in the code being checked; fix it there"
-    return GradcheckError(
+    return LayerFailed(
         f"{type(error).__name__} raised{place} while {doing}: {sentence(text)} {advice} "
-        "(run with --debug for the full traceback)."
+        "(run with --debug for the full traceback).",
+        where,
     )
 
 
@@ -195,4 +203,28 @@ def eager_cut_location(layer) -> str | None:
         code = line.split("#", 1)[0]
         if ".numpy()" in code or "np." in code or "numpy." in code:
             return format_location(filename, first + offset)
+    return None
+
+
+# How a framework's own ops are usually written in a layer's source.
+_FRAMEWORK_PREFIXES = {"tensorflow": ("tf.", "tensorflow."), "jax": ("jax.", "jnp."), "torch": ("torch.",)}
+
+
+def foreign_op_line(layer, backend: str) -> str | None:
+    """Best effort, when call() gives the backend something it cannot use: the first line of
+    call()'s source that calls another framework's own op (`tf.sin` in a layer checked on JAX)."""
+    import inspect
+
+    try:
+        lines, first = inspect.getsourcelines(type(layer).call)
+        filename = inspect.getsourcefile(type(layer).call)
+    except (OSError, TypeError):
+        return None
+    if filename is None:
+        return None
+    for offset, line in enumerate(lines):
+        code = line.split("#", 1)[0]
+        for framework, prefixes in _FRAMEWORK_PREFIXES.items():
+            if framework != backend and any(re.search(rf"(?<![\w.]){re.escape(p)}", code) for p in prefixes):
+                return format_location(filename, first + offset)
     return None

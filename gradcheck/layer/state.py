@@ -26,6 +26,18 @@ def _backing(variable):
     return backend().backing(variable)
 
 
+def _numpy(variable):
+    from ..runtime import backend
+
+    return backend().to_numpy(variable)
+
+
+def _label(variable) -> str:
+    from ..runtime import backend
+
+    return backend().variable_label(variable)
+
+
 def state_variables(layer, layer_path=None) -> dict[int, tuple[Any, str, str]]:
     """{id(tf.Variable): (tf.Variable, what it is, its path)} for every non-weight variable.
 
@@ -52,12 +64,12 @@ def state_variables(layer, layer_path=None) -> dict[int, tuple[Any, str, str]]:
             held = next((k for k, v in vars(sublayer).items() if v is metric and not k.startswith("_")), None)
             for variable in getattr(metric, "variables", []):
                 tf_variable = _backing(variable)
-                path = f"{prefix}{held or metric.name}.{tf_variable.name.split(':')[0].rsplit('/', 1)[-1]}"
+                path = f"{prefix}{held or metric.name}.{_label(tf_variable).rsplit('/', 1)[-1]}"
                 found.setdefault(id(tf_variable), (tf_variable, OTHER, path))
     for variable in layer.variables:  # other bookkeeping Keras keeps beside the weights
         tf_variable = _backing(variable)
         if id(tf_variable) not in weights:
-            path = getattr(variable, "path", None) or tf_variable.name.split(":")[0]
+            path = getattr(variable, "path", None) or _label(tf_variable)
             found.setdefault(id(tf_variable), (tf_variable, OTHER, path))
     return found
 
@@ -72,7 +84,7 @@ def _flat(value) -> list:
 
 def snapshot(layer) -> list[tuple[Any, np.ndarray]]:
     """(variable, value) for every state variable: restore() puts the layer back as it was."""
-    return [(v, np.array(v.numpy())) for v, _, _ in state_variables(layer).values()]
+    return [(v, np.array(_numpy(v))) for v, _, _ in state_variables(layer).values()]
 
 
 def fixed(layer, seed: int, *, rng: bool = True) -> list[tuple[Any, np.ndarray]]:
@@ -80,7 +92,7 @@ def fixed(layer, seed: int, *, rng: bool = True) -> list[tuple[Any, np.ndarray]]
     (RNN states, metrics), so two calls still show whether the layer draws random numbers."""
     values, generators = [], 0
     for variable, what, _ in state_variables(layer).values():
-        current = np.array(variable.numpy())
+        current = np.array(_numpy(variable))
         if what == SEED:
             if not rng:
                 continue
@@ -97,5 +109,8 @@ def fixed(layer, seed: int, *, rng: bool = True) -> list[tuple[Any, np.ndarray]]
 
 
 def restore(pairs) -> None:
+    from ..runtime import backend
+
+    framework = backend()
     for variable, value in pairs:
-        variable.assign(value)
+        framework.assign(variable, value)

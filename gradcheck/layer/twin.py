@@ -55,8 +55,9 @@ class Twin:
     def reset_seeds(self) -> None:
         """Give every forward pass the same random draws (dropout masks, noise) and the same state
         (BatchNormalization's moving statistics, which a training-mode pass moves)."""
+        framework = backend()
         for variable, value in self.seed_states:
-            variable.assign(value)
+            framework.assign(variable, value)
 
 
 def shared_twin(probe, variables, *, leading: int | None = None) -> Twin:
@@ -207,7 +208,7 @@ def seed_states(layer, *, as_is: bool = False) -> list:
     seen = {id(variable) for variable, _ in pairs}
     if as_is:
         pairs += [
-            (v, np.array(v.numpy()))
+            (v, np.array(backend().to_numpy(v)))
             for v, what, _ in state.state_variables(layer).values()
             if what == state.SEED and id(v) not in seen
         ]
@@ -216,7 +217,7 @@ def seed_states(layer, *, as_is: bool = False) -> list:
         variable = backend().backing(weight)
         if id(variable) not in seen:
             seen.add(id(variable))
-            pairs.append((variable, variable.numpy()))
+            pairs.append((variable, backend().to_numpy(variable)))
     return pairs
 
 
@@ -261,7 +262,7 @@ def _output_difference(probe, twin: Twin, leading: int | None = None):
         return worst if worst > allowed else None
     finally:
         for variable, value in states:
-            variable.assign(value)
+            backend().assign(variable, value)
 
 
 def _jittered_inputs(probe, relative: float, leading: int | None = None) -> list:
@@ -281,7 +282,7 @@ def _relative_gap(ours, theirs) -> float:
     """Largest |a − b| over the largest |b|, over every pair of outputs; 1.0 for a shape mismatch."""
     worst = 0.0
     for one, other in zip(ours, theirs):
-        a, b = np.asarray(one.numpy(), "float64"), np.asarray(other.numpy(), "float64")
+        a, b = np.asarray(backend().to_numpy(one), "float64"), np.asarray(backend().to_numpy(other), "float64")
         if a.shape != b.shape:
             return 1.0
         finite = np.isfinite(a) & np.isfinite(b)

@@ -29,14 +29,14 @@ class Place:
         if self.variable is None:
             self.original = base[target.input_index]
         elif self.rows is None:
-            self.original = self.variable.numpy()
+            self.original = backend().to_numpy(self.variable)
         else:
             self.original = backend().read_rows(self.variable, self.rows)
         self.displaced = False
 
     @property
     def total_rows(self) -> int:
-        return int(self.variable.shape[0]) if self.variable is not None and self.variable.shape.rank else 0
+        return int(self.variable.shape[0]) if self.variable is not None and len(self.variable.shape) else 0
 
     def value(self) -> np.ndarray:
         """The compared values, as float64."""
@@ -62,7 +62,7 @@ class Place:
     def _write(self, values) -> None:
         assert self.variable is not None, "an input is passed, never written"
         if self.rows is None:
-            self.variable.assign(values)
+            backend().assign(self.variable, values)
         else:
             backend().assign_rows(self.variable, self.rows, values)
 

@@ -54,7 +54,7 @@ def select_targets(probe, tensors, inputs) -> list[Target]:
         tf_variable = framework.backing(variable)
         if row is None or row.kind not in ("trainable", "untracked") or not row.read_by_call:
             continue
-        if tf_variable.dtype.is_floating:
+        if framework.is_float(tf_variable):
             targets.append(Target(key=key, name=row.name, variable=tf_variable, location=row.created_at))
     for index, item in enumerate(inputs):
         if item.differentiable:
@@ -189,10 +189,11 @@ def _suspects(custom: list) -> str:
             f"Its path runs through {len(custom)} custom gradients ({listed}): check each against the "
             "derivative of the forward computation it stands for; the nearest is listed first."
         )
+    words = backend().words
     return (
-        "No tf.custom_gradient lies on its path, so the wrong gradient is an op's registered one: a "
-        "gradient registered with tf.RegisterGradient or gradient_override_map, or TensorFlow's own "
-        "(worth a minimal reproduction and a TensorFlow issue)."
+        f"No {words.custom_gradient} lies on its path, so the wrong gradient is an op's registered one: "
+        f"{words.registered_gradient}, or {words.framework}'s own "
+        f"(worth a minimal reproduction and a {words.framework} issue)."
     )
 
 

@@ -55,6 +55,11 @@ _KEYS = {
     "timeout": ("timeout", "a number of seconds above 0", lambda v: _positive_number(v)),
     "dtype-policy": ("dtype_policies", 'a list of policy names, e.g. ["mixed_float16"]', lambda v: _policies(v)),
     "reload": ("reload", "true or false", lambda v: isinstance(v, bool)),
+    "backends": (
+        "backends",
+        'a list of backend names, e.g. ["tensorflow", "jax"] (or "all")',
+        lambda v: _strings(v),
+    ),
     "ignore": (
         "ignore",
         'a list of rules, each "CODE", "CODE:TENSOR" or a table {code = "...", tensor = "...", reason = "..."}',

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import GradcheckError
+from .backends import parse_backends
 from .ignores import IgnoreRule, parse_ignores
 from .inputs import (
     DTYPES,
@@ -101,6 +102,12 @@ class Options:
     order: int = 1  # 2: also check second derivatives (second_order.py)
     # Findings the gate marks as ignored after the check (gate/); the worker does not read it.
     ignore: tuple[IgnoreRule, ...] = ()
+    # Keras backends to check on (options/backends.py); empty: KERAS_BACKEND's, else TensorFlow. A
+    # job the command hands a worker holds exactly one (options.backends.per_backend).
+    backends: tuple[str, ...] = ()
+    # Set by the command when a target is checked on several backends: the folder this backend's
+    # side of the comparison is written to (compare/side.py). Not an option of check().
+    compare_folder: Optional[str] = None
 
 
 # Options field -> its validator. A field missing here is passed through as given.
@@ -120,6 +127,7 @@ _SETTINGS: dict[str, Callable[[Any], Any]] = {
     "order": lambda v: integer("order", v),
     "dtype_policies": lambda v: dtype_policies(v),
     "ignore": lambda v: parse_ignores(v, "check(ignore=...)"),
+    "backends": lambda v: parse_backends(v),
 }
 
 
@@ -148,7 +156,9 @@ def make_options(*, input_shape=None, input_dtype=(), input_range=(), init=None,
     """
     if "dtype_policy" in settings:  # check(dtype_policy=[...]) reads as the --dtype-policy option does
         settings["dtype_policies"] = settings.pop("dtype_policy")
-    allowed = [f.name for f in dataclasses.fields(Options) if f.name not in ("inputs", "init")]
+    if "backend" in settings:  # check(backend="jax") reads as the --backend option does
+        settings["backends"] = settings.pop("backend")
+    allowed = [f.name for f in dataclasses.fields(Options) if f.name not in ("inputs", "init", "compare_folder")]
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
         note = " (fail_on is a keyword of gradcheck.testing.assert_trainable)" if "fail_on" in unknown else ""

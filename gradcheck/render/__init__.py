@@ -46,10 +46,11 @@ def render(
     """
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; one of {', '.join(FORMATS)}")
+    from ..report import with_backends_named
     from .visible import shown
 
     module = importlib.import_module(f".{format}", __package__)
-    safe = results if format == "json" else [shown(result) for result in results]
+    safe = results if format == "json" else [shown(result) for result in with_backends_named(results)]
     return module.render(safe, quiet=quiet, width=width, color=color, fail_on=fail_on, show_ignored=show_ignored)
 
 

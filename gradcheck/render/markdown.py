@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..report import ERROR, WARNING, Report, TargetFailure, fails
+from ..report import ERROR, WARNING, Report, TargetFailure, comparison_line, fails, versions_line
 from .causes import one_per_cause
 from .text import overall_verdict, shown_findings, target_labels, verdict_words
 
@@ -82,13 +82,10 @@ def _target(result, label: str, fail_on: str, quiet: bool, level: str) -> str:
     if isinstance(result, TargetFailure):
         return f"{level} {word} {code(label)}\n\n{text(result.message)}"
     lines = [f"{level} {word} {code(label)}", "", text(rest.lstrip(": ")), ""]
-    versions = result.versions
-    lines.append(
-        text(
-            f"TensorFlow {versions.get('tensorflow', '?')} · Keras {versions.get('keras', '?')} · "
-            f"seed {result.seed} · training={', '.join(result.training_modes)}"
-        )
-    )
+    lines.append(text(f"{versions_line(result)} · seed {result.seed} · training={', '.join(result.training_modes)}"))
+    compared = comparison_line(result)
+    if compared:
+        lines += ["", text(compared)]
     if not quiet and (result.variables or result.inputs):
         lines += ["", _table(result)]
     listed = one_per_cause(shown_findings(result, quiet=quiet, show_ignored=False))

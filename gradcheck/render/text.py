@@ -16,7 +16,18 @@ from __future__ import annotations
 import io
 from typing import Literal, Optional
 
-from ..report import ERROR, INFO, WARNING, Report, TargetFailure, counted, fails, not_compared_note
+from ..report import (
+    ERROR,
+    INFO,
+    WARNING,
+    Report,
+    TargetFailure,
+    comparison_line,
+    counted,
+    fails,
+    not_compared_note,
+    versions_line,
+)
 from .causes import one_per_cause
 from .table import grid, table_lines
 
@@ -155,11 +166,9 @@ def _verdict_text(result, label: str, fail_on: str, *, quiet: bool = False):
 def _header(writer, report: Report, label: str) -> None:
     from rich.text import Text
 
-    versions = report.versions
     modes = ", ".join(report.training_modes)
-    facts = (
-        f"TensorFlow {versions.get('tensorflow', '?')} · Keras {versions.get('keras', '?')}"
-        f" · seed {report.seed} · training={modes}" + (" · stochastic" if report.stochastic else "")
+    facts = f"{versions_line(report)} · seed {report.seed} · training={modes}" + (
+        " · stochastic" if report.stochastic else ""
     )
     head = Text.assemble(("gradcheck ", "bold"), label)
     if writer.width is None or head.cell_len + 3 + len(facts) <= writer.width:
@@ -187,6 +196,9 @@ def _policies_and_reload(writer, report: Report) -> None:
         writer.line(
             Text(f"reloads: {report.reload} (from_config(get_config()), then a .keras save and load_model)"), hang=2
         )
+    compared = comparison_line(report)
+    if compared:
+        writer.line(Text(compared), hang=2)
 
 
 def _number(value) -> str:

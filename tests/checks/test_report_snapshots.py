@@ -44,18 +44,29 @@ def test_the_report_is_the_stored_one(name):
     result = RUNS[name]()
     path = SNAPSHOTS / (re.sub(r"[^\w.-]", "_", name) + ".json")
     document = json.loads(result.stdout) if result.stdout else None
-    versions = document.pop("versions") if document else None  # Python's patch version differs between machines
+    versions = _versions(document)  # Python's patch version differs between machines
     if UPDATE:
         SNAPSHOTS.mkdir(parents=True, exist_ok=True)
         stored = {"exit": result.exit_code, "versions": versions, "document": document}
         path.write_text(json.dumps(stored, indent=1) + "\n")
         return
     stored = json.loads(path.read_text())
-    made_with, now = stored["versions"], versions
-    if made_with and now and (made_with["tensorflow"], made_with["keras"]) != (now["tensorflow"], now["keras"]):
-        pytest.skip(f"the copy was made with TensorFlow {made_with['tensorflow']} / Keras {made_with['keras']}")
+    made_with = stored["versions"] if isinstance(stored["versions"], list) else [stored["versions"]]
+    for made, now in zip(made_with, versions or []):
+        # The framework the report was checked on (its `backend`), and Keras, decide the numbers.
+        framework = next((key for key in ("jax", "torch", "tensorflow") if made and key in made), "tensorflow")
+        if made and now and (made.get(framework), made.get("keras")) != (now.get(framework), now.get("keras")):
+            pytest.skip(f"the copy was made with {framework} {made.get(framework)} / Keras {made.get('keras')}")
     assert result.exit_code == stored["exit"], result
     assert document == stored["document"], f"{name}: the report changed (see the module's docstring)"
+
+
+def _versions(document) -> list | None:
+    """The versions of each report of the document (one, or one per backend), taken out of it."""
+    if not document:
+        return None
+    reports = document["targets"] if "targets" in document else [document]
+    return [report.pop("versions", None) for report in reports]
 
 
 def test_every_stored_copy_belongs_to_a_run():

@@ -67,6 +67,7 @@ def test_inline_ignores_let_the_project_pass_and_keep_each_reason(project):
         "ignored": True,
         "ignore_reason": "frozen target branch, copied from the online kernel",
         "ignored_by": f"comment at layers.py:{comment_line}",
+        "backend": "tensorflow",
         "help": "...",
     }
     stem_line = line_in(source, "pretrained stem, frozen on purpose")

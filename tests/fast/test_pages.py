@@ -69,9 +69,15 @@ def test_version_prints_gradcheck_tensorflow_and_keras_without_importing_them():
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0, result.output
     python = ".".join(map(str, sys.version_info[:3]))
+    others = ""
+    for shown, name in (("JAX", "jax"), ("PyTorch", "torch")):  # the extras, when installed
+        try:
+            others += f", {shown} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            pass
     assert result.stdout == (
         f"gradcheck {__version__} (TensorFlow {metadata.version('tensorflow')}, "
-        f"Keras {metadata.version('keras')}, Python {python})\n"
+        f"Keras {metadata.version('keras')}{others}, Python {python})\n"
     )
 
 

@@ -92,6 +92,7 @@ def test_a_process_the_layer_leaves_is_ended_and_reported(name, at_import, pids,
         "ignored": False,
         "ignore_reason": None,
         "ignored_by": None,
+        "backend": "tensorflow",
         "help": "gradcheck --explain processes-left-running",
     }
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import Words
 from . import arithmetic, runtime
 from .graph import cuts, dying, nonfinite, reads
 from .graph.backward import backward_failure
@@ -31,12 +32,25 @@ class TensorFlowBackend:
     """backends.Backend for Keras's TensorFlow backend."""
 
     name = "tensorflow"
+    words = Words(
+        framework="TensorFlow",
+        raw_variable="tf.Variable",
+        custom_gradient="tf.custom_gradient",
+        tracer="tf.function",
+        stop_gradient="tf.stop_gradient",
+        registered_gradient="a gradient registered with tf.RegisterGradient or gradient_override_map",
+    )
+    unavailable: dict = {}  # every check runs on TensorFlow
 
     def modules(self, hide_stderr: bool = True):
         return runtime.tensorflow(hide_stderr)
 
     def versions(self) -> dict:
         return runtime.versions()
+
+    def seed(self, seed: int) -> None:
+        _, keras = self.modules()
+        keras.utils.set_random_seed(seed)
 
     def compiling(self):
         return runtime.unoptimized_graphs()
@@ -77,7 +91,11 @@ class TensorFlowBackend:
 
     def assign_from(self, variable, source) -> None:
         tf, _ = self.modules()
-        variable.assign(tf.cast(source, variable.dtype) if source.dtype != variable.dtype else source)
+        variable, source = self.backing(variable), self.backing(source)
+        if source.dtype == variable.dtype or variable.dtype == tf.float64:  # exact: no numpy copy
+            variable.assign(tf.cast(source, variable.dtype) if source.dtype != variable.dtype else source)
+        else:  # narrower: rounded as numpy rounds, as copies always were
+            self.assign(variable, np.asarray(self.to_numpy(source)))
 
     def is_variable(self, value) -> bool:
         tf, _ = self.modules()
@@ -91,6 +109,30 @@ class TensorFlowBackend:
     def backing(self, variable):
         _, keras = self.modules()
         return backing(variable, keras)
+
+    def remember_places(self, names) -> None:
+        """Nothing to remember: a tf.Variable is assigned in place."""
+
+    def attributes(self, value):
+        return getattr(value, "__dict__", None)
+
+    def to_numpy(self, value):
+        return value if isinstance(value, np.ndarray) else value.numpy()
+
+    def assign(self, variable, value) -> None:
+        tf, _ = self.modules()
+        if isinstance(variable, tf.Variable):  # a Keras variable casts by itself
+            value = np.asarray(value).astype(variable.dtype.as_numpy_dtype)
+        variable.assign(value)
+
+    def dtype_name(self, value) -> str:
+        return value.dtype.name
+
+    def is_float(self, value) -> bool:
+        return bool(value.dtype.is_floating)
+
+    def variable_label(self, variable) -> str:
+        return variable.name.split(":")[0]
 
     def float_leaves(self, result) -> list:
         tf, _ = self.modules()
@@ -149,6 +191,30 @@ class TensorFlowBackend:
 
     def gradients(self, layer, xs, projections, **settings):
         return probe_gradients(layer, xs, projections, **settings)
+
+    def fixed_draws(self, seed: int):
+        from ..shared.draws import fixed_draws
+
+        return fixed_draws(seed)
+
+    def recorded_calls(self):
+        from ..shared.stream import recorded_calls
+
+        return recorded_calls(self)
+
+    def call_gradients(self, stream, seed: int) -> None:
+        from ..shared.stream import add_gradients
+
+        add_gradients(stream, self, seed)
+
+    def vjp(self, function, primal, cotangent):
+        tf, _ = self.modules()
+        x = tf.constant(primal)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = function(x)
+        grad = tape.gradient(y, x, output_gradients=tf.cast(tf.constant(cotangent), y.dtype))
+        return None if grad is None else np.asarray(tf.convert_to_tensor(grad).numpy(), "float64")
 
     def compile(self, layer, function, specs):
         return trace_layer_function(layer, function, specs)

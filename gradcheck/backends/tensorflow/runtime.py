@@ -42,6 +42,13 @@ def _quiet_import(hide_stderr: bool = True):
     with tempfile.TemporaryFile() as captured:
         if hide_stderr:
             os.dup2(captured.fileno(), 2)
+        # Keras imports JAX whenever it is installed (for its Orbax checkpoint callback), 0.35 s of
+        # every TensorFlow worker's start with gradcheck[all] installed; none of it is used here. A
+        # None in sys.modules makes that one `import jax` fail, and Keras goes on without it; the
+        # entry is removed afterwards, so a layer that imports JAX itself still can.
+        blocked = "jax" not in sys.modules
+        if blocked:
+            sys.modules["jax"] = None  # type: ignore[assignment]
         try:
             gc.disable()
             import tensorflow as tf  # noqa: I001  (TensorFlow first: Keras picks its backend from it)
@@ -55,6 +62,8 @@ def _quiet_import(hide_stderr: bool = True):
                 "Keras 3 in the same environment: pip install 'tensorflow>=2.16'." + (f"\n{detail}" if detail else "")
             ) from None
         finally:
+            if blocked and sys.modules.get("jax", 0) is None:
+                del sys.modules["jax"]
             if collecting:
                 gc.enable()
             sys.stderr.flush()
