@@ -158,14 +158,14 @@ def tell(targets, index: int, outcome, debug: bool, view: ProgressView | None = 
     echo = view.echo if view is not None else say
     label, options = targets[index]
     result = outcome.result
+    used = described(*outcome.memory) if debug else None
+    if used:  # before a failure's paragraph, which stays the last thing said about the target
+        echo(f"gradcheck: {label}: {used}")
     if isinstance(result, TargetFailure):
         named = len(targets) > 1 or isinstance(options, GradcheckError)
         if debug and outcome.traceback:
             echo(outcome.traceback.rstrip())
         echo(f"gradcheck: {label + ': ' if named else ''}{result.message}")
-    used = described(*outcome.memory) if debug else None
-    if used:
-        echo(f"gradcheck: {label}: {used}")
     if outcome.captured and (debug or isinstance(result, TargetFailure)):
         echo(f"----- output captured while checking {label} -----\n{outcome.captured}\n-----")
 
