@@ -136,6 +136,11 @@ class Backend(Protocol):
     def assign_rows(self, variable, rows, values) -> None:
         """Write `values` into the variable's rows `rows`, leaving every other row as it is."""
 
+    def sparse_gradient(self, values, rows, variable) -> Any:
+        """A gradient of `variable` that is `values` on its rows `rows` and zero elsewhere, in the
+        form the framework's optimizer takes without a dense copy (TensorFlow's IndexedSlices, as
+        its tape gives an embedding's gradient); None where there is none."""
+
     def snapshot(self, variable) -> Any:
         """The variable's value now, as a tensor that keeps it when the variable is written later
         (sharing its memory until then); `variable.assign(snapshot)` puts it back exactly."""

@@ -18,6 +18,7 @@ values are put back afterwards. Nothing is written outside the temporary folder.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -186,15 +187,35 @@ def _save_and_load(probe, keras):
     """Step 2: the layer saved to a .keras file in a temporary folder and loaded back."""
     layer = probe.layer
     with tempfile.TemporaryDirectory(prefix="gradcheck-") as folder:
-        path = os.path.join(folder, "layer.keras")
+        # Large weights are saved as the unzipped .keras folder: the same config and weights file,
+        # read by the same loader, without the archive's copy of the weights held in memory on
+        # both the way out and the way in (twice a 100 MB embedding table).
+        zipped = _weight_bytes(layer) < _UNZIPPED_FROM
+        path = os.path.join(folder, "layer.keras" if zipped else "layer")
         with user_code("saving to a .keras file"):
-            keras.saving.save_model(layer, path)
+            keras.saving.save_model(layer, path, zipped=zipped)
         # Large weights skip their initializer's draw: loading gives them the saved values.
         with user_code("load_model of the .keras file"), backend().unfilled_weights():
             # safe_mode=False: a Lambda inside would otherwise be refused by policy, not by a fault.
             return keras.saving.load_model(
                 path, custom_objects=_custom_objects(layer, keras), compile=False, safe_mode=False
             )
+
+
+_UNZIPPED_FROM = 64 << 20  # bytes of weights
+
+
+def _weight_bytes(layer) -> int:
+    """The bytes of the layer's weights (a dtype numpy does not name, float8, counted as one)."""
+    framework = backend()
+    return sum(math.prod(w.shape) * _itemsize(framework.dtype_name(framework.backing(w))) for w in layer.weights)
+
+
+def _itemsize(dtype: str) -> int:
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        return 1
 
 
 _STEPS = {_from_config: "from_config(get_config())", _save_and_load: "a .keras save and load_model"}

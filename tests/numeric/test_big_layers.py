@@ -157,3 +157,63 @@ def test_a_gradient_the_tape_gives_a_row_not_looked_up_is_a_mismatch_said_as_suc
     assert verdict == "mismatch" and target.verdict == "mismatch"
     assert "(float64 twin, on the 2 of its 10 rows the batch looks up)" in message, message
     assert "the tape gives the other 8 rows, which call() never reads, a gradient of norm 0.707107" in message, message
+
+
+def test_a_big_table_is_stepped_on_its_looked_up_rows_and_left_exactly_as_it_was(monkeypatch):
+    """The fit-step ground truth of a table of 2^20 numbers and more is a sparse step (as fit() gets
+    an embedding's gradient) on the looked-up rows, saved and put back on those rows only; scaled
+    down here by lowering the size that asks for it."""
+    from gradcheck.backends.tensorflow import TensorFlowBackend
+    from gradcheck.checks import fitstep
+
+    monkeypatch.setattr(fitstep, "_SPARSE_FROM", 1000)
+    sparse = []
+    real = TensorFlowBackend.sparse_gradient
+
+    def spy(self, values, rows, variable):
+        sparse.append(len(rows))
+        return real(self, values, rows, variable)
+
+    monkeypatch.setattr(TensorFlowBackend, "sparse_gradient", spy)
+    import keras
+
+    layer = keras.layers.Embedding(**TABLE)
+    layer.build((4, 6))
+    before = np.array(layer.embeddings.numpy())
+    report = check(layer, **IDS)
+    assert sparse == [np.unique(sampled_ids()).size], sparse
+    (table,) = report.variables
+    assert table.trains_under_fit is True and report.findings == (), report
+    assert np.array_equal(layer.embeddings.numpy(), before)
+
+
+def test_large_weights_are_saved_unzipped_with_the_same_verdicts(monkeypatch):
+    """Weights of 64 MB and more are saved as the unzipped .keras folder (the archive would hold a
+    second copy in memory); the reload verdicts are those of the .keras file, a lost raw variable
+    included. Scaled down by lowering the size that asks for it."""
+    from gradcheck.checks import reload
+
+    saved = []
+    import keras
+
+    save_model = keras.saving.save_model
+
+    def spy(model, path, **kwargs):
+        saved.append(kwargs.get("zipped"))
+        return save_model(model, path, **kwargs)
+
+    monkeypatch.setattr(keras.saving, "save_model", spy)
+    targets = [
+        ("sample_layers/classic.py:DenseWithActivation", {"units": 3}),
+        ("sample_layers/untracked.py:RawVariable", {}),
+    ]
+    zipped = [check(t, input_shape=(4, 5), init=init, numeric=False) for t, init in targets]
+    monkeypatch.setattr(reload, "_UNZIPPED_FROM", 0)
+    unzipped = [check(t, input_shape=(4, 5), init=init, numeric=False) for t, init in targets]
+    assert saved == [True, False], saved  # RawVariable is lost at from_config, before a save
+    for a, b in zip(zipped, unzipped):
+        assert (a.reload, [(f.code, f.tensor, f.message) for f in a.findings]) == (
+            b.reload,
+            [(f.code, f.tensor, f.message) for f in b.findings],
+        )
+    assert (zipped[0].reload, zipped[1].reload) == ("ok", "mismatch"), zipped

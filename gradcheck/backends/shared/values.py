@@ -30,6 +30,10 @@ class NumpyValues:
         whole[np.asarray(rows)] = values
         self.assign(variable, whole)
 
+    def sparse_gradient(self, values, rows, variable) -> None:
+        """No sparse gradient: the step is dense (Keras's optimizers take IndexedSlices on TensorFlow only)."""
+        return None
+
     def snapshot(self, variable) -> np.ndarray:
         return np.array(self.to_numpy(variable))  # a copy: a torch tensor's numpy view would follow writes
 

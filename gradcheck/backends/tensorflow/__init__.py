@@ -85,6 +85,11 @@ class TensorFlowBackend:
         # a float64 table of 25.6M numbers. Nothing else reads or writes it meanwhile.
         tf.raw_ops.DisableCopyOnRead(resource=variable.handle)
 
+    def sparse_gradient(self, values, rows, variable):
+        tf, _ = self.modules()
+        shape = tf.constant(tuple(variable.shape), tf.int64)
+        return tf.IndexedSlices(tf.constant(values, dtype=variable.dtype), tf.constant(rows, tf.int64), shape)
+
     def snapshot(self, variable):
         tf, _ = self.modules()
         return tf.identity(self.backing(variable))
