@@ -28,7 +28,7 @@ from multiprocessing.connection import wait
 
 from ..errors import GradcheckError
 from ..report import Report, TargetFailure
-from ..runtime import QUIET_DEFAULTS
+from ..runtime import QUIET_DEFAULTS, WORKER_DEFAULTS
 from . import descendants, forkserver
 from .endings import ended_message, overran_message
 from .forkserver import ForkedProcess, ForkServer, start_child, tail_of
@@ -51,6 +51,7 @@ class Outcome:
     captured: str = ""
     traceback: str | None = None
     user_files: tuple[str, ...] = ()
+    memory: tuple[int | None, int | None] = (None, None)  # the worker's resident bytes: at the start, peak
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class _Worker:
             child_end.close()
             os.close(capture)
         self.user_files: tuple[str, ...] = ()
+        self.memory: tuple[int | None, int | None] = (None, None)
         self.retired_at = 0.0
 
     def fits(self, environment: dict[str, str], server: ForkServer | None) -> bool:
@@ -212,6 +214,8 @@ class _Worker:
                     self.user_files = tuple(message[1])
                 elif message[0] == "exit":
                     self.exit_call = message[1:]
+                elif message[0] == "memory":
+                    self.memory = (message[1], message[2])
                 elif message[0] == "report":
                     return self._outcome(Report.from_dict(message[1]))
                 elif message[0] == "failure":
@@ -232,7 +236,7 @@ class _Worker:
         return None
 
     def _outcome(self, result: Report | TargetFailure, traceback: str | None = None) -> Outcome:
-        return Outcome(result, self.captured(), traceback, self.user_files)
+        return Outcome(result, self.captured(), traceback, self.user_files, self.memory)
 
     def tell(self, done: int | None = None, total: int | None = None, ended: bool = False) -> None:
         if self.listener is not None:
@@ -316,7 +320,7 @@ def _environment_and_server(backend: str | None = None) -> tuple[dict[str, str],
     home = os.path.dirname(os.path.dirname(os.path.abspath(gradcheck.__file__)))
     # With the defaults the worker imports TensorFlow under: the same whether or not this process
     # has imported it (check() sets them here), so that import does not call for a new fork server.
-    environment = {**QUIET_DEFAULTS, **os.environ}
+    environment = {**QUIET_DEFAULTS, **WORKER_DEFAULTS, **os.environ}
     if backend is not None:  # Keras reads it once, at import: the job's backend, its worker's import
         environment["KERAS_BACKEND"] = backend
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
