@@ -239,6 +239,8 @@ _COSTLIEST_FIRST = (
     "test_backends.py",
     "test_isolation_process.py",
     "test_forkserver.py",
+    "test_daemon.py",  # mostly waiting on processes (the daemon's import, signals): early, beside the others
+    "test_daemon_process.py",
     "test_accuracy.py",
     "test_samples.py",
     "test_keras_builtins.py",
