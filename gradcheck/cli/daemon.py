@@ -63,9 +63,10 @@ def _start(project: str) -> tuple[int, str]:
         return _start(project)
     if pid is None:
         raise GradcheckError(f"gradcheck's daemon for {project} could not start: {said}")
+    off = " (GRADCHECK_DAEMON is off in this shell: its runs stay cold)" if daemon_place.disabled() else ""
     return 0, (
         f"gradcheck's daemon started for {project} (pid {pid}){replacing}: runs here now fork their workers "
-        f"from it. It ends after {_duration(idle)} idle, or with `gradcheck --daemon stop`."
+        f"from it{off}. It ends after {_duration(idle)} idle, or with `gradcheck --daemon stop`."
     )
 
 

@@ -170,7 +170,9 @@ def attach(note: Note) -> DaemonServer | None:
         return _greet(place, note, replace=True)
     except Unusable as problem:
         note(f"gradcheck: not using the daemon: {problem}")
-        return None
+    except Exception as error:  # whatever else went wrong: the run is a cold one all the same
+        note(f"gradcheck: not using the daemon: {type(error).__name__}: {error}")
+    return None
 
 
 def _greet(place: Place, note: Note, replace: bool) -> DaemonServer | None:
@@ -268,7 +270,7 @@ def spawn(place: Place, idle: float) -> tuple[int | None, str]:
     text = said.decode("utf-8", "replace").strip()
     if text.startswith("ready ") and text[6:].isdigit():
         return int(text[6:]), ""
-    return None, text or f"it did not say it was ready within {START_WAIT:g} seconds"
+    return None, text.removeprefix("error ") or f"it did not say it was ready within {START_WAIT:g} seconds"
 
 
 def stop_daemon(place: Place) -> int | None:
