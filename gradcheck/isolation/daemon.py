@@ -3,8 +3,8 @@
 A run's supervisor starts a fork server (forkserver.py), which imports TensorFlow for seconds before
 its first worker; the daemon keeps fork servers running between runs, so a later run's supervisor
 asks it for workers instead. It is a light process (it never imports a framework) in front of one
-fork server per set of import-time variables (forkserver.py's `_READ_AT_IMPORT`, KERAS_BACKEND among
-them): each is started on demand with the environment of the first client that needs it, as a cold
+fork server per set of what an import reads from its environment (daemon_key.server_key: the
+variables read at import, KERAS_BACKEND among them, and Keras's config file): each is started on demand with the environment of the first client that needs it, as a cold
 run would start it, and the one for the starting command's environment at once. A request for a
 worker is relayed to its server with the worker's pipe end, so the supervisor and the worker talk
 directly, as in a cold run (the check, its progress, its result).
@@ -36,7 +36,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import recv_handle
 
-from . import daemon_key, daemon_place, forkserver, inherited
+from . import daemon_key, daemon_place, inherited
 from .forkserver import ForkedProcess, ForkServer
 from .supervisor import CAPTURE_LIMIT, SERVER, python_command
 
@@ -242,14 +242,18 @@ class Daemon:
             raise ValueError(f"an unexpected request {kind!r}")
 
     def _server_for(self, environment: dict[str, str]) -> ForkServer:
-        """The fork server for `environment`'s import-time variables, started if there is none (or it died)."""
-        key = tuple(sorted(forkserver._imported_under(environment).items()))
+        """The fork server for what `environment` makes an import read (daemon_key.server_key),
+        started if there is none (or it died)."""
+        key = daemon_key.server_key(environment)
         server = self.servers.get(key)
         if server is not None and not server.alive:
             log(f"the fork server {server.process.pid} had ended ({_status_word(server.process.returncode)})")
             self.retired.append(self.servers.pop(key))
             server = None
         if server is None:
+            for edited in [other for other in self.servers if other[:-1] == key[:-1]]:  # keras.json changed
+                log(f"Keras's config file changed: the fork server {self.servers[edited].process.pid} is retired")
+                self.retired.append(self.servers.pop(edited))
             while len(self.servers) >= MAX_SERVERS and self._retire_least_used():
                 pass
             server = ForkServer(python_command(SERVER), environment)

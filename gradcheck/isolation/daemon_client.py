@@ -4,9 +4,10 @@ A run looks for its project's daemon (daemon_place.py) and, when one answers, ha
 workers (`attached`); everything else is a cold run, with the same output: no daemon, GRADCHECK_DAEMON
 set to off, a folder or socket that is not the user's, a daemon run by another user (SO_PEERCRED),
 one that does not answer, one whose workers could not be given this command's limits, a PYTHONPATH
-with a relative folder (a server elsewhere would resolve it from another folder). A daemon that is
-out of date (daemon_key.py) is replaced by a fresh one, which the run then uses (unless another run is
-using it). A dead daemon's socket is removed. Only `--debug` tells which of these happened.
+or KERAS_HOME with a relative folder (a server elsewhere would resolve it from another folder). A
+daemon that is out of date (daemon_key.py) is replaced by a fresh one, which the run then uses
+(unless another run is using it). A dead daemon's socket is removed. Only `--debug` tells which of
+these happened.
 
 Nothing here imports a framework: the command's `--help`, usage errors and this path stay light.
 """
@@ -160,18 +161,31 @@ def attach(note: Note) -> DaemonServer | None:
     if not forkserver.AVAILABLE or daemon_place.disabled():
         return None
     try:
-        place = daemon_place.place_for(daemon_place.project_root(os.getcwd()), create=False)
+        project = daemon_place.project_root(os.getcwd())
+        place = daemon_place.place_for(project, create=False)
         if place is None or not os.path.lexists(place.socket):
+            note(f"gradcheck: no daemon runs for {project} (`gradcheck --daemon` starts one there).")
             return None
-        relative = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and not os.path.isabs(p)]
+        relative = _relative_folder()
         if relative:
-            note(f"gradcheck: not using the daemon: PYTHONPATH holds a relative folder ({relative[0]}).")
+            note(f"gradcheck: not using the daemon: {relative}.")
             return None
         return _greet(place, note, replace=True)
     except Unusable as problem:
         note(f"gradcheck: not using the daemon: {problem}")
     except Exception as error:  # whatever else went wrong: the run is a cold one all the same
         note(f"gradcheck: not using the daemon: {type(error).__name__}: {error}")
+    return None
+
+
+def _relative_folder() -> str | None:
+    """A variable read at import that names a folder relative to the working folder: a server the
+    daemon started elsewhere would resolve it from its own folder, so such a run is a cold one."""
+    relative = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and not os.path.isabs(p)]
+    if relative:
+        return f"PYTHONPATH holds a relative folder ({relative[0]})"
+    if "KERAS_HOME" in os.environ and not os.path.isabs(os.environ["KERAS_HOME"]):
+        return f"KERAS_HOME is a relative folder ({os.environ['KERAS_HOME'] or 'empty'})"
     return None
 
 

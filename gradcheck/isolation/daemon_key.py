@@ -13,19 +13,31 @@ any difference and the daemon is replaced. It holds
 - the mount namespace, so a client in a container never uses a daemon outside it (their paths differ).
 
 The user's own modules are not in it: a daemon never imports them (each worker does, fresh).
-Environment variables read at import are not either: the daemon keeps one fork server per set of
-their values (daemon.py), as a cold run starts one per set.
+What a server read from its environment as it imported is not either: the daemon keeps one fork
+server per `server_key` (daemon.py), so a client whose values differ gets a server of its own, as a
+cold run would start one. The key holds
+- the variables read at import: the fork server's `_READ_AT_IMPORT`, and those a cold run need not
+  compare (its command has one environment) but a daemon serving many shells must: JAX's and
+  torch's settings, the C library's (malloc, locale, time zone), XDG_CACHE_HOME (where JAX keeps
+  its compiled programs);
+- Keras's config file (keras.json under KERAS_HOME, else ~/.keras), which Keras reads once as it is
+  imported: floatx, epsilon, image_data_format. An edit makes a new server.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import site
 import sys
 
+from .forkserver import _READ_AT_IMPORT
+
 PARTS = ("python", "gradcheck", "packages", "mounts")
+_ALSO_READ_AT_IMPORT = ("JAX_", "TORCH", "PYTORCH_", "NUMPY_", "MALLOC_", "GLIBC_TUNABLES", "XDG_CACHE_HOME")
+_LOCALE = ("LANG", "LC_", "TZ")  # exact names or prefixes, as the C library and Python's start read them
 
 
 def fingerprint() -> dict[str, object]:
@@ -55,6 +67,44 @@ def differences(daemon: object, client: object) -> list[str]:
     if extra and not found:
         found.append("another gradcheck (its fingerprint has other parts)")
     return found
+
+
+def server_key(environment: dict[str, str]) -> tuple:
+    """What a fork server imported under `environment` read from it: the variables read at import,
+    and Keras's config file as Keras would find it (a server for another key is another server)."""
+    read = _READ_AT_IMPORT + _ALSO_READ_AT_IMPORT + _LOCALE
+    variables = sorted((name, value) for name, value in environment.items() if name.startswith(read))
+    return (*variables, ("keras.json", keras_config(environment)))
+
+
+def keras_config(environment: dict[str, str]) -> str:
+    """Keras's config file as a Keras imported under `environment` reads it (keras/src/backend/
+    config.py: KERAS_HOME, else ~/.keras, else /tmp/.keras when the home folder is not writable),
+    as its path and bytes; "" for none or an unreadable one (Keras then keeps its defaults). A missing
+    file and the defaults Keras writes in its place read alike, so a first import does not make
+    the next request look changed."""
+    if "KERAS_HOME" in environment:
+        folder = environment["KERAS_HOME"]
+    else:
+        home = environment.get("HOME") or os.path.expanduser("~")
+        folder = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
+    path = os.path.join(folder, "keras.json")
+    try:
+        with open(path, "rb") as config:
+            text = config.read(1_000_000)
+    except OSError:
+        return ""
+    try:
+        values = json.loads(text)
+    except ValueError:
+        return f"{path}\0{text.hex()}"
+    if isinstance(values, dict) and {**_KERAS_DEFAULTS, **values} == _KERAS_DEFAULTS:
+        return ""
+    return f"{path}\0{json.dumps(values, sort_keys=True)}"
+
+
+# What Keras writes when it finds no config file (its defaults): read as no file.
+_KERAS_DEFAULTS = {"floatx": "float32", "epsilon": 1e-07, "backend": "tensorflow", "image_data_format": "channels_last"}
 
 
 def _package_digest() -> str:

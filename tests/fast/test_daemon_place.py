@@ -251,3 +251,92 @@ def test_one_fork_server_per_set_of_import_time_variables(monkeypatch, tmp_path)
     assert not onednn.alive and keeper.retired == []
     first.alive = False  # died (a layer killed it): the next worker gets a new one
     assert keeper._server_for(base) is not first and len(made) == 6
+
+
+def test_a_server_is_keyed_on_the_variables_an_import_reads_and_on_kerass_config_file(tmp_path):
+    """A client whose JAX, torch or locale settings, or whose keras.json, differ from the first
+    client's gets a server of its own (a cold run reads them as it imports); PATH and the like do not."""
+    home = tmp_path / "keras"
+    home.mkdir()
+    base = {"PATH": "/bin", "KERAS_HOME": str(home), "LANG": "C.UTF-8"}
+    key = daemon_key.server_key(base)
+    assert key == (("KERAS_HOME", str(home)), ("LANG", "C.UTF-8"), ("keras.json", ""))
+    assert daemon_key.server_key({**base, "PATH": "/usr/bin", "TERM": "dumb", "PWD": "/x"}) == key
+    for name, value in (
+        ("JAX_ENABLE_X64", "1"),
+        ("TORCH_HOME", "/t"),
+        ("LC_ALL", "C"),
+        ("TZ", "UTC"),
+        ("XDG_CACHE_HOME", "/c"),
+        ("MALLOC_ARENA_MAX", "2"),
+        ("LANG", "de_DE.UTF-8"),
+    ):
+        assert daemon_key.server_key({**base, name: value}) != key, name
+    config = home / "keras.json"
+    config.write_text(
+        '{"floatx": "float32", "epsilon": 1e-07, "backend": "tensorflow", "image_data_format": "channels_last"}'
+    )
+    assert daemon_key.server_key(base) == key  # what Keras writes where there was none: its defaults
+    config.write_text('{"image_data_format": "channels_first"}')
+    assert daemon_key.server_key(base)[-1] == ("keras.json", f'{config}\0{{"image_data_format": "channels_first"}}')
+    config.write_text("{not json")
+    assert daemon_key.server_key(base)[-1] == ("keras.json", f"{config}\0{b'{not json'.hex()}")
+    elsewhere = tmp_path / "home"
+    (elsewhere / ".keras").mkdir(parents=True)
+    (elsewhere / ".keras" / "keras.json").write_text('{"floatx": "float64"}')
+    assert daemon_key.server_key({"HOME": str(elsewhere)})[-1] == (
+        "keras.json",
+        f'{elsewhere}/.keras/keras.json\0{{"floatx": "float64"}}',
+    )
+
+
+def test_an_edited_keras_config_retires_the_server_that_read_the_old_one(monkeypatch, tmp_path):
+    made = []
+
+    class Server:
+        def __init__(self, command, environment):
+            self.environment, self.alive = environment, True
+            self.process = types.SimpleNamespace(pid=len(made), returncode=None)
+            made.append(self)
+
+        def close(self):
+            self.alive = False
+
+    monkeypatch.setattr(daemon, "ForkServer", Server)
+    monkeypatch.setattr(daemon, "log", lambda text: None)
+    place = daemon_place.Place(*(str(tmp_path / name) for name in ("p", "f", "s", "l", "g")))
+    keeper = daemon.Daemon(place, 60.0, {}, None)  # type: ignore[arg-type]
+    environment = {"KERAS_HOME": str(tmp_path), "KERAS_BACKEND": "tensorflow"}
+    first = keeper._server_for(environment)
+    jax = keeper._server_for({**environment, "KERAS_BACKEND": "jax"})
+    assert keeper._server_for(environment) is first
+    (tmp_path / "keras.json").write_text('{"image_data_format": "channels_first"}')
+    second = keeper._server_for(environment)
+    assert second is not first and keeper.retired == [first] and list(keeper.servers.values()) == [jax, second]
+    keeper._tidy()
+    assert not first.alive and jax.alive and second.alive
+
+
+def test_a_relative_keras_home_or_pythonpath_makes_a_cold_run(runtime, monkeypatch):
+    place = daemon_place.place_for(str(ROOT), create=True)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(place.socket)
+    listener.listen(1)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("GRADCHECK_DAEMON", raising=False)
+    notes = []
+    try:
+        monkeypatch.setenv("KERAS_HOME", ".keras")
+        assert daemon_client.attach(notes.append) is None
+        monkeypatch.delenv("KERAS_HOME")
+        monkeypatch.setenv("PYTHONPATH", "src")
+        assert daemon_client.attach(notes.append) is None
+    finally:
+        listener.close()
+    assert notes == [
+        "gradcheck: not using the daemon: KERAS_HOME is a relative folder (.keras).",
+        "gradcheck: not using the daemon: PYTHONPATH holds a relative folder (src).",
+    ]
+    os.unlink(place.socket)
+    assert daemon_client.attach(notes.append) is None
+    assert notes[-1] == f"gradcheck: no daemon runs for {ROOT} (`gradcheck --daemon` starts one there)."
