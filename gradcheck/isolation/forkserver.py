@@ -343,6 +343,7 @@ def _fork(worker_fd: int, asked: tuple, control: Connection, wake: tuple[int, in
         os.environ.clear()
         os.environ.update(environment)
         quiet_environment()
+        tempfile.tempdir = None  # found again from this worker's TMPDIR, not the one the server cached
         if attributes is not None:
             inherited.apply(attributes)
         gc.enable()

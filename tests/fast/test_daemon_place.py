@@ -196,17 +196,25 @@ def test_a_worker_gets_the_commands_umask_limits_and_affinity():
     finally:
         os.umask(mask)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    assert sent["nice"] == nice
+    sent["nice"] = min(nice + 3, 19)  # as `nice -n 3 gradcheck ...` sends it (a lower priority)
     assert inherited.refusal(sent) is None
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # the worker
         inherited.apply(sent)
-        seen = (os.umask(0), resource.getrlimit(resource.RLIMIT_NOFILE)[0], sorted(os.sched_getaffinity(0)))
+        seen = (
+            os.umask(0),
+            resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            sorted(os.sched_getaffinity(0)),
+            os.getpriority(os.PRIO_PROCESS, 0),
+        )
         os.write(writer, repr(seen).encode())
         os._exit(0)
     os.close(writer)
     os.waitpid(pid, 0)
-    assert os.read(reader, 1000).decode() == repr((0o027, min(soft, 512), sent["affinity"]))
+    assert os.read(reader, 1000).decode() == repr((0o027, min(soft, 512), sent["affinity"], min(nice + 3, 19)))
     os.close(reader)
     assert (
         inherited.refusal({**sent, "groups": [12345, []]})

@@ -7,6 +7,7 @@ or a kill of the command ends its worker and not the daemon; and a daemon that d
 named in the message of the target it was checking (exit 2), the next command running cold. The
 daemon's folder, socket, users, idle end and replacement, with no TensorFlow: test_daemon_process.py."""
 
+import json
 import os
 import re
 import shutil
@@ -35,9 +36,8 @@ class Daemon:
     log: str
 
     def run(self, *args, **popen) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(SCRIPT), *args], cwd=ROOT, env=self.environment, capture_output=True, text=True, timeout=300, **popen
-        )
+        popen.setdefault("env", self.environment)
+        return subprocess.run([str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=300, **popen)
 
     def workers(self) -> list[int]:
         """The processes under the daemon's fork servers: the workers (and what their layers started)."""
@@ -121,8 +121,46 @@ def test_an_edited_layer_file_is_imported_again(daemon, tmp_path):
         layer.write_text(LAYER.format(units=units))
         result = daemon.run(f"{layer}:Grows", *QUICK, "--json")
         assert result.returncode == 0, result
-        shapes.append([v["shape"] for v in __import__("json").loads(result.stdout)["variables"]])
+        shapes.append([v["shape"] for v in json.loads(result.stdout)["variables"]])
     assert shapes == [[[5, 3]], [[5, 11]]]
+
+
+SEES = """import json, os, tempfile
+import keras
+
+
+class Sees(keras.layers.Layer):
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 2))
+        seen = [tempfile.gettempdir(), os.getcwd(), os.umask(0o022), os.getpriority(os.PRIO_PROCESS, 0)]
+        with open(os.environ["SEEN"], "w") as told:
+            json.dump(seen, told)
+
+    def call(self, inputs):
+        return inputs @ self.kernel
+"""
+
+
+def test_the_worker_has_the_commands_temporary_folder_working_folder_umask_and_priority(daemon, tmp_path):
+    """Not the daemon's, which its fork server was started with (a cold run's worker inherits the command's)."""
+    (tmp_path / "sees.py").write_text(SEES)
+    (tmp_path / "tmp").mkdir()
+    seen = tmp_path / "seen.json"
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def as_started() -> None:
+        os.umask(0o027)
+        os.nice(2)
+
+    result = daemon.run(
+        f"{tmp_path / 'sees.py'}:Sees",
+        *QUICK,
+        "--debug",
+        env={**daemon.environment, "SEEN": str(seen), "TMPDIR": str(tmp_path / "tmp")},
+        preexec_fn=as_started,
+    )
+    assert result.returncode == 0 and f"(pid {daemon.pid})" in result.stderr.splitlines()[0], result
+    assert json.loads(seen.read_text()) == [str(tmp_path / "tmp"), str(ROOT), 0o027, min(nice + 2, 19)]
 
 
 def test_a_target_that_exits_or_crashes_is_told_as_in_a_cold_run_and_the_daemon_stays(daemon):
