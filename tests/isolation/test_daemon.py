@@ -125,6 +125,31 @@ def test_an_edited_layer_file_is_imported_again(daemon, tmp_path):
     assert shapes == [[[5, 3]], [[5, 11]]]
 
 
+HELPED = """import keras
+
+from widths import UNITS
+
+
+class Helped(keras.layers.Layer):
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], UNITS))
+
+    def call(self, inputs):
+        return inputs @ self.kernel
+"""
+
+
+def test_an_edited_helper_module_the_layer_imports_is_imported_again(daemon, tmp_path):
+    (tmp_path / "helped.py").write_text(HELPED)
+    shapes = []
+    for units in (3, 11):
+        (tmp_path / "widths.py").write_text(f"UNITS = {units}\n")
+        result = daemon.run(f"{tmp_path / 'helped.py'}:Helped", *QUICK, "--json")
+        assert result.returncode == 0, result
+        shapes.append([v["shape"] for v in json.loads(result.stdout)["variables"]])
+    assert shapes == [[[5, 3]], [[5, 11]]]
+
+
 SEES = """import json, os, tempfile
 import keras
 
@@ -161,6 +186,23 @@ def test_the_worker_has_the_commands_temporary_folder_working_folder_umask_and_p
     )
     assert result.returncode == 0 and f"(pid {daemon.pid})" in result.stderr.splitlines()[0], result
     assert json.loads(seen.read_text()) == [str(tmp_path / "tmp"), str(ROOT), 0o027, min(nice + 2, 19)]
+
+
+def test_every_backend_is_served_and_a_failing_or_misused_run_exits_as_a_cold_one(daemon):
+    """--backend all: a fork server per backend in the daemon; the report and exit status 1 of the
+    cold run (shared with test_samples.py). A bad option: the cold run's paragraph and exit 2."""
+    args = ["sample_layers/portable.py:ArgmaxGate", "--input-shape", "16,5", "--backend", "all", "--json"]
+    cold = run_cli_shared(args)
+    warm = daemon.run(*args)
+    assert (warm.returncode, cold.exit_code) == (1, 1), warm
+    assert warm.stdout == cold.stdout and warm.stderr == "", warm.stderr
+    status = daemon.run("--daemon", "status")
+    assert "; fork servers: jax, tensorflow, torch);" in status.stdout, status.stdout
+    bad = [*SAMPLE, "--input-shape", "16,x"]
+    cold_bad = daemon.run(*bad, env={**daemon.environment, "GRADCHECK_DAEMON": "off"})
+    warm_bad = daemon.run(*bad)
+    assert (warm_bad.returncode, warm_bad.stdout, warm_bad.stderr) == (2, "", cold_bad.stderr), warm_bad
+    assert cold_bad.returncode == 2 and cold_bad.stderr.startswith("gradcheck: "), cold_bad
 
 
 def test_a_target_that_exits_or_crashes_is_told_as_in_a_cold_run_and_the_daemon_stays(daemon):
