@@ -1,11 +1,14 @@
 """Runs of real layers through one daemon (`gradcheck --daemon`), shared by the module: its fork
 server imports TensorFlow once (about 3 CPU-seconds), each run costs a fork and a check. Each run
 is the installed command, as a user types it. What must hold: a warm run prints the cold run's
-bytes and its command imports no framework; an edited layer file is checked as edited; a target
-that exits or crashes in its worker is told as in a cold run and the daemon stays; Ctrl-C, SIGTERM
-or a kill of the command ends its worker and not the daemon; and a daemon that dies mid-run is
-named in the message of the target it was checking (exit 2), the next command running cold. The
-daemon's folder, socket, users, idle end and replacement, with no TensorFlow: test_daemon_process.py."""
+bytes and its command imports no framework; an edited layer file, or helper module it imports, is
+checked as edited; the worker has its command's temporary folder, working folder, umask and
+priority; --backend all is served by a fork server per backend with the cold report, and a failing
+run exits 1, a bad option 2, as cold; a target that exits or crashes in its worker is told as in a
+cold run and the daemon stays; Ctrl-C, SIGTERM or a kill of the command ends its worker and not the
+daemon; and a daemon that dies mid-run is named in the message of the target it was checking (exit
+2), the next command running cold. The daemon's folder, socket, users, idle end and replacement,
+with no TensorFlow: test_daemon_process.py."""
 
 import json
 import os

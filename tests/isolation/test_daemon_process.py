@@ -3,8 +3,8 @@ aborts at once (tests/data/broken_tensorflow) is first on PYTHONPATH, so no test
 import (they are not in the fast lane because they wait on processes for seconds). What is shown:
 start, status and stop in one line each, a second start reporting the running daemon, the socket
 and folder modes, another user's connection closed unread, the idle end, an out-of-date daemon
-replaced, a socket path that is not a socket refused, and a run through the daemon telling a
-server's death as a cold run does. The daemon's runs of real layers: test_daemon.py."""
+(gradcheck's files edited, TensorFlow upgraded) replaced, a socket path that is not a socket
+refused, and a run through the daemon telling a server's death as a cold run does. The daemon's runs of real layers: test_daemon.py."""
 
 import os
 import re
@@ -223,6 +223,27 @@ def test_an_out_of_date_daemon_is_replaced_at_start_and_by_a_run(project, tmp_pa
         f"gradcheck: the workers are forked by the daemon of {project.folder} (pid {newest}).",
     ], run.stderr
     assert _gone(new) and _running(newest)
+
+
+def test_an_upgraded_tensorflow_replaces_the_daemon_at_the_next_run(project, tmp_path):
+    """Its dist-info renamed, as pip leaves it after an upgrade, in a user site of the test's own
+    (PYTHONUSERBASE), which the daemon's fingerprint and the client's both list (tensorflow-cpu,
+    another distribution of TensorFlow: the environment's own tensorflow entry stays as it is)."""
+    base = tmp_path / "userbase"
+    packages = base / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    (packages / "tensorflow_cpu-2.21.0.dist-info").mkdir(parents=True)
+    old = project.start(PYTHONUSERBASE=str(base))
+    os.rename(packages / "tensorflow_cpu-2.21.0.dist-info", packages / "tensorflow_cpu-2.21.1.dist-info")
+    run = project.gradcheck(SCALE, "--input-shape", "4,5", "--debug", PYTHONUSERBASE=str(base))
+    lines = run.stderr.splitlines()
+    newest = int(re.search(r"replaced by pid (\d+)\.", lines[0]).group(1))
+    project.pids.append(newest)
+    assert lines[:2] == [
+        f"gradcheck: the daemon (pid {old}) was out of date (the installed packages have changed "
+        f"(tensorflow_cpu-2.21.0 is now tensorflow_cpu-2.21.1)): replaced by pid {newest}.",
+        f"gradcheck: the workers are forked by the daemon of {project.folder} (pid {newest}).",
+    ], run.stderr
+    assert _gone(old) and _running(newest)
 
 
 def test_a_socket_path_that_is_not_a_socket_is_refused(project):
