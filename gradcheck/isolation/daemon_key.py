@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import site
+import stat
 import sys
 
 from .forkserver import _READ_AT_IMPORT
@@ -80,9 +81,10 @@ def server_key(environment: dict[str, str]) -> tuple:
 def keras_config(environment: dict[str, str]) -> str:
     """Keras's config file as a Keras imported under `environment` reads it (keras/src/backend/
     config.py: KERAS_HOME, else ~/.keras, else /tmp/.keras when the home folder is not writable),
-    as its path and bytes; "" for none or an unreadable one (Keras then keeps its defaults). A missing
-    file and the defaults Keras writes in its place read alike, so a first import does not make
-    the next request look changed."""
+    as its path and values; "" for none (Keras then keeps its defaults), and its path alone for one
+    that is not a regular file (a FIFO there must not hang the daemon). A missing file and the
+    defaults Keras writes in its place read alike, so a first import does not make the next request
+    look changed."""
     if "KERAS_HOME" in environment:
         folder = environment["KERAS_HOME"]
     else:
@@ -90,10 +92,13 @@ def keras_config(environment: dict[str, str]) -> str:
         folder = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
     path = os.path.join(folder, "keras.json")
     try:
-        with open(path, "rb") as config:
-            text = config.read(1_000_000)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return ""
+    with os.fdopen(descriptor, "rb") as config:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return f"{path}\0not a file"
+        text = config.read(1_000_000)
     try:
         values = json.loads(text)
     except ValueError:

@@ -289,6 +289,9 @@ def test_a_server_is_keyed_on_the_variables_an_import_reads_and_on_kerass_config
     assert daemon_key.server_key(base)[-1] == ("keras.json", f'{config}\0{{"image_data_format": "channels_first"}}')
     config.write_text("{not json")
     assert daemon_key.server_key(base)[-1] == ("keras.json", f"{config}\0{b'{not json'.hex()}")
+    config.unlink()
+    os.mkfifo(config)  # nothing writes to it: reading it would wait for ever
+    assert daemon_key.server_key(base)[-1] == ("keras.json", f"{config}\0not a file")
     elsewhere = tmp_path / "home"
     (elsewhere / ".keras").mkdir(parents=True)
     (elsewhere / ".keras" / "keras.json").write_text('{"floatx": "float64"}')
