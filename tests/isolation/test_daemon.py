@@ -40,7 +40,8 @@ class Daemon:
 
     def run(self, *args, **popen) -> subprocess.CompletedProcess:
         popen.setdefault("env", self.environment)
-        return subprocess.run([str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=300, **popen)
+        popen.setdefault("cwd", ROOT)
+        return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=300, **popen)
 
     def workers(self) -> list[int]:
         """The processes under the daemon's fork servers: the workers (and what their layers started)."""
@@ -170,7 +171,8 @@ class Sees(keras.layers.Layer):
 
 
 def test_the_worker_has_the_commands_temporary_folder_working_folder_umask_and_priority(daemon, tmp_path):
-    """Not the daemon's, which its fork server was started with (a cold run's worker inherits the command's)."""
+    """Not the daemon's, which its fork server was started with (a cold run's worker inherits the
+    command's); the working folder is the command's, a subfolder of the daemon's project."""
     (tmp_path / "sees.py").write_text(SEES)
     (tmp_path / "tmp").mkdir()
     seen = tmp_path / "seen.json"
@@ -186,9 +188,10 @@ def test_the_worker_has_the_commands_temporary_folder_working_folder_umask_and_p
         "--debug",
         env={**daemon.environment, "SEEN": str(seen), "TMPDIR": str(tmp_path / "tmp")},
         preexec_fn=as_started,
+        cwd=ROOT / "tests",
     )
     assert result.returncode == 0 and f"(pid {daemon.pid})" in result.stderr.splitlines()[0], result
-    assert json.loads(seen.read_text()) == [str(tmp_path / "tmp"), str(ROOT), 0o027, min(nice + 2, 19)]
+    assert json.loads(seen.read_text()) == [str(tmp_path / "tmp"), str(ROOT / "tests"), 0o027, min(nice + 2, 19)]
 
 
 def test_every_backend_is_served_and_a_failing_or_misused_run_exits_as_a_cold_one(daemon):
