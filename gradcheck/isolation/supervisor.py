@@ -74,6 +74,7 @@ def check_targets(
     debug: bool = False,
     done: Callable[[int, Outcome], None] | None = None,
     progress: Callable[[Activity], None] | None = None,
+    daemon: ForkServer | None = None,
 ) -> list[Outcome]:
     """Check each (target, Options) of `jobs` in up to `workers` worker processes at a time, each
     target in a process of its own.
@@ -81,7 +82,8 @@ def check_targets(
     An entry whose Options is a GradcheckError (a pyproject entry that did not parse) becomes a
     TargetFailure without running. `done(index, outcome)` is called in the order of `jobs` as
     results arrive, so messages printed from it are the same whatever `workers` is. `progress` is
-    told each Activity of the targets being checked, as it comes (the CLI draws them).
+    told each Activity of the targets being checked, as it comes (the CLI draws them). `daemon`, a
+    daemon's fork servers (daemon_client.py), forks the workers while it is there; the caller closes it.
 
     Raises:
         whatever interrupts it (KeyboardInterrupt, the CLI's own stop): the workers are ended first.
@@ -90,6 +92,8 @@ def check_targets(
     waiting = deque(range(len(jobs)))
     running: dict[_Worker, int] = {}
     reported = 0
+    global _daemon
+    _daemon = daemon
     try:
         while waiting or running:
             while waiting and len(running) < max(1, workers):
@@ -123,12 +127,17 @@ def check_targets(
                 reported += 1
     except BaseException:
         # The workers die with their fork server at once, one it has yet to fork included (the
-        # server may still be importing TensorFlow and hear no request for seconds).
+        # server may still be importing TensorFlow and hear no request for seconds); a daemon ends
+        # this run's workers as its connection closes.
         forkserver.close_server()
+        if daemon is not None:
+            daemon.close()
         for worker in running:
             worker.close()
         _close_spare()
         raise
+    finally:
+        _daemon = None
     return outcomes  # type: ignore[return-value]
 
 
@@ -168,7 +177,7 @@ class _Worker:
             if server is not None:
                 self.process: subprocess.Popen | ForkedProcess = server.start(self.capture_path, child_end, environment)
             else:
-                command = _python("from gradcheck.isolation.worker import serve; serve()")
+                command = python_command("from gradcheck.isolation.worker import serve; serve()")
                 self.process = start_child(command, child_end.fileno(), capture, environment, session=True)
         finally:
             child_end.close()
@@ -245,7 +254,7 @@ class _Worker:
     def captured(self) -> str:
         text = tail_of(self.capture_path, CAPTURE_LIMIT)
         if isinstance(self.process, ForkedProcess) and self.process.ended_with_server:
-            server = self.process.server.output(CAPTURE_LIMIT)
+            server = self.process.server.output(CAPTURE_LIMIT, self.process.token)
             if server:  # why the server died (a crash while it imported TensorFlow)
                 text = "\n".join(filter(None, [text, "[gradcheck's fork server]", server]))
         return text if len(text) <= CAPTURE_LIMIT else "[...]\n" + text[-CAPTURE_LIMIT:]
@@ -258,6 +267,7 @@ class _Worker:
             self.exit_call,
             with_server=isinstance(process, ForkedProcess) and process.ended_with_server,
             before_forked=isinstance(process, ForkedProcess) and not process.forked,
+            daemon_log=process.daemon_log if isinstance(process, ForkedProcess) else None,
         )
 
     def _overran(self) -> str:
@@ -297,13 +307,14 @@ class _Worker:
             os.remove(self.capture_path)
 
 
-def _python(code: str) -> list[str]:
+def python_command(code: str) -> list[str]:
     # `-c` puts the working folder first on sys.path; loading.py adds it for a module target only,
     # as `python -m` would, so a file there cannot shadow a library.
     return [sys.executable, "-c", f"import sys; del sys.path[0]; {code}"]
 
 
 _spare: _Worker | None = None  # forked ahead for the next target of this run
+_daemon: ForkServer | None = None  # the daemon's servers, while check_targets has one
 _retiring: list[_Worker] = []  # workers that sent their result and are ending by themselves
 
 
@@ -313,7 +324,8 @@ def _backend_of(options) -> str | None:
     return options.backends[0] if getattr(options, "backends", ()) else None
 
 
-def _environment_and_server(backend: str | None = None) -> tuple[dict[str, str], ForkServer | None]:
+def worker_environment(backend: str | None = None) -> dict[str, str]:
+    """The environment a worker of this process gets (for `backend`, else the environment's)."""
     import gradcheck
 
     # The worker imports this very gradcheck, whatever the caller's sys.path made of it.
@@ -324,9 +336,18 @@ def _environment_and_server(backend: str | None = None) -> tuple[dict[str, str],
     if backend is not None:  # Keras reads it once, at import: the job's backend, its worker's import
         environment["KERAS_BACKEND"] = backend
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
+    return environment
+
+
+SERVER = "from gradcheck.isolation.forkserver import serve; serve()"  # a fork server's code (python_command)
+
+
+def _environment_and_server(backend: str | None = None) -> tuple[dict[str, str], ForkServer | None]:
+    environment = worker_environment(backend)
+    if _daemon is not None and _daemon.alive:
+        return environment, _daemon  # a daemon that died mid-run leaves the next targets to a cold server
     # May replace the server, and with it end the spare forked from the old one.
-    server = forkserver.server_for(_python("from gradcheck.isolation.forkserver import serve; serve()"), environment)
-    return environment, server
+    return environment, forkserver.server_for(python_command(SERVER), environment)
 
 
 def _fresh_worker(backend: str | None = None) -> _Worker:
