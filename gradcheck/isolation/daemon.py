@@ -38,7 +38,8 @@ from multiprocessing.reduction import recv_handle
 
 from . import daemon_key, daemon_place, inherited
 from .forkserver import ForkedProcess, ForkServer
-from .supervisor import CAPTURE_LIMIT, SERVER, python_command
+from .launch import SERVER, python_command
+from .supervisor import CAPTURE_LIMIT
 
 MAX_SERVERS = 4  # fork servers kept at once (each holds TensorFlow's ~500 MB); the least recently used idle one goes
 _CLOSING_GRACE = 3.0  # seconds a closed connection's workers get to be reaped before its end is closed

@@ -260,7 +260,7 @@ def _remove_leftover(place: Place) -> None:
 def spawn(place: Place, idle: float) -> tuple[int | None, str]:
     """Start a daemon for `place` in the background: (its pid, "") once it listens, (None, "running")
     when another holds the lock, else (None, what it said)."""
-    from .supervisor import python_command, worker_environment
+    from .launch import python_command, worker_environment
 
     command = python_command("from gradcheck.isolation.daemon import serve; serve()")
     process = subprocess.Popen(

@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import deque
@@ -28,10 +27,10 @@ from multiprocessing.connection import wait
 
 from ..errors import GradcheckError
 from ..report import Report, TargetFailure
-from ..runtime import QUIET_DEFAULTS, WORKER_DEFAULTS
 from . import descendants, forkserver
 from .endings import ended_message, overran_message
 from .forkserver import ForkedProcess, ForkServer, start_child, tail_of
+from .launch import SERVER, python_command, worker_environment
 
 # A first worker waits for TensorFlow's import (design notes 5; in the fork server on Linux); a
 # target's own --timeout starts only when its check starts, so a cold start does not eat into it.
@@ -307,12 +306,6 @@ class _Worker:
             os.remove(self.capture_path)
 
 
-def python_command(code: str) -> list[str]:
-    # `-c` puts the working folder first on sys.path; loading.py adds it for a module target only,
-    # as `python -m` would, so a file there cannot shadow a library.
-    return [sys.executable, "-c", f"import sys; del sys.path[0]; {code}"]
-
-
 _spare: _Worker | None = None  # forked ahead for the next target of this run
 _daemon: ForkServer | None = None  # the daemon's servers, while check_targets has one
 _retiring: list[_Worker] = []  # workers that sent their result and are ending by themselves
@@ -322,24 +315,6 @@ def _backend_of(options) -> str | None:
     """The one Keras backend a job runs on (options.backends.per_backend set it), or None: the
     environment's."""
     return options.backends[0] if getattr(options, "backends", ()) else None
-
-
-def worker_environment(backend: str | None = None) -> dict[str, str]:
-    """The environment a worker of this process gets (for `backend`, else the environment's)."""
-    import gradcheck
-
-    # The worker imports this very gradcheck, whatever the caller's sys.path made of it.
-    home = os.path.dirname(os.path.dirname(os.path.abspath(gradcheck.__file__)))
-    # With the defaults the worker imports TensorFlow under: the same whether or not this process
-    # has imported it (check() sets them here), so that import does not call for a new fork server.
-    environment = {**QUIET_DEFAULTS, **WORKER_DEFAULTS, **os.environ}
-    if backend is not None:  # Keras reads it once, at import: the job's backend, its worker's import
-        environment["KERAS_BACKEND"] = backend
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
-    return environment
-
-
-SERVER = "from gradcheck.isolation.forkserver import serve; serve()"  # a fork server's code (python_command)
 
 
 def _environment_and_server(backend: str | None = None) -> tuple[dict[str, str], ForkServer | None]:
