@@ -78,6 +78,10 @@ class TensorInfo:
     numeric_error: Optional[float] = None  # worst relative error against finite differences
     numeric_verdict: Optional[NumericVerdict] = None  # statuses.NumericVerdict
     numeric_skip_reason: Optional[str] = None  # why it was not compared, when numeric_verdict is skipped
+    # The rows finite differences compared when call() reads this weight only by looking rows up
+    # (an embedding's table): those the probe batch looks up, the others getting no gradient from
+    # either side. None when every entry was within reach of the comparison.
+    numeric_rows: Optional[int] = None
     second_order_error: Optional[float] = (
         None  # with --order 2: worst relative error of H·u (and of the penalty's gradient)
     )

@@ -17,6 +17,9 @@ from click.testing import CliRunner
 from report_invariants import broken_invariants
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# A daemon the developer started for this checkout (gradcheck --daemon) would fork the workers of
+# the tests' runs: they look at their own fork servers. The daemon's tests ask for one explicitly.
+os.environ["GRADCHECK_DAEMON"] = "off"
 # JAX workers keep XLA's compiled programs on disk (backends/jax/runtime.py); the suite's go to a
 # folder of its own, not the user's cache, and later runs of the suite reuse them.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "gradcheck-tests-jax-cache"))
@@ -235,6 +238,8 @@ def char_device(folder, name: str, minor: int) -> str:
 _COSTLIEST_FIRST = (  # by CPU-seconds, measured with GRADCHECK_CPU_REPORT (tests/README.md)
     "test_backends.py",
     "test_isolation_process.py",
+    "test_daemon.py",  # mostly waiting on processes (the daemon's import, signals): early, beside the others
+    "test_daemon_process.py",
     "test_samples.py",
     "test_pyproject_runs.py",
     "test_peer_layers.py",

@@ -45,7 +45,16 @@ class Forward(Protocol):
 
     def gradients(self, xs: list, *, tape: bool = False) -> tuple[float, list]:
         """(loss, gradients): the derivative of what the forward pass computes (every stop_gradient
-        taken as the identity it is in value), or with `tape` the gradient fit() uses."""
+        taken as the identity it is in value), or with `tape` the gradient fit() uses; a weight with
+        `rows(target)` gets its gradient on those rows only."""
+
+    def rows(self, target) -> Any:
+        """The rows of the target's weight the samples look up, when the loss reads it only by such
+        lookups and not every row (an embedding's table): a numpy array of row numbers, else None."""
+
+    def unread(self, target, *, tape: bool = False) -> float | None:
+        """The norm of the gradient the last gradients() gave the rows `rows(target)` leaves out
+        (zero for a correct gradient: the loss does not depend on them); None without rows."""
 
     def low_precision(self, target) -> Any:
         """The first op on the target's path that computes in less than float64 (None: none)."""
@@ -114,9 +123,31 @@ class Backend(Protocol):
     def float64_scope(self, promote: bool = False) -> AbstractContextManager:
         """float64 arithmetic for building, calling and tracing the twin."""
 
+    def unfilled_weights(self) -> AbstractContextManager:
+        """Copies made while active skip their large weights' initializers (given values right after)."""
+
     def constant(self, value, dtype=None) -> Any: ...
 
     def is_tensor(self, value) -> bool: ...
+
+    def read_rows(self, variable, rows) -> Any:
+        """The values of a variable's rows `rows` (row numbers along its first axis), as numpy."""
+
+    def assign_rows(self, variable, rows, values) -> None:
+        """Write `values` into the variable's rows `rows`, leaving every other row as it is."""
+
+    def sparse_gradient(self, values, rows, variable) -> Any:
+        """A gradient of `variable` that is `values` on its rows `rows` and zero elsewhere, in the
+        form the framework's optimizer takes without a dense copy (TensorFlow's IndexedSlices, as
+        its tape gives an embedding's gradient); None where there is none."""
+
+    def snapshot(self, variable) -> Any:
+        """The variable's value now, as a tensor that keeps it when the variable is written later
+        (sharing its memory until then); `variable.assign(snapshot)` puts it back exactly."""
+
+    def assign_from(self, variable, source) -> None:
+        """Give `variable` the value of `source` (a variable of the same dtype, or of a float dtype
+        when `variable` is float64: casts that are exact)."""
 
     def is_variable(self, value) -> bool:
         """A framework variable (tracked by Keras or not)."""

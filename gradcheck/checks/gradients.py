@@ -21,6 +21,7 @@ rounding step) or moves it far more than its own size at any usual learning rate
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -170,16 +171,40 @@ def _source_placeholder(probe, run, variable, input_index):
 # --- classification --------------------------------------------------------------------------------
 
 
+# Numbers per float64 piece when measuring a large array: a 25.6M-number gradient is summed piece
+# by piece rather than copied whole into float64 (205 MB, and as much again for its squares).
+# An array of at most this many numbers is one piece: its sums are exactly those of the whole.
+_PIECE = 1 << 20
+
+
+def _pieces(values):
+    flat = np.asarray(values).reshape(-1)
+    for start in range(0, flat.size, _PIECE):
+        yield np.asarray(flat[start : start + _PIECE], dtype=np.float64)
+
+
 def _rms(values) -> float:
-    values = np.asarray(values, dtype=np.float64)
-    return float(np.sqrt(np.mean(np.square(values)))) if values.size else 0.0
+    """sqrt(mean(values²)), summed in float64."""
+    size = np.size(values)
+    total = 0.0
+    for piece in _pieces(values):
+        total += float(np.add.reduce(np.square(piece)))
+    return math.sqrt(total / size) if size else 0.0
+
+
+def _norm(values) -> float:
+    """The Euclidean norm, as np.linalg.norm takes it (sqrt of the dot product), in float64."""
+    total = 0.0
+    for piece in _pieces(values):
+        total += float(piece.dot(piece))
+    return math.sqrt(total)
 
 
 def _classify(options, mode, grad, value, scale) -> Outcome:
     if grad is None:
         return Outcome(mode, "none", None, None)
-    grad = np.asarray(grad, dtype=np.float64)
-    norm = float(np.linalg.norm(grad.ravel()))
+    grad = np.asarray(grad)
+    norm = _norm(grad)
     if not np.all(np.isfinite(grad)):
         return Outcome(mode, "nonfinite", norm, None)
     if not np.any(grad):

@@ -18,6 +18,7 @@ values are put back afterwards. Nothing is written outside the temporary folder.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ def check_reload(probe, tensors, earlier=()) -> tuple[str, list, dict]:
             difference = _difference(reference, outputs)
             if difference > _SAME_OUTPUT:
                 return "mismatch", *mismatch(probe, tensors, copy, label, difference, framework, earlier)
+            del copy, outputs  # gone before the next step makes its copy: a big layer's is big
         return "ok", [], {}
     finally:
         for variable, value in moved:
@@ -152,17 +154,21 @@ def _difference(expected: list, actual: list) -> float:
 def _from_config(probe, keras):
     """Step 1: a copy from the layer's config, built as load_model builds it, holding its weights."""
     layer = probe.layer
-    # The custom classes inside a functional model are found by name, as load_model finds them.
-    copy = construct(probe, from_config=True, custom_objects=_custom_objects(layer, keras))
-    # Built as load_model builds it (build_from_config, then the weights, then the first call), not
-    # by a call: a call() that derives an attribute from a weight (`self.kernel = self.kernel / n`)
-    # must see the restored weights, as it does after a real load.
-    with user_code("building the layer made by from_config(get_config())"):
-        build_config = layer.get_build_config()
-        if build_config and not copy.built:
-            copy.build_from_config(build_config)
-        if not copy.built or len(copy.weights) != len(layer.weights):
-            call_layer(copy, probe.input_tensors(), False if probe.accepts_training else None, probe.accepts_training)
+    # Its weights are the layer's, copied below: large ones skip their initializer's draw.
+    with backend().unfilled_weights():
+        # The custom classes inside a functional model are found by name, as load_model finds them.
+        copy = construct(probe, from_config=True, custom_objects=_custom_objects(layer, keras))
+        # Built as load_model builds it (build_from_config, then the weights, then the first call),
+        # not by a call: a call() that derives an attribute from a weight (`self.kernel = self.kernel
+        # / n`) must see the restored weights, as it does after a real load.
+        with user_code("building the layer made by from_config(get_config())"):
+            build_config = layer.get_build_config()
+            if build_config and not copy.built:
+                copy.build_from_config(build_config)
+            if not copy.built or len(copy.weights) != len(layer.weights):
+                call_layer(
+                    copy, probe.input_tensors(), False if probe.accepts_training else None, probe.accepts_training
+                )
     pairs = pair_variables(probe, copy, raw=False)  # raw variables are not saved: they stay as made
     if pairs is None:
         originals, copies = layer.weights, copy.weights
@@ -181,14 +187,35 @@ def _save_and_load(probe, keras):
     """Step 2: the layer saved to a .keras file in a temporary folder and loaded back."""
     layer = probe.layer
     with tempfile.TemporaryDirectory(prefix="gradcheck-") as folder:
-        path = os.path.join(folder, "layer.keras")
+        # Large weights are saved as the unzipped .keras folder: the same config and weights file,
+        # read by the same loader, without the archive's copy of the weights held in memory on
+        # both the way out and the way in (twice a 100 MB embedding table).
+        zipped = _weight_bytes(layer) < _UNZIPPED_FROM
+        path = os.path.join(folder, "layer.keras" if zipped else "layer")
         with user_code("saving to a .keras file"):
-            keras.saving.save_model(layer, path)
-        with user_code("load_model of the .keras file"):
+            keras.saving.save_model(layer, path, zipped=zipped)
+        # Large weights skip their initializer's draw: loading gives them the saved values.
+        with user_code("load_model of the .keras file"), backend().unfilled_weights():
             # safe_mode=False: a Lambda inside would otherwise be refused by policy, not by a fault.
             return keras.saving.load_model(
                 path, custom_objects=_custom_objects(layer, keras), compile=False, safe_mode=False
             )
+
+
+_UNZIPPED_FROM = 64 << 20  # bytes of weights
+
+
+def _weight_bytes(layer) -> int:
+    """The bytes of the layer's weights (a dtype numpy does not name, float8, counted as one)."""
+    framework = backend()
+    return sum(math.prod(w.shape) * _itemsize(framework.dtype_name(framework.backing(w))) for w in layer.weights)
+
+
+def _itemsize(dtype: str) -> int:
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        return 1
 
 
 _STEPS = {_from_config: "from_config(get_config())", _save_and_load: "a .keras save and load_model"}

@@ -29,6 +29,7 @@ from ..options.settings import (
 )
 from ..render import FORMATS
 from ..report import TargetFailure, exit_status
+from .daemon import ACTIONS, daemon_action
 from .destination import check_output_path, refuse_imported_output, write_output
 from .gating import gated, prepare_baseline
 from .info import show_explanation, show_version
@@ -229,6 +230,17 @@ from .usage import Command, UsageProblem, checked, jobs_count, setting
     callback=show_version,
     help="Print the versions of gradcheck, TensorFlow and Keras and exit.",
 )
+@click.option(
+    "--daemon",
+    type=click.Choice(ACTIONS),
+    is_flag=False,
+    flag_value="start",
+    expose_value=False,
+    is_eager=True,
+    callback=daemon_action,
+    help="Keep TensorFlow imported in the background for this project, so later runs here start at once "
+    "(start, the default); stop it, or show its status.",
+)
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors, and every target's captured output.")
 @click.option(
     "--dtype-policy",
@@ -335,6 +347,7 @@ def main(
         check_installed(targets)  # last: what is wrong with the command line is said first
     except GradcheckError as error:
         raise UsageProblem(str(error)) from None
+    from ..isolation.daemon_client import attached
     from ..isolation.supervisor import check_targets
     from .terminal import ProgressView, stderr_is_terminal, tell
 
@@ -345,13 +358,14 @@ def main(
         else None
     )
     try:
-        with view or contextlib.nullcontext():
+        with attached(say if debug else None) as daemon, view or contextlib.nullcontext():
             outcomes = check_targets(
                 targets,
                 workers=jobs,
                 debug=debug,
                 done=lambda index, outcome: tell(targets, index, outcome, debug, view),
                 progress=view.show if view is not None else None,
+                daemon=daemon,
             )
         imported = [outcome.user_files for outcome in outcomes]
         results, note = gated(compared(outcomes, targets, comparisons), targets, baselines, imported)

@@ -34,7 +34,7 @@ def exit_as_a_command(run: Callable[[], object]) -> NoReturn:
 
 def _status_of(run: Callable[[], object]) -> int:
     try:
-        run()
+        returned = run()  # click, not standalone, returns the code of an eager option's ctx.exit(code)
     except SystemExit as ended:
         code = ended.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -46,4 +46,4 @@ def _status_of(run: Callable[[], object]) -> int:
     except click.Abort:  # end of input at a prompt (gradcheck has none)
         say("Aborted!")
         return 1
-    return 0
+    return returned if isinstance(returned, int) else 0

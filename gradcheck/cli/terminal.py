@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GradcheckError
+from ..isolation.memory import described
 from ..isolation.supervisor import Activity
 from ..report import TargetFailure
 from .streams import say
@@ -157,6 +158,9 @@ def tell(targets, index: int, outcome, debug: bool, view: ProgressView | None = 
     echo = view.echo if view is not None else say
     label, options = targets[index]
     result = outcome.result
+    used = described(*outcome.memory) if debug else None
+    if used:  # before a failure's paragraph, which stays the last thing said about the target
+        echo(f"gradcheck: {label}: {used}")
     if isinstance(result, TargetFailure):
         named = len(targets) > 1 or isinstance(options, GradcheckError)
         if debug and outcome.traceback:

@@ -10,11 +10,18 @@ _CRASH_SIGNALS = {"SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL"}
 
 
 def ended_message(
-    code: int | None, stage: str, exit_call: tuple | None, *, with_server: bool, before_forked: bool
+    code: int | None,
+    stage: str,
+    exit_call: tuple | None,
+    *,
+    with_server: bool,
+    before_forked: bool,
+    daemon_log: str | None = None,
 ) -> str:
     """A worker that ended without a result: `code` as Popen gives it, `stage` the step it was in,
     `exit_call` (status, where) when the layer's code called os._exit, `with_server` when the fork
-    server died under it (`code` is then the server's), `before_forked` when the server never forked it."""
+    server died under it (`code` is then the server's), `before_forked` when the server never forked
+    it, `daemon_log` the log of the daemon (gradcheck --daemon) that ended under it."""
     during = f"while {stage}"
     server_ended = f"was ended by {signal_name(-code)}" if code is not None and code < 0 else f"exited ({code})"
     if exit_call is not None:
@@ -22,6 +29,15 @@ def ended_message(
         whose = "module" if stage == "loading the target" else "code"
         how = f"The layer's {whose} called os._exit({status}){f' at {where}' if where else ''} {during}"
         advice = "An exit is never a pass: remove the call from the code being checked."
+    elif daemon_log is not None:
+        how = (
+            f"gradcheck's daemon (gradcheck --daemon), which forks the workers, ended "
+            f"{during if not before_forked else 'before it could start one'}, and its workers with it"
+        )
+        advice = (
+            f"Its log may say why: {daemon_log}. The next targets and runs are checked without it "
+            "until `gradcheck --daemon` starts a new one."
+        )
     elif with_server and before_forked:
         how = (
             f"gradcheck's fork server, the process that imports TensorFlow and Keras for the workers, "

@@ -11,7 +11,9 @@ fresh interpreter: no user module imported, no TensorFlow runtime (its thread po
 first op, in the worker). Forking a process that has TensorFlow loaded is not safe on macOS, so
 the server is used on Linux only; elsewhere supervisor.py starts each worker with its own interpreter.
 
-    supervisor -> server   ("fork", token, capture path, environment) then the worker's pipe end (SCM_RIGHTS)
+    supervisor -> server   ("fork", token, capture path, environment, attributes or None) then the
+                           worker's pipe end (SCM_RIGHTS); attributes: what a daemon's client has
+                           besides its environment (umask, limits: inherited.py)
                            ("signal", token, signal number)
     server -> supervisor   ("forked", token, pid)  ("ended", token, returncode as Popen gives it)
 
@@ -37,7 +39,7 @@ import traceback
 from multiprocessing.connection import Connection, Pipe, wait
 from multiprocessing.reduction import recv_handle, send_handle
 
-from . import descendants
+from . import descendants, inherited
 
 AVAILABLE = sys.platform.startswith("linux")
 _real_exit = os._exit  # the worker replaces os._exit with one that reports its caller (worker.py)
@@ -99,13 +101,15 @@ class ForkServer:
     def alive(self) -> bool:
         return not self.control.closed and self.process.poll() is None
 
-    def start(self, capture_path: str, worker_end: Connection, environment: dict[str, str]) -> ForkedProcess:
+    def start(
+        self, capture_path: str, worker_end: Connection, environment: dict[str, str], attributes: dict | None = None
+    ) -> ForkedProcess:
         """Ask for a worker whose fd 1 and 2 append to `capture_path`, which serves `worker_end` and
-        whose os.environ is `environment`."""
+        whose os.environ is `environment` (and umask and limits `attributes`, else the server's)."""
         token = next(self._tokens)
         self._issued.append(token)
         try:
-            self.control.send(("fork", token, capture_path, environment))
+            self.control.send(("fork", token, capture_path, environment, attributes))
             send_handle(self.control, worker_end.fileno(), self.process.pid)
         except OSError:
             self._lost()
@@ -137,9 +141,13 @@ class ForkServer:
         with contextlib.suppress(OSError, ValueError):
             self.control.send(("signal", token, number))
 
-    def output(self, limit: int) -> str:
+    def output(self, limit: int, token: int | None = None) -> str:
         """The end of what the server wrote to its stdout and stderr (its own, not a worker's)."""
         return tail_of(self.capture_path, limit)
+
+    def daemon_log(self, token: int) -> str | None:
+        """The log of the daemon that ended under the worker `token` (daemon_client.py); never here."""
+        return None
 
     def close(self) -> None:
         """End the server, and with it its workers (the kernel kills each as the server dies).
@@ -178,6 +186,11 @@ class ForkedProcess:
     def ended_with_server(self) -> bool:
         """Whether the server died under this worker (then returncode is the server's)."""
         return self.token in self.server.orphaned
+
+    @property
+    def daemon_log(self) -> str | None:
+        """The log of a daemon that ended under this worker (daemon_client.py), else None."""
+        return self.server.daemon_log(self.token)
 
     @property
     def forked(self) -> bool:
@@ -289,9 +302,9 @@ def serve() -> None:
             except (EOFError, OSError):
                 break
             if request[0] == "fork":
-                _, token, capture_path, environment = request
+                _, token, capture_path, environment, attributes = request
                 worker_fd = recv_handle(control)
-                pid = _fork(worker_fd, capture_path, environment, control, (wake_read, wake_write))
+                pid = _fork(worker_fd, (capture_path, environment, attributes), control, (wake_read, wake_write))
                 children[pid], tokens[token] = token, pid
                 control.send(("forked", token, pid))
             elif request[0] == "signal" and request[1] in tokens:
@@ -306,7 +319,8 @@ def serve() -> None:
         _real_exit(0)  # skip TensorFlow's teardown, as the worker does
 
 
-def _fork(worker_fd: int, capture_path: str, environment: dict, control: Connection, wake: tuple[int, int]) -> int:
+def _fork(worker_fd: int, asked: tuple, control: Connection, wake: tuple[int, int]) -> int:
+    capture_path, environment, attributes = asked
     pid = os.fork()
     if pid:
         os.close(worker_fd)
@@ -329,6 +343,9 @@ def _fork(worker_fd: int, capture_path: str, environment: dict, control: Connect
         os.environ.clear()
         os.environ.update(environment)
         quiet_environment()
+        tempfile.tempdir = None  # found again from this worker's TMPDIR, not the one the server cached
+        if attributes is not None:
+            inherited.apply(attributes)
         gc.enable()
 
         serve_connection(Connection(worker_fd))  # ends the process itself

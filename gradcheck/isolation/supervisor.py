@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import deque
@@ -28,10 +27,10 @@ from multiprocessing.connection import wait
 
 from ..errors import GradcheckError
 from ..report import Report, TargetFailure
-from ..runtime import QUIET_DEFAULTS
 from . import descendants, forkserver
 from .endings import ended_message, overran_message
 from .forkserver import ForkedProcess, ForkServer, start_child, tail_of
+from .launch import SERVER, python_command, worker_environment
 
 # A first worker waits for TensorFlow's import (design notes 5; in the fork server on Linux); a
 # target's own --timeout starts only when its check starts, so a cold start does not eat into it.
@@ -51,6 +50,7 @@ class Outcome:
     captured: str = ""
     traceback: str | None = None
     user_files: tuple[str, ...] = ()
+    memory: tuple[int | None, int | None] = (None, None)  # the worker's resident bytes: at the start, peak
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ def check_targets(
     debug: bool = False,
     done: Callable[[int, Outcome], None] | None = None,
     progress: Callable[[Activity], None] | None = None,
+    daemon: ForkServer | None = None,
 ) -> list[Outcome]:
     """Check each (target, Options) of `jobs` in up to `workers` worker processes at a time, each
     target in a process of its own.
@@ -80,7 +81,8 @@ def check_targets(
     An entry whose Options is a GradcheckError (a pyproject entry that did not parse) becomes a
     TargetFailure without running. `done(index, outcome)` is called in the order of `jobs` as
     results arrive, so messages printed from it are the same whatever `workers` is. `progress` is
-    told each Activity of the targets being checked, as it comes (the CLI draws them).
+    told each Activity of the targets being checked, as it comes (the CLI draws them). `daemon`, a
+    daemon's fork servers (daemon_client.py), forks the workers while it is there; the caller closes it.
 
     Raises:
         whatever interrupts it (KeyboardInterrupt, the CLI's own stop): the workers are ended first.
@@ -89,6 +91,8 @@ def check_targets(
     waiting = deque(range(len(jobs)))
     running: dict[_Worker, int] = {}
     reported = 0
+    global _daemon
+    _daemon = daemon
     try:
         while waiting or running:
             while waiting and len(running) < max(1, workers):
@@ -122,12 +126,17 @@ def check_targets(
                 reported += 1
     except BaseException:
         # The workers die with their fork server at once, one it has yet to fork included (the
-        # server may still be importing TensorFlow and hear no request for seconds).
+        # server may still be importing TensorFlow and hear no request for seconds); a daemon ends
+        # this run's workers as its connection closes.
         forkserver.close_server()
+        if daemon is not None:
+            daemon.close()
         for worker in running:
             worker.close()
         _close_spare()
         raise
+    finally:
+        _daemon = None
     return outcomes  # type: ignore[return-value]
 
 
@@ -167,12 +176,13 @@ class _Worker:
             if server is not None:
                 self.process: subprocess.Popen | ForkedProcess = server.start(self.capture_path, child_end, environment)
             else:
-                command = _python("from gradcheck.isolation.worker import serve; serve()")
+                command = python_command("from gradcheck.isolation.worker import serve; serve()")
                 self.process = start_child(command, child_end.fileno(), capture, environment, session=True)
         finally:
             child_end.close()
             os.close(capture)
         self.user_files: tuple[str, ...] = ()
+        self.memory: tuple[int | None, int | None] = (None, None)
         self.retired_at = 0.0
 
     def fits(self, environment: dict[str, str], server: ForkServer | None) -> bool:
@@ -212,6 +222,8 @@ class _Worker:
                     self.user_files = tuple(message[1])
                 elif message[0] == "exit":
                     self.exit_call = message[1:]
+                elif message[0] == "memory":
+                    self.memory = (message[1], message[2])
                 elif message[0] == "report":
                     return self._outcome(Report.from_dict(message[1]))
                 elif message[0] == "failure":
@@ -232,7 +244,7 @@ class _Worker:
         return None
 
     def _outcome(self, result: Report | TargetFailure, traceback: str | None = None) -> Outcome:
-        return Outcome(result, self.captured(), traceback, self.user_files)
+        return Outcome(result, self.captured(), traceback, self.user_files, self.memory)
 
     def tell(self, done: int | None = None, total: int | None = None, ended: bool = False) -> None:
         if self.listener is not None:
@@ -241,7 +253,7 @@ class _Worker:
     def captured(self) -> str:
         text = tail_of(self.capture_path, CAPTURE_LIMIT)
         if isinstance(self.process, ForkedProcess) and self.process.ended_with_server:
-            server = self.process.server.output(CAPTURE_LIMIT)
+            server = self.process.server.output(CAPTURE_LIMIT, self.process.token)
             if server:  # why the server died (a crash while it imported TensorFlow)
                 text = "\n".join(filter(None, [text, "[gradcheck's fork server]", server]))
         return text if len(text) <= CAPTURE_LIMIT else "[...]\n" + text[-CAPTURE_LIMIT:]
@@ -254,6 +266,7 @@ class _Worker:
             self.exit_call,
             with_server=isinstance(process, ForkedProcess) and process.ended_with_server,
             before_forked=isinstance(process, ForkedProcess) and not process.forked,
+            daemon_log=process.daemon_log if isinstance(process, ForkedProcess) else None,
         )
 
     def _overran(self) -> str:
@@ -293,13 +306,8 @@ class _Worker:
             os.remove(self.capture_path)
 
 
-def _python(code: str) -> list[str]:
-    # `-c` puts the working folder first on sys.path; loading.py adds it for a module target only,
-    # as `python -m` would, so a file there cannot shadow a library.
-    return [sys.executable, "-c", f"import sys; del sys.path[0]; {code}"]
-
-
 _spare: _Worker | None = None  # forked ahead for the next target of this run
+_daemon: ForkServer | None = None  # the daemon's servers, while check_targets has one
 _retiring: list[_Worker] = []  # workers that sent their result and are ending by themselves
 
 
@@ -310,19 +318,11 @@ def _backend_of(options) -> str | None:
 
 
 def _environment_and_server(backend: str | None = None) -> tuple[dict[str, str], ForkServer | None]:
-    import gradcheck
-
-    # The worker imports this very gradcheck, whatever the caller's sys.path made of it.
-    home = os.path.dirname(os.path.dirname(os.path.abspath(gradcheck.__file__)))
-    # With the defaults the worker imports TensorFlow under: the same whether or not this process
-    # has imported it (check() sets them here), so that import does not call for a new fork server.
-    environment = {**QUIET_DEFAULTS, **os.environ}
-    if backend is not None:  # Keras reads it once, at import: the job's backend, its worker's import
-        environment["KERAS_BACKEND"] = backend
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [home, environment.get("PYTHONPATH")]))
+    environment = worker_environment(backend)
+    if _daemon is not None and _daemon.alive:
+        return environment, _daemon  # a daemon that died mid-run leaves the next targets to a cold server
     # May replace the server, and with it end the spare forked from the old one.
-    server = forkserver.server_for(_python("from gradcheck.isolation.forkserver import serve; serve()"), environment)
-    return environment, server
+    return environment, forkserver.server_for(python_command(SERVER), environment)
 
 
 def _fresh_worker(backend: str | None = None) -> _Worker:

@@ -13,6 +13,8 @@ supervisor reads it after the target. Messages are tuples of plain data:
                            ("imported", files)      the user's source files the target has imported
                                                     so far (real paths), whenever that list grows
                            ("exit", status, where)  just before the layer's code calls os._exit
+                           ("memory", start, peak)  its resident memory in bytes (memory.py), just
+                                                    before the result
                            ("report", Report.to_dict())  or  ("failure", message, traceback or None)
 
 A worker checks one target and ends: nothing a module does to the interpreter (a patched
@@ -37,7 +39,7 @@ import time
 import traceback
 
 from ..errors import GradcheckError, LayerFailed, LayerRaised
-from . import descendants
+from . import descendants, memory
 from .endings import leftovers_finding, leftovers_sentence
 
 _real_exit = os._exit
@@ -117,6 +119,7 @@ def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
 
     stages = ["loading the target"]
     result: tuple
+    start = memory.at_start()
 
     def enter(phrase: str) -> None:
         stages.append(phrase)
@@ -156,6 +159,8 @@ def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
         _flush()
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # a layer may have replaced them
     _send_imports(connection)
+    with contextlib.suppress(OSError, ValueError):
+        connection.send(("memory", start, memory.peak()))
     return _with_leftovers(result, descendants.end_descendants())
 
 

@@ -14,8 +14,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
 from ..errors import user_code
 from ..runtime import backend
 from .calling import call_layer
@@ -95,7 +93,9 @@ def pair_variables(probe, copy, *, raw: bool = True):
 
 
 def copy_values(pairs) -> None:
-    """Give each copy its original's value, in the copy's own dtype."""
+    """Give each copy its original's value, in the copy's own dtype (Backend.assign_from: on
+    TensorFlow without a numpy copy on the way, where a float64 copy of a 25.6M-number embedding
+    table would be 205 MB)."""
     framework = backend()
     for original, copy in pairs:
-        framework.assign(copy, np.asarray(framework.to_numpy(original)))
+        framework.assign_from(copy, original)

@@ -14,6 +14,7 @@ original float32 layer, with float32 steps and tolerances, and says why.
 from __future__ import annotations
 
 import contextlib
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,7 @@ class Twin:
             framework.assign(variable, value)
 
 
-def shared_twin(probe, variables) -> Twin:
+def shared_twin(probe, variables, *, leading: int | None = None) -> Twin:
     """make_twin, made once per probe: the second-order check compares on the copy the
     finite-difference check made (every variable back at its value, every state reset before each
     pass), rather than constructing, building and verifying a second one. Only a float64 copy is
@@ -68,27 +69,49 @@ def shared_twin(probe, variables) -> Twin:
     for twin in probe.twins:
         if twin.reason is None and wanted <= twin.variables.keys():
             return twin
-    twin = make_twin(probe, variables)
+    twin = make_twin(probe, variables, leading=leading)
     if twin.reason is None:
         probe.twins.append(twin)
     return twin
 
 
-def make_twin(probe, variables) -> Twin:
+def release_twins(probe) -> None:
+    """Let the float64 copies go once no check will compare on them again: a layer's float64 copy
+    is twice the size of its weights, and the reload check after it makes copies of its own. A
+    Keras layer holds reference cycles, so the collector is run to free it now, not later."""
+    if probe.twins:
+        probe.twins.clear()
+        gc.collect()
+
+
+def make_twin(probe, variables, *, leading: int | None = None) -> Twin:
     """A float64 twin of `probe.layer`, or the original layer with the reason it is used instead.
 
     Args:
         probe: the Probe.
         variables: the original tf.Variables (tracked or raw) whose gradients will be checked.
+        leading: build the twin and compare it with the layer on this many leading samples of the
+            batch (the samples finite differences run on, numeric/subbatch.py): a call of a wide
+            layer in float64 costs as much as a finite-difference pass. Whatever fails on them
+            (a batch size written into call()) is tried again on the whole batch.
     """
+    if leading is not None:
+        twin = _make_twin(probe, variables, leading)
+        if twin.reason is None:
+            return twin
+    return _make_twin(probe, variables, None)
+
+
+def _make_twin(probe, variables, leading: int | None) -> Twin:
     inputs64 = [a.astype("float64") if spec.is_float else a for a, spec in zip(probe.inputs, probe.input_specs)]
+    built_on = [a[:leading] for a in inputs64] if leading is not None else inputs64
     promote = False
     try:
-        twin = _construct_and_build(probe, inputs64, False)
+        twin = _construct_and_build(probe, built_on, False)
     except LayerRaised as raised:  # the layer cannot run in float64: whatever it raised, say so
         failure = raised.error
         try:  # a float32 constant meeting a float64 tensor: promoted, it runs
-            twin, promote = _construct_and_build(probe, inputs64, True), True
+            twin, promote = _construct_and_build(probe, built_on, True), True
         except LayerRaised:
             return original_layer(
                 probe,
@@ -127,7 +150,7 @@ def make_twin(probe, variables) -> Twin:
     if missing:
         return original_layer(probe, variables, "some of its variables have no counterpart in the float64 copy", None)
     try:
-        difference = _output_difference(probe, result)
+        difference = _output_difference(probe, result, leading)
     except LayerRaised as raised:  # the copy, or the layer beside it, raised when compared
         return original_layer(
             probe,
@@ -155,7 +178,8 @@ def _deterministic(probe):
 
 def _construct_and_build(probe, inputs64, promote: bool):
     _, keras = backend().modules()
-    with backend().float64_scope(promote):
+    # The twin's weights are the layer's, copied once it is built: large ones skip their draw.
+    with backend().float64_scope(promote), backend().unfilled_weights():
         twin = construct(probe, policy="float64")
         _force_float64(twin, keras)
         build_by_calling(probe, twin, [backend().constant(a) for a in inputs64], _deterministic(probe))
@@ -197,11 +221,12 @@ def seed_states(layer, *, as_is: bool = False) -> list:
     return pairs
 
 
-def _output_difference(probe, twin: Twin):
-    """None when the twin computes what the layer computes, else the relative difference."""
+def _output_difference(probe, twin: Twin, leading: int | None = None):
+    """None when the twin computes what the layer computes (on the `leading` samples), else the
+    relative difference."""
     twin.reset_seeds()
     with twin.arithmetic():
-        inputs = [backend().constant(a) for a in twin.inputs]
+        inputs = [backend().constant(a[:leading]) for a in twin.inputs]
         result = call_layer(
             twin.layer, inputs, _deterministic(probe), probe.accepts_training, "calling the float64 copy"
         )
@@ -214,7 +239,8 @@ def _output_difference(probe, twin: Twin):
     try:
         state.restore(state.fixed(probe.layer, probe.seed, rng=False))  # as the twin starts
         doing = "calling the layer to compare it with its float64 copy"
-        reference = call_layer(probe.layer, probe.input_tensors(), _deterministic(probe), probe.accepts_training, doing)
+        originals = [backend().constant(a[:leading]) for a in probe.inputs]
+        reference = call_layer(probe.layer, originals, _deterministic(probe), probe.accepts_training, doing)
         expected = float_outputs(reference)
         if len(flat) != len(expected):
             return 1.0
@@ -226,7 +252,7 @@ def _output_difference(probe, twin: Twin):
             # ill-conditioned input (a normalisation over nearly constant rows) float32 rounding alone
             # moves it far more than _SAME_OUTPUT, and the float64 copy is then the more exact of the
             # two. Asked only when the outputs differ by more than that: one call of the layer less.
-            jittered = _jittered_inputs(probe, 4 * epsilon(compute))
+            jittered = _jittered_inputs(probe, 4 * epsilon(compute), leading)
             state.restore(state.fixed(probe.layer, probe.seed, rng=False))
             doing = "calling the layer on slightly moved inputs"
             nearby = float_outputs(
@@ -239,10 +265,12 @@ def _output_difference(probe, twin: Twin):
             backend().assign(variable, value)
 
 
-def _jittered_inputs(probe, relative: float) -> list:
-    """The probe's inputs with each float entry moved by ±`relative` of itself (a fixed pattern)."""
+def _jittered_inputs(probe, relative: float, leading: int | None = None) -> list:
+    """The probe's inputs (their `leading` samples) with each float entry moved by ±`relative` of
+    itself (a fixed pattern)."""
     moved = []
     for index, array in enumerate(probe.inputs):
+        array = array[:leading]
         if probe.input_specs[index].is_float:
             signs = np.where(np.arange(array.size).reshape(array.shape) % 2 == 0, 1.0, -1.0)
             array = (array * (1.0 + relative * signs)).astype(array.dtype)

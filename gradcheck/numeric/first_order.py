@@ -37,10 +37,12 @@ from ..layer.source import error_text, user_frame_of
 from ..options.settings import Options
 from ..progress import Notify, Progress, silent
 from ..runtime import backend
-from .results import ordered, record, results, select_targets, skipped_facts
-from .screening import SCREEN_DIRECTIONS, draw_directions, first_step, screen, value_of
+from .places import places as make_places
+from .results import UNREAD_ROWS, ordered, record, results, select_targets, skipped_facts
+from .rowscreen import compare_rows
+from .screening import SCREEN_DIRECTIONS, along, draw_directions, first_step, screen
 from .steps import Comparison, compare, relative_error
-from .subbatch import Samples, leading_samples, whole_batch
+from .subbatch import Samples, leading_count, leading_samples, whole_batch
 from .tolerances import DIRECTIONS, SMALL_TENSOR, tolerance_for
 
 _REFINED_ENTRIES = 8  # failing entries looked at again with smaller steps (the worst first)
@@ -54,15 +56,24 @@ class FiniteDifferences:
     rtol: float | None
     atol: float | None
     exhaustive: bool
+    twin_wanted_later: bool = False  # the second order compares on the same float64 twin
     stage = "comparing gradients with finite differences"
 
     @classmethod
     def from_options(cls, options: Options) -> FiniteDifferences | None:
-        return cls(options.eps, options.rtol, options.atol, options.exhaustive) if options.numeric else None
+        if not options.numeric:
+            return None
+        return cls(options.eps, options.rtol, options.atol, options.exhaustive, options.order == 2)
 
     def run(self, context: Context) -> CheckResult:
+        from ..layer.twin import release_twins
+
         probe, tensors, inputs = context.probe, context.tensors, context.inputs
-        facts, input_facts, findings = check_numeric(probe, tensors, inputs, self, progress=context.progress)
+        try:
+            facts, input_facts, findings = check_numeric(probe, tensors, inputs, self, progress=context.progress)
+        finally:
+            if not self.twin_wanted_later:
+                release_twins(probe)  # its memory goes to the checks after (the reload's copies)
         return CheckResult(facts, input_facts, findings)
 
 
@@ -78,7 +89,7 @@ def check_numeric(probe, tensors, inputs, options, *, progress: Notify = silent)
     from ..layer.twin import original_layer, shared_twin
 
     variables = [t.variable for t in targets if t.variable is not None]
-    twin = shared_twin(probe, variables)
+    twin = shared_twin(probe, variables, leading=leading_count(probe))
     fewer = leading_samples(probe, twin)
     if fewer is not None:  # a large batch: its leading samples first (subbatch.py)
         try:
@@ -170,22 +181,27 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
     # Each tensor's DIRECTIONS unit directions, drawn once for the screen and the per-tensor checks.
     directions = draw_directions(probe.seed, grads, DIRECTIONS, DIRECTIONS)
     float64 = tolerance_for(options, "float64")  # one joint look first: it may clear them all (screening.py)
+    spots = make_places(forward, twin, ordered(targets), base)  # each target's values, read once (places.py)
     cleared = screen(
         forward,
         twin,
         ordered(targets),
         grads,
         base,
-        steps=lambda t: first_step(float64.eps, value_of(twin, base, t)),
-        eligible=lambda t: forward.low_precision(t) is None,
+        steps=lambda t: first_step(float64.eps, spots[id(t)].value()),
+        # An embedding's table is checked row by row (rowscreen.py): a random direction over all
+        # its rows would dilute an error in one of them below the tolerance.
+        eligible=lambda t: forward.low_precision(t) is None and spots[id(t)].rows is None,
         tolerance=float64,
         floor=float64.atol * scale,
         seed=probe.seed,
         per_tensor=DIRECTIONS,
         directions=directions,
         advance=progress.advance,
+        center=loss0,
+        places=spots,
     )
-    for target, grad, drawn, tape_grad in zip(ordered(targets), grads, directions, taped):
+    for index, (target, grad, drawn, tape_grad) in enumerate(zip(ordered(targets), grads, directions, taped)):
         if grad is None or not np.all(np.isfinite(grad)):
             # gradients.py reports a None or NaN gradient
             target.skip_reasons.append("its gradient is None" if grad is None else "its gradient is not finite")
@@ -197,34 +213,48 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
         if dtype != "float64":
             target.dtype = dtype
         tolerance = tolerance_for(options, dtype)
-        evaluate = _DisplacedLoss(forward, twin, target, base)
-        step = first_step(tolerance.eps, evaluate.value())
+        place = spots[id(target)]
+        if place.rows is not None:  # an embedding's table: the looked-up rows alone (places.py)
+            target.rows = (int(place.rows.size), place.total_rows)
+        evaluate = _DisplacedLoss(forward, place, base)
+        step = first_step(tolerance.eps, place.value())
         floor = tolerance.atol * scale
         comparisons = []
+        # The directions its comparisons were made along: the screen's, when it cleared the tensor
+        # (their comparisons stand in for its own), else all of its own.
+        used = drawn[:SCREEN_DIRECTIONS] if id(target) in cleared else drawn
         try:
-            for direction in drawn:
-                if id(target) in cleared:  # its screen comparisons stand in for this one
-                    progress.advance()
-                    continue
-                comparisons.append(
-                    compare(
-                        "a random direction",
-                        float(np.sum(grad * direction)),
-                        evaluate,
-                        direction,
-                        step,
-                        loss0,
-                        tolerance,
-                        floor,
-                        dtype,
-                    )
+            settled = id(target) in cleared  # no directions of its own needed
+            if place.rows is not None and dtype == "float64":
+                found, settled = compare_rows(
+                    grad, evaluate, step, loss0, tolerance, floor, dtype, probe.seed, index, place.row_label
                 )
-                progress.advance()
+                comparisons += found
+            if settled:
+                progress.advance(len(drawn))
+            else:
+                for direction in drawn:
+                    comparisons.append(
+                        compare(
+                            "a random direction",
+                            along(grad, direction),
+                            evaluate,
+                            direction,
+                            step,
+                            loss0,
+                            tolerance,
+                            floor,
+                            dtype,
+                        )
+                    )
+                    progress.advance()
             comparisons += cleared.get(id(target), [])
             if grad.size <= SMALL_TENSOR or options.exhaustive:
-                comparisons += _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress)
+                comparisons += _entries(grad, place, evaluate, step, loss0, tolerance, floor, dtype, progress)
         finally:
             evaluate.restore()  # the weight exactly as it was, even when the layer raised
+        unread = _unread_rows(forward, target, step, tolerance.rtol, floor)
+        comparisons += [unread] if unread is not None else []
         mismatched = any(c.verdict == "mismatch" for c in comparisons)
         numpy_line = forward.no_gradient_by_design(target) if mismatched else None
         if numpy_line is not None:
@@ -234,7 +264,9 @@ def _check_mode(probe, options, twin, mode, targets, progress, forward, loss0, g
             target.skip_reasons.append(f"its path runs through tf.numpy_function{where}, which has no gradient")
             target.skip_location = target.skip_location or numpy_line or None
             continue
-        surrogate = _surrogate(forward, target, comparisons, drawn, tape_grad, grad, tolerance.rtol)
+        # A gradient on rows the loss does not read is wrong whatever the layer meant by it.
+        stray = unread is not None and unread.verdict != "ok"
+        surrogate = None if stray else _surrogate(forward, target, comparisons, used, tape_grad, grad, tolerance.rtol)
         if surrogate is not None:
             target.surrogate = surrogate
             target.checked = True
@@ -267,41 +299,41 @@ def _surrogate(forward, target, comparisons, directions, tape_grad, grad, rtol: 
     if line is None:
         return None
     for direction in directions:
-        derivative, taken = float(np.sum(grad * direction)), float(np.sum(tape_grad * direction))
+        derivative, taken = along(grad, direction), along(tape_grad, direction)
         if abs(taken) > 0 and abs(derivative) <= rtol * abs(taken):
             return line
     return None
 
 
 class _DisplacedLoss:
-    """L(θ + d) for a displacement d of one target: assign for a variable, an argument for an input."""
+    """L(θ + d) for a displacement d of one target (places.py): assigned for a weight, passed for an input."""
 
-    def __init__(self, forward, twin, target, base):
-        self.forward, self.target, self.base = forward, target, base
-        self.variable = twin.variables[id(target.variable)] if target.variable is not None else None
-        self.original = backend().to_numpy(self.variable) if self.variable is not None else None
+    def __init__(self, forward, place, base):
+        self.forward, self.place, self.base = forward, place, base
         self.tensors = [backend().constant(x) for x in base]  # unchanged inputs, converted once
 
-    def value(self) -> np.ndarray:
-        if self.variable is not None:
-            return np.asarray(self.original, "float64")
-        return np.asarray(self.base[self.target.input_index], "float64")
-
     def __call__(self, displacement) -> float:
-        if self.variable is not None:
-            backend().assign(self.variable, (self.original + displacement).astype(self.original.dtype))
-            return self.forward.loss(self.base, self.tensors)
         xs = list(self.base)
-        x = xs[self.target.input_index]
-        xs[self.target.input_index] = (x + displacement).astype(x.dtype)
+        self.place.move(xs, displacement)
+        if self.place.variable is not None:
+            return self.forward.loss(self.base, self.tensors)
         return self.forward.loss(xs)
 
     def restore(self) -> None:
-        if self.variable is not None:
-            backend().assign(self.variable, self.original)
+        self.place.restore()
 
 
-def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
+def _unread_rows(forward, target, step: float, rtol: float, floor: float) -> Comparison | None:
+    """The tape's gradient on the rows of an embedding's table the samples do not look up, against
+    the zero the loss gives them (it does not read them); None for a tensor compared whole."""
+    norm = forward.unread(target)
+    if norm is None:
+        return None
+    error = relative_error(norm, 0.0, rtol, floor) if np.isfinite(norm) else float("inf")
+    return Comparison(UNREAD_ROWS, norm, 0.0, error, step, "ok" if error <= rtol else "mismatch")
+
+
+def _entries(grad, place, evaluate, step, loss0, tolerance, floor, dtype, progress):
     """The per-entry check; only failing entries are looked at again, the worst first."""
     rough = []
     flat = grad.reshape(-1)
@@ -315,7 +347,7 @@ def _entries(grad, evaluate, step, loss0, tolerance, floor, dtype, progress):
     comparisons = []
     failing = []
     for index, unit, tape, numeric in rough:
-        label = f"entry {[int(i) for i in np.unravel_index(index, grad.shape)]}" if grad.ndim else "the entry"
+        label = f"entry {place.entry(np.unravel_index(index, grad.shape))}" if grad.ndim else "the entry"
         error = relative_error(tape, numeric, tolerance.rtol, floor)
         if error <= tolerance.rtol:
             comparisons.append(Comparison(label, tape, numeric, error, step))

@@ -16,6 +16,9 @@ from .fallback import fallback_findings
 from .tolerances import tolerance_for
 
 _SHOWN_ENTRIES = 3  # worst entries named in a message
+# The label of the comparison of the tape's gradient on the rows of an embedding's table the
+# samples do not look up (places.py) with the zero the loss gives them.
+UNREAD_ROWS = "the rows not looked up"
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Target:
     skip_reasons: list = field(default_factory=list)  # why a mode was not compared, in words
     skip_location: str | None = None  # where the reason points (a numpy_function's line)
     surrogate: str | None = None  # the line of a straight-through estimator on its path ("" outside the user's code)
+    rows: tuple[int, int] | None = None  # (rows compared, rows) when only the looked-up rows were (places.py)
 
 
 def select_targets(probe, tensors, inputs) -> list[Target]:
@@ -124,6 +128,9 @@ def record(target, comparisons, mode, dtype, step, probe) -> None:
     context = f"{'float64 twin' if dtype == 'float64' else dtype}" + (
         f", training={mode.capitalize()}" if mode in ("true", "false") else ""
     )
+    if target.rows is not None:
+        context += f", on the {target.rows[0]:,} of its {target.rows[1]:,} rows the batch looks up"
+
     message = None
     if verdict in ("mismatch", "kink"):  # "skipped": no step resolved the function (steps.py)
         message = _message(target, comparisons, worst, context)
@@ -136,11 +143,18 @@ def _message(target, comparisons, worst, context) -> str:
         key=lambda c: (-float(f"{c.error:.2g}"), -abs(c.tape - c.numeric) if np.isfinite(c.numeric) else 0.0),
     )
     entries = [c for c in failing if c.label.startswith("entry") and np.isfinite(c.numeric)][:_SHOWN_ENTRIES]
-    direction = next((c for c in failing if not c.label.startswith("entry")), None)
+    direction = next((c for c in failing if not c.label.startswith("entry") and c.label != UNREAD_ROWS), None)
+    stray = next((c for c in failing if c.label == UNREAD_ROWS), None)
     parts = []
-    if direction is not None:
+    if stray is not None and target.rows is not None:
         parts.append(
-            f"along a random unit direction u the tape gives r·J·u = {direction.tape:.6g}, finite "
+            f"the tape gives the other {target.rows[1] - target.rows[0]:,} rows, which call() never reads, a "
+            f"gradient of norm {stray.tape:.6g} where the loss gives them none"
+        )
+    if direction is not None:
+        of = f" of {direction.label}" if direction.label.startswith("row ") else ""  # rowscreen.py
+        parts.append(
+            f"along a random unit direction u{of} the tape gives r·J·u = {direction.tape:.6g}, finite "
             f"differences {direction.numeric:.6g} (relative error {direction.error:.1e}, step {direction.step:.0e})"
         )
     if entries:
@@ -199,6 +213,8 @@ def results(options, twin, targets, tensors):
             "numeric_verdict": verdict,
             "numeric_error": float(target.error) if verdict not in ("skipped", "surrogate") else None,
         }
+        if target.rows is not None and verdict != "skipped":
+            facts["numeric_rows"] = target.rows[0]
         if verdict == "skipped":
             facts["numeric_skip_reason"] = (
                 target.skip_reasons[0] if target.skip_reasons else "no comparison could be made"

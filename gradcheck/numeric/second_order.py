@@ -83,8 +83,13 @@ class SecondOrder:
         return cls(options.eps, options.rtol, options.atol, options.exhaustive) if options.order == 2 else None
 
     def run(self, context: Context) -> CheckResult:
+        from ..layer.twin import release_twins
+
         probe, tensors, inputs = context.probe, context.tensors, context.inputs
-        facts, input_facts, findings = check_second_order(probe, tensors, inputs, self, progress=context.progress)
+        try:
+            facts, input_facts, findings = check_second_order(probe, tensors, inputs, self, progress=context.progress)
+        finally:
+            release_twins(probe)  # the last check to compare on it
         return CheckResult(facts, input_facts, findings)
 
 

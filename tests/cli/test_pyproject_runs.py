@@ -115,7 +115,7 @@ def test_a_fresh_command_in_a_terminal_draws_only_progress_and_gives_a_warm_work
     """The command as a person runs it: a fresh process, from the folder holding pyproject.toml,
     stderr a terminal (a pseudo-terminal here), stdout a pipe. Each fresh command costs a TensorFlow
     import, so one shows all of these:
-    - the terminal gets transient progress lines and nothing else: the fork server's import lasts
+    - the terminal gets transient progress lines and, as --debug asks, each target's peak memory: the fork server's import lasts
       over a second, so a line is drawn; every line is erased as the checks end. TensorFlow's C++
       log lines (oneDNN, absl, cuda), which would stay on the screen, never come, not even as the
       worker's captured output, which --debug shows: the fork server imports TensorFlow under
@@ -165,7 +165,11 @@ def test_a_fresh_command_in_a_terminal_draws_only_progress_and_gives_a_warm_work
     os.close(leader)
     report = process.stdout.read().decode()  # type: ignore[union-attr]
     assert process.wait(timeout=300) == 1, (report, drawn)
-    # One line, redrawn in place (a carriage return, then erase-line) and never left for a new one: a
+    # --debug says each target's peak memory on a line of its own, the one line meant to stay.
+    memory = re.compile(rb"gradcheck: layers/\w+\.py:\w+: peak memory of its worker [\d,]+ MB resident[^\r\n]*\r\n")
+    assert len(memory.findall(drawn)) == 3, drawn
+    drawn = memory.sub(b"", drawn)
+    # Otherwise one line, redrawn in place (a carriage return, then erase-line) and never left for a new one: a
     # newline in what was drawn would be a line that stays, whatever wrote it.
     assert b"\n" not in drawn, drawn
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode(errors="replace"))

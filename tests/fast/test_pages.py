@@ -81,18 +81,22 @@ def test_version_prints_gradcheck_tensorflow_and_keras_without_importing_them():
     )
 
 
-def test_version_and_explain_import_neither_tensorflow_nor_keras():
-    """In a fresh Python: other tests of this process may have imported TensorFlow already."""
+def test_version_explain_and_the_daemons_status_import_neither_tensorflow_nor_keras(tmp_path):
+    """In a fresh Python: other tests of this process may have imported TensorFlow already. (A run
+    whose workers a daemon forks imports neither: tests/isolation/test_daemon.py.)"""
+    import os
     import subprocess
 
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
         "from gradcheck.cli import main\n"
-        "for args in (['--version'], ['--explain', 'none-gradient']):\n"
-        "    assert CliRunner().invoke(main, args).exit_code == 0\n"
+        "for args, status in ((['--version'], 0), (['--explain', 'none-gradient'], 0), (['--daemon', 'status'], 1)):\n"
+        "    assert CliRunner().invoke(main, args).exit_code == status, args\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    environment = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}  # no daemon there
+    os.chmod(tmp_path, 0o700)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=environment)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "[]\n"

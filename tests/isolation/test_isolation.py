@@ -6,6 +6,7 @@ and go on with the other targets.
 """
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -124,6 +125,24 @@ def test_debug_shows_what_the_layer_printed():
         "os.write to fd 2 in build",
     ], result
     assert "tf.print in call" in lines and lines[-1] == "-----", result
+
+
+def test_debug_tells_the_peak_memory_of_each_target_s_worker():
+    result = run_cli(["keras.layers:Dense", "--init", "units=3", "--input-shape", "4,5", "--quiet", "--debug"])
+    assert result.exit_code == 0, result
+    words = re.search(
+        r"^gradcheck: keras.layers:Dense: peak memory of its worker ([\d,]+) MB resident"
+        r"(?:, ([\d,]+) MB more than when the check started)?$",
+        result.stderr,
+        re.MULTILINE,
+    )
+    assert words, result
+    peak = int(words.group(1).replace(",", ""))
+    assert peak > 100, result  # TensorFlow alone is a few hundred MB
+    if sys.platform.startswith("linux"):  # the start is read from /proc
+        assert words.group(2) is not None and int(words.group(2).replace(",", "")) < peak, result
+    quiet = run_cli(["keras.layers:Dense", "--init", "units=3", "--input-shape", "4,5", "--quiet"])
+    assert "peak memory" not in quiet.stderr, quiet
 
 
 def test_captured_output_is_shown_with_a_target_that_could_not_run():

@@ -23,13 +23,14 @@ import numpy as np
 from .. import Words
 from ..shared.leaves import float_leaves
 from ..shared.precision import keras_float64
+from ..shared.values import NumpyValues
 from ..shared.variables import KerasVariableLog, seed_keras
 from . import raw, runtime
 from .gradients import as_numpy, differentiate, positions
 from .tracing import is_float_array, trace_call, trace_mode, unscoped
 
 
-class JaxBackend:
+class JaxBackend(NumpyValues):
     """backends.Backend for Keras's JAX backend."""
 
     name = "jax"

@@ -87,6 +87,13 @@ class Forward:
         source = self.sources.get(id(target))
         return [] if source is None else list(_float_path(self.traced.jaxpr, {source}, None))
 
+    def rows(self, target) -> None:
+        """Every weight is compared whole here (embedding rows: TensorFlow only so far)."""
+        return None
+
+    def unread(self, target, *, tape: bool = False) -> None:
+        return None
+
     def low_precision(self, target) -> LowPrecisionOp | None:
         """The first equation on the target's path whose float output is narrower than float64."""
         source = self.sources.get(id(target))

@@ -12,6 +12,7 @@ differentiates is the same.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ class Taped:
     loss: Any
     outputs: list
     grads: list  # one per source, in order: the variables, then the float inputs; None where no path
+    taped: list | None = None  # with through_stops and also_taped: the tape's own gradients, as grads
 
 
 def loss_and_outputs(layer, xs: list, projections: list, training, accepts_training: bool, batch: int, float64=False):
@@ -55,6 +57,8 @@ def probe_gradients(
     float64: bool = False,
     scale: float = 1.0,
     through_stops: bool = False,
+    sparse: bool = False,
+    also_taped: bool = False,
 ) -> Taped:
     """Call `layer` on `xs` under a tape and differentiate the probe loss (times `scale`).
 
@@ -73,15 +77,34 @@ def probe_gradients(
             function only): the derivative of what the forward pass computes, which finite
             differences measure. The tape cannot be told that, so the graph's own gradients are
             taken, with StopGradient's gradient overridden.
+        sparse: a gradient made of looked-up rows (tf.IndexedSlices, an embedding's) is returned
+            as it is rather than as the dense tensor of the variable's whole shape.
+        also_taped: with `through_stops`, also the tape's own gradients of the same forward pass
+            (`Taped.taped`): the tape resolves a StopGradient's gradient by the op's type, so the
+            override that lets the graph's gradients pass through it leaves the tape's as they are.
+            One forward pass, and one trace, for what the comparison and the surrogate check need.
     """
     tf, _ = tensorflow()
+    dense = (lambda g: g) if sparse else tf.convert_to_tensor
     if through_stops:
-        with tf.compat.v1.get_default_graph().gradient_override_map(_PASS_THROUGH):
+        sources = list(variables) + [xs[i] for i in float_indexes]
+        tape: Any = tf.GradientTape() if also_taped else None
+        with tape or contextlib.nullcontext(), tf.compat.v1.get_default_graph().gradient_override_map(_PASS_THROUGH):
+            for i in float_indexes if tape is not None else ():
+                tape.watch(xs[i])
             loss, outputs = loss_and_outputs(layer, xs, projections, training, accepts_training, batch, float64)
             loss = loss * scale if scale != 1.0 else loss
         with user_code("differentiating the probe loss"):
-            grads = tf.gradients(loss, list(variables) + [xs[i] for i in float_indexes])
-        return Taped(loss, outputs, [None if g is None else tf.convert_to_tensor(g) for g in grads])
+            grads = tf.gradients(loss, sources)
+            taped = None
+            if tape is not None:
+                taped = tape.gradient(loss, sources, unconnected_gradients=tf.UnconnectedGradients.NONE)
+        return Taped(
+            loss,
+            outputs,
+            [None if g is None else dense(g) for g in grads],
+            None if taped is None else [None if g is None else dense(g) for g in taped],
+        )
     with tf.GradientTape() as tape:
         for i in float_indexes:
             tape.watch(xs[i])
@@ -92,4 +115,4 @@ def probe_gradients(
     # The layer's own backward runs here (a custom gradient, an op TensorFlow cannot differentiate).
     with user_code("differentiating the probe loss"):
         grads = tape.gradient(loss, sources, unconnected_gradients=tf.UnconnectedGradients.NONE)
-    return Taped(loss, outputs, [None if g is None else tf.convert_to_tensor(g) for g in grads])
+    return Taped(loss, outputs, [None if g is None else dense(g) for g in grads])

@@ -21,12 +21,13 @@ import numpy as np
 from .. import Words
 from ..shared.leaves import float_leaves
 from ..shared.precision import keras_float64
+from ..shared.values import NumpyValues
 from ..shared.variables import KerasVariableLog, seed_keras
 from . import runtime
 from .tracing import execute, is_float_tensor, probe_gradients, to_numpy, trace_mode
 
 
-class TorchBackend:
+class TorchBackend(NumpyValues):
     """backends.Backend for Keras's torch backend."""
 
     name = "torch"

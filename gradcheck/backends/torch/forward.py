@@ -82,6 +82,13 @@ class Forward:
             self._record = watching.record
         return self._record
 
+    def rows(self, target) -> None:
+        """Every weight is compared whole here (embedding rows: TensorFlow only so far)."""
+        return None
+
+    def unread(self, target, *, tape: bool = False) -> None:
+        return None
+
     def low_precision(self, target) -> LowPrecisionOp | None:
         """The first op on the target's path whose float output is narrower than float64."""
         if self.twin.dtype != "float64":
