@@ -38,7 +38,7 @@ import threading
 import time
 import traceback
 
-from ..errors import GradcheckError, LayerFailed, LayerRaised
+from ..errors import GradcheckError, LayerFailed, LayerRaised, sentence
 from . import descendants, memory
 from .endings import leftovers_finding, leftovers_sentence
 
@@ -149,9 +149,8 @@ def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
     except Exception as error:
         # TensorFlow's messages run to pages of frames and object ids; the short reason keeps the
         # paragraph (and the JSON holding it) the same from run to run.
-        reason = error_text(error, 300).rstrip(".")
         message = (
-            f"gradcheck failed on {target} with {type(error).__name__}: {reason}. This is a bug in "
+            f"gradcheck failed on {target} with {type(error).__name__}: {sentence(error_text(error, 300))} This is a bug in "
             "gradcheck, not in your layer; run again with --debug and report the traceback."
         )
         result = ("failure", message, _traceback(error, debug))
