@@ -71,8 +71,9 @@ def prepare(hide_stderr: bool = True) -> None:
 
     with contextlib.suppress(BaseException):
         from ..pipeline import import_checks
-        from ..runtime import backend
+        from ..runtime import backend, pin_backend
 
+        pin_backend()  # the job's (launch.py), before any user code can change KERAS_BACKEND: for good
         backend().modules(hide_stderr)  # quietly, under TF_CPP_MIN_LOG_LEVEL (runtime.py)
         import_checks()
     for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice by forks
