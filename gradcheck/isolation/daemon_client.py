@@ -84,6 +84,7 @@ class DaemonServer(ForkServer):
         self.orphaned: set[int] = set()  # ended with their server: the daemon's, or the daemon itself
         self._outputs: dict[int, str] = {}  # what a server that died under a worker wrote
         self._with_daemon: set[int] = set()  # ended because the daemon did
+        self.failure: str | None = None  # why the daemon could not start a fork server (launch.py)
 
     @property
     def alive(self) -> bool:
@@ -106,9 +107,15 @@ class DaemonServer(ForkServer):
                 timeout = 0.0
         except (EOFError, OSError):
             self._lost()
+        if self.failure is not None:  # raised once, as a cold run's supervisor raises it starting its server
+            failure, self.failure = self.failure, None
+            raise GradcheckError(failure)
 
     def take(self, message: tuple) -> None:
-        if message[0] == "forked":
+        if message[0] == "failed":
+            self._ended[message[1]] = 2
+            self.failure = str(message[2])
+        elif message[0] == "forked":
             self._pids[message[1]] = message[2]
         elif message[0] == "ended":
             _, token, code, with_server, output = message
@@ -260,10 +267,10 @@ def _remove_leftover(place: Place) -> None:
 def spawn(place: Place, idle: float) -> tuple[int | None, str]:
     """Start a daemon for `place` in the background: (its pid, "") once it listens, (None, "running")
     when another holds the lock, else (None, what it said)."""
-    from .launch import python_command, worker_environment
+    from .launch import python_command, start_python, worker_environment
 
     command = python_command("from gradcheck.isolation.daemon import serve; serve()")
-    process = subprocess.Popen(
+    process = start_python(
         [*command, place.project, repr(idle)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -40,6 +40,7 @@ from multiprocessing.connection import Connection, Pipe, wait
 from multiprocessing.reduction import recv_handle, send_handle
 
 from . import descendants, inherited
+from .launch import start_child
 
 AVAILABLE = sys.platform.startswith("linux")
 _real_exit = os._exit  # the worker replaces os._exit with one that reports its caller (worker.py)
@@ -53,23 +54,6 @@ def tail_of(path: str, limit: int) -> str:
     except OSError:
         return ""
     return text if len(text) <= limit else "[...]\n" + text[-limit:]
-
-
-def start_child(
-    command: list[str], passed: int, output: int, environment: dict[str, str], session: bool = False
-) -> subprocess.Popen:
-    """Start `command` (a Python) with the file descriptor `passed` kept open and given as its last
-    argument, its fd 1 and 2 on `output` and no stdin: the fork server, or a worker where there is
-    none (`session`: in a session and process group of its own, as a forked worker is)."""
-    return subprocess.Popen(
-        [*command, str(passed)],
-        pass_fds=[passed],
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=output,
-        env=environment,
-        start_new_session=session,
-    )
 
 
 def returncode(status: int) -> int:
@@ -93,6 +77,10 @@ class ForkServer:
         handle, self.capture_path = tempfile.mkstemp(prefix="gradcheck-server-", suffix=".out")
         try:
             self.process = start_child(command, server_end.fileno(), handle, environment)
+        except BaseException:  # its Python cannot be started (launch.py)
+            self.control.close()
+            os.remove(self.capture_path)
+            raise
         finally:
             server_end.close()
             os.close(handle)

@@ -29,8 +29,8 @@ from ..errors import GradcheckError
 from ..report import Report, TargetFailure
 from . import descendants, forkserver
 from .endings import ended_message, overran_message
-from .forkserver import ForkedProcess, ForkServer, start_child, tail_of
-from .launch import SERVER, python_command, worker_environment
+from .forkserver import ForkedProcess, ForkServer, tail_of
+from .launch import SERVER, python_command, start_child, worker_environment
 
 # A first worker waits for TensorFlow's import (design notes 5; in the fork server on Linux); a
 # target's own --timeout starts only when its check starts, so a cold start does not eat into it.
@@ -178,6 +178,10 @@ class _Worker:
             else:
                 command = python_command("from gradcheck.isolation.worker import serve; serve()")
                 self.process = start_child(command, child_end.fileno(), capture, environment, session=True)
+        except BaseException:  # its Python cannot be started (launch.py)
+            self.connection.close()
+            os.remove(self.capture_path)
+            raise
         finally:
             child_end.close()
             os.close(capture)
@@ -285,20 +289,22 @@ class _Worker:
         A forked worker is killed by its server, which then kills what it left (forkserver.py);
         a worker of its own is killed here with everything under it (/proc) and its process group.
         """
-        if isinstance(self.process, ForkedProcess):
-            if self.process.poll() is None:
-                self.process.kill()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.process.wait(1.0)
-        elif self.process.poll() is None:
-            descendants.kill_tree(self.process.pid)
-            if hasattr(os, "killpg"):  # not on Windows
+        try:
+            if isinstance(self.process, ForkedProcess):
+                if self.process.poll() is None:
+                    self.process.kill()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.process.wait(1.0)
+            elif self.process.poll() is None:
+                descendants.kill_tree(self.process.pid)
+                if hasattr(os, "killpg"):  # not on Windows
+                    with contextlib.suppress(OSError):
+                        os.killpg(self.process.pid, signal.SIGKILL)
                 with contextlib.suppress(OSError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                self.process.kill()
-            self.process.wait()
-        self._release_files()
+                    self.process.kill()
+                self.process.wait()
+        finally:
+            self._release_files()
 
     def _release_files(self) -> None:
         self.connection.close()
