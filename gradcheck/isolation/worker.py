@@ -46,14 +46,17 @@ _real_exit = os._exit
 _imports: list = []  # the current target's layer.loading.Imported, for the os._exit hook
 
 
-def serve() -> None:
+def serve(folder: str | None = None) -> None:
     """Check the target the supervisor sends, then end (a worker started with `python -c`).
 
-    sys.argv[1] is the file descriptor of this worker's end of the pipe.
+    sys.argv[1] is the file descriptor of this worker's end of the pipe; `folder` the one the
+    supervisor made for it, its temporary folder (capture.py).
     """
+    import tempfile
     from multiprocessing.connection import Connection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # before the import: Ctrl-C is the supervisor's
+    tempfile.tempdir = folder
     prepare()
     serve_connection(Connection(int(sys.argv[1])))
 

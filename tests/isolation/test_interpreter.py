@@ -134,6 +134,7 @@ def test_a_daemon_that_cannot_start_a_fork_server_tells_its_client(python, tmp_p
         log = next(Path(runtime, "gradcheck").glob("*.log")).read_text()
         assert " could not start a fork server: gradcheck could not start a Python process " in log, log
         assert Path(f"/proc/{pid}").exists()  # the daemon stays
+        assert os.listdir(tmp_path / "tmp") == []
     finally:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
