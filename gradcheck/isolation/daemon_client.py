@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import send_handle
 
-from ..errors import GradcheckError
+from ..errors import GradcheckError, sentence
 from . import daemon_key, daemon_place, forkserver, inherited
 from .daemon_place import Place, Unusable
 from .forkserver import ForkedProcess, ForkServer
@@ -181,7 +181,7 @@ def attach(note: Note) -> DaemonServer | None:
     except Unusable as problem:
         note(f"gradcheck: not using the daemon: {problem}")
     except Exception as error:  # whatever else went wrong: the run is a cold one all the same
-        note(f"gradcheck: not using the daemon: {type(error).__name__}: {error}")
+        note(f"gradcheck: not using the daemon: {type(error).__name__}: {sentence(str(error))}")
     return None
 
 
