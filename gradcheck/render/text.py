@@ -144,16 +144,28 @@ def overall_verdict(results, fail_on: str):
     broken = sum(1 for r in results if isinstance(r, TargetFailure))
     total = len(results)
     note = f" (--fail-on {fail_on})" if fail_on != ERROR else ""
+    unit = _unit(results)
     if broken:
         word, rest = (
             "COULD NOT RUN",
-            f" {broken} of {total} targets; {failed} failed{note}, {total - broken - failed} ok.",
+            f" {broken} of {total} {unit}; {failed} failed{note}, {total - broken - failed} ok.",
         )
     elif failed:
-        word, rest = "FAILED", f" {failed} of {total} targets{note}."
+        word, rest = "FAILED", f" {failed} of {total} {unit}{note}."
     else:
-        word, rest = "OK", f" all {total} targets{note}."
+        word, rest = "OK", f" all {total} {unit}{note}."
     return Text.assemble((word, "bold green" if word == "OK" else "bold red"), rest)
+
+
+def _unit(results) -> str:
+    """What the verdict counts: targets, or, when a target runs on several backends, its runs
+    ("3 runs (1 target on 3 backends)"), so one layer is not counted as three."""
+    backends = {r.backend for r in results if getattr(r, "backend", None) is not None}
+    if len(backends) < 2:
+        return "targets"
+    # Readable formats name each target with its backend (report.with_backends_named): not counted.
+    targets = len({r.target.removesuffix(f" [{r.backend}]") if r.backend else r.target for r in results})
+    return f"runs ({targets} target{'s' * (targets != 1)} on {len(backends)} backends)"
 
 
 def _verdict_text(result, label: str, fail_on: str, *, quiet: bool = False):

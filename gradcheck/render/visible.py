@@ -38,7 +38,8 @@ def _line(value):
 def shown(result):
     """A copy of a Report or TargetFailure whose every string from the layer is `visible`."""
     if isinstance(result, TargetFailure):
-        return TargetFailure(_line(result.target), visible(result.message, multiline=True))
+        # replace(), not a new TargetFailure: its backend is kept (a verdict counts a run by it).
+        return dataclasses.replace(result, target=_line(result.target), message=visible(result.message, multiline=True))
     if not isinstance(result, Report):
         return result
     findings = tuple(

@@ -104,3 +104,17 @@ def test_quiet_gives_each_of_several_targets_a_verdict_line():
     assert lines[2] == f"FAILED {EVIL.target}: 1 error, 1 warning."
     assert lines[3].split()[:3] == ["ERROR", "untracked-variable", f"{MARKUP}.w"]
     assert lines[-1] == "FAILED 1 of 2 targets."
+
+
+def test_one_target_on_several_backends_is_counted_as_its_runs():
+    runs = [
+        Report(target="layers.py:Good", training_modes=("n/a",), backend=backend)
+        for backend in ("tensorflow", "jax", "torch")
+    ]
+    assert render("text", runs, quiet=True).splitlines()[-1] == "OK all 3 runs (1 target on 3 backends)."
+    failing = [runs[0], TargetFailure("layers.py:Good", "no such thing", backend="jax")]
+    assert render("text", failing, quiet=True).splitlines()[-1] == (
+        "COULD NOT RUN 1 of 2 runs (1 target on 2 backends); 0 failed, 1 ok."
+    )
+    single = [Report(target=name, training_modes=("n/a",), backend="jax") for name in ("a.py:A", "b.py:B")]
+    assert render("text", single, quiet=True).splitlines()[-1] == "OK all 2 targets."
