@@ -115,10 +115,7 @@ def _gated(report: Report, target, options) -> Report:
 def _this_process_backend() -> str:
     """The backend Keras runs on in this process: the one it was imported with, else the one it would be."""
     import os
-    import sys
 
-    keras = sys.modules.get("keras")
-    backend = getattr(getattr(keras, "backend", None), "backend", None)
-    if callable(backend):
-        return backend()
-    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+    from .runtime import imported_backend
+
+    return imported_backend() or os.environ.get("KERAS_BACKEND") or "tensorflow"

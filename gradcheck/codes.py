@@ -164,11 +164,17 @@ LOW_PRECISION_WEIGHT = _code(
     "under a mixed_* policy, a weight is not float32, so optimizer steps round away in low precision",
 )
 
-# Backends (pipeline.py, compare/): one backend's gaps, and several backends that disagree
+# Backends (pipeline.py, layer/backend_variable.py, compare/): one backend's gaps, a module that asks
+# for another, and several backends that disagree
 UNAVAILABLE_ON_BACKEND = _code(
     "unavailable-on-backend",
     INFO,
     "a check asked for does not run on this Keras backend (the message says which, and why); the others ran",
+)
+BACKEND_SET_AFTER_IMPORT = _code(
+    "backend-set-after-import",
+    INFO,
+    "the layer's module sets KERAS_BACKEND after Keras was imported, which takes no effect: the report is of the backend Keras runs on",
 )
 BACKEND_MISMATCH = _code(
     "backend-mismatch",

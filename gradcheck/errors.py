@@ -14,6 +14,15 @@ import contextlib
 from collections.abc import Iterator
 
 
+def sentence(text: str) -> str:
+    """`text` ending in exactly one full stop, or in the question or exclamation mark it ends with:
+    for a text quoted into a message (an exception's reason, click's words) before a sentence of
+    gradcheck's own, so the message never reads "...?." or "..".
+    """
+    text = text.rstrip()
+    return text if text.endswith((".", "?", "!")) else f"{text}."
+
+
 class GradcheckError(ValueError):
     """The check could not run because of something the user can change.
 

@@ -7,6 +7,7 @@ import, so importing this module stays cheap.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -102,6 +103,7 @@ def _build_report(
 ) -> Report:
     # The framework is imported here, not at module import, so the CLI's --help stays instant.
     from .checks.interface import Context
+    from .layer.backend_variable import backend_set_after_import, watching_backend_variable
     from .layer.loading import load
     from .layer.probe import make_probe
     from .runtime import backend
@@ -117,13 +119,16 @@ def _build_report(
     backend().seed(options.seed)
     log = backend().variable_log()
     stage("loading the target")
-    with log.recording():
+    asked_before = os.environ.get("KERAS_BACKEND")
+    with log.recording(), watching_backend_variable() as asked:
         loaded = load(target, options.init)
+    late = backend_set_after_import(asked_before, asked)  # the check stays on this process's backend
     stage("building and calling the layer")
     probe = make_probe(loaded, options, log)
 
     context = Context(probe, progress=progress)
     findings = context.findings
+    findings += [late] if late is not None else []
     fields: dict = {}
     for check in checks_for(options):  # each is handed the settings it needs; the probe carries none
         if not probe.outputs and getattr(check, "needs_float_output", True):

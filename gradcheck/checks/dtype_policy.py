@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import codes
-from ..errors import LayerRaised
+from ..errors import LayerRaised, sentence
 from ..layer.probe import location_of_variable
 from ..layer.rebuild import build_by_calling, construct, copy_values, pair_variables, policy_scope
 from ..layer.source import error_text, user_frame_of
@@ -89,7 +89,7 @@ def _check_policy(probe, policy: str, reference: dict, sources: list):
             finding(
                 codes.LOW_PRECISION_LOSS,
                 None,
-                f"Under the {policy} dtype policy the layer raised {type(error).__name__}: {error_text(error, 300)}. "
+                f"Under the {policy} dtype policy the layer raised {type(error).__name__}: {sentence(error_text(error, 300))} "
                 "A layer that mixes dtypes must cast explicitly to self.compute_dtype.",
                 where,
             )

@@ -13,7 +13,7 @@ import time
 
 import click
 
-from ..errors import GradcheckError
+from ..errors import GradcheckError, sentence
 from .usage import UsageProblem
 
 ACTIONS = ("start", "stop", "status")
@@ -62,7 +62,7 @@ def _start(project: str) -> tuple[int, str]:
     if pid is None and said == "running":  # another command started one meanwhile
         return _start(project)
     if pid is None:
-        raise GradcheckError(f"gradcheck's daemon for {project} could not start: {said}")
+        raise GradcheckError(f"gradcheck's daemon for {project} could not start: {sentence(said)}")
     off = " (GRADCHECK_DAEMON is off in this shell: its runs stay cold)" if daemon_place.disabled() else ""
     return 0, (
         f"gradcheck's daemon started for {project} (pid {pid}){replacing}: runs here now fork their workers "

@@ -36,19 +36,24 @@ def jobs_of(target, input_shape, input_dtype, input_range, init, settings):
     return targets_from_pyproject(settings)
 
 
-def backend_jobs(jobs: list) -> tuple[list, tempfile.TemporaryDirectory]:
+def backend_jobs(jobs: list) -> tuple[list, tempfile.TemporaryDirectory | None]:
     """One job per backend of each job, and the folder where the backends of a target compared
-    write their sides (removed by `compared`)."""
+    write their sides (removed by `compared`): made only when a target is checked on several
+    backends, so a run on one makes nothing that a command killed outright would leave behind."""
+    spread = per_backend(jobs)
+    if len(spread) == len(jobs):  # one backend each: nothing is compared
+        return spread, None
     folder = tempfile.TemporaryDirectory(prefix="gradcheck-compare-")
     return per_backend(jobs, folder.name), folder
 
 
-def compared(outcomes: list, jobs: list, folder: tempfile.TemporaryDirectory) -> list:
+def compared(outcomes: list, jobs: list, folder: tempfile.TemporaryDirectory | None) -> list:
     """Each job's result with its backend, the backends of each target compared."""
     from ..compare.verdict import compare_backends  # numpy: not for --help
 
     results = compare_backends(named([outcome.result for outcome in outcomes], jobs), jobs)
-    folder.cleanup()
+    if folder is not None:
+        folder.cleanup()
     return results
 
 

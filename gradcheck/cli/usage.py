@@ -12,7 +12,7 @@ import os
 
 import click
 
-from ..errors import GradcheckError
+from ..errors import GradcheckError, sentence
 from ..options.settings import check_setting
 from .exits import exit_as_a_command
 from .streams import say
@@ -72,8 +72,15 @@ class Command(click.Command):
 
 
 def _usage_text(error: click.UsageError) -> str:
-    text = " ".join(error.format_message().split())  # one paragraph, whatever click wrapped
-    return f"{text.rstrip('.')}. Run gradcheck --help for the options."
+    if isinstance(error, click.NoSuchOption) and error.possibilities:
+        # Said in gradcheck's words, not click's: its "(Did you mean one of: ...?)" ends in brackets
+        # after the question mark, and its wording changes between click versions.
+        names = [repr(name) for name in sorted(error.possibilities)]
+        asked = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        text = f"{sentence(error.message)} Did you mean {asked}?"
+    else:
+        text = error.format_message()
+    return f"{sentence(' '.join(text.split()))} Run gradcheck --help for the options."  # one paragraph
 
 
 def jobs_count(ctx, param, value):

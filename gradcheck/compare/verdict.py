@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import codes
 from ..checks.preprocessing import restated
+from ..errors import sentence
 from ..report import FRAMEWORKS, Report, TargetFailure, finding, sort_findings
 
 RTOL = 1e-5
@@ -103,9 +104,9 @@ def _unsupported(results, backends, sides, ran, added) -> list:
         side = sides.get(backend)
         if isinstance(result, TargetFailure) and result.layer_raised_at is not None:
             where = result.layer_raised_at or None
-            reason = result.message.split(" Fix the layer, or check")[0].rstrip(".")
+            reason = result.message.split(" Fix the layer, or check")[0]
             message = (
-                f"The layer runs on {others} but not on {_name(backend)}: {reason}. A layer meant to run on "
+                f"The layer runs on {others} but not on {_name(backend)}: {sentence(reason)} A layer meant to run on "
                 "every backend must use keras.ops (or each backend's own op) there."
             )
             updated[index] = Report(

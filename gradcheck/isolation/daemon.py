@@ -15,6 +15,7 @@ directly, as in a cold run (the check, its progress, its result).
                        ("signal", token, SIGTERM or SIGKILL)
                        ("status", fingerprint) -> ("status", info)    ("stop",) -> ("stopping", pid)
     daemon -> client   ("forked", token, pid)   ("ended", token, returncode, with its server, server output)
+                       ("failed", token, message): no fork server could be started (launch.py)
 
 Each connection's workers are its own: a client can signal only them, and when its connection closes
 (the run ended, or its command was killed) the daemon kills those still running, then closes its end,
@@ -36,6 +37,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import recv_handle
 
+from ..errors import GradcheckError
 from . import daemon_key, daemon_place, inherited
 from .forkserver import ForkedProcess, ForkServer
 from .launch import SERVER, python_command
@@ -143,6 +145,8 @@ class Daemon:
                 self._turn()
         except _Stopped:
             log("stopped by SIGTERM")
+        except GradcheckError as error:  # no fork server can start here (launch.py): of no use, it ends
+            log(f"ending: {error}")
         finally:
             self._shut_down()
 
@@ -223,9 +227,12 @@ class Daemon:
                     or inherited.refusal(attributes)
                 ):
                     raise ValueError("a fork request with bad values")
-                client.workers[token] = self._server_for(environment).start(
-                    capture_path, worker_end, environment, attributes
-                )
+                server = self._server_for(environment)
+            except GradcheckError as error:  # its Python cannot be started (launch.py): the client says why
+                log(f"could not start a fork server: {error}")
+                client.connection.send(("failed", token, str(error)))
+            else:
+                client.workers[token] = server.start(capture_path, worker_end, environment, attributes)
             finally:
                 worker_end.close()  # the worker has its own copy, the client the other end
         elif kind == "signal" and message[1] in client.workers and message[2] in (signal.SIGTERM, signal.SIGKILL):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import send_handle
 
-from ..errors import GradcheckError
+from ..errors import GradcheckError, sentence
 from . import daemon_key, daemon_place, forkserver, inherited
 from .daemon_place import Place, Unusable
 from .forkserver import ForkedProcess, ForkServer
@@ -84,6 +84,7 @@ class DaemonServer(ForkServer):
         self.orphaned: set[int] = set()  # ended with their server: the daemon's, or the daemon itself
         self._outputs: dict[int, str] = {}  # what a server that died under a worker wrote
         self._with_daemon: set[int] = set()  # ended because the daemon did
+        self.failure: str | None = None  # why the daemon could not start a fork server (launch.py)
 
     @property
     def alive(self) -> bool:
@@ -106,9 +107,15 @@ class DaemonServer(ForkServer):
                 timeout = 0.0
         except (EOFError, OSError):
             self._lost()
+        if self.failure is not None:  # raised once, as a cold run's supervisor raises it starting its server
+            failure, self.failure = self.failure, None
+            raise GradcheckError(failure)
 
     def take(self, message: tuple) -> None:
-        if message[0] == "forked":
+        if message[0] == "failed":
+            self._ended[message[1]] = 2
+            self.failure = str(message[2])
+        elif message[0] == "forked":
             self._pids[message[1]] = message[2]
         elif message[0] == "ended":
             _, token, code, with_server, output = message
@@ -174,7 +181,7 @@ def attach(note: Note) -> DaemonServer | None:
     except Unusable as problem:
         note(f"gradcheck: not using the daemon: {problem}")
     except Exception as error:  # whatever else went wrong: the run is a cold one all the same
-        note(f"gradcheck: not using the daemon: {type(error).__name__}: {error}")
+        note(f"gradcheck: not using the daemon: {type(error).__name__}: {sentence(str(error))}")
     return None
 
 
@@ -260,10 +267,10 @@ def _remove_leftover(place: Place) -> None:
 def spawn(place: Place, idle: float) -> tuple[int | None, str]:
     """Start a daemon for `place` in the background: (its pid, "") once it listens, (None, "running")
     when another holds the lock, else (None, what it said)."""
-    from .launch import python_command, worker_environment
+    from .launch import python_command, start_python, worker_environment
 
     command = python_command("from gradcheck.isolation.daemon import serve; serve()")
-    process = subprocess.Popen(
+    process = start_python(
         [*command, place.project, repr(idle)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

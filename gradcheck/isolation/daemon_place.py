@@ -10,9 +10,11 @@ checked, before anything in it is trusted, to be a real folder (not a symlink) o
 closed to everyone else; the socket to be a socket (not a symlink) owned by the user. Another user
 who made the folder first, or put a socket or a link there, gets the daemon refused, never used.
 
-    DIGEST.sock   the daemon's Unix socket (0600)
-    DIGEST.lock   held (flock) by the running daemon: one per project, and a dead one's socket told
-    DIGEST.log    the daemon's stdout and stderr
+    DIGEST.sock   the daemon's Unix socket (0600); a daemon killed with SIGKILL leaves it, and the
+                  next command that looks for the daemon removes it (nobody holds the lock)
+    DIGEST.lock   held (flock) by the running daemon: one per project, and a dead one's socket told;
+                  kept after the daemon ends (removing it would race with the next daemon's start)
+    DIGEST.log    the daemon's stdout and stderr, kept after it ends: what one reads afterwards
 """
 
 from __future__ import annotations

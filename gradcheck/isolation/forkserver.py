@@ -12,7 +12,9 @@ first op, in the worker). Forking a process that has TensorFlow loaded is not sa
 the server is used on Linux only; elsewhere supervisor.py starts each worker with its own interpreter.
 
     supervisor -> server   ("fork", token, capture path, environment, attributes or None) then the
-                           worker's pipe end (SCM_RIGHTS); attributes: what a daemon's client has
+                           worker's pipe end (SCM_RIGHTS); capture path: the file for the worker's fd 1
+                           and 2, in the folder the supervisor made for it, which is also the worker's
+                           temporary folder (capture.py); attributes: what a daemon's client has
                            besides its environment (umask, limits: inherited.py)
                            ("signal", token, signal number)
     server -> supervisor   ("forked", token, pid)  ("ended", token, returncode as Popen gives it)
@@ -40,36 +42,11 @@ from multiprocessing.connection import Connection, Pipe, wait
 from multiprocessing.reduction import recv_handle, send_handle
 
 from . import descendants, inherited
+from .capture import UnnamedFile, temporary_folder_of
+from .launch import start_child
 
 AVAILABLE = sys.platform.startswith("linux")
 _real_exit = os._exit  # the worker replaces os._exit with one that reports its caller (worker.py)
-
-
-def tail_of(path: str, limit: int) -> str:
-    """The last `limit` characters of a capture file ("" if it is gone), marked when cut."""
-    try:
-        with open(path, "rb") as stream:
-            text = stream.read().decode("utf-8", errors="replace").strip()
-    except OSError:
-        return ""
-    return text if len(text) <= limit else "[...]\n" + text[-limit:]
-
-
-def start_child(
-    command: list[str], passed: int, output: int, environment: dict[str, str], session: bool = False
-) -> subprocess.Popen:
-    """Start `command` (a Python) with the file descriptor `passed` kept open and given as its last
-    argument, its fd 1 and 2 on `output` and no stdin: the fork server, or a worker where there is
-    none (`session`: in a session and process group of its own, as a forked worker is)."""
-    return subprocess.Popen(
-        [*command, str(passed)],
-        pass_fds=[passed],
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=output,
-        env=environment,
-        start_new_session=session,
-    )
 
 
 def returncode(status: int) -> int:
@@ -90,12 +67,15 @@ class ForkServer:
         self.orphaned: set[int] = set()  # tokens whose worker ended with the server: the server's returncode
         # What the server itself writes: nothing, unless its import crashes it (a TensorFlow built
         # for instructions this CPU lacks says so, then aborts). Shown with the checks it took down.
-        handle, self.capture_path = tempfile.mkstemp(prefix="gradcheck-server-", suffix=".out")
+        self.capture = UnnamedFile("gradcheck-server-")  # nothing to leave behind (capture.py)
         try:
-            self.process = start_child(command, server_end.fileno(), handle, environment)
+            self.process = start_child(command, server_end.fileno(), self.capture.fd, environment)
+        except BaseException:  # its Python cannot be started (launch.py)
+            self.control.close()
+            self.capture.close()
+            raise
         finally:
             server_end.close()
-            os.close(handle)
 
     @property
     def alive(self) -> bool:
@@ -143,7 +123,7 @@ class ForkServer:
 
     def output(self, limit: int, token: int | None = None) -> str:
         """The end of what the server wrote to its stdout and stderr (its own, not a worker's)."""
-        return tail_of(self.capture_path, limit)
+        return self.capture.tail(limit)
 
     def daemon_log(self, token: int) -> str | None:
         """The log of the daemon that ended under the worker `token` (daemon_client.py); never here."""
@@ -162,8 +142,7 @@ class ForkServer:
                 self.process.kill()
         self.process.wait()
         self._lost()
-        with contextlib.suppress(OSError):
-            os.remove(self.capture_path)
+        self.capture.close()
 
 
 class ForkedProcess:
@@ -343,7 +322,8 @@ def _fork(worker_fd: int, asked: tuple, control: Connection, wake: tuple[int, in
         os.environ.clear()
         os.environ.update(environment)
         quiet_environment()
-        tempfile.tempdir = None  # found again from this worker's TMPDIR, not the one the server cached
+        # Its temporary files go to its folder, which the supervisor removes however it ends (capture.py).
+        tempfile.tempdir = temporary_folder_of(capture_path)
         if attributes is not None:
             inherited.apply(attributes)
         gc.enable()

@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import signal
 import subprocess
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,9 +27,10 @@ from multiprocessing.connection import wait
 from ..errors import GradcheckError
 from ..report import Report, TargetFailure
 from . import descendants, forkserver
+from .capture import WorkerFolder
 from .endings import ended_message, overran_message
-from .forkserver import ForkedProcess, ForkServer, start_child, tail_of
-from .launch import SERVER, python_command, worker_environment
+from .forkserver import ForkedProcess, ForkServer
+from .launch import SERVER, python_command, start_child, worker_environment
 
 # A first worker waits for TensorFlow's import (design notes 5; in the fork server on Linux); a
 # target's own --timeout starts only when its check starts, so a cold start does not eat into it.
@@ -169,15 +169,20 @@ class _Worker:
     def __init__(self, environment: dict[str, str], server: ForkServer | None) -> None:
         self.environment, self.server = environment, server
         self.connection, child_end = multiprocessing.Pipe()
-        handle, self.capture_path = tempfile.mkstemp(prefix="gradcheck-", suffix=".out")
-        os.close(handle)
-        capture = os.open(self.capture_path, os.O_WRONLY | os.O_APPEND)
+        self.folder = WorkerFolder()  # its output and temporary files, removed with it (capture.py)
+        capture = self.folder.open_output()
         try:
             if server is not None:
-                self.process: subprocess.Popen | ForkedProcess = server.start(self.capture_path, child_end, environment)
+                self.process: subprocess.Popen | ForkedProcess = server.start(
+                    self.folder.output, child_end, environment
+                )
             else:
-                command = python_command("from gradcheck.isolation.worker import serve; serve()")
+                command = python_command(f"from gradcheck.isolation.worker import serve; serve({self.folder.path!r})")
                 self.process = start_child(command, child_end.fileno(), capture, environment, session=True)
+        except BaseException:  # its Python cannot be started (launch.py)
+            self.connection.close()
+            self.folder.remove()
+            raise
         finally:
             child_end.close()
             os.close(capture)
@@ -251,7 +256,7 @@ class _Worker:
             self.listener(Activity(self.index, self.target, self.stage, done, total, ended))
 
     def captured(self) -> str:
-        text = tail_of(self.capture_path, CAPTURE_LIMIT)
+        text = self.folder.tail(CAPTURE_LIMIT)
         if isinstance(self.process, ForkedProcess) and self.process.ended_with_server:
             server = self.process.server.output(CAPTURE_LIMIT, self.process.token)
             if server:  # why the server died (a crash while it imported TensorFlow)
@@ -274,36 +279,37 @@ class _Worker:
 
     def retire(self) -> None:
         """After its result: the worker ends by itself (worker.py), having ended what its layer
-        started. Its pipe and capture file go now; its end is waited for without stalling the run."""
+        started. Its pipe and folder go now; its end is waited for without stalling the run."""
         self._release_files()
         self.retired_at = time.monotonic()
         _retiring.append(self)
 
     def close(self) -> None:
-        """End the process and what it started now, and remove its pipe and capture file.
+        """End the process and what it started now, and remove its pipe and folder.
 
         A forked worker is killed by its server, which then kills what it left (forkserver.py);
         a worker of its own is killed here with everything under it (/proc) and its process group.
         """
-        if isinstance(self.process, ForkedProcess):
-            if self.process.poll() is None:
-                self.process.kill()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.process.wait(1.0)
-        elif self.process.poll() is None:
-            descendants.kill_tree(self.process.pid)
-            if hasattr(os, "killpg"):  # not on Windows
+        try:
+            if isinstance(self.process, ForkedProcess):
+                if self.process.poll() is None:
+                    self.process.kill()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.process.wait(1.0)
+            elif self.process.poll() is None:
+                descendants.kill_tree(self.process.pid)
+                if hasattr(os, "killpg"):  # not on Windows
+                    with contextlib.suppress(OSError):
+                        os.killpg(self.process.pid, signal.SIGKILL)
                 with contextlib.suppress(OSError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                self.process.kill()
-            self.process.wait()
-        self._release_files()
+                    self.process.kill()
+                self.process.wait()
+        finally:
+            self._release_files()
 
     def _release_files(self) -> None:
         self.connection.close()
-        with contextlib.suppress(OSError):
-            os.remove(self.capture_path)
+        self.folder.remove()
 
 
 _spare: _Worker | None = None  # forked ahead for the next target of this run

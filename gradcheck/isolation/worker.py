@@ -38,7 +38,7 @@ import threading
 import time
 import traceback
 
-from ..errors import GradcheckError, LayerFailed, LayerRaised
+from ..errors import GradcheckError, LayerFailed, LayerRaised, sentence
 from . import descendants, memory
 from .endings import leftovers_finding, leftovers_sentence
 
@@ -46,14 +46,17 @@ _real_exit = os._exit
 _imports: list = []  # the current target's layer.loading.Imported, for the os._exit hook
 
 
-def serve() -> None:
+def serve(folder: str | None = None) -> None:
     """Check the target the supervisor sends, then end (a worker started with `python -c`).
 
-    sys.argv[1] is the file descriptor of this worker's end of the pipe.
+    sys.argv[1] is the file descriptor of this worker's end of the pipe; `folder` the one the
+    supervisor made for it, its temporary folder (capture.py).
     """
+    import tempfile
     from multiprocessing.connection import Connection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # before the import: Ctrl-C is the supervisor's
+    tempfile.tempdir = folder
     prepare()
     serve_connection(Connection(int(sys.argv[1])))
 
@@ -71,8 +74,9 @@ def prepare(hide_stderr: bool = True) -> None:
 
     with contextlib.suppress(BaseException):
         from ..pipeline import import_checks
-        from ..runtime import backend
+        from ..runtime import backend, pin_backend
 
+        pin_backend()  # the job's (launch.py), before any user code can change KERAS_BACKEND: for good
         backend().modules(hide_stderr)  # quietly, under TF_CPP_MIN_LOG_LEVEL (runtime.py)
         import_checks()
     for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice by forks
@@ -149,9 +153,8 @@ def check_one(connection, target: str, options, cwd: str, debug: bool) -> tuple:
     except Exception as error:
         # TensorFlow's messages run to pages of frames and object ids; the short reason keeps the
         # paragraph (and the JSON holding it) the same from run to run.
-        reason = error_text(error, 300).rstrip(".")
         message = (
-            f"gradcheck failed on {target} with {type(error).__name__}: {reason}. This is a bug in "
+            f"gradcheck failed on {target} with {type(error).__name__}: {sentence(error_text(error, 300))} This is a bug in "
             "gradcheck, not in your layer; run again with --debug and report the traceback."
         )
         result = ("failure", message, _traceback(error, debug))

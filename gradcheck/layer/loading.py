@@ -194,7 +194,9 @@ def _no_bytecode():
 
 def _syntax_message(error: SyntaxError) -> GradcheckError:
     where = format_location(error.filename, error.lineno or 0) if error.filename else "the module"
-    return GradcheckError(f"{where}: syntax error: {error.msg}. Python cannot import the module until it is fixed.")
+    return GradcheckError(
+        f"{where}: syntax error: {sentence(error.msg or 'invalid syntax')} Python cannot import the module until it is fixed."
+    )
 
 
 def _layer_classes_in(module) -> list[str]:

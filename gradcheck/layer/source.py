@@ -16,7 +16,7 @@ import sysconfig
 import traceback
 import types
 
-from ..errors import GradcheckError, LayerFailed
+from ..errors import GradcheckError, LayerFailed, sentence as ended
 
 _LIBRARY_PACKAGES = (
     "tensorflow",
@@ -148,8 +148,7 @@ def user_code_error(error: BaseException, doing: str, advice: str = "", note: st
 
 def sentence(text: str) -> str:
     """End a quoted reason with a full stop, so the advice after it reads as its own sentence."""
-    text = text or "(no message)"  # MemoryError() and the like carry no text
-    return text if text.endswith((".", "!", "?")) else text + "."
+    return ended(text or "(no message)")  # MemoryError() and the like carry no text
 
 
 def exit_message(error: BaseException, stage: str) -> str:

@@ -161,3 +161,32 @@ def test_check_on_another_backend_runs_in_a_worker_of_that_backend():
     assert [(f.code, f.tensor, f.location, f.backend) for f in report.findings if f.severity == "error"] == [
         ("none-gradient", "gate", line, "torch")
     ]
+
+
+SETS_BACKEND = "tests/data/sets_keras_backend.py"
+
+
+def test_a_module_that_sets_keras_backend_is_checked_on_its_workers_backend():
+    """Each worker keeps the backend it was started for, whatever KERAS_BACKEND the module sets
+    ("jax"): TensorFlow's and torch's reports are theirs, with an info finding at the line; on JAX
+    the module asks for the backend it runs on, and nothing is said. The exit status stays 0."""
+    result = run_cli_shared([f"{SETS_BACKEND}:Scale", "--input-shape", "4,3", "--backend", "all", "--json"])
+    assert result.exit_code == 0, result
+    reports = _reports(result)
+    line = line_of('os.environ["KERAS_BACKEND"] = "jax"', SETS_BACKEND)
+    for backend, framework in (("tensorflow", "tensorflow"), ("jax", "jax"), ("torch", "torch")):
+        assert framework in reports[backend]["versions"], (backend, result)
+        assert [v["gradient_status"] for v in reports[backend]["variables"]] == ["ok"], (backend, result)
+    assert reports["jax"]["findings"] == [], result
+    for backend in ("tensorflow", "torch"):
+        assert [(f["code"], f["severity"], f["location"], f["message"]) for f in reports[backend]["findings"]] == [
+            (
+                "backend-set-after-import",
+                "info",
+                f"{SETS_BACKEND}:{line}",
+                f"The layer's module sets KERAS_BACKEND to 'jax' after Keras was imported on {backend}, so it takes "
+                f"no effect (Keras reads it once, at import): this report is {backend}'s. Run gradcheck with "
+                "--backend jax to check the layer on jax; a backend is chosen before anything imports Keras (the "
+                "environment, or the training script's first lines).",
+            )
+        ], (backend, result)

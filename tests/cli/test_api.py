@@ -38,6 +38,20 @@ def test_check_in_a_pytest_test():
     assert [(v.name, v.kind, v.gradient_status) for v in report.variables] == [("kernel", "trainable", "ok")]
 
 
+def test_check_in_process_stays_on_the_backend_keras_was_imported_with(monkeypatch):
+    """A module that sets KERAS_BACKEND after this process imported Keras (on TensorFlow) changes
+    neither Keras nor the backend check() reads the layer with; the report says so at the line."""
+    from gradcheck import check
+
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # put back after the module sets it
+    report = check("tests/data/sets_keras_backend.py:Scale", input_shape=(4, 3), numeric=False, reload=False)
+    assert (report.backend, report.ok, "tensorflow" in report.versions) == ("tensorflow", True, True)
+    line = line_of('os.environ["KERAS_BACKEND"] = "jax"', "tests/data/sets_keras_backend.py")
+    assert [(f.code, f.location) for f in report.findings] == [
+        ("backend-set-after-import", f"tests/data/sets_keras_backend.py:{line}")
+    ]
+
+
 def test_check_takes_a_layer_instance():
     import keras
 

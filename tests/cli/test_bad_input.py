@@ -21,6 +21,12 @@ CASES = {
         ["tests/data/syntax_error.py:Broken", "--input-shape", "4,5"],
         f"tests/data/syntax_error.py:{line_of('def call(self, inputs)', 'tests/data/syntax_error.py')}: syntax error",
     ),
+    # Python's own hint ends with a question mark: quoted without a full stop after it.
+    "syntax error with a hint": (
+        ["tests/data/syntax_error_hint.py:Broken", "--input-shape", "4,5"],
+        f"tests/data/syntax_error_hint.py:{line_of('WIDTHS = [1 2]', 'tests/data/syntax_error_hint.py')}: syntax "
+        "error: invalid syntax. Perhaps you forgot a comma? Python cannot import the module until it is fixed.\n",
+    ),
     "name missing": (
         [f"{BAD}:Nope", "--input-shape", "4,5"],
         "`bad_layers.py` has no `Nope`. It defines the Layer classes `BuildRaises`, `CallRaises`",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import tempfile
 import time
@@ -21,6 +22,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from click.testing import CliRunner  # noqa: E402
 from hypothesis import (  # noqa: E402
     HealthCheck,
+    assume,
     given,
     settings,
     strategies as st,  # noqa: E402
@@ -100,6 +102,66 @@ def test_command_line_values_are_accepted_or_refused_in_one_paragraph(pairs):
                 assert math.isfinite(number) and number > 0, (option, value)
             if option == "--seed":
                 assert 0 <= int(value.strip().replace("_", "")) < 2**32, value
+
+
+# --- misspelt options ----------------------------------------------------------------------------
+
+LONG_OPTIONS = sorted(
+    {name for param in main.params for name in param.opts + param.secondary_opts if name.startswith("--")}
+)
+
+
+@st.composite
+def misspelt_options(draw) -> str:
+    """A long option with one letter dropped, doubled, swapped with the next or replaced: what a
+    user types, and click answers with "Did you mean ...?"."""
+    name = draw(st.sampled_from(LONG_OPTIONS))
+    at = draw(st.integers(min_value=2, max_value=len(name) - 1))
+    letter = draw(st.sampled_from("abcdefghijklmnopqrstuvwxyz-"))
+    edit = draw(st.sampled_from(["drop", "double", "swap", "replace"]))
+    if edit == "drop":
+        return name[:at] + name[at + 1 :]
+    if edit == "double":
+        return name[: at + 1] + name[at:]
+    if edit == "swap" and at + 1 < len(name):
+        return name[:at] + name[at + 1] + name[at] + name[at + 2 :]
+    return name[:at] + letter + name[at + 1 :]
+
+
+@FAST
+@given(misspelt_options(), st.booleans())
+def test_a_misspelt_option_is_one_sentence_with_one_full_stop_or_question_mark(option, with_value):
+    """click's suggestion ("Did you mean '--jobs'?") is quoted into gradcheck's paragraph without a
+    full stop after its question mark, nor brackets around it."""
+    assume(option not in LONG_OPTIONS and not option.startswith("---") and option != "--")
+    args = [option, *(["2"] if with_value else []), MISSING]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+
+    assert result.exit_code == 2, (args, result.output)
+    assert result.stdout == ""
+    message = result.stderr
+    assert message.startswith(f"gradcheck: No such option {option!r}.") and message.count("\n") == 1, message
+    said, advice = message.rstrip("\n").split(" Run gradcheck --help for the options", 1)
+    assert advice == ".", message
+    assert said[-1] in ".?" and said[-2] not in ".?!)", message  # one full stop or question mark, once
+    assert not any(mark in said for mark in ("?.", "..", "?)", ".)", "(Did")), message
+    if "Did you mean" in said:
+        assert re.fullmatch(
+            r"gradcheck: No such option '[^']+'\. Did you mean '--[a-z-]+'((, '--[a-z-]+')* or '--[a-z-]+')?\?", said
+        ), said
+
+
+def test_a_misspelt_option_names_the_option_meant():
+    result = CliRunner().invoke(main, ["--jbos", "2", MISSING], catch_exceptions=False)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "gradcheck: No such option '--jbos'. Did you mean '--jobs' or '--json'? Run gradcheck --help for the options.\n",
+    )
+    result = CliRunner().invoke(main, ["--seeed", "2", MISSING], catch_exceptions=False)
+    assert (
+        result.stderr
+        == "gradcheck: No such option '--seeed'. Did you mean '--seed'? Run gradcheck --help for the options.\n"
+    )
 
 
 # --- pyproject.toml -----------------------------------------------------------------------------

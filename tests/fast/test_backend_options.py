@@ -2,6 +2,8 @@
 into one job per backend, a backend that is not installed refused with the command that installs it."""
 
 import importlib.util
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -81,6 +83,9 @@ def test_an_unknown_keras_backend_is_refused(monkeypatch):
     with pytest.raises(GradcheckError) as raised:
         per_backend([(SAMPLE, make_options(input_shape="16,5"))])
     assert str(raised.value).startswith("KERAS_BACKEND is 'openvino', a backend gradcheck does not check layers on.")
+    # Before Keras is imported (this process may have imported it for another test: Keras's own
+    # backend is then the process's, whatever the variable says).
+    monkeypatch.delitem(sys.modules, "keras", raising=False)
     with pytest.raises(GradcheckError):
         backend_name()
 
@@ -113,3 +118,19 @@ def test_pyproject_backends_are_read_and_checked(tmp_path, monkeypatch):
     assert first[1].backends == ("jax", "tensorflow", "torch")
     assert isinstance(second[1], GradcheckError)
     assert "--backend 'theano' is not a Keras backend" in str(second[1])
+
+
+def test_a_compare_folder_is_made_only_when_a_target_is_compared(tmp_path, monkeypatch):
+    """Nothing in the temporary folder for a run on one backend (a command killed outright would
+    leave it); one folder, removed by compared(), for a target on several."""
+    import tempfile
+
+    from gradcheck.cli.jobs import backend_jobs
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    jobs, folder = backend_jobs([(SAMPLE, make_options(input_shape="16,5", backends=["tensorflow"]))])
+    assert (len(jobs), folder, list(tmp_path.iterdir())) == (1, None, [])
+    jobs, folder = backend_jobs([(SAMPLE, make_options(input_shape="16,5", backends=["jax", "torch"]))])
+    assert len(jobs) == 2 and [p.name for p in tmp_path.iterdir()] == [Path(folder.name).name]
+    assert {options.compare_folder for _, options in jobs} == {str(Path(folder.name) / "0")}
+    folder.cleanup()

@@ -172,7 +172,8 @@ class Sees(keras.layers.Layer):
 
 def test_the_worker_has_the_commands_temporary_folder_working_folder_umask_and_priority(daemon, tmp_path):
     """Not the daemon's, which its fork server was started with (a cold run's worker inherits the
-    command's); the working folder is the command's, a subfolder of the daemon's project."""
+    command's); the working folder is the command's, a subfolder of the daemon's project. The
+    temporary folder is the worker's own, made in the command's and removed after it (capture.py)."""
     (tmp_path / "sees.py").write_text(SEES)
     (tmp_path / "tmp").mkdir()
     seen = tmp_path / "seen.json"
@@ -191,7 +192,10 @@ def test_the_worker_has_the_commands_temporary_folder_working_folder_umask_and_p
         cwd=ROOT / "tests",
     )
     assert result.returncode == 0 and f"(pid {daemon.pid})" in result.stderr.splitlines()[0], result
-    assert json.loads(seen.read_text()) == [str(tmp_path / "tmp"), str(ROOT / "tests"), 0o027, min(nice + 2, 19)]
+    temporary, *rest = json.loads(seen.read_text())
+    assert os.path.dirname(temporary) == str(tmp_path / "tmp") and os.path.basename(temporary).startswith("gradcheck-")
+    assert rest == [str(ROOT / "tests"), 0o027, min(nice + 2, 19)]
+    assert os.listdir(tmp_path / "tmp") == []
 
 
 def test_every_backend_is_served_and_a_failing_or_misused_run_exits_as_a_cold_one(daemon):
