@@ -256,6 +256,7 @@ _COSTLIEST_FIRST = (  # by CPU-seconds, measured with GRADCHECK_CPU_REPORT (test
     "test_second_order.py",
     "test_fast_lane.py",
     "test_numeric.py",
+    "test_temporary_files.py",
     "test_baseline.py",
     "test_gradients.py",
     "test_inventory.py",
