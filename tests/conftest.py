@@ -235,24 +235,31 @@ def char_device(folder, name: str, minor: int) -> str:
 # first). A file costing ten seconds handed out last leaves the other CPU idle for up to ten, so
 # the files that cost most (fresh processes that import TensorFlow, many checks) go first and the
 # many small ones fill in at the end: both workers end within about a second of each other.
-_COSTLIEST_FIRST = (
+_COSTLIEST_FIRST = (  # by CPU-seconds, measured with GRADCHECK_CPU_REPORT (tests/README.md)
     "test_backends.py",
     "test_isolation_process.py",
-    "test_forkserver.py",
     "test_daemon.py",  # mostly waiting on processes (the daemon's import, signals): early, beside the others
     "test_daemon_process.py",
-    "test_accuracy.py",
     "test_samples.py",
+    "test_peer_layers.py",
+    "test_pyproject_runs.py",
     "test_keras_builtins.py",
     "test_causes_and_severity.py",
-    "test_api.py",
-    "test_progress.py",
-    "test_pyproject_runs.py",
+    "test_accuracy.py",
     "test_gate_project.py",
-    "test_numeric.py",
-    "test_peer_layers.py",
+    "test_api.py",
+    "test_forkserver.py",
+    "test_isolation.py",
+    "test_trust.py",
+    "test_big_layers.py",
     "test_reload.py",
     "test_second_order.py",
+    "test_fast_lane.py",
+    "test_numeric.py",
+    "test_temporary_files.py",
+    "test_baseline.py",
+    "test_gradients.py",
+    "test_inventory.py",
 )
 
 
