@@ -189,6 +189,12 @@ def unhandled_message(raised, target: str) -> str:
 def eager_cut_location(layer) -> str | None:
     """Best effort when call() could not be traced: the first line of call()'s source that leaves
     TensorFlow (`.numpy()`, `np.`), the usual reason both tracing and the gradient fail."""
+    return _first_call_line(layer, lambda code: ".numpy()" in code or "np." in code or "numpy." in code)
+
+
+def _first_call_line(layer, matches) -> str | None:
+    """The location of the first line of call()'s source whose code (its comment left out)
+    `matches`, or None (no such line, or no source to read)."""
     import inspect
 
     try:
@@ -199,8 +205,7 @@ def eager_cut_location(layer) -> str | None:
     if filename is None:
         return None
     for offset, line in enumerate(lines):
-        code = line.split("#", 1)[0]
-        if ".numpy()" in code or "np." in code or "numpy." in code:
+        if matches(line.split("#", 1)[0]):
             return format_location(filename, first + offset)
     return None
 
@@ -212,18 +217,5 @@ _FRAMEWORK_PREFIXES = {"tensorflow": ("tf.", "tensorflow."), "jax": ("jax.", "jn
 def foreign_op_line(layer, backend: str) -> str | None:
     """Best effort, when call() gives the backend something it cannot use: the first line of
     call()'s source that calls another framework's own op (`tf.sin` in a layer checked on JAX)."""
-    import inspect
-
-    try:
-        lines, first = inspect.getsourcelines(type(layer).call)
-        filename = inspect.getsourcefile(type(layer).call)
-    except (OSError, TypeError):
-        return None
-    if filename is None:
-        return None
-    for offset, line in enumerate(lines):
-        code = line.split("#", 1)[0]
-        for framework, prefixes in _FRAMEWORK_PREFIXES.items():
-            if framework != backend and any(re.search(rf"(?<![\w.]){re.escape(p)}", code) for p in prefixes):
-                return format_location(filename, first + offset)
-    return None
+    foreign = [p for framework, prefixes in _FRAMEWORK_PREFIXES.items() if framework != backend for p in prefixes]
+    return _first_call_line(layer, lambda code: any(re.search(rf"(?<![\w.]){re.escape(p)}", code) for p in foreign))

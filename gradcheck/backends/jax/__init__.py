@@ -21,6 +21,7 @@ import contextlib
 import numpy as np
 
 from .. import Words
+from ..shared.compared import BackendComparison
 from ..shared.leaves import float_leaves
 from ..shared.precision import keras_float64
 from ..shared.values import NumpyValues
@@ -30,7 +31,7 @@ from .gradients import as_numpy, differentiate, positions
 from .tracing import is_float_array, trace_call, trace_mode, unscoped
 
 
-class JaxBackend(NumpyValues):
+class JaxBackend(NumpyValues, BackendComparison):
     """backends.Backend for Keras's JAX backend."""
 
     name = "jax"
@@ -232,21 +233,6 @@ class JaxBackend(NumpyValues):
             scale=kw.get("scale", 1.0),
             alive=False,
         )
-
-    def fixed_draws(self, seed: int):
-        from ..shared.draws import fixed_draws
-
-        return fixed_draws(seed)
-
-    def recorded_calls(self):
-        from ..shared.stream import recorded_calls
-
-        return recorded_calls(self)
-
-    def call_gradients(self, stream, seed: int) -> None:
-        from ..shared.stream import add_gradients
-
-        add_gradients(stream, self, seed)
 
     def vjp(self, function, primal, cotangent):
         jax, _ = self.modules()

@@ -8,6 +8,8 @@ every backend alike, Keras's random draws held fixed and its backend-API calls r
 - `findings.py` — the op that cuts, kills or makes NaN of a gradient, described for a message.
 - `draws.py` — Keras's random draws made by numpy, the same on every backend (a comparison).
 - `stream.py` — the Keras backend-API calls of a pass, with outputs and their own gradients.
+- `compared.py` — the comparison methods every backend answers alike (draws, stream, gradients).
+- `values.py` — copies, snapshots and row writes made through numpy (TensorFlow makes them in place).
 
 Nothing here imports a framework at module import; each function imports Keras when called.
 """

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import Words
+from ..shared.compared import BackendComparison
 from . import arithmetic, runtime
 from .graph import cuts, dying, nonfinite, reads
 from .graph.backward import backward_failure
@@ -28,7 +29,7 @@ from .tape import probe_gradients
 from .tracing import VariableLog, backing, execute_trace, gradient_variables, trace_layer_function, trace_mode
 
 
-class TensorFlowBackend:
+class TensorFlowBackend(BackendComparison):
     """backends.Backend for Keras's TensorFlow backend."""
 
     name = "tensorflow"
@@ -196,21 +197,6 @@ class TensorFlowBackend:
 
     def gradients(self, layer, xs, projections, **settings):
         return probe_gradients(layer, xs, projections, **settings)
-
-    def fixed_draws(self, seed: int):
-        from ..shared.draws import fixed_draws
-
-        return fixed_draws(seed)
-
-    def recorded_calls(self):
-        from ..shared.stream import recorded_calls
-
-        return recorded_calls(self)
-
-    def call_gradients(self, stream, seed: int) -> None:
-        from ..shared.stream import add_gradients
-
-        add_gradients(stream, self, seed)
 
     def vjp(self, function, primal, cotangent):
         tf, _ = self.modules()

@@ -19,6 +19,7 @@ import contextlib
 import numpy as np
 
 from .. import Words
+from ..shared.compared import BackendComparison
 from ..shared.leaves import float_leaves
 from ..shared.precision import keras_float64
 from ..shared.values import NumpyValues
@@ -27,7 +28,7 @@ from . import runtime
 from .tracing import execute, is_float_tensor, probe_gradients, to_numpy, trace_mode
 
 
-class TorchBackend(NumpyValues):
+class TorchBackend(NumpyValues, BackendComparison):
     """backends.Backend for Keras's torch backend."""
 
     name = "torch"
@@ -211,21 +212,6 @@ class TorchBackend(NumpyValues):
         settings["variables"] = [self.backing(v) for v in settings["variables"]]
         inputs = [x.detach().clone().requires_grad_(i in settings["float_indexes"]) for i, x in enumerate(xs)]
         return probe_gradients(layer, inputs, projections, **settings)
-
-    def fixed_draws(self, seed: int):
-        from ..shared.draws import fixed_draws
-
-        return fixed_draws(seed)
-
-    def recorded_calls(self):
-        from ..shared.stream import recorded_calls
-
-        return recorded_calls(self)
-
-    def call_gradients(self, stream, seed: int) -> None:
-        from ..shared.stream import add_gradients
-
-        add_gradients(stream, self, seed)
 
     def vjp(self, function, primal, cotangent):
         torch, _ = self.modules()
