@@ -241,7 +241,11 @@ from .usage import Command, UsageProblem, checked, jobs_count, setting
     help="Keep TensorFlow imported in the background for this project, so later runs here start at once "
     "(start, the default); stop it, or show its status.",
 )
-@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors, and every target's captured output.")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show Python tracebacks for errors, every target's captured output, and each worker's peak memory.",
+)
 @click.option(
     "--dtype-policy",
     "dtype_policies",
