@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gradcheck.isolation.descendants import descendants
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ["sample_layers/classic.py:DenseWithActivation", "--init", "units=10", "--input-shape", "100,5", "--json"]
 SCRIPT = Path(sys.executable).parent / "gradcheck"
@@ -49,18 +51,8 @@ def timed(command: list[str], environment: dict) -> tuple[float, float, float, s
 
 
 def tree(root: int) -> list[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-    found, level = [root], [root]
-    while level:
-        level = [pid for pid, parent in parents.items() if parent in level]
-        found += level
-    return found
+    """`root` and every running process under it (the supervisor's own walk of /proc)."""
+    return [root, *descendants(root)]
 
 
 def tree_cpu(root: int) -> float:
