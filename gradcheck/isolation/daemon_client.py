@@ -24,7 +24,6 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
-from multiprocessing.reduction import send_handle
 
 from ..errors import GradcheckError, sentence
 from . import daemon_key, daemon_place, forkserver, inherited
@@ -90,15 +89,13 @@ class DaemonServer(ForkServer):
     def alive(self) -> bool:
         return not self.control.closed
 
+    @property
+    def receiver_pid(self) -> int:
+        return self.info["pid"]  # the daemon, which passes the pipe end on to its fork server
+
     def start(self, capture_path, worker_end, environment, attributes=None) -> ForkedProcess:
-        token = next(self._tokens)
-        self._issued.append(token)
-        try:
-            self.control.send(("fork", token, capture_path, environment, self.attributes))
-            send_handle(self.control, worker_end.fileno(), self.info["pid"])
-        except OSError:
-            self._lost()
-        return ForkedProcess(self, token)
+        # The command's umask, limits and priority, as a cold run's worker would inherit them.
+        return super().start(capture_path, worker_end, environment, self.attributes)
 
     def drain(self, timeout: float = 0.0) -> None:
         try:

@@ -81,6 +81,11 @@ class ForkServer:
     def alive(self) -> bool:
         return not self.control.closed and self.process.poll() is None
 
+    @property
+    def receiver_pid(self) -> int:
+        """The process a worker's pipe end is handed to (send_handle): this server."""
+        return self.process.pid
+
     def start(
         self, capture_path: str, worker_end: Connection, environment: dict[str, str], attributes: dict | None = None
     ) -> ForkedProcess:
@@ -90,7 +95,7 @@ class ForkServer:
         self._issued.append(token)
         try:
             self.control.send(("fork", token, capture_path, environment, attributes))
-            send_handle(self.control, worker_end.fileno(), self.process.pid)
+            send_handle(self.control, worker_end.fileno(), self.receiver_pid)
         except OSError:
             self._lost()
         return ForkedProcess(self, token)
